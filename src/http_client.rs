@@ -1,0 +1,340 @@
+//! One small HTTP/1.1 client for every backend: TCP or unix socket, one deadline per call,
+//! a cap on every body.
+//!
+//! Each call opens its own connection (the backends are local and a scrape makes a handful of
+//! calls), so a hung or misbehaving peer can never poison a pool. The connection task is bounded
+//! by the same deadline as the call, so nothing outlives a scrape.
+//!
+//! # Caveats
+//! `https` is not spoken: an `https://` endpoint is refused with [`HttpError::TlsUnsupported`]
+//! rather than silently downgraded.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpStream, UnixStream};
+use tokio::time::{timeout_at, Instant};
+
+use crate::multiaddr::{Host, Multiaddr, Transport};
+
+/// Total bytes of response bodies read from all backends since start (exported as a counter).
+pub static BODY_BYTES_READ: AtomicU64 = AtomicU64::new(0);
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A TCP host (name or IP) and port.
+    Tcp { host: String, port: u16 },
+    /// A unix domain socket.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl Endpoint {
+    /// The endpoint a multiaddr names; TLS multiaddrs are refused.
+    pub fn from_multiaddr(addr: &Multiaddr) -> Result<Endpoint, HttpError> {
+        if addr.wants_tls() {
+            return Err(HttpError::TlsUnsupported(format!("{addr:?}")));
+        }
+        match addr {
+            Multiaddr::Unix(path) => Ok(Endpoint::Unix(path.clone())),
+            Multiaddr::Socket {
+                host,
+                transport: Transport::Tcp,
+                port,
+                ..
+            } => Ok(Endpoint::Tcp {
+                host: match host {
+                    Host::Ip(ip) => ip.to_string(),
+                    Host::Dns(name) => name.clone(),
+                },
+                port: *port,
+            }),
+            Multiaddr::Socket { .. } => Err(HttpError::NotTcp(format!("{addr:?}"))),
+        }
+    }
+
+    /// The `Host` header value for requests to this endpoint.
+    fn host_header(&self) -> String {
+        match self {
+            Endpoint::Unix(_) => "localhost".to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Why an HTTP call failed. Messages name the endpoint and say what happened in an operator's words.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("connection refused by {0} (is the daemon running and listening there?)")]
+    Refused(Endpoint),
+    #[error("permission denied opening {endpoint}{hint}")]
+    PermissionDenied { endpoint: Endpoint, hint: String },
+    #[error("{0} does not exist (daemon not running, or another path?)")]
+    NotFound(Endpoint),
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        endpoint: Endpoint,
+        source: io::Error,
+    },
+    #[error("timed out waiting for {endpoint} ({stage})")]
+    TimedOut {
+        endpoint: Endpoint,
+        stage: &'static str,
+    },
+    #[error("HTTP protocol error talking to {endpoint}: {source}")]
+    Protocol {
+        endpoint: Endpoint,
+        source: hyper::Error,
+    },
+    #[error("response body from {endpoint} exceeds the cap of {cap} bytes")]
+    BodyTooLarge { endpoint: Endpoint, cap: usize },
+    #[error("TLS endpoints are not supported yet: {0}")]
+    TlsUnsupported(String),
+    #[error("not a TCP address: {0}")]
+    NotTcp(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+impl HttpError {
+    /// True when the peer could not be reached at all (nothing listens there).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, HttpError::Refused(_) | HttpError::NotFound(_))
+    }
+}
+
+/// A response whose body has been read in full (within its cap).
+#[derive(Debug)]
+pub struct FullResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Open a connection and send one request; the response body is left to the caller to stream.
+pub async fn send(
+    endpoint: &Endpoint,
+    mut request: Request<Full<Bytes>>,
+    deadline: Instant,
+) -> Result<Response<Incoming>, HttpError> {
+    let host = http::HeaderValue::from_str(&endpoint.host_header())
+        .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
+    request.headers_mut().entry(http::header::HOST).or_insert(host);
+    let timed_out = |stage| HttpError::TimedOut {
+        endpoint: endpoint.clone(),
+        stage,
+    };
+    let mut sender = timeout_at(deadline, handshake(endpoint, deadline))
+        .await
+        .map_err(|_| timed_out("connecting"))??;
+    timeout_at(deadline, sender.send_request(request))
+        .await
+        .map_err(|_| timed_out("waiting for response headers"))?
+        .map_err(|source| HttpError::Protocol {
+            endpoint: endpoint.clone(),
+            source,
+        })
+}
+
+/// Send one request and read the whole body, failing once it passes `cap` bytes.
+pub async fn fetch(
+    endpoint: &Endpoint,
+    request: Request<Full<Bytes>>,
+    cap: usize,
+    deadline: Instant,
+) -> Result<FullResponse, HttpError> {
+    let response = send(endpoint, request, deadline).await?;
+    let (parts, body) = response.into_parts();
+    let body = read_body(endpoint, body, cap, deadline).await?;
+    Ok(FullResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// Read a body to its end, at most `cap` bytes, before `deadline`.
+pub async fn read_body(
+    endpoint: &Endpoint,
+    mut body: Incoming,
+    cap: usize,
+    deadline: Instant,
+) -> Result<Bytes, HttpError> {
+    let mut buf = BytesMut::new();
+    loop {
+        let frame = timeout_at(deadline, body.frame())
+            .await
+            .map_err(|_| HttpError::TimedOut {
+                endpoint: endpoint.clone(),
+                stage: "reading the response body",
+            })?;
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|source| HttpError::Protocol {
+            endpoint: endpoint.clone(),
+            source,
+        })?;
+        if let Ok(data) = frame.into_data() {
+            count_bytes_read(data.len());
+            if buf.len() + data.len() > cap {
+                return Err(HttpError::BodyTooLarge {
+                    endpoint: endpoint.clone(),
+                    cap,
+                });
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Account for body bytes read by any client (the fault tests assert on this figure).
+pub fn count_bytes_read(n: usize) {
+    BODY_BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+async fn handshake(
+    endpoint: &Endpoint,
+    deadline: Instant,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, HttpError> {
+    match endpoint {
+        Endpoint::Tcp { host, port } => {
+            let stream = TcpStream::connect((host.as_str(), *port))
+                .await
+                .map_err(|e| connect_error(endpoint, e))?;
+            let _ = stream.set_nodelay(true);
+            spawn_connection(endpoint, TokioIo::new(stream), deadline).await
+        }
+        Endpoint::Unix(path) => {
+            let stream = UnixStream::connect(path)
+                .await
+                .map_err(|e| connect_error(endpoint, e))?;
+            spawn_connection(endpoint, TokioIo::new(stream), deadline).await
+        }
+    }
+}
+
+async fn spawn_connection<T>(
+    endpoint: &Endpoint,
+    io: TokioIo<T>,
+    deadline: Instant,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, HttpError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|source| HttpError::Protocol {
+            endpoint: endpoint.clone(),
+            source,
+        })?;
+    // The connection lives no longer than the call that opened it.
+    tokio::spawn(async move {
+        let _ = timeout_at(deadline, connection).await;
+    });
+    Ok(sender)
+}
+
+fn connect_error(endpoint: &Endpoint, error: io::Error) -> HttpError {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => HttpError::Refused(endpoint.clone()),
+        io::ErrorKind::NotFound => HttpError::NotFound(endpoint.clone()),
+        io::ErrorKind::PermissionDenied => HttpError::PermissionDenied {
+            endpoint: endpoint.clone(),
+            hint: permission_hint(endpoint),
+        },
+        _ => HttpError::Connect {
+            endpoint: endpoint.clone(),
+            source: error,
+        },
+    }
+}
+
+/// For a unix socket, say which user owns it so the operator knows whom to run as.
+fn permission_hint(endpoint: &Endpoint) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Endpoint::Unix(path) = endpoint else {
+        return String::new();
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let owner = crate::process::user_name(meta.uid())
+                .unwrap_or_else(|| format!("uid {}", meta.uid()));
+            format!(
+                " (owned by {owner}, mode {:o}): run the exporter as {owner} or add it to the socket's group",
+                meta.mode() & 0o777
+            )
+        }
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_from_multiaddr() {
+        let tcp = Multiaddr::parse("/ip4/127.0.0.1/tcp/1234/http").unwrap();
+        assert_eq!(
+            Endpoint::from_multiaddr(&tcp).unwrap(),
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 1234
+            }
+        );
+        let unix = Multiaddr::parse("/unix//tmp/api-socket").unwrap();
+        assert_eq!(
+            Endpoint::from_multiaddr(&unix).unwrap().to_string(),
+            "unix:/tmp/api-socket"
+        );
+        let tls = Multiaddr::parse("/dns/h/tcp/443/wss").unwrap();
+        assert!(matches!(
+            Endpoint::from_multiaddr(&tls),
+            Err(HttpError::TlsUnsupported(_))
+        ));
+        let udp = Multiaddr::parse("/ip4/1.2.3.4/udp/1").unwrap();
+        assert!(Endpoint::from_multiaddr(&udp).is_err());
+    }
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed() {
+        let e = Endpoint::Tcp {
+            host: "::1".into(),
+            port: 1234,
+        };
+        assert_eq!(e.to_string(), "[::1]:1234");
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_named() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let endpoint = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let req = Request::get("/").body(Full::new(Bytes::new())).unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        let err = fetch(&endpoint, req, 1024, deadline).await.unwrap_err();
+        assert!(err.is_unreachable(), "{err}");
+        assert!(err.to_string().contains("connection refused"), "{err}");
+    }
+}

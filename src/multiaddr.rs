@@ -1,0 +1,268 @@
+//! Textual multiaddrs (`/ip4/127.0.0.1/tcp/1234/http`): a small, total parser for the subset the
+//! Lotus, ipfs-cluster and Kubo configs use.
+//!
+//! The parser never panics: anything it cannot read is an [`MultiaddrError`] that names the
+//! offending component. Unknown protocols without a value (`/quic-v1`, `/webtransport`, ...) are
+//! kept as flags so a swarm address still yields its transport and port.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+/// Where a multiaddr points, as far as a socket is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// A literal IP address (`/ip4/...` or `/ip6/...`).
+    Ip(IpAddr),
+    /// A DNS name (`/dns/...`, `/dns4/...`, `/dns6/...`).
+    Dns(String),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+            Host::Ip(ip) => write!(f, "{ip}"),
+            Host::Dns(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Transport protocol of a socket address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    /// The protocol name as `/proc/net` and Prometheus labels spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A parsed multiaddr reduced to what an exporter needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Multiaddr {
+    /// A network address: host, transport and port, plus the protocols that follow (`http`, `tls`, `quic-v1`, ...).
+    Socket {
+        host: Host,
+        transport: Transport,
+        port: u16,
+        /// Protocol names after the port, lower case, values dropped (`["quic-v1", "webtransport"]`).
+        upper: Vec<String>,
+    },
+    /// A unix socket path (`/unix/<path>`).
+    Unix(PathBuf),
+}
+
+/// Why a multiaddr could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MultiaddrError {
+    #[error("multiaddr {0:?} must start with '/'")]
+    NoLeadingSlash(String),
+    #[error("multiaddr {addr:?}: protocol /{proto} needs a value")]
+    MissingValue { addr: String, proto: String },
+    #[error("multiaddr {addr:?}: {value:?} is not a valid {proto} value")]
+    BadValue {
+        addr: String,
+        proto: String,
+        value: String,
+    },
+    #[error("multiaddr {0:?} names no host (expected /ip4, /ip6, /dns, /dns4, /dns6 or /unix)")]
+    NoHost(String),
+    #[error("multiaddr {0:?} names no port (expected /tcp/<port> or /udp/<port>)")]
+    NoPort(String),
+}
+
+/// Protocols that carry a value we do not need; their value is skipped.
+const VALUED_IGNORED: &[&str] = &["p2p", "ipfs", "certhash", "sni", "ip6zone", "garlic64", "onion3"];
+
+impl Multiaddr {
+    /// Parse a textual multiaddr.
+    pub fn parse(text: &str) -> Result<Multiaddr, MultiaddrError> {
+        let text = text.trim();
+        let rest = text
+            .strip_prefix('/')
+            .ok_or_else(|| MultiaddrError::NoLeadingSlash(text.to_string()))?;
+        if let Some(path) = rest.strip_prefix("unix/") {
+            // `/unix//abs/path` and `/unix/abs/path` both mean an absolute path; ipfs-cluster
+            // writes the former.
+            let path = path.trim_start_matches('/');
+            if path.is_empty() {
+                return Err(MultiaddrError::MissingValue {
+                    addr: text.to_string(),
+                    proto: "unix".into(),
+                });
+            }
+            return Ok(Multiaddr::Unix(PathBuf::from(format!("/{path}"))));
+        }
+        let mut parts = rest.split('/');
+        let mut host = None;
+        let mut socket = None;
+        let mut upper = Vec::new();
+        while let Some(proto) = parts.next() {
+            let proto_lc = proto.to_ascii_lowercase();
+            let mut value = || {
+                parts
+                    .next()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| MultiaddrError::MissingValue {
+                        addr: text.to_string(),
+                        proto: proto_lc.clone(),
+                    })
+            };
+            let bad = |value: &str| MultiaddrError::BadValue {
+                addr: text.to_string(),
+                proto: proto.to_ascii_lowercase(),
+                value: value.to_string(),
+            };
+            match proto_lc.as_str() {
+                "ip4" => {
+                    let v = value()?;
+                    host = Some(Host::Ip(IpAddr::V4(
+                        v.parse::<Ipv4Addr>().map_err(|_| bad(v))?,
+                    )));
+                }
+                "ip6" => {
+                    let v = value()?;
+                    host = Some(Host::Ip(IpAddr::V6(
+                        v.parse::<Ipv6Addr>().map_err(|_| bad(v))?,
+                    )));
+                }
+                "dns" | "dns4" | "dns6" | "dnsaddr" => {
+                    let v = value()?;
+                    host = Some(Host::Dns(v.to_string()));
+                }
+                "tcp" | "udp" => {
+                    let v = value()?;
+                    let port = v.parse::<u16>().map_err(|_| bad(v))?;
+                    let transport = if proto_lc == "tcp" {
+                        Transport::Tcp
+                    } else {
+                        Transport::Udp
+                    };
+                    socket.get_or_insert((transport, port));
+                }
+                "" => {}
+                p if VALUED_IGNORED.contains(&p) => {
+                    value()?;
+                }
+                other => upper.push(other.to_string()),
+            }
+        }
+        let host = host.ok_or_else(|| MultiaddrError::NoHost(text.to_string()))?;
+        let (transport, port) = socket.ok_or_else(|| MultiaddrError::NoPort(text.to_string()))?;
+        Ok(Multiaddr::Socket {
+            host,
+            transport,
+            port,
+            upper,
+        })
+    }
+
+    /// True when the address says TLS (`/https`, `/wss`, `/tls`).
+    pub fn wants_tls(&self) -> bool {
+        match self {
+            Multiaddr::Socket { upper, .. } => upper
+                .iter()
+                .any(|p| matches!(p.as_str(), "https" | "wss" | "tls")),
+            Multiaddr::Unix(_) => false,
+        }
+    }
+
+    /// The TCP/UDP port, if this is a network address.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Multiaddr::Socket { port, .. } => Some(*port),
+            Multiaddr::Unix(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(text: &str) -> (Host, Transport, u16, Vec<String>) {
+        match Multiaddr::parse(text).unwrap() {
+            Multiaddr::Socket {
+                host,
+                transport,
+                port,
+                upper,
+            } => (host, transport, port, upper),
+            other => panic!("expected a socket address, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lotus_default_api_address() {
+        let (host, transport, port, upper) = socket("/ip4/127.0.0.1/tcp/1234/http");
+        assert_eq!(host, Host::Ip("127.0.0.1".parse().unwrap()));
+        assert_eq!((transport, port), (Transport::Tcp, 1234));
+        assert_eq!(upper, vec!["http"]);
+    }
+
+    #[test]
+    fn ipv6_and_dns_hosts() {
+        assert_eq!(socket("/ip6/::1/tcp/1234").0, Host::Ip("::1".parse().unwrap()));
+        let (host, _, port, upper) = socket("/dns/host/tcp/443/wss");
+        assert_eq!((host, port), (Host::Dns("host".into()), 443));
+        assert!(upper.contains(&"wss".to_string()));
+    }
+
+    #[test]
+    fn swarm_addresses_keep_transport_and_port() {
+        let (_, transport, port, upper) =
+            socket("/ip4/0.0.0.0/udp/4001/quic-v1/webtransport/certhash/uEiAbc/p2p/12D3KooW");
+        assert_eq!((transport, port), (Transport::Udp, 4001));
+        assert_eq!(upper, vec!["quic-v1", "webtransport"]);
+    }
+
+    #[test]
+    fn unix_paths_with_single_or_double_slash() {
+        assert_eq!(
+            Multiaddr::parse("/unix//home/u/.ipfs-cluster-follow/c/api-socket").unwrap(),
+            Multiaddr::Unix("/home/u/.ipfs-cluster-follow/c/api-socket".into())
+        );
+        assert_eq!(
+            Multiaddr::parse("/unix/tmp/s").unwrap(),
+            Multiaddr::Unix("/tmp/s".into())
+        );
+    }
+
+    #[test]
+    fn tls_is_detected() {
+        assert!(Multiaddr::parse("/dns/h/tcp/443/https").unwrap().wants_tls());
+        assert!(!Multiaddr::parse("/ip4/1.2.3.4/tcp/1/http").unwrap().wants_tls());
+    }
+
+    #[test]
+    fn malformed_addresses_are_named() {
+        let cases = [
+            ("ip4/1.2.3.4/tcp/1", "must start with '/'"),
+            ("/ip4/999.1.1.1/tcp/1", "not a valid ip4"),
+            ("/ip4/1.2.3.4/tcp/99999", "not a valid tcp"),
+            ("/ip4/1.2.3.4/tcp", "needs a value"),
+            ("/tcp/1234", "names no host"),
+            ("/ip4/1.2.3.4", "names no port"),
+            ("/unix/", "needs a value"),
+            ("", "must start with '/'"),
+        ];
+        for (input, expected) in cases {
+            let err = Multiaddr::parse(input).unwrap_err().to_string();
+            assert!(err.contains(expected), "{input:?}: {err}");
+        }
+    }
+}

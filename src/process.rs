@@ -1,0 +1,292 @@
+//! The host's process table and binaries: who runs (`lotus daemon`, `ipfs-cluster-follow <name> run`),
+//! with which environment, and which user owns what.
+//!
+//! Everything here reads `/proc` and `/etc/passwd`. The blocking readers are pure functions over a
+//! root directory (so tests feed them a fake tree); [`scan`] runs them off the async runtime under
+//! a deadline.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::time::{timeout_at, Instant};
+
+/// One process as `/proc/<pid>` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    /// The command line, split on NULs. Empty for kernel threads and zombies.
+    pub argv: Vec<String>,
+    /// `/proc/<pid>/comm`: the kernel's short name (what a renamed binary shows).
+    pub comm: String,
+}
+
+impl ProcessInfo {
+    /// The file name of `argv[0]` (`/usr/local/bin/lotus` gives `lotus`), or `comm` when there is no argv.
+    pub fn program(&self) -> &str {
+        self.argv
+            .first()
+            .map(|a| {
+                Path::new(a)
+                    .file_name()
+                    .and_then(OsStr::to_str)
+                    .unwrap_or(a)
+            })
+            .unwrap_or(&self.comm)
+    }
+}
+
+/// The process table at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessTable {
+    pub processes: Vec<ProcessInfo>,
+}
+
+impl ProcessTable {
+    /// Processes running `lotus daemon`.
+    pub fn lotus_daemons(&self) -> impl Iterator<Item = &ProcessInfo> {
+        self.processes.iter().filter(|p| is_lotus_daemon(&p.argv))
+    }
+
+    /// Processes running `ipfs-cluster-follow <name> run`, with the cluster name.
+    pub fn follow_peers(&self) -> impl Iterator<Item = (&ProcessInfo, String)> {
+        self.processes
+            .iter()
+            .filter_map(|p| follow_cluster_name(&p.argv).map(|name| (p, name)))
+    }
+
+    /// The process with this pid.
+    pub fn get(&self, pid: u32) -> Option<&ProcessInfo> {
+        self.processes.iter().find(|p| p.pid == pid)
+    }
+}
+
+/// Why the process table could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot list {path}: {source}")]
+    List {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("timed out reading the process table")]
+    TimedOut,
+    #[error("process table reader failed: {0}")]
+    Join(String),
+}
+
+/// Read the process table from `/proc` before `deadline`.
+pub async fn scan(deadline: Instant) -> Result<ProcessTable, ProcessError> {
+    scan_root(PathBuf::from("/proc"), deadline).await
+}
+
+/// Read the process table from a `/proc`-shaped directory before `deadline`.
+pub async fn scan_root(root: PathBuf, deadline: Instant) -> Result<ProcessTable, ProcessError> {
+    let task = tokio::task::spawn_blocking(move || read_process_table(&root));
+    match timeout_at(deadline, task).await {
+        Err(_) => Err(ProcessError::TimedOut),
+        Ok(Err(join)) => Err(ProcessError::Join(join.to_string())),
+        Ok(Ok(result)) => result,
+    }
+}
+
+/// Blocking: read every `<root>/<pid>/cmdline` and `comm`. Processes that vanish mid-scan are skipped.
+pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
+    let entries = std::fs::read_dir(root).map_err(|source| ProcessError::List {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut processes = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let dir = entry.path();
+        let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(dir.join("comm"))
+            .map(|c| c.trim_end().to_string())
+            .unwrap_or_default();
+        processes.push(ProcessInfo {
+            pid,
+            argv: split_cmdline(&cmdline),
+            comm,
+        });
+    }
+    processes.sort_by_key(|p| p.pid);
+    Ok(ProcessTable { processes })
+}
+
+/// Split a `/proc/<pid>/cmdline` buffer into arguments.
+pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    raw.split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// Parse a `/proc/<pid>/environ` buffer into `(name, value)` pairs.
+pub fn parse_environ(raw: &[u8]) -> Vec<(String, String)> {
+    raw.split(|b| *b == 0)
+        .filter_map(|entry| {
+            let entry = String::from_utf8_lossy(entry);
+            let (name, value) = entry.split_once('=')?;
+            (!name.is_empty()).then(|| (name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// Read another process's environment, when this user may (`None` when not readable).
+pub fn read_environ(pid: u32) -> Option<Vec<(String, String)>> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .ok()
+        .map(|raw| parse_environ(&raw))
+}
+
+/// True for `lotus daemon ...` (any path to the binary, flags before or after the subcommand).
+pub fn is_lotus_daemon(argv: &[String]) -> bool {
+    let Some(program) = argv.first() else {
+        return false;
+    };
+    let name = Path::new(program).file_name().and_then(OsStr::to_str);
+    name == Some("lotus") && first_positional(&argv[1..]) == Some("daemon")
+}
+
+/// For `ipfs-cluster-follow [flags] <name> run [flags]`, the cluster name.
+pub fn follow_cluster_name(argv: &[String]) -> Option<String> {
+    let program = argv.first()?;
+    let name = Path::new(program).file_name().and_then(OsStr::to_str)?;
+    if name != "ipfs-cluster-follow" {
+        return None;
+    }
+    let positionals = positionals(&argv[1..]);
+    match positionals.as_slice() {
+        [cluster, "run", ..] => Some((*cluster).to_string()),
+        _ => None,
+    }
+}
+
+/// Flags of ipfs-cluster-follow and lotus that take a separate value.
+const FLAGS_WITH_VALUE: &[&str] = &["-c", "--config", "--repo", "--init", "--gateway"];
+
+fn positionals(args: &[String]) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut skip_next = false;
+    for arg in args {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        if arg.starts_with('-') {
+            skip_next = !arg.contains('=') && FLAGS_WITH_VALUE.contains(&arg.as_str());
+            continue;
+        }
+        out.push(arg.as_str());
+    }
+    out
+}
+
+fn first_positional(args: &[String]) -> Option<&str> {
+    positionals(args).first().copied()
+}
+
+/// The user name for a uid, from `/etc/passwd`.
+pub fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    user_name_in(&passwd, uid)
+}
+
+/// The user name for a uid in a passwd-format text.
+pub fn user_name_in(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let _password = fields.next()?;
+        let line_uid: u32 = fields.next()?.parse().ok()?;
+        (line_uid == uid).then(|| name.to_string())
+    })
+}
+
+/// The first executable called `name` on `path` (a `PATH`-style list).
+pub fn find_in_path(name: &str, path: &OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// A generous bound for one blocking read of `/proc` or a small config file.
+pub const FILE_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn recognises_lotus_daemon_command_lines() {
+        assert!(is_lotus_daemon(&argv("lotus daemon")));
+        assert!(is_lotus_daemon(&argv("/usr/local/bin/lotus daemon --import-snapshot x")));
+        assert!(is_lotus_daemon(&argv("lotus --repo /data/lotus daemon")));
+        assert!(!is_lotus_daemon(&argv("lotus sync wait")));
+        assert!(!is_lotus_daemon(&argv("lotus-miner run")));
+        assert!(!is_lotus_daemon(&argv("python lotus daemon")));
+        assert!(!is_lotus_daemon(&[]));
+    }
+
+    #[test]
+    fn finds_follow_cluster_name_only_for_run() {
+        assert_eq!(
+            follow_cluster_name(&argv("ipfs-cluster-follow mycluster run")),
+            Some("mycluster".into())
+        );
+        assert_eq!(
+            follow_cluster_name(&argv("/usr/bin/ipfs-cluster-follow -c /x mycluster run --init u")),
+            Some("mycluster".into())
+        );
+        assert_eq!(follow_cluster_name(&argv("ipfs-cluster-follow mycluster list")), None);
+        assert_eq!(follow_cluster_name(&argv("ipfs-cluster-follow")), None);
+        assert_eq!(follow_cluster_name(&argv("tail -f ipfs-cluster-follow")), None);
+    }
+
+    #[test]
+    fn parses_cmdline_and_environ_buffers() {
+        assert_eq!(split_cmdline(b"lotus\0daemon\0"), vec!["lotus", "daemon"]);
+        assert_eq!(
+            parse_environ(b"A=1\0IPFS_CLUSTER_PATH=/x=y\0junk\0=v\0"),
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("IPFS_CLUSTER_PATH".to_string(), "/x=y".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn looks_up_user_names() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nlotus:x:1001:1001::/home/lotus:/bin/sh\nbroken\n";
+        assert_eq!(user_name_in(passwd, 1001), Some("lotus".into()));
+        assert_eq!(user_name_in(passwd, 5), None);
+    }
+
+    #[test]
+    fn reads_a_fake_proc_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid = dir.path().join("42");
+        std::fs::create_dir(&pid).unwrap();
+        std::fs::write(pid.join("cmdline"), b"lotus\0daemon\0").unwrap();
+        std::fs::write(pid.join("comm"), "lotus\n").unwrap();
+        std::fs::create_dir(dir.path().join("self-not-a-pid")).unwrap();
+        let table = read_process_table(dir.path()).unwrap();
+        assert_eq!(table.processes.len(), 1);
+        assert_eq!(table.lotus_daemons().count(), 1);
+        assert_eq!(table.processes[0].program(), "lotus");
+    }
+}
