@@ -1,0 +1,4 @@
+//! Renderers: a snapshot in, text out. No I/O happens here.
+
+pub mod prometheus;
+pub mod status;

@@ -1,0 +1,142 @@
+//! The plain data every renderer reads: one collection's verdicts, figures and check timings.
+//!
+//! Nothing here knows about Prometheus or HTTP. A figure that could not be measured is `None`
+//! (rendered as an absent series or JSON `null`), never a made-up zero.
+
+use std::time::{Duration, SystemTime};
+
+use crate::follow::FollowReport;
+use crate::lotus::LotusReport;
+use crate::ports::PortsReport;
+
+/// What became of one check in one collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckStatus {
+    /// The check ran and its figures are trustworthy.
+    Ok,
+    /// The check ran and failed; the reason says what, where and (when known) how to fix it.
+    Failed(String),
+    /// The check does not apply here (nothing to watch, a method this node does not serve).
+    Skipped(String),
+    /// The check did not finish before the scrape deadline.
+    TimedOut,
+}
+
+impl CheckStatus {
+    /// True only for [`CheckStatus::Ok`].
+    pub fn is_ok(&self) -> bool {
+        matches!(self, CheckStatus::Ok)
+    }
+
+    /// The failure reason in words, for failed and timed-out checks.
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            CheckStatus::Failed(reason) => Some(reason.clone()),
+            CheckStatus::TimedOut => Some("timed out before the scrape deadline".to_string()),
+            CheckStatus::Ok | CheckStatus::Skipped(_) => None,
+        }
+    }
+}
+
+/// One check's outcome and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    /// The check's name: one of the fixed set documented in the README (`lotus_chain_head`, ...).
+    pub check: &'static str,
+    /// For per-follower checks, the cluster the follower belongs to.
+    pub cluster_name: Option<String>,
+    pub status: CheckStatus,
+    pub duration: Duration,
+}
+
+impl CheckResult {
+    /// A result for a host-level check.
+    pub fn new(check: &'static str, status: CheckStatus, duration: Duration) -> CheckResult {
+        CheckResult {
+            check,
+            cluster_name: None,
+            status,
+            duration,
+        }
+    }
+
+    /// `"<check>: <reason>"` for a failed or timed-out check.
+    pub fn error_line(&self) -> Option<String> {
+        let reason = self.status.failure()?;
+        Some(match &self.cluster_name {
+            Some(name) => format!("{} ({name}): {reason}", self.check),
+            None => format!("{}: {reason}", self.check),
+        })
+    }
+}
+
+/// Overall verdict on a daemon (`lotus_status{state}`, `cluster_follow_status{state}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonStatus {
+    /// The API answers.
+    Running,
+    /// Nothing answers and no daemon process is there.
+    Stopped,
+    /// A daemon or a listener is there but the API fails, refuses or is not what it should be.
+    Error,
+}
+
+impl DaemonStatus {
+    pub const ALL: [DaemonStatus; 3] = [DaemonStatus::Running, DaemonStatus::Stopped, DaemonStatus::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DaemonStatus::Running => "running",
+            DaemonStatus::Stopped => "stopped",
+            DaemonStatus::Error => "error",
+        }
+    }
+}
+
+/// Overall health (`lotus_health{state}`, `cluster_follow_health{state}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+impl Health {
+    pub const ALL: [Health; 3] = [Health::Healthy, Health::Degraded, Health::Unhealthy];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// Everything one collection found.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// When the collection started (wall clock), for `last_check`.
+    pub taken_at: SystemTime,
+    pub lotus: LotusReport,
+    pub follow: Vec<FollowReport>,
+    pub ports: PortsReport,
+    /// Wall time from the scrape's start until the snapshot was assembled.
+    pub scrape_duration: Duration,
+}
+
+impl Snapshot {
+    /// Every check result of every section, in a stable order.
+    pub fn checks(&self) -> impl Iterator<Item = &CheckResult> {
+        self.lotus
+            .checks
+            .iter()
+            .chain(self.follow.iter().flat_map(|f| f.checks.iter()))
+            .chain(self.ports.checks.iter())
+    }
+}
+
+/// Format a wall-clock time as RFC 3339 (seconds precision, UTC).
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
