@@ -29,6 +29,8 @@ pub struct FollowConfig {
 #[derive(Debug, Clone)]
 pub struct FollowReport {
     pub cluster_name: String,
+    pub status: crate::snapshot::DaemonStatus,
+    pub health: crate::snapshot::Health,
     pub checks: Vec<CheckResult>,
 }
 

@@ -1,8 +1,673 @@
-//! The Lotus check (STUB, being written).
+//! The Lotus check: ask the daemon's JSON-RPC API, concurrently, whether it is up, synced and
+//! connected, and judge it only on what it answered.
+//!
+//! Sub-checks, each with its own `check` label value (the fixed set [`CHECKS`]):
+//! `lotus_version` (`Filecoin.Version`, which decides `lotus_up`), `lotus_session`,
+//! `lotus_chain_head`, `lotus_sync_state`, `lotus_peers`, `lotus_network_name`, `lotus_genesis`,
+//! `lotus_wallets` and `lotus_process`. A failed call fails only its own sub-check; the figures it
+//! would have given are `None`.
+//!
+//! Genesis timestamp and network name never change for a running node: they are fetched once and
+//! again only when `Filecoin.Session` (a UUID that changes on restart) changes.
 
-use crate::snapshot::CheckResult;
+pub mod rpc;
+pub mod types;
 
-#[derive(Debug, Clone, Default)]
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::config::{is_local, LotusConfig, WalletSpec};
+use crate::process::ProcessTable;
+use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
+use rpc::{RpcClient, RpcError};
+use types::{AttoFil, SyncWorkers, STAGE_ERROR};
+
+/// Every `check` label value the Lotus check uses.
+pub const CHECKS: [&str; 9] = [
+    "lotus_version",
+    "lotus_session",
+    "lotus_chain_head",
+    "lotus_sync_state",
+    "lotus_peers",
+    "lotus_network_name",
+    "lotus_genesis",
+    "lotus_wallets",
+    "lotus_process",
+];
+
+/// What the node says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeVersion {
+    /// The full version string as Lotus reports it.
+    pub full: String,
+    /// The release part (`1.34.1`).
+    pub release: String,
+    pub commit: String,
+    /// `chain` for a full node (as Lotus's own `lotus_info{node_type}`), `gateway` for lotus-gateway.
+    pub node_type: String,
+}
+
+/// One watched wallet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalletBalance {
+    pub address: String,
+    pub alias: String,
+    /// `None` when the balance could not be read this time.
+    pub balance: Option<AttoFil>,
+}
+
+/// How sync looks, in words (`/status` `sync_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStatus {
+    Synced,
+    Syncing,
+    Error,
+    Unknown,
+}
+
+impl SyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Synced => "synced",
+            SyncStatus::Syncing => "syncing",
+            SyncStatus::Error => "error",
+            SyncStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// Everything one Lotus check found. `None` means unknown, never zero.
+#[derive(Debug, Clone)]
 pub struct LotusReport {
+    /// The API address (never with a token).
+    pub api_address: String,
     pub checks: Vec<CheckResult>,
+    /// `Filecoin.Version` answered.
+    pub up: bool,
+    pub version: Option<NodeVersion>,
+    /// Lotus's own network name (`mainnet`, `calibrationnet`, ...).
+    pub network: Option<String>,
+    pub block_delay_seconds: Option<u64>,
+    pub chain_height: Option<u64>,
+    pub head_timestamp_seconds: Option<u64>,
+    pub expected_height: Option<u64>,
+    pub sync_lag_epochs: Option<u64>,
+    pub synced: Option<bool>,
+    pub sync_workers: Option<SyncWorkers>,
+    pub peers: Option<u64>,
+    pub wallets: Vec<WalletBalance>,
+    /// A `lotus daemon` process runs here; `None` when not looked for (remote API) or not visible.
+    pub daemon_running: Option<bool>,
+    pub status: DaemonStatus,
+    pub health: Health,
+    pub sync_status: SyncStatus,
+    pub last_check: SystemTime,
+}
+
+impl LotusReport {
+    /// The report for a Lotus check that did not finish before the scrape deadline.
+    pub fn timed_out(api_address: String, started: SystemTime, elapsed: Duration) -> LotusReport {
+        let checks = CHECKS
+            .iter()
+            .map(|c| CheckResult::new(c, CheckStatus::TimedOut, elapsed))
+            .collect();
+        LotusReport {
+            api_address,
+            checks,
+            up: false,
+            version: None,
+            network: None,
+            block_delay_seconds: None,
+            chain_height: None,
+            head_timestamp_seconds: None,
+            expected_height: None,
+            sync_lag_epochs: None,
+            synced: None,
+            sync_workers: None,
+            peers: None,
+            wallets: Vec::new(),
+            daemon_running: None,
+            status: DaemonStatus::Error,
+            health: Health::Unhealthy,
+            sync_status: SyncStatus::Unknown,
+            last_check: started,
+        }
+    }
+
+    /// Failed and timed-out checks in words.
+    pub fn errors(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter_map(CheckResult::error_line)
+            .collect()
+    }
+}
+
+/// Chain constants cached per Lotus session.
+#[derive(Debug, Clone)]
+struct ChainConstants {
+    /// The session they were read in; `None` if `Session` failed at the time.
+    session: Option<String>,
+    genesis_timestamp: Option<u64>,
+    network_name: Option<String>,
+    block_delay_seconds: Option<u64>,
+}
+
+/// The Lotus check and its per-session cache.
+#[derive(Debug)]
+pub struct LotusCheck {
+    client: Result<RpcClient, String>,
+    api_address: String,
+    wallets: Vec<WalletSpec>,
+    max_wallets: usize,
+    sync_lag_threshold: u64,
+    token_given: bool,
+    look_for_process: bool,
+    constants: Mutex<Option<ChainConstants>>,
+    wallet_hint_logged: AtomicBool,
+}
+
+/// One timed call's outcome.
+type Timed<T> = (Result<T, RpcError>, Duration);
+
+impl LotusCheck {
+    pub fn new(config: LotusConfig) -> LotusCheck {
+        let api_address = match &config.target {
+            Ok(target) => target.display.clone(),
+            Err(_) => format!("unusable ({})", config.api_source),
+        };
+        let look_for_process = config
+            .target
+            .as_ref()
+            .map(|t| is_local(&t.endpoint))
+            .unwrap_or(false);
+        let token_given = config.token.is_some();
+        let client = config
+            .target
+            .map(|target| RpcClient::new(target, config.token, config.max_body_bytes));
+        LotusCheck {
+            client,
+            api_address,
+            wallets: config.wallets,
+            max_wallets: config.max_wallets,
+            sync_lag_threshold: config.sync_lag_threshold,
+            token_given,
+            look_for_process,
+            constants: Mutex::new(None),
+            wallet_hint_logged: AtomicBool::new(false),
+        }
+    }
+
+    pub fn api_address(&self) -> &str {
+        &self.api_address
+    }
+
+    /// Run every Lotus call concurrently and judge the node, before `deadline`.
+    pub async fn run(
+        &self,
+        deadline: Instant,
+        procs: Result<Arc<ProcessTable>, String>,
+    ) -> LotusReport {
+        let started = SystemTime::now();
+        let process = self.process_check(procs);
+        let client = match &self.client {
+            Ok(client) => client,
+            Err(reason) => return self.unusable(reason, started, process),
+        };
+        let cached = self.cached_constants();
+        let (version, session, head, sync, peers, wallets, fresh) = tokio::join!(
+            timed(client.call("Filecoin.Version", json!([]), deadline)),
+            timed(client.call("Filecoin.Session", json!([]), deadline)),
+            timed(client.call("Filecoin.ChainHead", json!([]), deadline)),
+            timed(client.call("Filecoin.SyncState", json!([]), deadline)),
+            timed(client.call("Filecoin.NetPeers", json!([]), deadline)),
+            self.wallet_balances(client, deadline),
+            async {
+                match &cached {
+                    Some(_) => None,
+                    None => Some(fetch_constants(client, deadline).await),
+                }
+            },
+        );
+        let session_id = session
+            .0
+            .as_ref()
+            .ok()
+            .and_then(|v| v.as_str())
+            .map(String::from);
+        let fresh = match fresh {
+            Some(fresh) => Some(fresh),
+            None if needs_refresh(cached.as_ref(), session_id.as_deref()) => {
+                Some(fetch_constants(client, deadline).await)
+            }
+            None => None,
+        };
+        let mut assembly = Assembly::new(self, started);
+        assembly.version(version);
+        assembly.session(session);
+        assembly.constants(cached, fresh, session_id, &self.constants);
+        assembly.head(head);
+        assembly.sync(sync);
+        assembly.peers(peers);
+        assembly.wallets(wallets);
+        assembly.checks.push(process.0);
+        assembly.report.daemon_running = process.1;
+        assembly.finish(self.sync_lag_threshold)
+    }
+
+    fn cached_constants(&self) -> Option<ChainConstants> {
+        self.constants.lock().map(|c| c.clone()).unwrap_or(None)
+    }
+
+    fn process_check(
+        &self,
+        procs: Result<Arc<ProcessTable>, String>,
+    ) -> (CheckResult, Option<bool>) {
+        let begun = std::time::Instant::now();
+        let (status, running) = if !self.look_for_process {
+            (
+                CheckStatus::Skipped("the Lotus API is not on this host".into()),
+                None,
+            )
+        } else {
+            match procs {
+                Ok(table) => (
+                    CheckStatus::Ok,
+                    Some(table.lotus_daemons().next().is_some()),
+                ),
+                Err(reason) => (CheckStatus::Failed(reason), None),
+            }
+        };
+        (
+            CheckResult::new("lotus_process", status, begun.elapsed()),
+            running,
+        )
+    }
+
+    fn unusable(
+        &self,
+        reason: &str,
+        started: SystemTime,
+        process: (CheckResult, Option<bool>),
+    ) -> LotusReport {
+        let mut report = LotusReport::timed_out(self.api_address.clone(), started, Duration::ZERO);
+        for check in report.checks.iter_mut() {
+            check.status = CheckStatus::Failed(reason.to_string());
+        }
+        report.checks.retain(|c| c.check != "lotus_process");
+        report.checks.push(process.0);
+        report.daemon_running = process.1;
+        report
+    }
+
+    /// Balances of the wallets to watch: the configured ones, or (with a token) the node's own.
+    async fn wallet_balances(
+        &self,
+        client: &RpcClient,
+        deadline: Instant,
+    ) -> (CheckStatus, Vec<WalletBalance>, Duration) {
+        let begun = std::time::Instant::now();
+        let wallets = if !self.wallets.is_empty() {
+            self.wallets.clone()
+        } else if self.token_given {
+            match self.discover_wallets(client, deadline).await {
+                Ok(wallets) => wallets,
+                Err(status) => return (status, Vec::new(), begun.elapsed()),
+            }
+        } else {
+            self.hint_once("no wallets to watch: name them with --lotus.wallet ADDRESS[=ALIAS] (WalletBalance needs only read access)");
+            return (
+                CheckStatus::Skipped("no wallets to watch (--lotus.wallet)".into()),
+                Vec::new(),
+                begun.elapsed(),
+            );
+        };
+        if wallets.is_empty() {
+            return (
+                CheckStatus::Skipped("the node's wallet is empty".into()),
+                Vec::new(),
+                begun.elapsed(),
+            );
+        }
+        let results = join_all(
+            wallets
+                .iter()
+                .map(|w| client.call("Filecoin.WalletBalance", json!([w.address]), deadline)),
+        )
+        .await;
+        let mut failures = Vec::new();
+        let mut balances = Vec::new();
+        for (wallet, result) in wallets.into_iter().zip(results) {
+            let balance = match result.map(|v| types::parse_attofil(&v).map_err(|e| e.to_string()))
+            {
+                Ok(Ok(balance)) => Some(balance),
+                Ok(Err(shape)) => {
+                    failures.push(format!("{}: {shape}", wallet.address));
+                    None
+                }
+                Err(e) => {
+                    failures.push(format!("{}: {e}", wallet.address));
+                    None
+                }
+            };
+            balances.push(WalletBalance {
+                address: wallet.address,
+                alias: wallet.alias,
+                balance,
+            });
+        }
+        let status = if failures.is_empty() {
+            CheckStatus::Ok
+        } else {
+            CheckStatus::Failed(failures.join("; "))
+        };
+        (status, balances, begun.elapsed())
+    }
+
+    /// `WalletDefaultAddress` and `WalletList` (both need `write`).
+    async fn discover_wallets(
+        &self,
+        client: &RpcClient,
+        deadline: Instant,
+    ) -> Result<Vec<WalletSpec>, CheckStatus> {
+        let (default, list) = tokio::join!(
+            client.call("Filecoin.WalletDefaultAddress", json!([]), deadline),
+            client.call("Filecoin.WalletList", json!([]), deadline),
+        );
+        let list = match list {
+            Ok(list) => {
+                types::parse_address_list(&list).map_err(|e| CheckStatus::Failed(e.to_string()))?
+            }
+            Err(RpcError::PermissionDenied { .. }) => {
+                self.hint_once("the Lotus token cannot list wallets (WalletList needs write): name wallets with --lotus.wallet ADDRESS[=ALIAS]");
+                return Err(CheckStatus::Skipped(
+                    "the token may not list wallets: name them with --lotus.wallet".into(),
+                ));
+            }
+            Err(e) => return Err(status_of(&e)),
+        };
+        let default = default
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .filter(|d| !d.is_empty());
+        let mut addresses: Vec<String> = default.into_iter().collect();
+        for address in list {
+            if !addresses.contains(&address) {
+                addresses.push(address);
+            }
+        }
+        if addresses.len() > self.max_wallets {
+            self.hint_once(&format!(
+                "the node has {} wallets; watching the first {} (--lotus.max-wallets)",
+                addresses.len(),
+                self.max_wallets
+            ));
+            addresses.truncate(self.max_wallets);
+        }
+        Ok(addresses
+            .into_iter()
+            .map(|address| WalletSpec {
+                address,
+                alias: String::new(),
+            })
+            .collect())
+    }
+
+    fn hint_once(&self, message: &str) {
+        if !self.wallet_hint_logged.swap(true, Ordering::Relaxed) {
+            log::info!("{message}");
+        }
+    }
+}
+
+/// True when the cached constants belong to another (or an unknown) session.
+fn needs_refresh(cached: Option<&ChainConstants>, session: Option<&str>) -> bool {
+    match (cached, session) {
+        (None, _) => true,
+        (Some(c), Some(s)) => {
+            c.session.as_deref() != Some(s)
+                || c.genesis_timestamp.is_none()
+                || c.network_name.is_none()
+        }
+        (Some(c), None) => c.genesis_timestamp.is_none() || c.network_name.is_none(),
+    }
+}
+
+/// `StateNetworkName` and `ChainGetGenesis`, concurrently.
+async fn fetch_constants(client: &RpcClient, deadline: Instant) -> (Timed<Value>, Timed<Value>) {
+    tokio::join!(
+        timed(client.call("Filecoin.StateNetworkName", json!([]), deadline)),
+        timed(client.call("Filecoin.ChainGetGenesis", json!([]), deadline)),
+    )
+}
+
+async fn timed<T>(future: impl std::future::Future<Output = Result<T, RpcError>>) -> Timed<T> {
+    let begun = std::time::Instant::now();
+    let result = future.await;
+    (result, begun.elapsed())
+}
+
+/// The check status a failed call gives.
+fn status_of(error: &RpcError) -> CheckStatus {
+    match error {
+        RpcError::MethodNotFound { .. } => CheckStatus::Skipped(error.to_string()),
+        RpcError::TimedOut(_) => CheckStatus::TimedOut,
+        other => CheckStatus::Failed(other.to_string()),
+    }
+}
+
+/// Builds a report from the calls' outcomes, one sub-check at a time.
+struct Assembly {
+    report: LotusReport,
+    checks: Vec<CheckResult>,
+    version_error: Option<RpcError>,
+    genesis_timestamp: Option<u64>,
+    network_name: Option<String>,
+}
+
+impl Assembly {
+    fn new(check: &LotusCheck, started: SystemTime) -> Assembly {
+        let mut report = LotusReport::timed_out(check.api_address.clone(), started, Duration::ZERO);
+        report.checks.clear();
+        Assembly {
+            report,
+            checks: Vec::new(),
+            version_error: None,
+            genesis_timestamp: None,
+            network_name: None,
+        }
+    }
+
+    /// Record a call's outcome under `check`, returning the parsed value when both call and shape were good.
+    fn record<T>(
+        &mut self,
+        check: &'static str,
+        (result, duration): Timed<Value>,
+        parse: impl FnOnce(&Value) -> Result<T, types::ShapeError>,
+    ) -> Option<T> {
+        let (status, value) = match result {
+            Ok(value) => match parse(&value) {
+                Ok(parsed) => (CheckStatus::Ok, Some(parsed)),
+                Err(shape) => (CheckStatus::Failed(shape.to_string()), None),
+            },
+            Err(e) => (status_of(&e), None),
+        };
+        self.checks.push(CheckResult::new(check, status, duration));
+        value
+    }
+
+    fn version(&mut self, version: Timed<Value>) {
+        if let Err(e) = &version.0 {
+            self.version_error = Some(e.clone());
+        }
+        let Some(parsed) = self.record("lotus_version", version, types::parse_version) else {
+            return;
+        };
+        self.report.up = true;
+        let parts = types::split_version(&parsed.version);
+        let node_type = match parsed.agent.as_deref() {
+            Some(agent) if agent.contains("gateway") => "gateway",
+            _ => "chain",
+        };
+        self.report.network = parts.build_type.as_deref().map(types::normalise_network);
+        self.report.block_delay_seconds = parsed.block_delay_seconds;
+        self.report.version = Some(NodeVersion {
+            full: parsed.version.clone(),
+            release: parts.release,
+            commit: parts.commit.unwrap_or_default(),
+            node_type: node_type.to_string(),
+        });
+    }
+
+    fn session(&mut self, session: Timed<Value>) {
+        self.record("lotus_session", session, |v| {
+            types::parse_string("Filecoin.Session", v)
+        });
+    }
+
+    /// Use cached chain constants, or freshly fetched ones (and cache those).
+    fn constants(
+        &mut self,
+        cached: Option<ChainConstants>,
+        fresh: Option<(Timed<Value>, Timed<Value>)>,
+        session: Option<String>,
+        cache: &Mutex<Option<ChainConstants>>,
+    ) {
+        let constants = match fresh {
+            Some((name, genesis)) => {
+                let network_name = self.record("lotus_network_name", name, |v| {
+                    types::parse_string("Filecoin.StateNetworkName", v)
+                });
+                let genesis_timestamp = self
+                    .record("lotus_genesis", genesis, |v| {
+                        types::parse_tipset("Filecoin.ChainGetGenesis", v)
+                    })
+                    .and_then(|g| g.min_timestamp);
+                let fetched = ChainConstants {
+                    session,
+                    genesis_timestamp,
+                    network_name,
+                    block_delay_seconds: self.report.block_delay_seconds,
+                };
+                if let Ok(mut slot) = cache.lock() {
+                    *slot = Some(fetched.clone());
+                }
+                fetched
+            }
+            None => {
+                let cached = cached.unwrap_or(ChainConstants {
+                    session: None,
+                    genesis_timestamp: None,
+                    network_name: None,
+                    block_delay_seconds: None,
+                });
+                self.checks.push(CheckResult::new(
+                    "lotus_network_name",
+                    CheckStatus::Ok,
+                    Duration::ZERO,
+                ));
+                self.checks.push(CheckResult::new(
+                    "lotus_genesis",
+                    CheckStatus::Ok,
+                    Duration::ZERO,
+                ));
+                cached
+            }
+        };
+        self.genesis_timestamp = constants.genesis_timestamp;
+        self.network_name = constants.network_name.clone();
+        if self.report.block_delay_seconds.is_none() && self.report.up {
+            self.report.block_delay_seconds = constants.block_delay_seconds;
+        }
+    }
+
+    fn head(&mut self, head: Timed<Value>) {
+        if let Some(tipset) = self.record("lotus_chain_head", head, |v| {
+            types::parse_tipset("Filecoin.ChainHead", v)
+        }) {
+            self.report.chain_height = Some(tipset.height);
+            self.report.head_timestamp_seconds = tipset.min_timestamp;
+        }
+    }
+
+    fn sync(&mut self, sync: Timed<Value>) {
+        self.report.sync_workers = self.record("lotus_sync_state", sync, types::parse_sync_state);
+    }
+
+    fn peers(&mut self, peers: Timed<Value>) {
+        self.report.peers = self.record("lotus_peers", peers, types::parse_unique_peers);
+    }
+
+    fn wallets(
+        &mut self,
+        (status, balances, duration): (CheckStatus, Vec<WalletBalance>, Duration),
+    ) {
+        self.checks
+            .push(CheckResult::new("lotus_wallets", status, duration));
+        self.report.wallets = balances;
+    }
+
+    /// Derive expected height, lag, verdicts.
+    fn finish(mut self, sync_lag_threshold: u64) -> LotusReport {
+        let report = &mut self.report;
+        if report.network.is_none() && report.up {
+            report.network = self.network_name.as_deref().map(types::normalise_network);
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        report.expected_height = match (self.genesis_timestamp, report.block_delay_seconds) {
+            (Some(genesis), Some(delay)) if delay > 0 && now >= genesis => {
+                Some((now - genesis) / delay)
+            }
+            _ => None,
+        };
+        report.sync_lag_epochs = match (report.expected_height, report.chain_height) {
+            (Some(expected), Some(height)) => Some(expected.saturating_sub(height)),
+            _ => None,
+        };
+        report.synced = report.sync_lag_epochs.map(|lag| lag < sync_lag_threshold);
+        let error_workers = report
+            .sync_workers
+            .as_ref()
+            .map(|w| w.per_stage[STAGE_ERROR] > 0);
+        report.sync_status = match (report.synced, error_workers) {
+            (Some(true), _) => SyncStatus::Synced,
+            (_, Some(true)) => SyncStatus::Error,
+            (Some(false), _) => SyncStatus::Syncing,
+            (None, _) => SyncStatus::Unknown,
+        };
+        report.status = if report.up {
+            DaemonStatus::Running
+        } else if self
+            .version_error
+            .as_ref()
+            .is_some_and(RpcError::is_unreachable)
+            && report.daemon_running != Some(true)
+        {
+            DaemonStatus::Stopped
+        } else {
+            DaemonStatus::Error
+        };
+        report.health = if !report.up {
+            Health::Unhealthy
+        } else if report.synced == Some(true)
+            && error_workers != Some(true)
+            && report.peers != Some(0)
+        {
+            Health::Healthy
+        } else {
+            Health::Degraded
+        };
+        self.checks
+            .sort_by_key(|c| CHECKS.iter().position(|n| *n == c.check));
+        report.checks = self.checks;
+        self.report
+    }
 }

@@ -1,6 +1,74 @@
-//! The exporter's own metrics: build info, per-check success and duration, scrape duration, process.
+//! The exporter's own metrics: build info, per-check success and duration, scrape duration,
+//! bytes read from backends, and the standard `process_*` metrics.
 
-use super::Families;
-use crate::snapshot::Snapshot;
+use std::sync::atomic::Ordering;
 
-pub fn render(_snapshot: &Snapshot, _out: &mut Families) {}
+use prometheus::core::Collector;
+
+use super::{bool_value, Families};
+use crate::http_client::BODY_BYTES_READ;
+use crate::snapshot::{CheckStatus, Snapshot};
+
+/// The rustc that built this binary (set by build.rs).
+const RUSTC_VERSION: &str = env!("LFE_RUSTC_VERSION");
+/// The git revision this binary was built from, when known (set by build.rs).
+const REVISION: &str = env!("LFE_GIT_REVISION");
+
+pub fn render(snapshot: &Snapshot, out: &mut Families) {
+    out.gauge(
+        "lotus_follow_exporter_build_info",
+        "A metric with a constant '1' value labeled by version, revision and rustc from which lotus-follow-exporter was built.",
+    )
+    .sample(
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", REVISION),
+            ("rustc", RUSTC_VERSION),
+        ],
+        1.0,
+    );
+    checks(snapshot, out);
+    out.gauge(
+        "lotus_follow_exporter_scrape_duration_seconds",
+        "Wall time this scrape's collection took.",
+    )
+    .sample(&[], snapshot.scrape_duration.as_secs_f64());
+    out.counter(
+        "lotus_follow_exporter_backend_body_bytes_read_total",
+        "Bytes of response bodies read from all backends since the exporter started.",
+    )
+    .sample(&[], BODY_BYTES_READ.load(Ordering::Relaxed) as f64);
+    if cfg!(target_os = "linux") {
+        out.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
+    }
+}
+
+fn checks(snapshot: &Snapshot, out: &mut Families) {
+    let ran = || {
+        snapshot
+            .checks()
+            .filter(|c| !matches!(c.status, CheckStatus::Skipped(_)))
+    };
+    let mut success = out.gauge(
+        "lotus_follow_exporter_check_success",
+        "1 when a check succeeded in this scrape, 0 when it failed or timed out (skipped checks are not exported).",
+    );
+    for check in ran() {
+        let cluster = check.cluster_name.as_deref().unwrap_or("");
+        success.sample(
+            &[("check", check.check), ("cluster_name", cluster)],
+            bool_value(check.status.is_ok()),
+        );
+    }
+    let mut duration = out.gauge(
+        "lotus_follow_exporter_check_duration_seconds",
+        "Wall time a check took in this scrape.",
+    );
+    for check in ran() {
+        let cluster = check.cluster_name.as_deref().unwrap_or("");
+        duration.sample(
+            &[("check", check.check), ("cluster_name", cluster)],
+            check.duration.as_secs_f64(),
+        );
+    }
+}

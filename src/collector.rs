@@ -1,0 +1,215 @@
+//! Runs every check concurrently under one deadline and assembles a [`Snapshot`]; scrapes that
+//! arrive while a collection runs share it instead of starting another.
+//!
+//! A collection ("round") is a spawned task that publishes each section's report on a `watch`
+//! channel as soon as it is ready. Every scrape waits on that channel until the round is done or
+//! its own deadline passes, whichever is first; sections not finished by then are reported as
+//! timed out. So 100 simultaneous scrapes cost Lotus one round of calls, and none of them waits
+//! longer than its own deadline.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+use tokio::time::{timeout_at, Instant};
+
+use crate::config::Config;
+use crate::follow::{FollowChecks, FollowReport};
+use crate::lotus::{LotusCheck, LotusReport};
+use crate::ports::{self, PortsCheck, PortsObservation};
+use crate::process::{self, ProcessTable};
+use crate::snapshot::{CheckResult, CheckStatus, Snapshot};
+
+/// Prometheus's scrape timeout is reduced by this much to leave room for the network (as blackbox_exporter does).
+pub const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
+
+/// Checks stop this much before the scrape deadline (at most), so their results make it into the answer.
+const CHECK_MARGIN: Duration = Duration::from_millis(50);
+
+/// The time a scrape may take: `min(--collector.timeout, X-Prometheus-Scrape-Timeout-Seconds - 0.5s)`.
+pub fn scrape_budget(
+    collector_timeout: Duration,
+    header: Option<&str>,
+) -> Result<Duration, String> {
+    let Some(header) = header else {
+        return Ok(collector_timeout);
+    };
+    let seconds: f64 = header
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+        .ok_or_else(|| format!("X-Prometheus-Scrape-Timeout-Seconds {header:?} is not a positive number of seconds"))?;
+    let offered = Duration::from_secs_f64(seconds.min(1e6));
+    match offered.checked_sub(SCRAPE_TIMEOUT_OFFSET) {
+        Some(left) if !left.is_zero() => Ok(left.min(collector_timeout)),
+        // A scrape timeout of 0.5s or less: use half of it rather than nothing.
+        _ => Ok((offered / 2).min(collector_timeout)),
+    }
+}
+
+/// The checks and the round currently running.
+pub struct Collector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    lotus: LotusCheck,
+    follow: FollowChecks,
+    ports: PortsCheck,
+    current: Mutex<Option<watch::Receiver<Partial>>>,
+}
+
+/// What a round has published so far.
+#[derive(Clone, Default)]
+struct Partial {
+    lotus: Option<Arc<LotusReport>>,
+    follow: Option<Arc<Vec<FollowReport>>>,
+    ports: Option<Arc<PortsObservation>>,
+    done: bool,
+}
+
+impl Collector {
+    pub fn new(config: &Config) -> Collector {
+        Collector {
+            inner: Arc::new(Inner {
+                lotus: LotusCheck::new(config.lotus.clone()),
+                follow: FollowChecks::new(config.follow.clone()),
+                ports: PortsCheck::new(config.ports.clone()),
+                current: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Collect (or join the running collection) and answer by `budget` from now.
+    pub async fn collect(&self, budget: Duration) -> Snapshot {
+        let begun = Instant::now();
+        let taken_at = SystemTime::now();
+        let deadline = begun + budget;
+        let mut round = self.join_or_start(deadline);
+        loop {
+            if round.borrow_and_update().done {
+                break;
+            }
+            match timeout_at(deadline, round.changed()).await {
+                Ok(Ok(())) => continue,
+                // The deadline passed, or the round task ended without saying done (it cannot, but
+                // a waiter must never hang on it).
+                _ => break,
+            }
+        }
+        let partial = round.borrow().clone();
+        self.assemble(partial, taken_at, begun)
+    }
+
+    /// Join the running round, or start one that must finish by `deadline`.
+    fn join_or_start(&self, deadline: Instant) -> watch::Receiver<Partial> {
+        let mut current = match self.inner.current.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(running) = current.as_ref().filter(|r| !r.borrow().done) {
+            return running.clone();
+        }
+        let (tx, rx) = watch::channel(Partial::default());
+        *current = Some(rx.clone());
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let check_deadline = deadline - CHECK_MARGIN.min(budget / 10);
+        tokio::spawn(run_round(self.inner.clone(), tx, check_deadline));
+        rx
+    }
+
+    fn assemble(&self, partial: Partial, taken_at: SystemTime, begun: Instant) -> Snapshot {
+        let elapsed = begun.elapsed();
+        let lotus = match partial.lotus {
+            Some(report) => (*report).clone(),
+            None => LotusReport::timed_out(
+                self.inner.lotus.api_address().to_string(),
+                taken_at,
+                elapsed,
+            ),
+        };
+        let mut collector_checks = Vec::new();
+        let follow = match partial.follow {
+            Some(reports) => (*reports).clone(),
+            None => {
+                collector_checks.push(CheckResult::new(
+                    "follow_discovery",
+                    CheckStatus::TimedOut,
+                    elapsed,
+                ));
+                Vec::new()
+            }
+        };
+        let observation = match partial.ports {
+            Some(observation) => (*observation).clone(),
+            None => {
+                collector_checks.push(CheckResult::new(
+                    "ports_listeners",
+                    CheckStatus::TimedOut,
+                    elapsed,
+                ));
+                PortsObservation::default()
+            }
+        };
+        let mut ports = ports::assemble(observation, &follow);
+        ports.checks.extend(collector_checks);
+        Snapshot {
+            taken_at,
+            lotus,
+            follow,
+            ports,
+            scrape_duration: begun.elapsed(),
+        }
+    }
+}
+
+/// One collection: the process table once, then every check concurrently, each publishing when done.
+async fn run_round(inner: Arc<Inner>, tx: watch::Sender<Partial>, deadline: Instant) {
+    let round = async {
+        let procs: Result<Arc<ProcessTable>, String> = process::scan(deadline)
+            .await
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        let table = procs.clone().unwrap_or_default();
+        let lotus = async {
+            let report = inner.lotus.run(deadline, procs.clone()).await;
+            tx.send_modify(|p| p.lotus = Some(Arc::new(report)));
+        };
+        let follow = async {
+            let reports = inner.follow.run(deadline, table.clone()).await;
+            tx.send_modify(|p| p.follow = Some(Arc::new(reports)));
+        };
+        let ports = async {
+            let observation = inner.ports.run(deadline, table.clone()).await;
+            tx.send_modify(|p| p.ports = Some(Arc::new(observation)));
+        };
+        tokio::join!(lotus, follow, ports);
+    };
+    // The checks honour the deadline themselves; this bound only guards against a bug there.
+    let _ = timeout_at(deadline + Duration::from_secs(1), round).await;
+    tx.send_modify(|p| p.done = true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_follows_blackbox_rules() {
+        let five = Duration::from_secs(5);
+        assert_eq!(scrape_budget(five, None).unwrap(), five);
+        assert_eq!(scrape_budget(five, Some("10")).unwrap(), five);
+        assert_eq!(
+            scrape_budget(five, Some("3")).unwrap(),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(
+            scrape_budget(five, Some("0.4")).unwrap(),
+            Duration::from_millis(200)
+        );
+        assert!(scrape_budget(five, Some("abc")).is_err());
+        assert!(scrape_budget(five, Some("-1")).is_err());
+        assert!(scrape_budget(five, Some("NaN")).is_err());
+    }
+}

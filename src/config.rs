@@ -1,0 +1,733 @@
+//! Flags and environment -> [`Config`]: API-info strings, token files, wallets, defaults, validation.
+//!
+//! Two layers, as ripgrep does it: [`Flags`] is what the command line says (clap), and
+//! [`Config::resolve`] turns it, with the environment, into settings the checks use. The
+//! resolution is a pure function of the flags and an environment lookup, so it is unit-tested.
+//!
+//! # Caveats
+//! A Lotus API setting that cannot be used (a malformed API-info string, an unreadable token
+//! file, a TLS endpoint) does not stop the exporter: the Lotus check reports the reason on every
+//! scrape and the other checks keep working.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::follow::FollowConfig;
+use crate::http_client::Endpoint;
+use crate::lotus::rpc::RpcTarget;
+use crate::multiaddr::{Host, Multiaddr};
+use crate::ports::PortsConfig;
+
+/// Lotus's default API address (`node/config/def.go`, `[API] ListenAddress`).
+pub const DEFAULT_LOTUS_API: &str = "/ip4/127.0.0.1/tcp/1234/http";
+
+/// The command-line flags shared by `serve`, `check` and `ports`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Flags {
+    /// Address on which to expose metrics and the web interface (repeatable), e.g. `:10234` or `127.0.0.1:10234`.
+    #[arg(long = "web.listen-address", default_value = ":10234", global = true)]
+    pub listen_address: Vec<String>,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", global = true)]
+    pub telemetry_path: String,
+
+    /// Path to a configuration file that can enable TLS or basic authentication (exporter-toolkit format).
+    #[arg(long = "web.config.file", global = true)]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Upper bound for one collection; Prometheus's scrape timeout (minus 0.5s) lowers it further.
+    #[arg(long = "collector.timeout", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub collector_timeout: Duration,
+
+    /// Lotus API info, as FULLNODE_API_INFO takes it: `[TOKEN:]MULTIADDR` or an http URL. Default: $FULLNODE_API_INFO, else the `api` file in the Lotus repo, else /ip4/127.0.0.1/tcp/1234/http.
+    #[arg(long = "lotus.api", global = true)]
+    pub lotus_api: Option<String>,
+
+    /// The Lotus repo, where the `api` file and `config.toml` are read (never the admin `token`).
+    #[arg(long = "lotus.path", env = "LOTUS_PATH", global = true)]
+    pub lotus_path: Option<PathBuf>,
+
+    /// A file holding a Lotus API token (a read-only one: `lotus auth create-token --perm read`).
+    #[arg(long = "lotus.token-file", global = true)]
+    pub lotus_token_file: Option<PathBuf>,
+
+    /// A wallet to watch, `ADDRESS[=ALIAS]` (repeatable).
+    #[arg(long = "lotus.wallet", value_parser = parse_wallet, global = true)]
+    pub lotus_wallet: Vec<WalletSpec>,
+
+    /// At most this many wallet balance series.
+    #[arg(long = "lotus.max-wallets", default_value_t = 50, global = true)]
+    pub lotus_max_wallets: usize,
+
+    /// The node counts as synced while it is fewer than this many epochs behind the clock (Lotus readyz uses 5).
+    #[arg(long = "lotus.sync-lag-threshold", default_value_t = 5, global = true)]
+    pub lotus_sync_lag_threshold: u64,
+
+    /// Largest Lotus answer read, in bytes.
+    #[arg(long = "lotus.max-body-bytes", default_value_t = 8 << 20, global = true)]
+    pub lotus_max_body_bytes: usize,
+
+    /// An ipfs-cluster-follow REST API to watch, `[NAME=]MULTIADDR|URL` (repeatable); added to the discovered ones.
+    #[arg(long = "follow.api", global = true)]
+    pub follow_api: Vec<String>,
+
+    /// Where ipfs-cluster-follow keeps one folder per cluster (default ~/.ipfs-cluster-follow).
+    #[arg(long = "follow.config-dir", global = true)]
+    pub follow_config_dir: Option<PathBuf>,
+
+    /// A file holding `user:password` for the follow REST API's basic auth.
+    #[arg(long = "follow.basic-auth-file", global = true)]
+    pub follow_basic_auth_file: Option<PathBuf>,
+
+    /// How often the expensive full pin listing and trust graph are refreshed.
+    #[arg(long = "follow.refresh-interval", default_value = "5m", value_parser = parse_duration, global = true)]
+    pub follow_refresh_interval: Duration,
+
+    /// ipfs-cluster-service's service.json (default $IPFS_CLUSTER_PATH/service.json or ~/.ipfs-cluster/service.json).
+    #[arg(long = "ports.cluster-service-config", global = true)]
+    pub ports_cluster_service_config: Option<PathBuf>,
+
+    /// Kubo's config file (default $IPFS_PATH/config or ~/.ipfs/config).
+    #[arg(long = "ports.kubo-config", global = true)]
+    pub ports_kubo_config: Option<PathBuf>,
+
+    /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, wins).
+    #[arg(long = "log.level", default_value = "info", global = true)]
+    pub log_level: String,
+}
+
+/// A wallet to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletSpec {
+    pub address: String,
+    /// A human name for dashboards; empty when none was given.
+    pub alias: String,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 5s, 500ms, 1m)"))?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".to_string());
+    }
+    Ok(duration)
+}
+
+/// Parse `ADDRESS[=ALIAS]`, checking the address looks like a Filecoin address.
+pub fn parse_wallet(text: &str) -> Result<WalletSpec, String> {
+    let (address, alias) = match text.split_once('=') {
+        Some((address, alias)) => (address.trim(), alias.trim()),
+        None => (text.trim(), ""),
+    };
+    if !is_filecoin_address(address) {
+        return Err(format!(
+            "{address:?} is not a Filecoin address (expected f0..., f1..., f2..., f3..., f4... or t... on test networks)"
+        ));
+    }
+    Ok(WalletSpec {
+        address: address.to_string(),
+        alias: alias.to_string(),
+    })
+}
+
+fn is_filecoin_address(address: &str) -> bool {
+    let mut chars = address.chars();
+    matches!(chars.next(), Some('f' | 't'))
+        && matches!(chars.next(), Some('0'..='4'))
+        && address.len() <= 120
+        && address.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// A secret (the Lotus token). It has no `Display`, and `Debug` prints `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// An API-info string split into its token and address (Lotus `cli/util/apiinfo.go`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiInfo {
+    pub token: Option<Secret>,
+    pub address: String,
+}
+
+impl ApiInfo {
+    /// Split `TOKEN:ADDRESS`; a bare multiaddr (`/...`) or URL (`scheme://`) has no token.
+    /// With several comma-separated endpoints (`ParseApiInfoMulti`), the first is used.
+    pub fn parse(text: &str) -> ApiInfo {
+        let text = text.trim();
+        let text = text.split(',').next().unwrap_or_default().trim();
+        if text.starts_with('/') {
+            return ApiInfo {
+                token: None,
+                address: text.to_string(),
+            };
+        }
+        match text.split_once(':') {
+            Some((_, rest)) if rest.starts_with("//") => ApiInfo {
+                token: None,
+                address: text.to_string(),
+            },
+            Some((token, address)) => ApiInfo {
+                token: Some(Secret::new(token.to_string())).filter(|t| !t.0.is_empty()),
+                address: address.to_string(),
+            },
+            None => ApiInfo {
+                token: None,
+                address: text.to_string(),
+            },
+        }
+    }
+}
+
+/// Turn an API address (multiaddr or URL) into where to POST JSON-RPC.
+pub fn rpc_target(address: &str) -> Result<RpcTarget, String> {
+    if address.starts_with('/') {
+        let multiaddr = Multiaddr::parse(address).map_err(|e| e.to_string())?;
+        let endpoint = Endpoint::from_multiaddr(&multiaddr).map_err(|e| e.to_string())?;
+        let display = match &endpoint {
+            Endpoint::Unix(path) => format!("unix:{}:/rpc/v1", path.display()),
+            tcp => format!("http://{tcp}/rpc/v1"),
+        };
+        return Ok(RpcTarget {
+            endpoint,
+            path: "/rpc/v1".to_string(),
+            display,
+        });
+    }
+    url_target(address)
+}
+
+fn url_target(url: &str) -> Result<RpcTarget, String> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        format!("{url:?} is neither a multiaddr (/ip4/...) nor a URL (http://...)")
+    })?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => 80,
+        "https" | "wss" => {
+            return Err(format!(
+                "{scheme}:// endpoints are not supported yet ({url}); use a plain http endpoint on the node"
+            ))
+        }
+        other => return Err(format!("unsupported scheme {other:?} in {url:?} (expected http or ws)")),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (host, port) = split_host_port(authority, default_port)
+        .ok_or_else(|| format!("cannot read host and port in {url:?}"))?;
+    let path = path.trim_end_matches('/');
+    let path = if ["/rpc/v0", "/rpc/v1", "/rpc/v2"]
+        .iter()
+        .any(|v| path.ends_with(v))
+    {
+        path.to_string()
+    } else {
+        format!("{path}/rpc/v1")
+    };
+    let endpoint = Endpoint::Tcp { host, port };
+    Ok(RpcTarget {
+        display: format!("http://{endpoint}{path}"),
+        endpoint,
+        path,
+    })
+}
+
+fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => default_port,
+            None => return None,
+        };
+        return Some((host.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_string(), port.parse().ok()?)),
+        None => Some((authority.to_string(), default_port)),
+    }
+}
+
+/// True when the endpoint is on this host (so the daemon process can be looked for here).
+pub fn is_local(endpoint: &Endpoint) -> bool {
+    match endpoint {
+        Endpoint::Unix(_) => true,
+        Endpoint::Tcp { host, .. } => {
+            host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .map(|ip| ip.is_loopback() || ip.is_unspecified())
+                    .unwrap_or(false)
+        }
+    }
+}
+
+/// Settings of the Lotus check.
+#[derive(Debug, Clone)]
+pub struct LotusConfig {
+    /// Where the API is, or why it cannot be used (reported by the check on every scrape).
+    pub target: Result<RpcTarget, String>,
+    pub token: Option<Secret>,
+    /// Where the address came from (`--lotus.api`, `FULLNODE_API_INFO`, a repo `api` file, the default).
+    pub api_source: String,
+    pub wallets: Vec<WalletSpec>,
+    pub max_wallets: usize,
+    pub sync_lag_threshold: u64,
+    pub max_body_bytes: usize,
+}
+
+/// Everything the exporter needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addresses: Vec<String>,
+    pub telemetry_path: String,
+    pub web_config_file: Option<PathBuf>,
+    pub collector_timeout: Duration,
+    pub lotus: LotusConfig,
+    pub follow: FollowConfig,
+    pub ports: PortsConfig,
+}
+
+/// Size cap for small files we read (the Lotus `api` file, token files).
+const SMALL_FILE_CAP: u64 = 64 * 1024;
+
+impl Config {
+    /// Resolve flags with the process environment.
+    pub fn from_flags(flags: Flags) -> Result<Config, String> {
+        Config::resolve(flags, &|name| std::env::var(name).ok())
+    }
+
+    /// Resolve flags with an environment lookup (tests pass a map).
+    pub fn resolve(flags: Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+        if !flags.telemetry_path.starts_with('/') {
+            return Err(format!(
+                "--web.telemetry-path {:?} must start with '/'",
+                flags.telemetry_path
+            ));
+        }
+        if flags.listen_address.is_empty() {
+            return Err("--web.listen-address needs at least one address".to_string());
+        }
+        let home = env("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let lotus_path = flags
+            .lotus_path
+            .clone()
+            .unwrap_or_else(|| home.join(".lotus"));
+        let lotus = resolve_lotus(&flags, &lotus_path, env);
+        let follow = FollowConfig {
+            apis: flags.follow_api.clone(),
+            config_dir: flags
+                .follow_config_dir
+                .clone()
+                .unwrap_or_else(|| home.join(".ipfs-cluster-follow")),
+            basic_auth_file: flags.follow_basic_auth_file.clone(),
+            refresh_interval: flags.follow_refresh_interval,
+        };
+        let cluster_path = env("IPFS_CLUSTER_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".ipfs-cluster"));
+        let kubo_path = env("IPFS_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".ipfs"));
+        let ports = PortsConfig {
+            cluster_service_config: flags
+                .ports_cluster_service_config
+                .clone()
+                .unwrap_or_else(|| cluster_path.join("service.json")),
+            lotus_config: lotus_path.join("config.toml"),
+            lotus_api: lotus_api_multiaddr(&lotus),
+            kubo_config: flags
+                .ports_kubo_config
+                .clone()
+                .unwrap_or_else(|| kubo_path.join("config")),
+            own_listen: flags.listen_address.clone(),
+        };
+        Ok(Config {
+            listen_addresses: flags.listen_address,
+            telemetry_path: flags.telemetry_path,
+            web_config_file: flags.web_config_file,
+            collector_timeout: flags.collector_timeout,
+            lotus,
+            follow,
+            ports,
+        })
+    }
+}
+
+fn resolve_lotus(
+    flags: &Flags,
+    lotus_path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> LotusConfig {
+    let (api_info, api_source) = lotus_api_info(flags, lotus_path, env);
+    let mut target = api_info.clone().and_then(|info| rpc_target(&info.address));
+    let mut token = api_info.ok().and_then(|info| info.token);
+    if let Some(path) = &flags.lotus_token_file {
+        match read_small_file(path) {
+            Ok(text) if !text.trim().is_empty() => token = Some(Secret::new(text.trim().to_string())),
+            Ok(_) => target = Err(format!("--lotus.token-file {} is empty: put a token there (lotus auth create-token --perm read)", path.display())),
+            Err(e) => target = Err(format!("cannot read --lotus.token-file {}: {e} (make it readable by the exporter's user)", path.display())),
+        }
+    }
+    let mut wallets: Vec<WalletSpec> = Vec::new();
+    for wallet in &flags.lotus_wallet {
+        if !wallets.iter().any(|w| w.address == wallet.address) {
+            wallets.push(wallet.clone());
+        }
+    }
+    if wallets.len() > flags.lotus_max_wallets {
+        log::warn!(
+            "{} wallets given but --lotus.max-wallets is {}: watching the first {}",
+            wallets.len(),
+            flags.lotus_max_wallets,
+            flags.lotus_max_wallets
+        );
+        wallets.truncate(flags.lotus_max_wallets);
+    }
+    LotusConfig {
+        target,
+        token,
+        api_source,
+        wallets,
+        max_wallets: flags.lotus_max_wallets,
+        sync_lag_threshold: flags.lotus_sync_lag_threshold,
+        max_body_bytes: flags.lotus_max_body_bytes,
+    }
+}
+
+/// Where the Lotus API info comes from, in Lotus's own order.
+fn lotus_api_info(
+    flags: &Flags,
+    lotus_path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Result<ApiInfo, String>, String) {
+    if let Some(text) = &flags.lotus_api {
+        return (Ok(ApiInfo::parse(text)), "--lotus.api".to_string());
+    }
+    if let Some(text) = env("FULLNODE_API_INFO").filter(|t| !t.trim().is_empty()) {
+        return (Ok(ApiInfo::parse(&text)), "FULLNODE_API_INFO".to_string());
+    }
+    let api_file = lotus_path.join("api");
+    match read_small_file(&api_file) {
+        Ok(text) => {
+            let source = api_file.display().to_string();
+            if text.trim().is_empty() {
+                (
+                    Err(format!(
+                        "{source} is empty (Lotus writes its API multiaddr there while running)"
+                    )),
+                    source,
+                )
+            } else {
+                (
+                    Ok(ApiInfo {
+                        token: None,
+                        address: text.trim().to_string(),
+                    }),
+                    source,
+                )
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+            Ok(ApiInfo {
+                token: None,
+                address: DEFAULT_LOTUS_API.to_string(),
+            }),
+            "default".to_string(),
+        ),
+        Err(e) => (
+            Err(format!(
+                "cannot read {}: {e} (or set --lotus.api)",
+                api_file.display()
+            )),
+            api_file.display().to_string(),
+        ),
+    }
+}
+
+/// The Lotus API as a multiaddr, for the port plan.
+fn lotus_api_multiaddr(lotus: &LotusConfig) -> Option<String> {
+    match &lotus.target.as_ref().ok()?.endpoint {
+        Endpoint::Tcp { host, port } => {
+            let host = match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => Host::Ip(ip),
+                Err(_) => Host::Dns(host.clone()),
+            };
+            Some(match host {
+                Host::Ip(std::net::IpAddr::V4(ip)) => format!("/ip4/{ip}/tcp/{port}/http"),
+                Host::Ip(std::net::IpAddr::V6(ip)) => format!("/ip6/{ip}/tcp/{port}/http"),
+                Host::Dns(name) => format!("/dns/{name}/tcp/{port}/http"),
+            })
+        }
+        Endpoint::Unix(_) => None,
+    }
+}
+
+/// Read a small file (at most 64 KiB).
+pub fn read_small_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(SMALL_FILE_CAP).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::collections::HashMap;
+
+    #[derive(Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        flags: Flags,
+    }
+
+    fn flags(args: &[&str]) -> Flags {
+        let mut argv = vec!["exporter"];
+        argv.extend_from_slice(args);
+        TestCli::try_parse_from(argv).unwrap().flags
+    }
+
+    fn resolve(args: &[&str], env: &[(&str, &str)]) -> Config {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::resolve(flags(args), &|name| env.get(name).cloned()).unwrap()
+    }
+
+    #[test]
+    fn parses_api_info_like_lotus() {
+        // The cases of lotus cli/util/apiinfo_test.go.
+        let cases = [
+            (
+                "eyJhbG.eyJBbGxvdy.qpZpDnaPmjz:/ip4/127.0.0.1/tcp/1234/http",
+                Some("eyJhbG.eyJBbGxvdy.qpZpDnaPmjz"),
+                "/ip4/127.0.0.1/tcp/1234/http",
+            ),
+            (
+                "opaque-api-key:/dns/host/tcp/443/wss",
+                Some("opaque-api-key"),
+                "/dns/host/tcp/443/wss",
+            ),
+            (
+                "GLIFAPIKEY:https://api.node.glif.io/rpc/v1",
+                Some("GLIFAPIKEY"),
+                "https://api.node.glif.io/rpc/v1",
+            ),
+            ("tok:/ip6/::1/tcp/1234", Some("tok"), "/ip6/::1/tcp/1234"),
+            ("/ip4/127.0.0.1/tcp/1234", None, "/ip4/127.0.0.1/tcp/1234"),
+            ("wss://host", None, "wss://host"),
+        ];
+        for (text, token, address) in cases {
+            let info = ApiInfo::parse(text);
+            assert_eq!(info.token.as_ref().map(Secret::expose), token, "{text}");
+            assert_eq!(info.address, address, "{text}");
+        }
+    }
+
+    #[test]
+    fn resolves_rpc_targets() {
+        let t = rpc_target("/ip4/127.0.0.1/tcp/1234/http").unwrap();
+        assert_eq!(
+            (t.display.as_str(), t.path.as_str()),
+            ("http://127.0.0.1:1234/rpc/v1", "/rpc/v1")
+        );
+        let t = rpc_target("http://10.0.0.5:1234").unwrap();
+        assert_eq!(t.display, "http://10.0.0.5:1234/rpc/v1");
+        let t = rpc_target("http://node:1234/rpc/v0").unwrap();
+        assert_eq!(t.path, "/rpc/v0");
+        let t = rpc_target("ws://[::1]:1234/rpc/v1/").unwrap();
+        assert_eq!(
+            t.endpoint,
+            Endpoint::Tcp {
+                host: "::1".into(),
+                port: 1234
+            }
+        );
+        let t = rpc_target("http://proxy/lotus").unwrap();
+        assert_eq!(
+            (t.path.as_str(), t.endpoint.to_string().as_str()),
+            ("/lotus/rpc/v1", "proxy:80")
+        );
+        for (bad, why) in [
+            ("https://api.node.glif.io/rpc/v1", "not supported yet"),
+            ("/dns/host/tcp/443/wss", "TLS"),
+            ("ftp://x", "unsupported scheme"),
+            ("nonsense", "neither a multiaddr"),
+            ("/ip4/1.2.3.4", "names no port"),
+            ("http://host:notaport", "cannot read host"),
+        ] {
+            let err = rpc_target(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn lotus_address_defaults_in_lotus_order() {
+        let repo = tempfile::tempdir().unwrap();
+        let repo_path = repo.path().to_str().unwrap();
+        let c = resolve(&["--lotus.path", repo_path], &[]);
+        assert_eq!(c.lotus.api_source, "default");
+        assert_eq!(
+            c.lotus.target.unwrap().display,
+            "http://127.0.0.1:1234/rpc/v1"
+        );
+
+        std::fs::write(repo.path().join("api"), "/ip4/127.0.0.1/tcp/4321/http\n").unwrap();
+        std::fs::write(repo.path().join("token"), "ADMIN-TOKEN").unwrap();
+        let c = resolve(&["--lotus.path", repo_path], &[]);
+        assert!(c.lotus.api_source.ends_with("/api"));
+        assert_eq!(
+            c.lotus.target.unwrap().display,
+            "http://127.0.0.1:4321/rpc/v1"
+        );
+        assert!(
+            c.lotus.token.is_none(),
+            "the admin token in the repo must never be picked up"
+        );
+
+        let c = resolve(
+            &["--lotus.path", repo_path],
+            &[("FULLNODE_API_INFO", "RTOKEN:/ip4/10.1.1.1/tcp/1234/http")],
+        );
+        assert_eq!(c.lotus.api_source, "FULLNODE_API_INFO");
+        assert_eq!(c.lotus.token.unwrap().expose(), "RTOKEN");
+
+        let c = resolve(
+            &[
+                "--lotus.path",
+                repo_path,
+                "--lotus.api",
+                "/ip4/10.2.2.2/tcp/1/http",
+            ],
+            &[("FULLNODE_API_INFO", "X:/ip4/10.1.1.1/tcp/1234/http")],
+        );
+        assert_eq!(c.lotus.api_source, "--lotus.api");
+        assert!(c.lotus.token.is_none());
+    }
+
+    #[test]
+    fn token_file_is_read_and_its_failures_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "READTOKEN\n").unwrap();
+        let c = resolve(
+            &["--lotus.token-file", token.to_str().unwrap()],
+            &[("HOME", "/nonexistent")],
+        );
+        assert_eq!(c.lotus.token.unwrap().expose(), "READTOKEN");
+
+        let missing = dir.path().join("missing");
+        let c = resolve(
+            &["--lotus.token-file", missing.to_str().unwrap()],
+            &[("HOME", "/nonexistent")],
+        );
+        let err = c.lotus.target.unwrap_err();
+        assert!(
+            err.contains("cannot read --lotus.token-file") && err.contains("missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let info = ApiInfo::parse("SUPERSECRET:/ip4/127.0.0.1/tcp/1234/http");
+        assert!(!format!("{info:?}").contains("SUPERSECRET"));
+    }
+
+    #[test]
+    fn wallets_are_validated_deduplicated_and_capped() {
+        assert_eq!(
+            parse_wallet("f01234=hot").unwrap(),
+            WalletSpec {
+                address: "f01234".into(),
+                alias: "hot".into()
+            }
+        );
+        assert_eq!(parse_wallet("f3abc").unwrap().alias, "");
+        assert!(parse_wallet("0x1234").is_err());
+        assert!(parse_wallet("f9abc").is_err());
+        let c = resolve(
+            &[
+                "--lotus.wallet",
+                "f01",
+                "--lotus.wallet",
+                "f01=dup",
+                "--lotus.wallet",
+                "f02",
+                "--lotus.wallet",
+                "f03",
+                "--lotus.max-wallets",
+                "2",
+            ],
+            &[("HOME", "/nonexistent")],
+        );
+        let addresses: Vec<_> = c.lotus.wallets.iter().map(|w| w.address.as_str()).collect();
+        assert_eq!(addresses, ["f01", "f02"]);
+    }
+
+    #[test]
+    fn local_endpoints() {
+        assert!(is_local(&Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: 1
+        }));
+        assert!(is_local(&Endpoint::Tcp {
+            host: "localhost".into(),
+            port: 1
+        }));
+        assert!(is_local(&Endpoint::Tcp {
+            host: "::1".into(),
+            port: 1
+        }));
+        assert!(!is_local(&Endpoint::Tcp {
+            host: "10.0.0.1".into(),
+            port: 1
+        }));
+        assert!(is_local(&Endpoint::Unix("/x".into())));
+    }
+
+    #[test]
+    fn rejects_bad_flags_with_a_reason() {
+        let err = TestCli::try_parse_from(["x", "--collector.timeout", "soon"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("collector.timeout"), "{err}");
+        let err = TestCli::try_parse_from(["x", "--lotus.wallet", "nope"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not a Filecoin address"), "{err}");
+        let env = |_: &str| None;
+        let err = Config::resolve(flags(&["--web.telemetry-path", "metrics"]), &env).unwrap_err();
+        assert!(err.contains("must start with '/'"));
+    }
+}

@@ -1,0 +1,349 @@
+//! A JSON-RPC 2.0 client for Lotus (`POST /rpc/v1`), with Lotus's error envelopes in words.
+//!
+//! The bearer token, when one is configured, is sent in the `Authorization` header and nowhere
+//! else; every error message is scrubbed of it before it leaves this module.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::Full;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::config::Secret;
+use crate::http_client::{self, Endpoint, HttpError};
+
+/// JSON-RPC "method not found" (go-jsonrpc `server.go`).
+const METHOD_NOT_FOUND: i64 = -32601;
+
+/// Where the Lotus API is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct RpcTarget {
+    pub endpoint: Endpoint,
+    /// The request path, `/rpc/v1` unless the configured URL named another.
+    pub path: String,
+    /// The address as shown to operators (`http://127.0.0.1:1234/rpc/v1`), never with a token.
+    pub display: String,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RpcError {
+    #[error("{0}")]
+    Transport(String),
+    #[error("{0}")]
+    TimedOut(String),
+    #[error("{display} refused the token (HTTP 401): check --lotus.token-file / FULLNODE_API_INFO, or run without a token (read methods need none)")]
+    Unauthorized { display: String },
+    #[error("{display} answered {method} with HTTP {status}: {body}")]
+    HttpStatus {
+        display: String,
+        method: &'static str,
+        status: u16,
+        body: String,
+    },
+    #[error("{method} is not served by this node (JSON-RPC -32601)")]
+    MethodNotFound { method: &'static str },
+    #[error(
+        "{method}: {message} (give a token with that permission, or name what to watch explicitly)"
+    )]
+    PermissionDenied {
+        method: &'static str,
+        message: String,
+    },
+    #[error("{method} failed: {message} (JSON-RPC code {code})")]
+    Remote {
+        method: &'static str,
+        code: i64,
+        message: String,
+    },
+    #[error("{method} answered with malformed JSON-RPC: {reason}")]
+    Malformed {
+        method: &'static str,
+        reason: String,
+    },
+}
+
+impl RpcError {
+    /// True when nothing listened at the address (connection refused, socket missing).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, RpcError::Transport(msg) if msg.starts_with(UNREACHABLE_MARK))
+    }
+}
+
+const UNREACHABLE_MARK: &str = "unreachable: ";
+
+/// A Lotus JSON-RPC client.
+#[derive(Debug)]
+pub struct RpcClient {
+    target: RpcTarget,
+    token: Option<Secret>,
+    body_cap: usize,
+    next_id: AtomicU64,
+}
+
+impl RpcClient {
+    pub fn new(target: RpcTarget, token: Option<Secret>, body_cap: usize) -> RpcClient {
+        RpcClient {
+            target,
+            token,
+            body_cap,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn target(&self) -> &RpcTarget {
+        &self.target
+    }
+
+    /// Call `method` with `params` and return its `result`, all before `deadline`.
+    pub async fn call(
+        &self,
+        method: &'static str,
+        params: Value,
+        deadline: Instant,
+    ) -> Result<Value, RpcError> {
+        self.call_inner(method, params, deadline)
+            .await
+            .map_err(|e| self.scrub(e))
+    }
+
+    async fn call_inner(
+        &self,
+        method: &'static str,
+        params: Value,
+        deadline: Instant,
+    ) -> Result<Value, RpcError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id});
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(&self.target.path)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            request = request.header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", token.expose()),
+            );
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| RpcError::Transport(format!("cannot build the {method} request: {e}")))?;
+        let response = http_client::fetch(&self.target.endpoint, request, self.body_cap, deadline)
+            .await
+            .map_err(transport_error)?;
+        self.interpret(method, response.status, &response.body)
+    }
+
+    fn interpret(
+        &self,
+        method: &'static str,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<Value, RpcError> {
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(RpcError::Unauthorized {
+                display: self.target.display.clone(),
+            });
+        }
+        let parsed: Result<Value, _> = serde_json::from_slice(body);
+        // go-jsonrpc answers framework errors (-32601, ...) with HTTP 500 and a JSON envelope:
+        // read the envelope whenever there is one, whatever the status.
+        if let Ok(Value::Object(envelope)) = &parsed {
+            if let Some(error) = envelope.get("error").filter(|e| !e.is_null()) {
+                return Err(envelope_error(method, error));
+            }
+            if status.is_success() {
+                return envelope
+                    .get("result")
+                    .cloned()
+                    .ok_or_else(|| RpcError::Malformed {
+                        method,
+                        reason: "neither result nor error in the answer".into(),
+                    });
+            }
+        }
+        if !status.is_success() {
+            return Err(RpcError::HttpStatus {
+                display: self.target.display.clone(),
+                method,
+                status: status.as_u16(),
+                body: snippet(body),
+            });
+        }
+        Err(RpcError::Malformed {
+            method,
+            reason: match parsed {
+                Err(e) => format!("invalid JSON ({e}): {}", snippet(body)),
+                Ok(_) => format!("not a JSON-RPC object: {}", snippet(body)),
+            },
+        })
+    }
+
+    /// Remove the token from any text that might carry it (a server echoing headers, say).
+    fn scrub(&self, error: RpcError) -> RpcError {
+        let Some(token) = &self.token else {
+            return error;
+        };
+        let text = error.to_string();
+        if token.expose().is_empty() || !text.contains(token.expose()) {
+            return error;
+        }
+        RpcError::Transport(text.replace(token.expose(), "<redacted>"))
+    }
+}
+
+fn envelope_error(method: &'static str, error: &Value) -> RpcError {
+    let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if code == METHOD_NOT_FOUND {
+        return RpcError::MethodNotFound { method };
+    }
+    // go-jsonrpc auth: "missing permission to invoke 'WalletList' (need 'write')", code 1.
+    if message.contains("missing permission") {
+        return RpcError::PermissionDenied { method, message };
+    }
+    RpcError::Remote {
+        method,
+        code,
+        message,
+    }
+}
+
+fn transport_error(error: HttpError) -> RpcError {
+    if matches!(error, HttpError::TimedOut { .. }) {
+        RpcError::TimedOut(error.to_string())
+    } else if error.is_unreachable() {
+        RpcError::Transport(format!("{UNREACHABLE_MARK}{error}"))
+    } else {
+        RpcError::Transport(error.to_string())
+    }
+}
+
+/// The start of a body, printable, for error messages.
+fn snippet(body: &[u8]) -> String {
+    const MAX: usize = 120;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.trim().is_empty() {
+        "(empty body)".to_string()
+    } else if body.len() > MAX {
+        format!("{}...", text.trim())
+    } else {
+        text.trim().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(token: Option<&str>) -> RpcClient {
+        RpcClient::new(
+            RpcTarget {
+                endpoint: Endpoint::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 1,
+                },
+                path: "/rpc/v1".into(),
+                display: "http://127.0.0.1:1/rpc/v1".into(),
+            },
+            token.map(|t| Secret::new(t.to_string())),
+            1024,
+        )
+    }
+
+    #[test]
+    fn reads_results_and_error_envelopes() {
+        let c = client(None);
+        let ok = c.interpret(
+            "Filecoin.Session",
+            StatusCode::OK,
+            br#"{"jsonrpc":"2.0","id":1,"result":"abc"}"#,
+        );
+        assert_eq!(ok.unwrap(), json!("abc"));
+        let missing = c.interpret(
+            "Filecoin.Foo",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"method 'Filecoin.Foo' not found"}}"#,
+        );
+        assert!(matches!(missing, Err(RpcError::MethodNotFound { .. })));
+        let denied = c.interpret(
+            "Filecoin.WalletList",
+            StatusCode::OK,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"missing permission to invoke 'WalletList' (need 'write')"}}"#,
+        );
+        assert!(matches!(denied, Err(RpcError::PermissionDenied { .. })));
+        let remote = c.interpret(
+            "Filecoin.ChainHead",
+            StatusCode::OK,
+            br#"{"error":{"code":1,"message":"boom"}}"#,
+        );
+        assert!(remote.unwrap_err().to_string().contains("boom"));
+    }
+
+    #[test]
+    fn names_http_and_shape_failures() {
+        let c = client(None);
+        let unauthorized = c
+            .interpret("Filecoin.Version", StatusCode::UNAUTHORIZED, b"")
+            .unwrap_err();
+        assert!(
+            unauthorized.to_string().contains("HTTP 401"),
+            "{unauthorized}"
+        );
+        let bad_gateway = c
+            .interpret(
+                "Filecoin.Version",
+                StatusCode::BAD_GATEWAY,
+                b"<html>nginx</html>",
+            )
+            .unwrap_err();
+        assert!(
+            bad_gateway
+                .to_string()
+                .contains("HTTP 502: <html>nginx</html>"),
+            "{bad_gateway}"
+        );
+        let invalid = c
+            .interpret("Filecoin.Version", StatusCode::OK, b"{not json")
+            .unwrap_err();
+        assert!(invalid.to_string().contains("invalid JSON"), "{invalid}");
+        let no_result = c
+            .interpret("Filecoin.Version", StatusCode::OK, br#"{"jsonrpc":"2.0"}"#)
+            .unwrap_err();
+        assert!(
+            no_result.to_string().contains("neither result nor error"),
+            "{no_result}"
+        );
+        let array = c
+            .interpret("Filecoin.Version", StatusCode::OK, b"[1,2]")
+            .unwrap_err();
+        assert!(
+            array.to_string().contains("not a JSON-RPC object"),
+            "{array}"
+        );
+    }
+
+    #[test]
+    fn scrubs_the_token_from_errors() {
+        let c = client(Some("s3cr3t-token"));
+        let echoed = c.interpret(
+            "Filecoin.Version",
+            StatusCode::BAD_REQUEST,
+            b"bad header Bearer s3cr3t-token",
+        );
+        let scrubbed = c.scrub(echoed.unwrap_err()).to_string();
+        assert!(!scrubbed.contains("s3cr3t-token"), "{scrubbed}");
+        assert!(scrubbed.contains("<redacted>"), "{scrubbed}");
+    }
+}

@@ -1,0 +1,303 @@
+//! HTTP routing only: `/metrics`, `/status`, `/healthz` and the landing page; content types,
+//! connection limits and graceful shutdown. Verdicts come from the collector and renderers.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::collector::{scrape_budget, Collector};
+use crate::render;
+
+/// A client must send its request headers within this time (slowloris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// At most this many connections are served at once; more wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// How long shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What the handlers need.
+pub struct App {
+    pub collector: Collector,
+    pub telemetry_path: String,
+    pub collector_timeout: Duration,
+}
+
+/// Which page a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Landing,
+    Metrics,
+    Status,
+    Healthz,
+    NotFound,
+    MethodNotAllowed,
+}
+
+/// Route a request by method and path.
+pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
+    let page = if path == telemetry_path {
+        Route::Metrics
+    } else {
+        match path {
+            "/" => Route::Landing,
+            "/status" => Route::Status,
+            "/healthz" => Route::Healthz,
+            _ => return Route::NotFound,
+        }
+    };
+    if method == Method::GET || method == Method::HEAD {
+        page
+    } else {
+        Route::MethodNotAllowed
+    }
+}
+
+/// Bind a `--web.listen-address` value (`:10234` means every address, IPv6 and IPv4).
+pub async fn bind(address: &str) -> Result<TcpListener, String> {
+    let candidates: Vec<String> = match address.strip_prefix(':') {
+        Some(port) => vec![format!("[::]:{port}"), format!("0.0.0.0:{port}")],
+        None => vec![address.to_string()],
+    };
+    let mut last_error = String::new();
+    for candidate in candidates {
+        let parsed: SocketAddr = match candidate.parse() {
+            Ok(addr) => addr,
+            Err(_) => {
+                return Err(format!(
+                    "--web.listen-address {address:?} is not HOST:PORT, [IPv6]:PORT or :PORT"
+                ))
+            }
+        };
+        match TcpListener::bind(parsed).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = format!("cannot listen on {candidate}: {e}"),
+        }
+    }
+    Err(last_error)
+}
+
+/// Serve on every listener until `shutdown` resolves, then let in-flight requests finish.
+pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut acceptors = tokio::task::JoinSet::new();
+    let graceful = Arc::new(graceful);
+    for listener in listeners {
+        acceptors.spawn(accept_loop(
+            listener,
+            app.clone(),
+            slots.clone(),
+            graceful.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    while acceptors.join_next().await.is_some() {}
+    if let Ok(graceful) = Arc::try_unwrap(graceful) {
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            log::warn!("some connections did not finish within {SHUTDOWN_GRACE:?}; closing them");
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    slots: Arc<Semaphore>,
+    graceful: Arc<GracefulShutdown>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+            _ = stop.changed() => return,
+        };
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let app = app.clone();
+        let service = service_fn(move |request| handle(app.clone(), request));
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+}
+
+async fn handle(
+    app: Arc<App>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let is_head = request.method() == Method::HEAD;
+    let response = match route(request.method(), request.uri().path(), &app.telemetry_path) {
+        Route::Landing => html(landing_page(&app.telemetry_path)),
+        Route::Healthz => plain(StatusCode::OK, "ok\n"),
+        Route::NotFound => plain(StatusCode::NOT_FOUND, "404 page not found\n"),
+        Route::MethodNotAllowed => {
+            let mut response = plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "405 method not allowed: use GET or HEAD\n",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            response
+        }
+        Route::Metrics => {
+            scrape(&app, &request, |s| {
+                (
+                    render::prometheus::CONTENT_TYPE,
+                    render::prometheus::render(s),
+                )
+            })
+            .await
+        }
+        Route::Status => {
+            scrape(&app, &request, |s| {
+                (
+                    "application/json",
+                    format!("{:#}\n", render::status::render(s)),
+                )
+            })
+            .await
+        }
+    };
+    Ok(if is_head {
+        strip_body(response)
+    } else {
+        response
+    })
+}
+
+/// Collect within the scrape's budget and render the snapshot.
+async fn scrape(
+    app: &App,
+    request: &Request<Incoming>,
+    render: impl FnOnce(&crate::snapshot::Snapshot) -> (&'static str, String),
+) -> Response<Full<Bytes>> {
+    let header = request
+        .headers()
+        .get("X-Prometheus-Scrape-Timeout-Seconds")
+        .map(|v| v.to_str().unwrap_or("invalid"));
+    let budget = match scrape_budget(app.collector_timeout, header) {
+        Ok(budget) => budget,
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, &format!("{reason}\n")),
+    };
+    let snapshot = app.collector.collect(budget).await;
+    let (content_type, body) = render(&snapshot);
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(text.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn html(page: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(page)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+fn strip_body(response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, Full::new(Bytes::new()))
+}
+
+fn landing_page(telemetry_path: &str) -> String {
+    let path = html_escape(telemetry_path);
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>lotus-follow-exporter</title></head>\n<body>\n\
+         <h1>lotus-follow-exporter</h1>\n\
+         <p>Prometheus exporter for a Filecoin Lotus daemon, ipfs-cluster-follow peers and the host's port plan. Version {}.</p>\n\
+         <ul>\n<li><a href=\"{path}\">Metrics</a></li>\n<li><a href=\"/status\">Status (JSON)</a></li>\n<li><a href=\"/healthz\">Exporter health</a></li>\n</ul>\n\
+         </body>\n</html>\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_path_then_method() {
+        let m = "/metrics";
+        assert_eq!(route(&Method::GET, "/metrics", m), Route::Metrics);
+        assert_eq!(route(&Method::HEAD, "/metrics", m), Route::Metrics);
+        assert_eq!(route(&Method::GET, "/", m), Route::Landing);
+        assert_eq!(route(&Method::GET, "/status", m), Route::Status);
+        assert_eq!(route(&Method::GET, "/healthz", m), Route::Healthz);
+        assert_eq!(route(&Method::GET, "/nope", m), Route::NotFound);
+        assert_eq!(route(&Method::POST, "/metrics", m), Route::MethodNotAllowed);
+        assert_eq!(route(&Method::DELETE, "/", m), Route::MethodNotAllowed);
+        assert_eq!(route(&Method::GET, "/custom", "/custom"), Route::Metrics);
+        assert_eq!(route(&Method::GET, "/metrics", "/custom"), Route::NotFound);
+    }
+
+    #[test]
+    fn landing_page_links_metrics_and_status() {
+        let page = landing_page("/m<x>");
+        assert!(page.contains("href=\"/m&lt;x&gt;\""));
+        assert!(page.contains("href=\"/status\""));
+    }
+
+    #[tokio::test]
+    async fn binds_all_addresses_for_a_bare_port() {
+        let listener = bind(":0").await.unwrap();
+        assert!(listener.local_addr().unwrap().ip().is_unspecified());
+        assert!(bind("nonsense").await.is_err());
+    }
+}
