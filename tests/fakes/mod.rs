@@ -1,0 +1,4 @@
+//! In-process fake backends for the integration tests.
+#![allow(dead_code)]
+
+pub mod lotus;
