@@ -81,6 +81,11 @@ impl Collector {
         }
     }
 
+    /// The Lotus API address being watched (never with a token).
+    pub fn lotus_api_address(&self) -> &str {
+        self.inner.lotus.api_address()
+    }
+
     /// Collect (or join the running collection) and answer by `budget` from now.
     pub async fn collect(&self, budget: Duration) -> Snapshot {
         let begun = Instant::now();

@@ -98,6 +98,21 @@ pub struct Flags {
     pub log_level: String,
 }
 
+/// Parse flags from an argument list (the first item is the program name); for tests and embedding.
+pub fn parse_flags<I, T>(args: I) -> Result<Flags, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::Parser;
+    #[derive(Parser)]
+    struct FlagsOnly {
+        #[command(flatten)]
+        flags: Flags,
+    }
+    FlagsOnly::try_parse_from(args).map(|cli| cli.flags)
+}
+
 /// A wallet to watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalletSpec {

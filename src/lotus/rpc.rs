@@ -34,6 +34,8 @@ pub enum RpcError {
     Transport(String),
     #[error("{0}")]
     TimedOut(String),
+    #[error("{0}")]
+    Unreachable(String),
     #[error("{display} refused the token (HTTP 401): check --lotus.token-file / FULLNODE_API_INFO, or run without a token (read methods need none)")]
     Unauthorized { display: String },
     #[error("{display} answered {method} with HTTP {status}: {body}")]
@@ -68,11 +70,9 @@ pub enum RpcError {
 impl RpcError {
     /// True when nothing listened at the address (connection refused, socket missing).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, RpcError::Transport(msg) if msg.starts_with(UNREACHABLE_MARK))
+        matches!(self, RpcError::Unreachable(_))
     }
 }
-
-const UNREACHABLE_MARK: &str = "unreachable: ";
 
 /// A Lotus JSON-RPC client.
 #[derive(Debug)]
@@ -220,7 +220,7 @@ fn transport_error(error: HttpError) -> RpcError {
     if matches!(error, HttpError::TimedOut { .. }) {
         RpcError::TimedOut(error.to_string())
     } else if error.is_unreachable() {
-        RpcError::Transport(format!("{UNREACHABLE_MARK}{error}"))
+        RpcError::Unreachable(error.to_string())
     } else {
         RpcError::Transport(error.to_string())
     }

@@ -398,6 +398,9 @@ mod tests {
     }
 
     #[test]
+    // The long literal is the exact decimal on purpose: the compiler rounds it to the nearest
+    // f64, which is what the conversion must produce.
+    #[allow(clippy::excessive_precision)]
     fn converts_attofil_exactly() {
         let cases = [
             ("0", 0.0),

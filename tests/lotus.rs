@@ -1,0 +1,604 @@
+//! The Lotus check end to end: the exporter served in-process against a fake Lotus daemon.
+
+mod fakes;
+mod util;
+
+use std::time::{Duration, Instant};
+
+use fakes::lotus::{Behavior, FakeLotus, LotusState, Peer, SyncWorker, READ_TOKEN, WRITE_TOKEN};
+use serde_json::json;
+
+/// Series a down or broken Lotus must not report (no made-up zeros).
+const FIGURES: [&str; 8] = [
+    "lotus_chain_height",
+    "lotus_chain_expected_height",
+    "lotus_chain_sync_lag_epochs",
+    "lotus_synced",
+    "lotus_peers",
+    "lotus_sync_workers",
+    "lotus_node_info",
+    "lotus_block_delay_seconds",
+];
+
+async fn exporter_for(lotus: &FakeLotus, extra: &[&str]) -> util::Exporter {
+    let api = lotus.api_info();
+    let mut args = vec!["--lotus.api", api.as_str()];
+    args.extend_from_slice(extra);
+    util::start(&args).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn synced_node_is_up_synced_and_healthy() {
+    let lotus = FakeLotus::start().await;
+    lotus.state_mut(|s| {
+        s.peers = vec![
+            Peer::new("12D3KooWA", &["/ip4/1.2.3.4/tcp/1347"]),
+            Peer::new("12D3KooWA", &["/ip4/1.2.3.4/udp/1347/quic-v1"]),
+            Peer::new("12D3KooWB", &[]),
+        ];
+        s.version = "1.34.1+mainnet+git.8a7c1f9".into();
+    });
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    let state = lotus.state();
+    assert_eq!(m.value("lotus_up"), 1.0);
+    assert_eq!(m.value("lotus_synced"), 1.0);
+    assert_eq!(m.value("lotus_chain_height"), state.head_height as f64);
+    assert!(m.value("lotus_chain_sync_lag_epochs") < 5.0);
+    assert_eq!(m.value("lotus_block_delay_seconds"), 30.0);
+    assert_eq!(
+        m.value("lotus_peers"),
+        2.0,
+        "unique peer IDs, not connections"
+    );
+    assert_eq!(
+        m.value("lotus_node_info{version=\"1.34.1\",commit=\"8a7c1f9\",network=\"mainnet\",node_type=\"chain\"}"),
+        1.0
+    );
+    assert_eq!(m.value("lotus_sync_workers{stage=\"complete\"}"), 1.0);
+    assert_eq!(m.value("lotus_sync_workers{stage=\"error\"}"), 0.0);
+    assert_eq!(m.value("lotus_status{state=\"running\"}"), 1.0);
+    assert_eq!(m.value("lotus_health{state=\"healthy\"}"), 1.0);
+    assert_eq!(
+        m.value("lotus_daemon_running"),
+        0.0,
+        "no lotus daemon process runs here"
+    );
+    assert_eq!(m.check_success("lotus_chain_head"), Some(1.0));
+    assert_eq!(
+        m.check_success("lotus_wallets"),
+        None,
+        "no wallets named: skipped, not exported"
+    );
+
+    let status = exporter.status().await;
+    let lotus_status = &status["lotus"];
+    assert_eq!(lotus_status["status"], "running");
+    assert_eq!(lotus_status["health"], "healthy");
+    assert_eq!(lotus_status["sync_status"], "synced");
+    assert_eq!(lotus_status["network"], "mainnet");
+    assert_eq!(lotus_status["peers_count"], 2);
+    assert_eq!(lotus_status["chain_height"], state.head_height);
+    assert_eq!(lotus_status["errors"], json!([]));
+    assert!(lotus_status["last_check"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lagging_node_is_up_but_not_synced() {
+    let lotus = FakeLotus::start_with(LotusState::lagging(120)).await;
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_up"), 1.0);
+    assert_eq!(m.value("lotus_synced"), 0.0);
+    let lag = m.value("lotus_chain_sync_lag_epochs");
+    assert!((119.0..=121.0).contains(&lag), "lag {lag}");
+    assert_eq!(m.value("lotus_sync_workers{stage=\"message sync\"}"), 1.0);
+    assert_eq!(m.value("lotus_health{state=\"degraded\"}"), 1.0);
+    assert_eq!(exporter.status().await["lotus"]["sync_status"], "syncing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_lag_threshold_is_configurable() {
+    let lotus = FakeLotus::start_with(LotusState::lagging(8)).await;
+    let exporter = exporter_for(&lotus, &["--lotus.sync-lag-threshold", "20"]).await;
+    assert_eq!(exporter.metrics().await.value("lotus_synced"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn error_stage_worker_degrades_health() {
+    let lotus = FakeLotus::start().await;
+    lotus.state_mut(|s| {
+        let height = s.head_height;
+        let mut broken = SyncWorker::new(7, 5, height);
+        broken.message = "fork too long".into();
+        s.sync_workers.push(broken);
+    });
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_sync_workers{stage=\"error\"}"), 1.0);
+    assert_eq!(m.value("lotus_health{state=\"degraded\"}"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lotus_down_reports_up_0_and_no_figures() {
+    let lotus = FakeLotus::start().await;
+    lotus.stop().await;
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_up"), 0.0);
+    for figure in FIGURES {
+        assert!(
+            !m.has(figure),
+            "{figure} must be absent when Lotus is down:\n{}",
+            m.text
+        );
+    }
+    assert_eq!(m.value("lotus_status{state=\"stopped\"}"), 1.0);
+    assert_eq!(m.value("lotus_health{state=\"unhealthy\"}"), 1.0);
+    assert_eq!(m.check_success("lotus_version"), Some(0.0));
+    let status = exporter.status().await;
+    assert_eq!(status["lotus"]["sync_status"], "unknown");
+    assert_eq!(status["lotus"]["peers_count"], json!(null));
+    let errors = status["lotus"]["errors"].to_string();
+    assert!(errors.contains("connection refused"), "{errors}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scrape_returns_in_time_when_lotus_hangs() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_silent(true);
+    let exporter = exporter_for(&lotus, &["--collector.timeout", "10s"]).await;
+    let begun = Instant::now();
+    let page = exporter
+        .request(
+            http::Method::GET,
+            "/metrics",
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")],
+        )
+        .await;
+    let took = begun.elapsed();
+    assert!(
+        took < Duration::from_millis(1500),
+        "scrape took {took:?}, over the 1.5s scrape timeout"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "scrape gave up early: {took:?}"
+    );
+    let m = util::Metrics::parse(&page.body);
+    assert_eq!(m.value("lotus_up"), 0.0);
+    assert_eq!(m.check_success("lotus_version"), Some(0.0));
+    assert_eq!(m.value("lotus_status{state=\"error\"}"), 1.0);
+    assert!(!m.has("lotus_synced"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_hanging_method_fails_only_its_check() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior("Filecoin.NetPeers", Behavior::Hang);
+    let exporter = exporter_for(&lotus, &["--collector.timeout", "1s"]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_up"), 1.0);
+    assert_eq!(m.value("lotus_synced"), 1.0);
+    assert!(!m.has("lotus_peers"));
+    assert_eq!(m.check_success("lotus_peers"), Some(0.0));
+    assert_eq!(m.check_success("lotus_chain_head"), Some(1.0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_token_is_an_error_not_a_stop() {
+    let lotus = FakeLotus::start().await;
+    let api = lotus.api_info_with_token("not-a-valid-token");
+    let exporter = util::start(&["--lotus.api", &api]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_up"), 0.0);
+    assert_eq!(m.value("lotus_status{state=\"error\"}"), 1.0);
+    let errors = exporter.status().await["lotus"]["errors"].to_string();
+    assert!(errors.contains("HTTP 401"), "{errors}");
+    assert!(
+        !errors.contains("not-a-valid-token"),
+        "token leaked: {errors}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_method_is_skipped_not_failed() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior(
+        "Filecoin.SyncState",
+        Behavior::RpcError {
+            code: -32601,
+            message: "method 'Filecoin.SyncState' not found".into(),
+        },
+    );
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_up"), 1.0);
+    assert_eq!(
+        m.check_success("lotus_sync_state"),
+        None,
+        "skipped checks are not exported"
+    );
+    assert!(!m.has("lotus_sync_workers"), "unknown, not zero");
+    assert_eq!(m.value("lotus_synced"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn null_lists_mean_empty() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior("Filecoin.NetPeers", Behavior::Result(json!(null)));
+    lotus.set_behavior(
+        "Filecoin.SyncState",
+        Behavior::Result(json!({"ActiveSyncs": null, "VMApplied": 0})),
+    );
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_peers"), 0.0);
+    assert_eq!(m.value("lotus_sync_workers{stage=\"complete\"}"), 0.0);
+    assert_eq!(
+        m.value("lotus_health{state=\"degraded\"}"),
+        1.0,
+        "zero peers degrades"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_answers_fail_their_own_check() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior(
+        "Filecoin.ChainHead",
+        Behavior::RawBody("{\"jsonrpc\":\"2.0\",\"result\":{\"Heig".into()),
+    );
+    lotus.set_behavior(
+        "Filecoin.NetPeers",
+        Behavior::Result(json!({"not": "a list"})),
+    );
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_up"), 1.0);
+    assert_eq!(m.check_success("lotus_chain_head"), Some(0.0));
+    assert_eq!(m.check_success("lotus_peers"), Some(0.0));
+    assert!(!m.has("lotus_chain_height") && !m.has("lotus_synced") && !m.has("lotus_peers"));
+    assert_eq!(m.check_success("lotus_sync_state"), Some(1.0));
+    let errors = exporter.status().await["lotus"]["errors"].to_string();
+    assert!(
+        errors.contains("invalid JSON") && errors.contains("unexpected shape"),
+        "{errors}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_body_is_cut_at_the_cap() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior("Filecoin.NetPeers", Behavior::HugeBody(50 << 20));
+    let exporter = exporter_for(&lotus, &["--lotus.max-body-bytes", "1048576"]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.check_success("lotus_peers"), Some(0.0));
+    assert_eq!(m.value("lotus_up"), 1.0);
+    let read = m.value("lotus_follow_exporter_backend_body_bytes_read_total");
+    assert!(read < 4.0 * 1048576.0, "read {read} bytes for a 1 MiB cap");
+    let errors = exporter.status().await["lotus"]["errors"].to_string();
+    assert!(
+        errors.contains("exceeds the cap of 1048576 bytes"),
+        "{errors}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn numbers_as_strings_and_floats_are_accepted() {
+    let lotus = FakeLotus::start().await;
+    let state = lotus.state();
+    let ts = state.epoch_timestamp(state.head_height);
+    lotus.set_behavior(
+        "Filecoin.ChainHead",
+        Behavior::Result(json!({"Cids": [], "Blocks": [{"Height": state.head_height.to_string(), "Timestamp": ts as f64}], "Height": state.head_height.to_string()})),
+    );
+    lotus.set_behavior(
+        "Filecoin.Version",
+        Behavior::Result(json!({"Version": "1.34.1+calibnet+git.abc", "APIVersion": "131840", "BlockDelay": 30.0, "Agent": "lotus"})),
+    );
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_chain_height"), state.head_height as f64);
+    assert_eq!(m.value("lotus_chain_head_timestamp_seconds"), ts as f64);
+    assert_eq!(m.value("lotus_block_delay_seconds"), 30.0);
+    assert!(m.text.contains("network=\"calibrationnet\""), "{}", m.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_scrapes_share_one_round_of_calls() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior(
+        "Filecoin.Version",
+        Behavior::Delay(Duration::from_millis(500)),
+    );
+    let exporter = std::sync::Arc::new(exporter_for(&lotus, &[]).await);
+    let scrapes: Vec<_> = (0..100)
+        .map(|_| {
+            let exporter = exporter.clone();
+            tokio::spawn(async move { exporter.metrics().await.value("lotus_up") })
+        })
+        .collect();
+    for scrape in scrapes {
+        assert_eq!(scrape.await.unwrap(), 1.0);
+    }
+    assert_eq!(
+        lotus.calls("Filecoin.ChainHead"),
+        1,
+        "100 scrapes must cost Lotus one round"
+    );
+    assert_eq!(lotus.calls("Filecoin.Version"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiter_with_a_shorter_deadline_answers_by_its_own() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior(
+        "Filecoin.Version",
+        Behavior::Delay(Duration::from_millis(1500)),
+    );
+    let exporter = std::sync::Arc::new(exporter_for(&lotus, &["--collector.timeout", "5s"]).await);
+    let patient = {
+        let exporter = exporter.clone();
+        tokio::spawn(async move { exporter.metrics().await })
+    };
+    // Wait until the first scrape's round has reached Lotus, then join it with a short deadline.
+    while lotus.calls("Filecoin.Version") == 0 {
+        tokio::task::yield_now().await;
+    }
+    let begun = Instant::now();
+    let hurried = exporter
+        .request(
+            http::Method::GET,
+            "/metrics",
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "1")],
+        )
+        .await;
+    assert!(
+        begun.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        begun.elapsed()
+    );
+    let hurried = util::Metrics::parse(&hurried.body);
+    assert_eq!(hurried.value("lotus_up"), 0.0);
+    assert_eq!(hurried.check_success("lotus_version"), Some(0.0));
+    assert_eq!(patient.await.unwrap().value("lotus_up"), 1.0);
+    assert_eq!(
+        lotus.calls("Filecoin.Version"),
+        1,
+        "the hurried scrape joined the running round"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chain_constants_are_fetched_once_per_session() {
+    let lotus = FakeLotus::start().await;
+    let exporter = exporter_for(&lotus, &[]).await;
+    for _ in 0..3 {
+        assert_eq!(exporter.metrics().await.value("lotus_synced"), 1.0);
+    }
+    assert_eq!(lotus.calls("Filecoin.ChainGetGenesis"), 1);
+    assert_eq!(lotus.calls("Filecoin.StateNetworkName"), 1);
+    assert_eq!(lotus.calls("Filecoin.ChainHead"), 3);
+    lotus.restart().await;
+    assert_eq!(exporter.metrics().await.value("lotus_synced"), 1.0);
+    assert_eq!(
+        lotus.calls("Filecoin.ChainGetGenesis"),
+        2,
+        "a new session refreshes the constants"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn named_wallets_are_watched_without_a_token() {
+    let lotus = FakeLotus::start().await;
+    lotus.state_mut(|s| {
+        s.add_wallet("f1hot", "1500000000000000000");
+        s.add_wallet("f3cold", "123456789012345678901234567");
+    });
+    let exporter = exporter_for(
+        &lotus,
+        &["--lotus.wallet", "f1hot=hot", "--lotus.wallet", "f3cold"],
+    )
+    .await;
+    let m = exporter.metrics().await;
+    assert_eq!(
+        m.value("lotus_wallet_balance_fil{address=\"f1hot\",alias=\"hot\"}"),
+        1.5
+    );
+    assert_eq!(
+        m.value("lotus_wallet_balance_fil{address=\"f3cold\",alias=\"\"}"),
+        123456789.01234567
+    );
+    assert_eq!(m.check_success("lotus_wallets"), Some(1.0));
+    let wallets = &exporter.status().await["lotus"]["wallets"];
+    assert_eq!(wallets[1]["balance_attofil"], "123456789012345678901234567");
+    assert_eq!(wallets[0]["balance_fil"], 1.5);
+    assert!(
+        lotus.auth_headers().iter().all(Option::is_none),
+        "no token was given, none is sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_token_lists_the_nodes_wallets() {
+    let lotus = FakeLotus::start().await;
+    lotus.state_mut(|s| {
+        s.add_wallet("f1aaa", "2000000000000000000");
+        s.wallet_default = Some("f1aaa".into());
+    });
+    let exporter = util::start(&["--lotus.api", &lotus.api_info_with_token(WRITE_TOKEN)]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(
+        m.value("lotus_wallet_balance_fil{address=\"f1aaa\",alias=\"\"}"),
+        2.0
+    );
+    let sent = lotus.auth_headers();
+    assert!(sent
+        .iter()
+        .all(|h| h.as_deref() == Some(&format!("Bearer {WRITE_TOKEN}")[..])));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_token_skips_wallet_discovery() {
+    let lotus = FakeLotus::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{READ_TOKEN}\n")).unwrap();
+    let exporter = exporter_for(
+        &lotus,
+        &["--lotus.token-file", token_file.to_str().unwrap()],
+    )
+    .await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_up"), 1.0);
+    assert_eq!(
+        m.check_success("lotus_wallets"),
+        None,
+        "skipped, so a read-only setup never pages"
+    );
+    assert!(!m.has("lotus_wallet_balance_fil"));
+    assert_eq!(exporter.status().await["lotus"]["errors"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_never_appears_in_any_output() {
+    const SECRET: &str = "SECRET-TOKEN-4f1d9c";
+    let lotus = FakeLotus::start().await;
+    lotus.state_mut(|s| {
+        s.tokens.insert(SECRET.into(), vec!["read".into()]);
+    });
+    lotus.set_behavior(
+        "Filecoin.ChainHead",
+        Behavior::HttpStatus(400, format!("bad request from Bearer {SECRET}")),
+    );
+    let api = lotus.api_info_with_token(SECRET);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
+        .args(["check", "--lotus.api", &api, "--log.level", "trace"])
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let exporter = util::start(&["--lotus.api", &api]).await;
+    let metrics = exporter.metrics().await.text;
+    let status = exporter.status().await.to_string();
+    let json_check = std::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
+        .args([
+            "check",
+            "--json",
+            "--lotus.api",
+            &api,
+            "--log.level",
+            "trace",
+        ])
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(lotus
+        .auth_headers()
+        .iter()
+        .any(|h| h.as_deref() == Some(&format!("Bearer {SECRET}")[..])));
+    for (name, output) in [
+        ("metrics", metrics),
+        ("status", status),
+        (
+            "check stdout",
+            String::from_utf8_lossy(&child.stdout).into_owned(),
+        ),
+        (
+            "check logs",
+            String::from_utf8_lossy(&child.stderr).into_owned(),
+        ),
+        (
+            "check --json",
+            String::from_utf8_lossy(&json_check.stdout).into_owned(),
+        ),
+        (
+            "check --json logs",
+            String::from_utf8_lossy(&json_check.stderr).into_owned(),
+        ),
+    ] {
+        assert!(
+            !output.contains(SECRET),
+            "the token leaked into {name}:\n{output}"
+        );
+        assert!(
+            !output.is_empty() || name.contains("logs"),
+            "{name} is empty"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scrape_passes_promtool_and_has_the_right_content_type() {
+    let lotus = FakeLotus::start().await;
+    lotus.state_mut(|s| s.add_wallet("f1hot", "1"));
+    let exporter = exporter_for(&lotus, &["--lotus.wallet", "f1hot=hot"]).await;
+    let page = exporter.get("/metrics").await;
+    assert_eq!(
+        page.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    util::promtool_check_metrics(&page.body);
+    lotus.stop().await;
+    util::promtool_check_metrics(&exporter.get("/metrics").await.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_routes_answer_as_documented() {
+    let exporter = util::start(&["--lotus.api", "/ip4/127.0.0.1/tcp/1/http"]).await;
+    let landing = exporter.get("/").await;
+    assert_eq!(landing.status, 200);
+    assert!(
+        landing.body.contains("href=\"/metrics\"") && landing.body.contains("href=\"/status\"")
+    );
+    assert_eq!(exporter.get("/healthz").await.status, 200);
+    assert_eq!(exporter.get("/nope").await.status, 404);
+    let post = exporter.request(http::Method::POST, "/metrics", &[]).await;
+    assert_eq!(post.status, 405);
+    assert_eq!(post.headers["allow"], "GET, HEAD");
+    let head = exporter.request(http::Method::HEAD, "/metrics", &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    let bad = exporter
+        .request(
+            http::Method::GET,
+            "/metrics",
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "soon")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_command_exits_by_health() {
+    let lotus = FakeLotus::start().await;
+    let run = |api: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
+            .args(["check", "--lotus.api", &api])
+            .env("HOME", std::env::temp_dir())
+            .output()
+            .unwrap()
+    };
+    let healthy = tokio::task::spawn_blocking({
+        let api = lotus.api_info();
+        move || run(api)
+    })
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&healthy.stdout);
+    assert!(healthy.status.success(), "{report}");
+    assert!(
+        report.contains("health:   healthy") && report.contains("peers:"),
+        "{report}"
+    );
+    lotus.stop().await;
+    let down = tokio::task::spawn_blocking({
+        let api = lotus.api_info();
+        move || run(api)
+    })
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&down.stdout);
+    assert_eq!(down.status.code(), Some(1), "{report}");
+    assert!(report.contains("connection refused"), "{report}");
+}
