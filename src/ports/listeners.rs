@@ -463,9 +463,8 @@ mod tests {
             let got = parse_line(line, *protocol)
                 .map(|s| s.map(|s| (s.address, s.port, s.inode)))
                 .map_err(|_| ());
-            let expected = expected
-                .clone()
-                .map(|s| s.map(|(addr, port, inode)| (ip(addr), port, inode)));
+            let expected =
+                (*expected).map(|s| s.map(|(addr, port, inode)| (ip(addr), port, inode)));
             assert_eq!(got, expected, "{line:?}");
         }
     }
