@@ -86,7 +86,14 @@ pub fn lotus_check(path: &Path, api_in_use: Option<&str>) -> (CheckStatus, Vec<C
         };
     match text {
         None => match fallback() {
-            Ok(claims) => (skipped_missing(path, "lotus"), claims),
+            Ok(claims) if claims.is_empty() => (skipped_missing(path, "lotus"), claims),
+            Ok(claims) => {
+                let why = format!(
+                    "{} does not exist: claiming the Lotus API address in use",
+                    path.display()
+                );
+                (CheckStatus::Skipped(why), claims)
+            }
             Err(err) => (CheckStatus::Failed(err.to_string()), Vec::new()),
         },
         Some(text) => parsed(
