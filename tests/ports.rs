@@ -133,7 +133,7 @@ async fn plan(config: PortsConfig, followers: &[FollowerClaims]) -> PortsReport 
 fn metrics(report: PortsReport) -> String {
     let snapshot = Snapshot {
         taken_at: SystemTime::now(),
-        lotus: LotusReport::default(),
+        lotus: LotusReport::timed_out(String::new(), SystemTime::now(), Duration::ZERO),
         follow: vec![],
         ports: report,
         scrape_duration: Duration::ZERO,
