@@ -136,7 +136,10 @@ pub async fn send(
 ) -> Result<Response<Incoming>, HttpError> {
     let host = http::HeaderValue::from_str(&endpoint.host_header())
         .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
-    request.headers_mut().entry(http::header::HOST).or_insert(host);
+    request
+        .headers_mut()
+        .entry(http::header::HOST)
+        .or_insert(host);
     let timed_out = |stage| HttpError::TimedOut {
         endpoint: endpoint.clone(),
         stage,
@@ -238,12 +241,13 @@ async fn spawn_connection<T>(
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let (sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|source| HttpError::Protocol {
-            endpoint: endpoint.clone(),
-            source,
-        })?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|source| HttpError::Protocol {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
     // The connection lives no longer than the call that opened it.
     tokio::spawn(async move {
         let _ = timeout_at(deadline, connection).await;

@@ -86,7 +86,9 @@ pub enum MultiaddrError {
 }
 
 /// Protocols that carry a value we do not need; their value is skipped.
-const VALUED_IGNORED: &[&str] = &["p2p", "ipfs", "certhash", "sni", "ip6zone", "garlic64", "onion3"];
+const VALUED_IGNORED: &[&str] = &[
+    "p2p", "ipfs", "certhash", "sni", "ip6zone", "garlic64", "onion3",
+];
 
 impl Multiaddr {
     /// Parse a textual multiaddr.
@@ -216,7 +218,10 @@ mod tests {
 
     #[test]
     fn ipv6_and_dns_hosts() {
-        assert_eq!(socket("/ip6/::1/tcp/1234").0, Host::Ip("::1".parse().unwrap()));
+        assert_eq!(
+            socket("/ip6/::1/tcp/1234").0,
+            Host::Ip("::1".parse().unwrap())
+        );
         let (host, _, port, upper) = socket("/dns/host/tcp/443/wss");
         assert_eq!((host, port), (Host::Dns("host".into()), 443));
         assert!(upper.contains(&"wss".to_string()));
@@ -244,8 +249,12 @@ mod tests {
 
     #[test]
     fn tls_is_detected() {
-        assert!(Multiaddr::parse("/dns/h/tcp/443/https").unwrap().wants_tls());
-        assert!(!Multiaddr::parse("/ip4/1.2.3.4/tcp/1/http").unwrap().wants_tls());
+        assert!(Multiaddr::parse("/dns/h/tcp/443/https")
+            .unwrap()
+            .wants_tls());
+        assert!(!Multiaddr::parse("/ip4/1.2.3.4/tcp/1/http")
+            .unwrap()
+            .wants_tls());
     }
 
     #[test]

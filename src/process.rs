@@ -98,7 +98,11 @@ pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
     })?;
     let mut processes = Vec::new();
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let dir = entry.path();
@@ -234,7 +238,9 @@ mod tests {
     #[test]
     fn recognises_lotus_daemon_command_lines() {
         assert!(is_lotus_daemon(&argv("lotus daemon")));
-        assert!(is_lotus_daemon(&argv("/usr/local/bin/lotus daemon --import-snapshot x")));
+        assert!(is_lotus_daemon(&argv(
+            "/usr/local/bin/lotus daemon --import-snapshot x"
+        )));
         assert!(is_lotus_daemon(&argv("lotus --repo /data/lotus daemon")));
         assert!(!is_lotus_daemon(&argv("lotus sync wait")));
         assert!(!is_lotus_daemon(&argv("lotus-miner run")));
@@ -249,12 +255,20 @@ mod tests {
             Some("mycluster".into())
         );
         assert_eq!(
-            follow_cluster_name(&argv("/usr/bin/ipfs-cluster-follow -c /x mycluster run --init u")),
+            follow_cluster_name(&argv(
+                "/usr/bin/ipfs-cluster-follow -c /x mycluster run --init u"
+            )),
             Some("mycluster".into())
         );
-        assert_eq!(follow_cluster_name(&argv("ipfs-cluster-follow mycluster list")), None);
+        assert_eq!(
+            follow_cluster_name(&argv("ipfs-cluster-follow mycluster list")),
+            None
+        );
         assert_eq!(follow_cluster_name(&argv("ipfs-cluster-follow")), None);
-        assert_eq!(follow_cluster_name(&argv("tail -f ipfs-cluster-follow")), None);
+        assert_eq!(
+            follow_cluster_name(&argv("tail -f ipfs-cluster-follow")),
+            None
+        );
     }
 
     #[test]
@@ -271,7 +285,8 @@ mod tests {
 
     #[test]
     fn looks_up_user_names() {
-        let passwd = "root:x:0:0:root:/root:/bin/bash\nlotus:x:1001:1001::/home/lotus:/bin/sh\nbroken\n";
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\nlotus:x:1001:1001::/home/lotus:/bin/sh\nbroken\n";
         assert_eq!(user_name_in(passwd, 1001), Some("lotus".into()));
         assert_eq!(user_name_in(passwd, 5), None);
     }

@@ -82,7 +82,11 @@ pub enum DaemonStatus {
 }
 
 impl DaemonStatus {
-    pub const ALL: [DaemonStatus; 3] = [DaemonStatus::Running, DaemonStatus::Stopped, DaemonStatus::Error];
+    pub const ALL: [DaemonStatus; 3] = [
+        DaemonStatus::Running,
+        DaemonStatus::Stopped,
+        DaemonStatus::Error,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

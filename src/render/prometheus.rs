@@ -105,7 +105,13 @@ impl FamilyBuilder<'_> {
     }
 
     /// One sample per state, 1 for the current one and 0 for the others (a StateSet).
-    pub fn states(&mut self, extra: &[(&str, &str)], label: &str, states: &[&str], current: &str) -> &mut Self {
+    pub fn states(
+        &mut self,
+        extra: &[(&str, &str)],
+        label: &str,
+        states: &[&str],
+        current: &str,
+    ) -> &mut Self {
         for state in states {
             let mut labels = extra.to_vec();
             labels.push((label, state));
@@ -141,9 +147,13 @@ mod tests {
     #[test]
     fn families_encode_sorted_with_help_and_type() {
         let mut families = Families::default();
-        families.gauge("b_metric", "B. 1 means yes.").sample(&[("k", "v\"q")], 1.0);
+        families
+            .gauge("b_metric", "B. 1 means yes.")
+            .sample(&[("k", "v\"q")], 1.0);
         families.gauge("a_metric", "A.").sample(&[], 2.5);
-        families.gauge("empty_metric", "Never sampled.").maybe(&[], None);
+        families
+            .gauge("empty_metric", "Never sampled.")
+            .maybe(&[], None);
         let text = families.encode();
         assert_eq!(
             text,
@@ -159,6 +169,9 @@ mod tests {
             .gauge("s", "S.")
             .states(&[], "state", &["a", "b", "c"], "b");
         let text = families.encode();
-        assert!(text.contains("s{state=\"a\"} 0\ns{state=\"b\"} 1\ns{state=\"c\"} 0\n"), "{text}");
+        assert!(
+            text.contains("s{state=\"a\"} 0\ns{state=\"b\"} 1\ns{state=\"c\"} 0\n"),
+            "{text}"
+        );
     }
 }
