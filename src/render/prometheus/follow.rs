@@ -6,9 +6,12 @@ use super::{bool_value, Families};
 use crate::follow::FollowReport;
 use crate::snapshot::{DaemonStatus, Health};
 
+/// A per-follower gauge: name, HELP and how to read its value from a report.
+type Figure<T> = (&'static str, &'static str, fn(&FollowReport) -> Option<T>);
+
 /// Render every follower's metrics, plus the host-level `cluster_follow_binary_available`.
 pub fn render(reports: &[FollowReport], out: &mut Families) {
-    let bools: [(&str, &str, fn(&FollowReport) -> Option<bool>); 4] = [
+    let bools: [Figure<bool>; 4] = [
         (
             "cluster_follow_api_reachable",
             "1 when the follower's REST API answered GET /id with an ipfs-cluster ID object, 0 when something else or nothing answered (an impostor such as the pinning-service API on 9097 is 0). Absent when that could not be told.",
@@ -36,7 +39,7 @@ pub fn render(reports: &[FollowReport], out: &mut Families) {
             family.maybe(&labels(report), value(report).map(bool_value));
         }
     }
-    let counts: [(&str, &str, fn(&FollowReport) -> Option<u64>); 2] = [
+    let counts: [Figure<u64>; 2] = [
         (
             "cluster_follow_peers",
             "Cluster peers the follower sees besides itself (GET /id cluster_peers), every scrape.",
