@@ -510,3 +510,24 @@ async fn binary_version_is_read_once_per_file() {
     );
     assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 1);
 }
+
+#[tokio::test]
+async fn non_http_listener_is_not_reachable() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
+        }
+    });
+    let mut config = config_for(dir.path());
+    config.apis = vec![parse_api_spec(&format!("ssh=/ip4/127.0.0.1/tcp/{port}")).unwrap()];
+    let reports = run(config, ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.api_reachable, Some(false));
+    assert_eq!(report.status, DaemonStatus::Error);
+    assert!(failure_of(report, CHECK_API).contains("HTTP protocol error"));
+    server.abort();
+}

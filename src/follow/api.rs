@@ -195,6 +195,19 @@ impl ApiClient {
         const PATH: &str = "/id";
         let response =
             http_client::fetch(&self.endpoint, self.get(PATH)?, self.body_cap, deadline).await?;
+        if matches!(
+            response.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            return Err(ApiError::Status {
+                endpoint: self.endpoint.clone(),
+                path: PATH.to_string(),
+                answer: format!(
+                    "{} (credentials refused or missing: check --follow.basic-auth-file)",
+                    describe(response.status, &response.body)
+                ),
+            });
+        }
         if response.status != StatusCode::OK {
             return Err(self.not_cluster(PATH, describe(response.status, &response.body)));
         }

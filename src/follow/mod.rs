@@ -566,10 +566,12 @@ impl FollowChecks {
                 .map_err(|e| api_status(&e));
             self.with_cache(follower, |c| c.listing.record(outcome));
         }
-        let (value, at, status) = self.with_cache(follower, |c| {
-            let (value, status) = c.listing.current();
-            (value, c.listing.last_success, status)
-        });
+        let (value, at, status) = self
+            .with_cache(follower, |c| {
+                let (value, status) = c.listing.current();
+                (value, c.listing.last_success, status)
+            })
+            .unwrap_or_else(not_fetched);
         let check = CheckResult::new(CHECK_PINS_LISTING, status, started.elapsed());
         ((value, at), check)
     }
@@ -589,10 +591,12 @@ impl FollowChecks {
                 .map_err(|e| api_status(&e));
             self.with_cache(follower, |c| c.trust.record(outcome));
         }
-        let (value, at, status) = self.with_cache(follower, |c| {
-            let (value, status) = c.trust.current();
-            (value, c.trust.last_success, status)
-        });
+        let (value, at, status) = self
+            .with_cache(follower, |c| {
+                let (value, status) = c.trust.current();
+                (value, c.trust.last_success, status)
+            })
+            .unwrap_or_else(not_fetched);
         (
             (value, at),
             CheckResult::new(CHECK_TRUST, status, started.elapsed()),
@@ -624,13 +628,9 @@ impl FollowChecks {
         due
     }
 
-    fn with_cache<R>(&self, follower: &Follower, f: impl FnOnce(&mut SlowCache) -> R) -> R {
-        let mut state = self.lock();
-        let cache = state
-            .slow
-            .entry(follower.name.clone())
-            .or_insert_with(|| SlowCache::new(Endpoint::Unix(PathBuf::new())));
-        f(cache)
+    /// Apply `f` to the follower's cache (created by [`claim_due`](Self::claim_due) beforehand).
+    fn with_cache<R>(&self, follower: &Follower, f: impl FnOnce(&mut SlowCache) -> R) -> Option<R> {
+        self.lock().slow.get_mut(&follower.name).map(f)
     }
 
     fn forget_gone(&self, followers: &[Follower]) {
@@ -729,6 +729,14 @@ impl SlowCache {
             trust: Slow::default(),
         }
     }
+}
+
+fn not_fetched<T>() -> (Option<T>, Option<SystemTime>, CheckStatus) {
+    (
+        None,
+        None,
+        CheckStatus::Failed("not fetched yet".to_string()),
+    )
 }
 
 fn file_identity(path: &Path) -> (Option<SystemTime>, u64) {
