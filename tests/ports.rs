@@ -135,6 +135,7 @@ fn metrics(report: PortsReport) -> String {
         taken_at: SystemTime::now(),
         lotus: LotusReport::timed_out(String::new(), SystemTime::now(), Duration::ZERO),
         follow: vec![],
+        follow_host: Default::default(),
         ports: report,
         scrape_duration: Duration::ZERO,
     };

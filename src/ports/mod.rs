@@ -181,6 +181,24 @@ impl PortsReport {
     }
 }
 
+impl PortsObservation {
+    /// The observation of a ports check that did not finish before the scrape deadline.
+    pub fn timed_out(elapsed: Duration) -> PortsObservation {
+        PortsObservation {
+            checks: [
+                CHECK_CLUSTER_SERVICE_CONFIG,
+                CHECK_LOTUS_CONFIG,
+                CHECK_KUBO_CONFIG,
+                CHECK_LISTENERS,
+            ]
+            .into_iter()
+            .map(|check| CheckResult::new(check, CheckStatus::TimedOut, elapsed))
+            .collect(),
+            ..PortsObservation::default()
+        }
+    }
+}
+
 /// The ports check.
 #[derive(Debug)]
 pub struct PortsCheck {
@@ -289,10 +307,21 @@ where
 }
 
 /// Merge the host observation with the followers' claims into the final plan (pure, no I/O).
-///
-/// The follow reports do not carry their claims yet, so only the host's claims are used.
-pub fn assemble(observation: PortsObservation, _followers: &[FollowReport]) -> PortsReport {
-    assemble_with(observation, &[])
+pub fn assemble(observation: PortsObservation, followers: &[FollowReport]) -> PortsReport {
+    let claims: Vec<FollowerClaims> = followers.iter().map(FollowerClaims::of).collect();
+    assemble_with(observation, &claims)
+}
+
+impl FollowerClaims {
+    /// What a follower claims: its API when it is TCP, and the swarm addresses it reported in `/id`.
+    pub fn of(report: &FollowReport) -> FollowerClaims {
+        FollowerClaims {
+            cluster_name: report.cluster_name.clone(),
+            // A TCP API is shown as `host:port`; the claim parser reads it as a URL.
+            api: report.api_port.map(|_| format!("http://{}", report.api)),
+            swarm_addresses: report.swarm_addresses.clone(),
+        }
+    }
 }
 
 /// Merge the host observation with the followers' claims into the final plan (pure, no I/O).
