@@ -216,6 +216,16 @@ pub fn parse_address_list(v: &Value) -> Result<Vec<String>, ShapeError> {
     }
 }
 
+/// `Filecoin.AuthVerify`: the token's permissions.
+pub fn parse_permissions(v: &Value) -> Result<Vec<String>, ShapeError> {
+    const M: &str = "Filecoin.AuthVerify";
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items.iter().map(|p| parse_string(M, p)).collect(),
+        _ => Err(shape(M, "not a list of permissions")),
+    }
+}
+
 /// `Filecoin.WalletBalance`: an attoFIL decimal string (or, liberally, a JSON integer).
 pub fn parse_attofil(v: &Value) -> Result<AttoFil, ShapeError> {
     const M: &str = "Filecoin.WalletBalance";
