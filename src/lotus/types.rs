@@ -189,10 +189,14 @@ pub fn parse_unique_peers(v: &Value) -> Result<u64, ShapeError> {
         Value::Array(peers) => peers,
         _ => return Err(shape(M, "not a list")),
     };
-    let ids: BTreeSet<&str> = peers
+    let ids = peers
         .iter()
-        .filter_map(|p| p.get("ID").and_then(Value::as_str))
-        .collect();
+        .map(|p| {
+            p.get("ID")
+                .and_then(Value::as_str)
+                .ok_or_else(|| shape(M, "an entry has no ID string"))
+        })
+        .collect::<Result<BTreeSet<&str>, _>>()?;
     Ok(ids.len() as u64)
 }
 
@@ -405,6 +409,7 @@ mod tests {
         assert_eq!(parse_unique_peers(&peers).unwrap(), 2);
         assert_eq!(parse_unique_peers(&Value::Null).unwrap(), 0);
         assert!(parse_unique_peers(&json!({})).is_err());
+        assert!(parse_unique_peers(&json!([1, 2, 3])).is_err());
     }
 
     #[test]
