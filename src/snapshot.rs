@@ -143,6 +143,24 @@ impl Snapshot {
     }
 }
 
+/// Failed and timed-out checks in words, `"check, check: reason"`, one line per distinct reason.
+pub fn grouped_errors(checks: &[CheckResult]) -> Vec<String> {
+    let mut grouped: Vec<(Vec<&str>, String)> = Vec::new();
+    for check in checks {
+        let Some(reason) = check.status.failure() else {
+            continue;
+        };
+        match grouped.iter_mut().find(|(_, r)| *r == reason) {
+            Some((names, _)) => names.push(check.check),
+            None => grouped.push((vec![check.check], reason)),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(names, reason)| format!("{}: {reason}", names.join(", ")))
+        .collect()
+}
+
 /// Format a wall-clock time as RFC 3339 (seconds precision, UTC).
 pub fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()

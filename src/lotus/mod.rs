@@ -146,12 +146,9 @@ impl LotusReport {
         }
     }
 
-    /// Failed and timed-out checks in words.
+    /// Failed and timed-out checks in words; checks that failed for the same reason share a line.
     pub fn errors(&self) -> Vec<String> {
-        self.checks
-            .iter()
-            .filter_map(CheckResult::error_line)
-            .collect()
+        crate::snapshot::grouped_errors(&self.checks)
     }
 }
 
