@@ -14,11 +14,11 @@ use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 
 use crate::config::Config;
-use crate::follow::{FollowChecks, FollowReport};
+use crate::follow::{FollowChecks, FollowHost, FollowReport};
 use crate::lotus::{LotusCheck, LotusReport};
 use crate::ports::{self, PortsCheck, PortsObservation};
 use crate::process::{self, ProcessTable};
-use crate::snapshot::{CheckResult, CheckStatus, Snapshot};
+use crate::snapshot::Snapshot;
 
 /// Prometheus's scrape timeout is reduced by this much to leave room for the network (as blackbox_exporter does).
 pub const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
@@ -64,7 +64,7 @@ struct Inner {
 #[derive(Clone, Default)]
 struct Partial {
     lotus: Option<Arc<LotusReport>>,
-    follow: Option<Arc<Vec<FollowReport>>>,
+    follow: Option<Arc<(Vec<FollowReport>, FollowHost)>>,
     ports: Option<Arc<PortsObservation>>,
     done: bool,
 }
@@ -134,35 +134,20 @@ impl Collector {
                 elapsed,
             ),
         };
-        let mut collector_checks = Vec::new();
-        let follow = match partial.follow {
-            Some(reports) => (*reports).clone(),
-            None => {
-                collector_checks.push(CheckResult::new(
-                    "follow_discovery",
-                    CheckStatus::TimedOut,
-                    elapsed,
-                ));
-                Vec::new()
-            }
+        let (follow, follow_host) = match partial.follow {
+            Some(section) => (*section).clone(),
+            None => (Vec::new(), FollowHost::timed_out(elapsed)),
         };
         let observation = match partial.ports {
             Some(observation) => (*observation).clone(),
-            None => {
-                collector_checks.push(CheckResult::new(
-                    "ports_listeners",
-                    CheckStatus::TimedOut,
-                    elapsed,
-                ));
-                PortsObservation::default()
-            }
+            None => PortsObservation::timed_out(elapsed),
         };
-        let mut ports = ports::assemble(observation, &follow);
-        ports.checks.extend(collector_checks);
+        let ports = ports::assemble(observation, &follow);
         Snapshot {
             taken_at,
             lotus,
             follow,
+            follow_host,
             ports,
             scrape_duration: begun.elapsed(),
         }
@@ -182,8 +167,8 @@ async fn run_round(inner: Arc<Inner>, tx: watch::Sender<Partial>, deadline: Inst
             tx.send_modify(|p| p.lotus = Some(Arc::new(report)));
         };
         let follow = async {
-            let reports = inner.follow.run(deadline, table.clone()).await;
-            tx.send_modify(|p| p.follow = Some(Arc::new(reports)));
+            let section = inner.follow.run(deadline, procs.clone()).await;
+            tx.send_modify(|p| p.follow = Some(Arc::new(section)));
         };
         let ports = async {
             let observation = inner.ports.run(deadline, table.clone()).await;

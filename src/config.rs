@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::follow::FollowConfig;
+use crate::follow::{ApiSpec, FollowConfig};
 use crate::http_client::Endpoint;
 use crate::lotus::rpc::RpcTarget;
 use crate::multiaddr::{Host, Multiaddr};
@@ -70,8 +70,8 @@ pub struct Flags {
     pub lotus_max_body_bytes: usize,
 
     /// An ipfs-cluster-follow REST API to watch, `[NAME=]MULTIADDR|URL` (repeatable); added to the discovered ones.
-    #[arg(long = "follow.api", global = true)]
-    pub follow_api: Vec<String>,
+    #[arg(long = "follow.api", value_parser = crate::follow::parse_api_spec, global = true)]
+    pub follow_api: Vec<ApiSpec>,
 
     /// Where ipfs-cluster-follow keeps one folder per cluster (default ~/.ipfs-cluster-follow).
     #[arg(long = "follow.config-dir", global = true)]
@@ -84,6 +84,14 @@ pub struct Flags {
     /// How often the expensive full pin listing and trust graph are refreshed.
     #[arg(long = "follow.refresh-interval", default_value = "5m", value_parser = parse_duration, global = true)]
     pub follow_refresh_interval: Duration,
+
+    /// Largest follow REST API answer read (`/id`, `/health/graph`), in bytes; the pin stream is counted line by line.
+    #[arg(long = "follow.max-body-bytes", default_value_t = 4 << 20, global = true)]
+    pub follow_max_body_bytes: usize,
+
+    /// At most this many followers are watched.
+    #[arg(long = "follow.max-followers", default_value_t = 64, global = true)]
+    pub follow_max_followers: usize,
 
     /// ipfs-cluster-service's service.json (default $IPFS_CLUSTER_PATH/service.json or ~/.ipfs-cluster/service.json).
     #[arg(long = "ports.cluster-service-config", global = true)]
@@ -361,6 +369,9 @@ impl Config {
                 .unwrap_or_else(|| home.join(".ipfs-cluster-follow")),
             basic_auth_file: flags.follow_basic_auth_file.clone(),
             refresh_interval: flags.follow_refresh_interval,
+            body_cap: flags.follow_max_body_bytes,
+            max_followers: flags.follow_max_followers,
+            ..FollowConfig::default()
         };
         let cluster_path = env("IPFS_CLUSTER_PATH")
             .map(PathBuf::from)

@@ -12,3 +12,4 @@ pub mod process;
 pub mod render;
 pub mod server;
 pub mod snapshot;
+pub mod web;

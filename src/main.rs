@@ -30,6 +30,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the host's port plan, conflicts first; exit 1 when there is a conflict.
+    Ports,
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(serve(config)),
         Command::Check { json } => runtime.block_on(check(config, json)),
+        Command::Ports => runtime.block_on(ports(config)),
     }
 }
 
@@ -120,6 +123,17 @@ async fn check(config: Config, json: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+async fn ports(config: Config) -> ExitCode {
+    let collector = Collector::new(&config);
+    let snapshot = collector.collect(config.collector_timeout).await;
+    print!("{}", render::table::table(&snapshot.ports));
+    if snapshot.ports.has_conflict() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::follow::FollowReport;
+use crate::follow::{FollowHost, FollowReport};
 use crate::lotus::LotusReport;
 use crate::ports::PortsReport;
 
@@ -124,6 +124,8 @@ pub struct Snapshot {
     pub taken_at: SystemTime,
     pub lotus: LotusReport,
     pub follow: Vec<FollowReport>,
+    /// Follow figures about the host, not one follower (the binary, discovery).
+    pub follow_host: FollowHost,
     pub ports: PortsReport,
     /// Wall time from the scrape's start until the snapshot was assembled.
     pub scrape_duration: Duration,
@@ -136,6 +138,7 @@ impl Snapshot {
             .checks
             .iter()
             .chain(self.follow.iter().flat_map(|f| f.checks.iter()))
+            .chain(self.follow_host.checks.iter())
             .chain(self.ports.checks.iter())
     }
 }

@@ -1,53 +1,936 @@
 //! The ipfs-cluster-follow check: find the followers on this host, ask each one's REST API
-//! (unix socket or TCP) who it is, whom it sees and how its pins fare.
+//! (unix socket or TCP) who it is, whom it sees and how its pins fare, and look at the host.
 //!
-//! STUB: to be replaced by the follow check (issue 3).
+//! # Checks
+//! Every [`CheckResult`] this module produces has one of these names ([`CHECKS`]):
+//!
+//! | check | scope | what it does |
+//! |---|---|---|
+//! | `follow_discovery` | host | lists the config folder and the process table to find followers |
+//! | `follow_binary` | host | `ipfs-cluster-follow --version` of the binary on `PATH` (rerun when the file changes) |
+//! | `follow_api` | follower | `GET /id`, every scrape; reachable only for a real cluster ID object |
+//! | `follow_pins` | follower | `GET /pins?local=true&filter=<operation states>`, every scrape |
+//! | `follow_pins_listing` | follower | full `GET /pins?local=true`, at most every refresh interval (cached) |
+//! | `follow_trust` | follower | `GET /health/graph` trusted peers, at most every refresh interval (cached) |
+//! | `follow_process` | follower | is an `ipfs-cluster-follow <name> run` process alive |
+//!
+//! Host checks travel in the `checks` of the first report (see [`FollowChecks::run`]).
+//!
+//! # Verdicts
+//! `status`: running (the API answers as a cluster API) | stopped (nothing answers and no
+//! process) | error (a process or a listener is there but the API fails or is an impostor).
+//! `health`: unhealthy (API not reachable) | degraded (reachable but no cluster peer besides
+//! itself, IPFS unreachable, pins in an error state, or the live pin count failed) | healthy.
+//!
+//! # Caveats
+//! The cached checks (listing, trust) run under the scrape deadline like the others: a follower
+//! whose full listing takes longer than the scrape timeout never gets one (the check times out
+//! and is retried after [`FAILED_RETRY`]).
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+pub mod api;
+pub mod discovery;
+pub mod pins;
 
-use tokio::time::Instant;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
+use tokio::time::{timeout_at, Instant};
+
+use crate::http_client::Endpoint;
 use crate::process::ProcessTable;
-use crate::snapshot::CheckResult;
+use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
+use api::{ApiClient, ApiError, ClusterId};
+use discovery::{Discovery, DiscoveryInput, Follower};
+use pins::{ERROR_STATES, OPERATION_STATES, TRACKER_STATES};
+
+pub use discovery::{parse_api_spec, ApiSpec, FollowError};
+
+pub const CHECK_DISCOVERY: &str = "follow_discovery";
+pub const CHECK_BINARY: &str = "follow_binary";
+pub const CHECK_API: &str = "follow_api";
+pub const CHECK_PINS: &str = "follow_pins";
+pub const CHECK_PINS_LISTING: &str = "follow_pins_listing";
+pub const CHECK_TRUST: &str = "follow_trust";
+pub const CHECK_PROCESS: &str = "follow_process";
+
+/// Every check name of this module.
+pub const CHECKS: [&str; 7] = [
+    CHECK_DISCOVERY,
+    CHECK_BINARY,
+    CHECK_API,
+    CHECK_PINS,
+    CHECK_PINS_LISTING,
+    CHECK_TRUST,
+    CHECK_PROCESS,
+];
+
+/// The binary the host check looks for.
+pub const FOLLOW_BINARY: &str = "ipfs-cluster-follow";
+
+/// A failed listing or trust graph is retried after this long (or the refresh interval, if shorter).
+pub const FAILED_RETRY: Duration = Duration::from_secs(60);
 
 /// Settings of the follow check, resolved from flags and environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FollowConfig {
-    /// `--follow.api` values as given (`[NAME=]multiaddr-or-url`).
-    pub apis: Vec<String>,
-    /// `--follow.config-dir` (default `~/.ipfs-cluster-follow`).
+    /// `--follow.api` (repeatable): `[NAME=]<multiaddr | http URL>`, parsed by [`parse_api_spec`]
+    /// (usable as a clap `value_parser`). Merged with discovered followers.
+    pub apis: Vec<ApiSpec>,
+    /// `--follow.config-dir` (default `~/.ipfs-cluster-follow`): every `<name>/api-socket` below
+    /// is a follower; also the folder assumed for a follow process whose environment is unreadable.
     pub config_dir: PathBuf,
-    /// `--follow.basic-auth-file`: a file holding `user:password`.
+    /// `--follow.basic-auth-file`: a file holding `user:password` for the REST API (read at every
+    /// scrape, so it may be rotated).
     pub basic_auth_file: Option<PathBuf>,
-    /// `--follow.refresh-interval`: how often the expensive full pin listing and trust graph run.
+    /// `--follow.refresh-interval` (default 5m): how often the expensive full pin listing and the
+    /// trust graph are fetched.
     pub refresh_interval: Duration,
+    /// `--follow.body-cap` (default 4 MiB): largest `/id` or `/health/graph` body read. An `/id`
+    /// lists every cluster peer with its addresses: ~600 bytes a peer, so ~7000 peers fit.
+    pub body_cap: usize,
+    /// `--follow.pin-line-cap` (default 64 KiB): largest single line of the `/pins` stream (one pin
+    /// with its metadata); the stream itself is counted line by line and never held.
+    pub pin_line_cap: usize,
+    /// `--follow.max-followers` (default 64): followers checked per scrape; the rest are dropped
+    /// (logged once).
+    pub max_followers: usize,
+    /// Where to look for the `ipfs-cluster-follow` binary (a `PATH`-style list); `None` means the
+    /// exporter's own `$PATH`. Mostly for tests.
+    pub binary_search_path: Option<OsString>,
 }
 
-/// What one follower looked like in one collection.
+impl Default for FollowConfig {
+    fn default() -> FollowConfig {
+        FollowConfig {
+            apis: Vec::new(),
+            config_dir: default_config_dir(),
+            basic_auth_file: None,
+            refresh_interval: Duration::from_secs(5 * 60),
+            body_cap: 4 * 1024 * 1024,
+            pin_line_cap: 64 * 1024,
+            max_followers: 64,
+            binary_search_path: None,
+        }
+    }
+}
+
+/// `$HOME/.ipfs-cluster-follow` (ipfs-cluster-follow's own default folder).
+pub fn default_config_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
+        .join(".ipfs-cluster-follow")
+}
+
+/// What one follower looked like in one collection. `None` means "could not be measured".
 #[derive(Debug, Clone)]
 pub struct FollowReport {
+    /// The cluster name (`cluster_name` label): `NAME=` of `--follow.api`, the follower's folder
+    /// name, or the API address for an unnamed `--follow.api`.
     pub cluster_name: String,
-    pub status: crate::snapshot::DaemonStatus,
-    pub health: crate::snapshot::Health,
+    /// The API as shown to operators: `127.0.0.1:9094`, `unix:/path/api-socket`, or the unusable
+    /// setting with the reason.
+    pub api: String,
+    /// The API's TCP port; `None` for a unix socket.
+    pub api_port: Option<u16>,
+    /// `Some(true)` only when `/id` answered a cluster ID object; `Some(false)` when something else
+    /// (or nothing) answered; `None` when that could not be told (timeout, no usable address).
+    pub api_reachable: Option<bool>,
+    pub peer_id: Option<String>,
+    pub peername: Option<String>,
+    pub version: Option<String>,
+    /// Cluster peers it sees besides itself.
+    pub peers: Option<u64>,
+    /// At least one cluster peer besides itself.
+    pub connected: Option<bool>,
+    /// Trusted peers besides itself, from the cached trust graph.
+    pub trusted_peers: Option<u64>,
+    /// When the trust graph was last fetched successfully.
+    pub trusted_peers_at: Option<SystemTime>,
+    /// The peer reports no IPFS error.
+    pub ipfs_connected: Option<bool>,
+    /// Live counts of the operation states, every one of [`OPERATION_STATES`] present.
+    pub pins: Option<BTreeMap<String, u64>>,
+    /// Counts from the last full listing (cached), every one of [`TRACKER_STATES`] present.
+    pub pins_listed: Option<BTreeMap<String, u64>>,
+    /// When the full listing last succeeded (present even when the latest attempt failed).
+    pub pins_listed_at: Option<SystemTime>,
+    /// An `ipfs-cluster-follow <name> run` process is alive.
+    pub running: Option<bool>,
+    /// Its libp2p addresses from `/id` (for the port plan).
+    pub swarm_addresses: Vec<String>,
+    pub status: DaemonStatus,
+    pub health: Health,
+    pub last_check: SystemTime,
     pub checks: Vec<CheckResult>,
+}
+
+impl FollowReport {
+    /// `connected` | `disconnected` | `unknown`, for `/status`.
+    pub fn connection_status(&self) -> &'static str {
+        match self.connected {
+            Some(true) => "connected",
+            Some(false) => "disconnected",
+            None => "unknown",
+        }
+    }
+}
+
+/// Host-level outcome of the follow check, not tied to one follower.
+#[derive(Debug, Clone, Default)]
+pub struct FollowHost {
+    /// The `ipfs-cluster-follow` binary is on PATH and answers `--version`.
+    pub binary_available: Option<bool>,
+    /// `follow_discovery` and `follow_binary`.
+    pub checks: Vec<CheckResult>,
+}
+
+impl FollowHost {
+    /// The host section of a follow check that did not finish before the scrape deadline.
+    pub fn timed_out(elapsed: Duration) -> FollowHost {
+        FollowHost {
+            binary_available: None,
+            checks: [CHECK_DISCOVERY, CHECK_BINARY]
+                .into_iter()
+                .map(|check| CheckResult::new(check, CheckStatus::TimedOut, elapsed))
+                .collect(),
+        }
+    }
+}
+
+/// The `ipfs-cluster-follow` binary as last seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowBinary {
+    pub path: Option<PathBuf>,
+    /// First line of `--version` (`ipfs-cluster-follow version 1.1.6`).
+    pub version: Option<String>,
+    /// On PATH and `--version` succeeded; `Some(false)` when not on PATH; `None` when unknown.
+    pub available: Option<bool>,
 }
 
 /// The follow check with its caches (slow-interval figures, binary version).
 #[derive(Debug)]
 pub struct FollowChecks {
-    #[allow(dead_code)]
     config: FollowConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    slow: HashMap<String, SlowCache>,
+    binary: Option<BinaryCache>,
+    last_binary: FollowBinary,
+    cap_logged: bool,
+}
+
+/// Cached slow figures of one follower.
+#[derive(Debug)]
+struct SlowCache {
+    endpoint: Endpoint,
+    listing: Slow<BTreeMap<String, u64>>,
+    trust: Slow<u64>,
+}
+
+/// One cached, rarely refreshed figure.
+#[derive(Debug)]
+struct Slow<T> {
+    last_attempt: Option<Instant>,
+    outcome: Option<Result<T, CheckStatus>>,
+    last_success: Option<SystemTime>,
+}
+
+impl<T> Default for Slow<T> {
+    fn default() -> Self {
+        Slow {
+            last_attempt: None,
+            outcome: None,
+            last_success: None,
+        }
+    }
+}
+
+impl<T: Clone> Slow<T> {
+    fn due(&self, now: Instant, interval: Duration) -> bool {
+        match (self.last_attempt, &self.outcome) {
+            (Some(at), Some(Ok(_))) => now.duration_since(at) >= interval,
+            (Some(at), _) => now.duration_since(at) >= interval.min(FAILED_RETRY),
+            (None, _) => true,
+        }
+    }
+
+    fn record(&mut self, outcome: Result<T, CheckStatus>) {
+        if outcome.is_ok() {
+            self.last_success = Some(SystemTime::now());
+        }
+        self.outcome = Some(outcome);
+    }
+
+    fn current(&self) -> (Option<T>, CheckStatus) {
+        match &self.outcome {
+            Some(Ok(value)) => (Some(value.clone()), CheckStatus::Ok),
+            Some(Err(status)) => (None, status.clone()),
+            None => (None, CheckStatus::Failed("not fetched yet".to_string())),
+        }
+    }
+}
+
+/// `--version` result keyed by the binary file's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BinaryCache {
+    path: PathBuf,
+    mtime: Option<SystemTime>,
+    size: u64,
+    outcome: Result<String, String>,
 }
 
 impl FollowChecks {
     pub fn new(config: FollowConfig) -> FollowChecks {
-        FollowChecks { config }
+        FollowChecks {
+            config,
+            state: Mutex::new(State::default()),
+        }
     }
 
-    /// Check every follower, concurrently, before `deadline`.
-    pub async fn run(&self, _deadline: Instant, _procs: Arc<ProcessTable>) -> Vec<FollowReport> {
-        Vec::new()
+    /// The binary as seen by the latest [`run`](Self::run) (for a host-level figure when no
+    /// follower is found).
+    pub fn binary(&self) -> FollowBinary {
+        self.lock().last_binary.clone()
+    }
+
+    /// Shortcut for `binary().available`.
+    pub fn binary_available(&self) -> Option<bool> {
+        self.binary().available
+    }
+
+    /// Check every follower, concurrently, before `deadline`: one report per follower, plus the
+    /// host-level checks (`follow_discovery`, `follow_binary`). When the process table could not
+    /// be read (`procs` is `Err`), whether each follower runs is unknown, not "no".
+    pub async fn run(
+        &self,
+        deadline: Instant,
+        procs: Result<Arc<ProcessTable>, String>,
+    ) -> (Vec<FollowReport>, FollowHost) {
+        let last_check = SystemTime::now();
+        let table = procs.clone().unwrap_or_default();
+        let (discovery, binary, auth) = tokio::join!(
+            self.discover(deadline, table),
+            self.check_binary(deadline),
+            self.read_basic_auth(deadline),
+        );
+        let (discovery, discovery_check) = discovery;
+        let (binary_check, binary_available) = binary;
+        let followers = &discovery.followers;
+        let reports =
+            futures_util::future::join_all(followers.iter().map(|follower| {
+                self.check_follower(follower, &auth, &procs, deadline, last_check)
+            }))
+            .await;
+        self.forget_gone(followers);
+        let host = FollowHost {
+            binary_available,
+            checks: vec![discovery_check, binary_check],
+        };
+        (reports, host)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain cache data; keep using it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn discover(
+        &self,
+        deadline: Instant,
+        procs: Arc<ProcessTable>,
+    ) -> (Discovery, CheckResult) {
+        let started = std::time::Instant::now();
+        let specs = self.config.apis.clone();
+        let config_dir = self.config.config_dir.clone();
+        let max_followers = self.config.max_followers;
+        let task = tokio::task::spawn_blocking(move || {
+            discovery::discover(&DiscoveryInput {
+                specs: &specs,
+                config_dir: &config_dir,
+                procs: &procs,
+                environ: &crate::process::read_environ,
+                max_followers,
+            })
+        });
+        let (found, status) = match timeout_at(deadline, task).await {
+            Err(_) => (Discovery::default(), CheckStatus::TimedOut),
+            Ok(Err(join)) => (
+                Discovery::default(),
+                CheckStatus::Failed(format!("discovery task failed: {join}")),
+            ),
+            Ok(Ok(found)) if found.problems.is_empty() => (found, CheckStatus::Ok),
+            Ok(Ok(found)) => {
+                let reason = found.problems.join("; ");
+                (found, CheckStatus::Failed(reason))
+            }
+        };
+        self.log_cap(found.dropped);
+        let check = CheckResult::new(CHECK_DISCOVERY, status, started.elapsed());
+        (found, check)
+    }
+
+    fn log_cap(&self, dropped: usize) {
+        if dropped == 0 {
+            return;
+        }
+        let mut state = self.lock();
+        if !state.cap_logged {
+            state.cap_logged = true;
+            log::warn!(
+                "found more than {} ipfs-cluster followers; {dropped} are not checked (raise --follow.max-followers)",
+                self.config.max_followers
+            );
+        }
+    }
+
+    /// `Ok(None)` without auth, `Ok(Some("user:password"))`, or why the file is unusable.
+    async fn read_basic_auth(&self, deadline: Instant) -> Result<Option<String>, String> {
+        let Some(path) = &self.config.basic_auth_file else {
+            return Ok(None);
+        };
+        let text = timeout_at(deadline, tokio::fs::read_to_string(path))
+            .await
+            .map_err(|_| {
+                format!(
+                    "timed out reading --follow.basic-auth-file {}",
+                    path.display()
+                )
+            })?
+            .map_err(|e| {
+                format!(
+                    "cannot read --follow.basic-auth-file {}: {e}",
+                    path.display()
+                )
+            })?;
+        parse_basic_auth(&text)
+            .map(Some)
+            .map_err(|reason| format!("--follow.basic-auth-file {}: {reason}", path.display()))
+    }
+
+    async fn check_follower(
+        &self,
+        follower: &Follower,
+        auth: &Result<Option<String>, String>,
+        procs: &Result<Arc<ProcessTable>, String>,
+        deadline: Instant,
+        last_check: SystemTime,
+    ) -> FollowReport {
+        let mut report = empty_report(follower, last_check);
+        let (running, process_status) = match procs {
+            Ok(table) => (
+                Some(table.follow_peers().any(|(_, name)| name == follower.name)),
+                CheckStatus::Ok,
+            ),
+            Err(reason) => (None, CheckStatus::Failed(reason.clone())),
+        };
+        report.running = running;
+        report.checks.push(self.named(
+            follower,
+            CheckResult::new(CHECK_PROCESS, process_status, Duration::ZERO),
+        ));
+        let client = match (&follower.api, auth) {
+            (Err(reason), _) => Err(format!("the API setting cannot be used: {reason}")),
+            (_, Err(reason)) => Err(reason.clone()),
+            (Ok(endpoint), Ok(creds)) => Ok(ApiClient::new(
+                endpoint.clone(),
+                creds.as_deref(),
+                self.config.body_cap,
+                self.config.pin_line_cap,
+            )),
+        };
+        let client = match client {
+            Ok(client) => client,
+            Err(reason) => {
+                report.checks.push(self.named(
+                    follower,
+                    CheckResult::new(CHECK_API, CheckStatus::Failed(reason), Duration::ZERO),
+                ));
+                self.not_run(
+                    &mut report,
+                    follower,
+                    "not run: the follower's API cannot be addressed",
+                );
+                report.status = DaemonStatus::Error;
+                report.health = Health::Unhealthy;
+                return report;
+            }
+        };
+        let started = std::time::Instant::now();
+        match client.id(deadline).await {
+            Ok(id) => {
+                report.checks.push(self.named(
+                    follower,
+                    CheckResult::new(CHECK_API, CheckStatus::Ok, started.elapsed()),
+                ));
+                self.ask_reachable(&mut report, follower, &client, &id, deadline)
+                    .await;
+            }
+            Err(error) => {
+                let status = api_status(&error);
+                report.checks.push(self.named(
+                    follower,
+                    CheckResult::new(CHECK_API, status.clone(), started.elapsed()),
+                ));
+                report.api_reachable = (!error.is_timeout()).then_some(false);
+                self.not_run(
+                    &mut report,
+                    follower,
+                    "not run: the API did not answer /id as an ipfs-cluster REST API",
+                );
+                report.status = if error.is_unreachable() && running != Some(true) {
+                    DaemonStatus::Stopped
+                } else {
+                    DaemonStatus::Error
+                };
+                report.health = Health::Unhealthy;
+            }
+        }
+        report
+    }
+
+    /// Record the pin and trust checks as failed because they could not run.
+    fn not_run(&self, report: &mut FollowReport, follower: &Follower, reason: &str) {
+        for name in [CHECK_PINS, CHECK_PINS_LISTING, CHECK_TRUST] {
+            let status = CheckStatus::Failed(reason.to_string());
+            report
+                .checks
+                .push(self.named(follower, CheckResult::new(name, status, Duration::ZERO)));
+        }
+        report.pins_listed_at = self
+            .lock()
+            .slow
+            .get(&follower.name)
+            .and_then(|cache| cache.listing.last_success);
+    }
+
+    /// With the API answering: live pins, and the slow figures when due.
+    async fn ask_reachable(
+        &self,
+        report: &mut FollowReport,
+        follower: &Follower,
+        client: &ApiClient,
+        id: &ClusterId,
+        deadline: Instant,
+    ) {
+        report.api_reachable = Some(true);
+        report.peer_id = Some(id.id.clone());
+        report.peername = Some(id.peername.clone());
+        report.version = Some(id.version.clone());
+        report.peers = Some(id.other_peers());
+        report.connected = Some(id.other_peers() > 0);
+        report.ipfs_connected = Some(id.ipfs_error.is_empty());
+        report.swarm_addresses = id.addresses.clone();
+        report.status = DaemonStatus::Running;
+
+        let (live, listing, trust) = tokio::join!(
+            self.live_pins(client, &id.id, deadline),
+            self.listing(follower, client, &id.id, deadline),
+            self.trust(follower, client, &id.id, deadline),
+        );
+        let (live_counts, live_check) = live;
+        report.pins = live_counts;
+        report.checks.push(self.named(follower, live_check));
+        let ((listed, listed_at), listing_check) = listing;
+        report.pins_listed = listed;
+        report.pins_listed_at = listed_at;
+        report.checks.push(self.named(follower, listing_check));
+        let ((trusted, trusted_at), trust_check) = trust;
+        report.trusted_peers = trusted;
+        report.trusted_peers_at = trusted_at;
+        report.checks.push(self.named(follower, trust_check));
+        report.health = health_of(report);
+    }
+
+    async fn live_pins(
+        &self,
+        client: &ApiClient,
+        own_id: &str,
+        deadline: Instant,
+    ) -> (Option<BTreeMap<String, u64>>, CheckResult) {
+        let started = std::time::Instant::now();
+        let outcome = client
+            .pins(Some(&OPERATION_STATES), Some(own_id), deadline)
+            .await;
+        let (counts, status) = match outcome {
+            Ok(counts) => (
+                Some(with_zeros(&OPERATION_STATES, counts.by_status, false)),
+                CheckStatus::Ok,
+            ),
+            Err(error) => (None, api_status(&error)),
+        };
+        (
+            counts,
+            CheckResult::new(CHECK_PINS, status, started.elapsed()),
+        )
+    }
+
+    async fn listing(
+        &self,
+        follower: &Follower,
+        client: &ApiClient,
+        own_id: &str,
+        deadline: Instant,
+    ) -> (
+        (Option<BTreeMap<String, u64>>, Option<SystemTime>),
+        CheckResult,
+    ) {
+        let started = std::time::Instant::now();
+        if self.claim_due(follower, &client.endpoint, |c| &mut c.listing) {
+            let outcome = client
+                .pins(None, Some(own_id), deadline)
+                .await
+                .map(|counts| with_zeros(&TRACKER_STATES, counts.by_status, true))
+                .map_err(|e| api_status(&e));
+            self.with_cache(follower, |c| c.listing.record(outcome));
+        }
+        let (value, at, status) = self
+            .with_cache(follower, |c| {
+                let (value, status) = c.listing.current();
+                (value, c.listing.last_success, status)
+            })
+            .unwrap_or_else(not_fetched);
+        let check = CheckResult::new(CHECK_PINS_LISTING, status, started.elapsed());
+        ((value, at), check)
+    }
+
+    async fn trust(
+        &self,
+        follower: &Follower,
+        client: &ApiClient,
+        own_id: &str,
+        deadline: Instant,
+    ) -> ((Option<u64>, Option<SystemTime>), CheckResult) {
+        let started = std::time::Instant::now();
+        if self.claim_due(follower, &client.endpoint, |c| &mut c.trust) {
+            let outcome = client
+                .trusted_peers(own_id, deadline)
+                .await
+                .map_err(|e| api_status(&e));
+            self.with_cache(follower, |c| c.trust.record(outcome));
+        }
+        let (value, at, status) = self
+            .with_cache(follower, |c| {
+                let (value, status) = c.trust.current();
+                (value, c.trust.last_success, status)
+            })
+            .unwrap_or_else(not_fetched);
+        (
+            (value, at),
+            CheckResult::new(CHECK_TRUST, status, started.elapsed()),
+        )
+    }
+
+    /// True (and the attempt recorded) when this slow figure is due for `follower`. A follower
+    /// whose endpoint changed starts with a fresh cache.
+    fn claim_due<T: Clone>(
+        &self,
+        follower: &Follower,
+        endpoint: &Endpoint,
+        slow: impl FnOnce(&mut SlowCache) -> &mut Slow<T>,
+    ) -> bool {
+        let mut state = self.lock();
+        let cache = state
+            .slow
+            .entry(follower.name.clone())
+            .or_insert_with(|| SlowCache::new(endpoint.clone()));
+        if cache.endpoint != *endpoint {
+            *cache = SlowCache::new(endpoint.clone());
+        }
+        let slow = slow(cache);
+        let now = Instant::now();
+        let due = slow.due(now, self.config.refresh_interval);
+        if due {
+            slow.last_attempt = Some(now);
+        }
+        due
+    }
+
+    /// Apply `f` to the follower's cache (created by [`claim_due`](Self::claim_due) beforehand).
+    fn with_cache<R>(&self, follower: &Follower, f: impl FnOnce(&mut SlowCache) -> R) -> Option<R> {
+        self.lock().slow.get_mut(&follower.name).map(f)
+    }
+
+    fn forget_gone(&self, followers: &[Follower]) {
+        self.lock()
+            .slow
+            .retain(|name, _| followers.iter().any(|f| &f.name == name));
+    }
+
+    fn named(&self, follower: &Follower, mut check: CheckResult) -> CheckResult {
+        check.cluster_name = Some(follower.name.clone());
+        check
+    }
+
+    /// Find the binary on PATH and run its `--version`, unless the same file was asked before.
+    async fn check_binary(&self, deadline: Instant) -> (CheckResult, Option<bool>) {
+        let started = std::time::Instant::now();
+        let search = self
+            .config
+            .binary_search_path
+            .clone()
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_default();
+        let (binary, status) = self.probe_binary(&search, deadline).await;
+        let available = binary.available;
+        self.lock().last_binary = binary;
+        (
+            CheckResult::new(CHECK_BINARY, status, started.elapsed()),
+            available,
+        )
+    }
+
+    async fn probe_binary(
+        &self,
+        search: &OsString,
+        deadline: Instant,
+    ) -> (FollowBinary, CheckStatus) {
+        let Some(path) = crate::process::find_in_path(FOLLOW_BINARY, search) else {
+            let binary = FollowBinary {
+                available: Some(false),
+                ..FollowBinary::default()
+            };
+            return (binary, CheckStatus::Ok);
+        };
+        let (mtime, size) = file_identity(&path);
+        let cached = self
+            .lock()
+            .binary
+            .clone()
+            .filter(|c| c.path == path && c.mtime == mtime && c.size == size);
+        let outcome = match cached {
+            Some(cache) => cache.outcome,
+            None => match run_version(&path, deadline).await {
+                None => {
+                    let binary = FollowBinary {
+                        path: Some(path),
+                        ..FollowBinary::default()
+                    };
+                    return (binary, CheckStatus::TimedOut);
+                }
+                Some(outcome) => {
+                    self.lock().binary = Some(BinaryCache {
+                        path: path.clone(),
+                        mtime,
+                        size,
+                        outcome: outcome.clone(),
+                    });
+                    outcome
+                }
+            },
+        };
+        match outcome {
+            Ok(version) => (
+                FollowBinary {
+                    path: Some(path),
+                    version: Some(version),
+                    available: Some(true),
+                },
+                CheckStatus::Ok,
+            ),
+            Err(reason) => (
+                FollowBinary {
+                    path: Some(path),
+                    ..FollowBinary::default()
+                },
+                CheckStatus::Failed(reason),
+            ),
+        }
+    }
+}
+
+impl SlowCache {
+    fn new(endpoint: Endpoint) -> SlowCache {
+        SlowCache {
+            endpoint,
+            listing: Slow::default(),
+            trust: Slow::default(),
+        }
+    }
+}
+
+fn not_fetched<T>() -> (Option<T>, Option<SystemTime>, CheckStatus) {
+    (
+        None,
+        None,
+        CheckStatus::Failed("not fetched yet".to_string()),
+    )
+}
+
+fn file_identity(path: &Path) -> (Option<SystemTime>, u64) {
+    match std::fs::metadata(path) {
+        Ok(meta) => (meta.modified().ok(), meta.len()),
+        Err(_) => (None, 0),
+    }
+}
+
+/// `<binary> --version` under the deadline, killed when dropped. `None` when it timed out.
+async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, String>> {
+    let child = tokio::process::Command::new(path)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = match timeout_at(deadline, child).await {
+        Err(_) => return None,
+        Ok(Err(e)) => return Some(Err(format!("cannot run {} --version: {e}", path.display()))),
+        Ok(Ok(output)) => output,
+    };
+    let first_line = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_string)
+    };
+    if !output.status.success() {
+        let said = first_line(&output.stderr).unwrap_or_default();
+        return Some(Err(format!(
+            "{} --version failed ({}): {said}",
+            path.display(),
+            output.status
+        )));
+    }
+    Some(
+        first_line(&output.stdout)
+            .or_else(|| first_line(&output.stderr))
+            .ok_or_else(|| format!("{} --version printed nothing", path.display())),
+    )
+}
+
+/// `user:password` from the auth file's first line.
+pub fn parse_basic_auth(text: &str) -> Result<String, String> {
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    match line.split_once(':') {
+        Some((user, _)) if !user.is_empty() => Ok(line.to_string()),
+        _ => Err("expected one line `user:password`".to_string()),
+    }
+}
+
+fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
+    let api_port = match &follower.api {
+        Ok(Endpoint::Tcp { port, .. }) => Some(*port),
+        _ => None,
+    };
+    FollowReport {
+        cluster_name: follower.name.clone(),
+        api: follower.api_display(),
+        api_port,
+        api_reachable: None,
+        peer_id: None,
+        peername: None,
+        version: None,
+        peers: None,
+        connected: None,
+        trusted_peers: None,
+        trusted_peers_at: None,
+        ipfs_connected: None,
+        pins: None,
+        pins_listed: None,
+        pins_listed_at: None,
+        running: None,
+        swarm_addresses: Vec::new(),
+        status: DaemonStatus::Error,
+        health: Health::Unhealthy,
+        last_check,
+        checks: Vec::new(),
+    }
+}
+
+/// A failed call as a check status: timeouts are `TimedOut`, the rest `Failed` with the message.
+fn api_status(error: &ApiError) -> CheckStatus {
+    if error.is_timeout() {
+        CheckStatus::TimedOut
+    } else {
+        CheckStatus::Failed(error.to_string())
+    }
+}
+
+/// Counts with a zero for every state in `states`; other statuses kept only when `keep_others`.
+fn with_zeros(
+    states: &[&str],
+    counts: BTreeMap<String, u64>,
+    keep_others: bool,
+) -> BTreeMap<String, u64> {
+    let mut out: BTreeMap<String, u64> = states.iter().map(|s| (s.to_string(), 0)).collect();
+    for (status, n) in counts {
+        if keep_others || states.contains(&status.as_str()) {
+            *out.entry(status).or_insert(0) += n;
+        }
+    }
+    out
+}
+
+/// Health of a reachable follower (see the module doc).
+fn health_of(report: &FollowReport) -> Health {
+    let pin_errors: u64 = report
+        .pins
+        .as_ref()
+        .map(|p| ERROR_STATES.iter().filter_map(|s| p.get(*s)).sum())
+        .unwrap_or(0);
+    let degraded = report.connected == Some(false)
+        || report.ipfs_connected == Some(false)
+        || report.pins.is_none()
+        || pin_errors > 0;
+    if report.api_reachable != Some(true) {
+        Health::Unhealthy
+    } else if degraded {
+        Health::Degraded
+    } else {
+        Health::Healthy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_file_format() {
+        assert_eq!(parse_basic_auth("u:p\n"), Ok("u:p".to_string()));
+        assert_eq!(
+            parse_basic_auth("u:p:q\r\nignored"),
+            Ok("u:p:q".to_string())
+        );
+        assert!(parse_basic_auth("nocolon").is_err());
+        assert!(parse_basic_auth(":p").is_err());
+        assert!(parse_basic_auth("").is_err());
+    }
+
+    #[test]
+    fn zeros_for_every_state() {
+        let counts = BTreeMap::from([("pin_error".to_string(), 2), ("pinned".to_string(), 5)]);
+        let live = with_zeros(&OPERATION_STATES, counts.clone(), false);
+        assert_eq!(live.len(), OPERATION_STATES.len());
+        assert_eq!(live["pin_error"], 2);
+        assert!(!live.contains_key("pinned"));
+        let listed = with_zeros(&TRACKER_STATES, counts, true);
+        assert_eq!(listed.len(), TRACKER_STATES.len());
+        assert_eq!(listed["pinned"], 5);
+    }
+
+    #[test]
+    fn slow_figures_are_due_by_interval_and_retry() {
+        let mut slow: Slow<u64> = Slow::default();
+        let t0 = Instant::now();
+        let interval = Duration::from_secs(300);
+        assert!(slow.due(t0, interval));
+        slow.last_attempt = Some(t0);
+        slow.record(Ok(3));
+        assert!(!slow.due(t0 + Duration::from_secs(299), interval));
+        assert!(slow.due(t0 + interval, interval));
+        slow.record(Err(CheckStatus::TimedOut));
+        assert!(!slow.due(t0 + Duration::from_secs(59), interval));
+        assert!(slow.due(t0 + FAILED_RETRY, interval));
+        assert!(slow.last_success.is_some());
+        assert_eq!(slow.current(), (None, CheckStatus::TimedOut));
     }
 }

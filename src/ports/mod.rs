@@ -1,15 +1,61 @@
 //! The port plan of the host (who is configured to listen where), who really listens, and conflicts.
 //!
-//! STUB: to be replaced by the ports check (issue 3).
+//! The check runs in two steps. [`PortsCheck::run`] does the I/O: it reads ipfs-cluster-service's
+//! `service.json`, Lotus's `config.toml` and Kubo's `config` into [`Claim`]s, and `/proc/net/*`
+//! plus `/proc/<pid>/fd` into [`Listener`]s. [`assemble_with`] is pure: it merges the followers'
+//! claims (known only after the follow check ran), groups everything per (port, protocol) and
+//! decides, in words, whether each port is in conflict.
+//!
+//! # Caveats
+//! - `::` is taken to overlap IPv6 addresses only, not IPv4. Lotus, Kubo and ipfs-cluster are Go
+//!   programs, and Go's `net.Listen("tcp6", "[::]:p")` (what a `/ip6/::` multiaddr becomes) sets
+//!   `IPV6_V6ONLY`, which is why Kubo's default config can list both `/ip4/0.0.0.0/tcp/4001` and
+//!   `/ip6/::/tcp/4001`. The exporter's own `:port` form means every address of both families.
+//! - A claim on a DNS name (`/dns/localhost/...`) is not resolved (no I/O here) and is taken to
+//!   overlap every address on its port.
+//! - `/proc/net` shows the sockets of the exporter's own network namespace only: a daemon in a
+//!   container with its own namespace is seen through whatever publishes its port (docker-proxy).
 
-use std::path::PathBuf;
+pub mod claims;
+pub mod conflicts;
+pub mod listeners;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{timeout_at, Instant};
 
 use crate::follow::FollowReport;
+use crate::multiaddr::Transport;
 use crate::process::ProcessTable;
-use crate::snapshot::CheckResult;
+use crate::snapshot::{CheckResult, CheckStatus};
+
+pub use claims::{exporter_claim, multiaddr_claim};
+pub use conflicts::overlaps;
+pub use listeners::{Holder, Listener};
+
+/// Check name: reading ipfs-cluster-service's `service.json`.
+pub const CHECK_CLUSTER_SERVICE_CONFIG: &str = "ports_cluster_service_config";
+/// Check name: reading Lotus's `config.toml`.
+pub const CHECK_LOTUS_CONFIG: &str = "ports_lotus_config";
+/// Check name: reading Kubo's `config`.
+pub const CHECK_KUBO_CONFIG: &str = "ports_kubo_config";
+/// Check name: reading `/proc/net/{tcp,tcp6,udp,udp6}` and the sockets' owners.
+pub const CHECK_LISTENERS: &str = "ports_listeners";
+
+/// Service name of ipfs-cluster-service.
+pub const SERVICE_CLUSTER: &str = "ipfs-cluster-service";
+/// Service name prefix of an ipfs-cluster-follow peer (`ipfs-cluster-follow:<cluster name>`).
+pub const SERVICE_FOLLOW: &str = "ipfs-cluster-follow";
+/// Service name of the Lotus daemon.
+pub const SERVICE_LOTUS: &str = "lotus";
+/// Service name of the Kubo (go-ipfs) daemon.
+pub const SERVICE_KUBO: &str = "kubo";
+/// Service name of this exporter.
+pub const SERVICE_EXPORTER: &str = "lotus-follow-exporter";
 
 /// Settings of the ports check.
 #[derive(Debug, Clone, Default)]
@@ -26,39 +72,353 @@ pub struct PortsConfig {
     pub own_listen: Vec<String>,
 }
 
+/// The address part of a claim.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BindAddress {
+    /// A literal address; `0.0.0.0` and `::` are the wildcards of their family.
+    Ip(IpAddr),
+    /// Every address of both families (the exporter's `:port` form).
+    Every,
+    /// A DNS name, not resolved.
+    Name(String),
+}
+
+impl BindAddress {
+    /// A literal address, IPv4-mapped IPv6 addresses (`::ffff:127.0.0.1`) turned into IPv4.
+    pub fn ip(ip: IpAddr) -> BindAddress {
+        BindAddress::Ip(ip.to_canonical())
+    }
+}
+
+impl fmt::Display for BindAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindAddress::Ip(ip) => write!(f, "{ip}"),
+            BindAddress::Every => f.write_str("*"),
+            BindAddress::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// One service configured to listen on one socket address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Claim {
+    /// `ipfs-cluster-service`, `ipfs-cluster-follow:<name>`, `lotus`, `kubo`, `lotus-follow-exporter`.
+    pub service: String,
+    /// What the socket is for: `restapi`, `ipfsproxy`, `pinsvcapi`, `swarm`, `metrics`, `api`, `gateway`.
+    pub role: String,
+    pub protocol: Transport,
+    pub address: BindAddress,
+    pub port: u16,
+}
+
+impl Claim {
+    /// The order claims are listed in: by port, protocol, service, role, address.
+    fn sort_key(&self) -> (u16, Transport, &str, &str, &BindAddress) {
+        (
+            self.port,
+            self.protocol,
+            &self.service,
+            &self.role,
+            &self.address,
+        )
+    }
+}
+
+/// Sort claims deterministically and drop exact duplicates.
+pub fn sort_claims(claims: &mut Vec<Claim>) {
+    claims.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    claims.dedup();
+}
+
+/// What one follower claims, as the follow check found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowerClaims {
+    pub cluster_name: String,
+    /// Multiaddr (or http URL) of a TCP API; `None` when the API is a unix socket.
+    pub api: Option<String>,
+    /// Multiaddrs from the follower's `/id` `addresses`.
+    pub swarm_addresses: Vec<String>,
+}
+
 /// What the host's configs and sockets say, before followers' claims are merged in.
 #[derive(Debug, Clone, Default)]
 pub struct PortsObservation {
     pub checks: Vec<CheckResult>,
+    /// Claims from the config files and the exporter's own flags.
+    pub claims: Vec<Claim>,
+    /// Listening sockets with their owners; `None` when `/proc/net` could not be read.
+    pub listeners: Option<Vec<Listener>>,
+}
+
+/// One claimed (port, protocol) of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortEntry {
+    pub port: u16,
+    pub protocol: Transport,
+    /// Every claim on this port and protocol, sorted.
+    pub claims: Vec<Claim>,
+    /// Programs listening on it (`unknown` for a socket whose owner cannot be seen), sorted;
+    /// empty when nothing listens; `None` when the listeners could not be read.
+    pub listeners: Option<Vec<String>>,
+    pub conflict: bool,
+    /// Why this is a conflict, in words (`None` when it is not).
+    pub reason: Option<String>,
 }
 
 /// The port plan with conflicts.
 #[derive(Debug, Clone, Default)]
 pub struct PortsReport {
     pub checks: Vec<CheckResult>,
+    /// One entry per claimed (port, protocol), sorted by port then protocol.
+    pub entries: Vec<PortEntry>,
+}
+
+impl PortsReport {
+    /// True when any entry is in conflict.
+    pub fn has_conflict(&self) -> bool {
+        self.entries.iter().any(|e| e.conflict)
+    }
+}
+
+impl PortsObservation {
+    /// The observation of a ports check that did not finish before the scrape deadline.
+    pub fn timed_out(elapsed: Duration) -> PortsObservation {
+        PortsObservation {
+            checks: [
+                CHECK_CLUSTER_SERVICE_CONFIG,
+                CHECK_LOTUS_CONFIG,
+                CHECK_KUBO_CONFIG,
+                CHECK_LISTENERS,
+            ]
+            .into_iter()
+            .map(|check| CheckResult::new(check, CheckStatus::TimedOut, elapsed))
+            .collect(),
+            ..PortsObservation::default()
+        }
+    }
 }
 
 /// The ports check.
 #[derive(Debug)]
 pub struct PortsCheck {
-    #[allow(dead_code)]
     config: PortsConfig,
+    /// Claims from `--web.listen-address`, parsed once.
+    own_claims: Vec<Claim>,
 }
 
 impl PortsCheck {
     pub fn new(config: PortsConfig) -> PortsCheck {
-        PortsCheck { config }
+        let own_claims = config
+            .own_listen
+            .iter()
+            .filter_map(|listen| match exporter_claim(listen) {
+                Ok(claim) => Some(claim),
+                Err(err) => {
+                    log::warn!("port plan: leaving out this exporter's listen address: {err}");
+                    None
+                }
+            })
+            .collect();
+        PortsCheck { config, own_claims }
     }
 
     /// Read the configs and the socket tables before `deadline`.
-    pub async fn run(&self, _deadline: Instant, _procs: Arc<ProcessTable>) -> PortsObservation {
-        PortsObservation::default()
+    pub async fn run(&self, deadline: Instant, procs: Arc<ProcessTable>) -> PortsObservation {
+        let cluster_path = self.config.cluster_service_config.clone();
+        let lotus_path = self.config.lotus_config.clone();
+        let lotus_api = self.config.lotus_api.clone();
+        let kubo_path = self.config.kubo_config.clone();
+        let (cluster, lotus, kubo, sockets) = tokio::join!(
+            blocking(deadline, CHECK_CLUSTER_SERVICE_CONFIG, move || {
+                claims::cluster_service_check(&cluster_path)
+            }),
+            blocking(deadline, CHECK_LOTUS_CONFIG, move || {
+                claims::lotus_check(&lotus_path, lotus_api.as_deref())
+            }),
+            blocking(deadline, CHECK_KUBO_CONFIG, move || {
+                claims::kubo_check(&kubo_path)
+            }),
+            blocking(deadline, CHECK_LISTENERS, || {
+                listeners::read_listening_sockets(Path::new(listeners::PROC_ROOT))
+            }),
+        );
+        let mut observation = PortsObservation {
+            claims: self.own_claims.clone(),
+            ..PortsObservation::default()
+        };
+        for (check, outcome) in [cluster, lotus, kubo] {
+            let (status, claims) = match outcome {
+                Ok((status, claims)) => (status, claims),
+                Err(status) => (status, Vec::new()),
+            };
+            observation.claims.extend(claims);
+            observation.checks.push(check.result(status));
+        }
+        let (check, outcome) = sockets;
+        let status = match outcome {
+            Ok(Ok(scan)) => {
+                observation.listeners =
+                    Some(listeners::name_holders(&scan, &procs, std::process::id()));
+                CheckStatus::Ok
+            }
+            Ok(Err(err)) => CheckStatus::Failed(err.to_string()),
+            Err(status) => status,
+        };
+        observation.checks.push(check.result(status));
+        sort_claims(&mut observation.claims);
+        observation
+    }
+}
+
+/// A sub-check's name and how long it ran.
+struct Timed {
+    check: &'static str,
+    duration: Duration,
+}
+
+impl Timed {
+    fn result(&self, status: CheckStatus) -> CheckResult {
+        CheckResult::new(self.check, status, self.duration)
+    }
+}
+
+/// Run blocking `work` off the runtime before `deadline`; a timeout or a panic is the check's status.
+async fn blocking<T, F>(
+    deadline: Instant,
+    check: &'static str,
+    work: F,
+) -> (Timed, Result<T, CheckStatus>)
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let started = Instant::now();
+    let outcome = match timeout_at(deadline, tokio::task::spawn_blocking(work)).await {
+        Err(_) => Err(CheckStatus::TimedOut),
+        Ok(Err(join)) => Err(CheckStatus::Failed(format!("reader failed: {join}"))),
+        Ok(Ok(value)) => Ok(value),
+    };
+    let timed = Timed {
+        check,
+        duration: started.elapsed(),
+    };
+    (timed, outcome)
+}
+
+/// Merge the host observation with the followers' claims into the final plan (pure, no I/O).
+pub fn assemble(observation: PortsObservation, followers: &[FollowReport]) -> PortsReport {
+    let claims: Vec<FollowerClaims> = followers.iter().map(FollowerClaims::of).collect();
+    assemble_with(observation, &claims)
+}
+
+impl FollowerClaims {
+    /// What a follower claims: its API when it is TCP, and the swarm addresses it reported in `/id`.
+    pub fn of(report: &FollowReport) -> FollowerClaims {
+        FollowerClaims {
+            cluster_name: report.cluster_name.clone(),
+            // A TCP API is shown as `host:port`; the claim parser reads it as a URL.
+            api: report.api_port.map(|_| format!("http://{}", report.api)),
+            swarm_addresses: report.swarm_addresses.clone(),
+        }
     }
 }
 
 /// Merge the host observation with the followers' claims into the final plan (pure, no I/O).
-pub fn assemble(observation: PortsObservation, _followers: &[FollowReport]) -> PortsReport {
+pub fn assemble_with(observation: PortsObservation, followers: &[FollowerClaims]) -> PortsReport {
+    let mut all_claims = observation.claims;
+    all_claims.extend(followers.iter().flat_map(claims::follower_claims));
+    sort_claims(&mut all_claims);
     PortsReport {
         checks: observation.checks,
+        entries: conflicts::plan_entries(all_claims, observation.listeners.as_deref()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn missing_files_are_skipped_and_listeners_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = PortsCheck::new(PortsConfig {
+            cluster_service_config: dir.path().join("service.json"),
+            lotus_config: dir.path().join("config.toml"),
+            lotus_api: None,
+            kubo_config: dir.path().join("config"),
+            own_listen: vec![":10234".into(), "bad address".into()],
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let observation = check.run(deadline, Arc::new(ProcessTable::default())).await;
+        let names: Vec<_> = observation.checks.iter().map(|c| c.check).collect();
+        assert_eq!(
+            names,
+            [
+                CHECK_CLUSTER_SERVICE_CONFIG,
+                CHECK_LOTUS_CONFIG,
+                CHECK_KUBO_CONFIG,
+                CHECK_LISTENERS
+            ]
+        );
+        for result in &observation.checks[..3] {
+            assert!(
+                matches!(result.status, CheckStatus::Skipped(_)),
+                "{result:?}"
+            );
+        }
+        assert_eq!(observation.checks[3].status, CheckStatus::Ok);
+        assert!(observation.listeners.is_some());
+        assert_eq!(observation.claims.len(), 1);
+        assert_eq!(observation.claims[0].service, SERVICE_EXPORTER);
+        assert_eq!(observation.claims[0].address, BindAddress::Every);
+    }
+
+    #[tokio::test]
+    async fn a_passed_deadline_times_out_every_sub_check() {
+        let check = PortsCheck::new(PortsConfig::default());
+        let observation = check
+            .run(Instant::now() - Duration::from_millis(1), Arc::default())
+            .await;
+        assert_eq!(observation.checks.len(), 4);
+        // A reader may finish before the timer is polled; none may fail or crash.
+        for result in &observation.checks {
+            assert!(
+                !matches!(result.status, CheckStatus::Failed(_)),
+                "{result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn assemble_keeps_checks_and_sorts_entries() {
+        let claim = |service: &str, port| Claim {
+            service: service.into(),
+            role: "api".into(),
+            protocol: Transport::Tcp,
+            address: BindAddress::ip("127.0.0.1".parse().unwrap()),
+            port,
+        };
+        let observation = PortsObservation {
+            checks: vec![CheckResult::new(
+                CHECK_LISTENERS,
+                CheckStatus::Ok,
+                Duration::ZERO,
+            )],
+            claims: vec![claim(SERVICE_LOTUS, 1234), claim(SERVICE_KUBO, 5001)],
+            listeners: None,
+        };
+        let followers = [FollowerClaims {
+            cluster_name: "c".into(),
+            api: Some("/ip4/127.0.0.1/tcp/1234".into()),
+            swarm_addresses: vec![],
+        }];
+        let report = assemble_with(observation, &followers);
+        assert_eq!(report.checks.len(), 1);
+        let ports: Vec<_> = report.entries.iter().map(|e| e.port).collect();
+        assert_eq!(ports, [1234, 5001]);
+        assert!(report.entries[0].conflict);
+        assert!(!report.entries[1].conflict);
+        assert!(report.has_conflict());
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod prometheus;
 pub mod status;
+pub mod table;
 pub mod text;

@@ -134,7 +134,7 @@ pub fn bool_value(b: bool) -> f64 {
 pub fn render(snapshot: &Snapshot) -> String {
     let mut families = Families::default();
     lotus::render(&snapshot.lotus, &mut families);
-    follow::render(&snapshot.follow, &mut families);
+    follow::render(&snapshot.follow, &snapshot.follow_host, &mut families);
     ports::render(&snapshot.ports, &mut families);
     exporter::render(snapshot, &mut families);
     families.encode()

@@ -1,4 +1,5 @@
-//! In-process fake backends for the integration tests.
+//! In-process fakes of the daemons the exporter watches, speaking their real protocols.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod lotus;

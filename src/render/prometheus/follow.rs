@@ -1,8 +1,241 @@
-//! `cluster_follow_*` metrics from the follow reports.
+//! `cluster_follow_*` metrics from the follow reports (one series set per `cluster_name`).
 //!
-//! STUB: to be replaced by the follow check (issue 3).
+//! A figure that could not be measured is an absent series, never 0.
 
-use super::Families;
-use crate::follow::FollowReport;
+use super::{bool_value, Families};
+use crate::follow::{FollowHost, FollowReport};
+use crate::snapshot::{DaemonStatus, Health};
 
-pub fn render(_reports: &[FollowReport], _out: &mut Families) {}
+/// A per-follower gauge: name, HELP and how to read its value from a report.
+type Figure<T> = (&'static str, &'static str, fn(&FollowReport) -> Option<T>);
+
+/// Render every follower's metrics, plus the host-level `cluster_follow_binary_available`.
+pub fn render(reports: &[FollowReport], host: &FollowHost, out: &mut Families) {
+    let bools: [Figure<bool>; 4] = [
+        (
+            "cluster_follow_api_reachable",
+            "1 when the follower's REST API answered GET /id with an ipfs-cluster ID object, 0 when something else or nothing answered (an impostor such as the pinning-service API on 9097 is 0). Absent when that could not be told.",
+            |r| r.api_reachable,
+        ),
+        (
+            "cluster_follow_connected",
+            "1 when the follower sees at least one cluster peer besides itself (GET /id cluster_peers), 0 when it sees none.",
+            |r| r.connected,
+        ),
+        (
+            "cluster_follow_ipfs_connected",
+            "1 when the follower reports no IPFS error (GET /id ipfs.error empty), 0 when it cannot reach its IPFS daemon.",
+            |r| r.ipfs_connected,
+        ),
+        (
+            "cluster_follow_running",
+            "1 when an `ipfs-cluster-follow <cluster_name> run` process is alive on this host, 0 when none is.",
+            |r| r.running,
+        ),
+    ];
+    for (name, help, value) in bools {
+        let mut family = out.gauge(name, help);
+        for report in reports {
+            family.maybe(&labels(report), value(report).map(bool_value));
+        }
+    }
+    let counts: [Figure<u64>; 2] = [
+        (
+            "cluster_follow_peers",
+            "Cluster peers the follower sees besides itself (GET /id cluster_peers), every scrape.",
+            |r| r.peers,
+        ),
+        (
+            "cluster_follow_trusted_peers",
+            "Trusted cluster peers besides the follower itself (GET /health/graph cluster_trust_links). CACHED: refreshed at most every --follow.refresh-interval.",
+            |r| r.trusted_peers,
+        ),
+    ];
+    for (name, help, value) in counts {
+        let mut family = out.gauge(name, help);
+        for report in reports {
+            family.maybe(&labels(report), value(report).map(|v| v as f64));
+        }
+    }
+    render_pins(reports, out);
+    render_info(reports, out);
+    render_verdicts(reports, out);
+    out.gauge(
+        "cluster_follow_binary_available",
+        "1 when the ipfs-cluster-follow binary is on the exporter's PATH and answers --version, 0 when it is not on PATH.",
+    )
+    .maybe(&[], host.binary_available.map(bool_value));
+}
+
+fn labels(report: &FollowReport) -> [(&str, &str); 1] {
+    [("cluster_name", report.cluster_name.as_str())]
+}
+
+fn render_pins(reports: &[FollowReport], out: &mut Families) {
+    let mut live = out.gauge(
+        "cluster_follow_pins",
+        "Pins of this follower in each operation state (pin_queued, pinning, pin_error, unpin_queued, unpinning, unpin_error, cluster_error), counted live every scrape; 0 where none.",
+    );
+    for report in reports {
+        for (status, n) in report.pins.iter().flatten() {
+            let labels = [
+                ("cluster_name", report.cluster_name.as_str()),
+                ("status", status),
+            ];
+            live.sample(&labels, *n as f64);
+        }
+    }
+    let mut listed = out.gauge(
+        "cluster_follow_pins_listed",
+        "Pins of this follower by TrackerStatus from the last full listing (GET /pins?local=true). CACHED: refreshed at most every --follow.refresh-interval; see cluster_follow_pins_listed_timestamp_seconds.",
+    );
+    for report in reports {
+        for (status, n) in report.pins_listed.iter().flatten() {
+            let labels = [
+                ("cluster_name", report.cluster_name.as_str()),
+                ("status", status),
+            ];
+            listed.sample(&labels, *n as f64);
+        }
+    }
+    let mut at = out.gauge(
+        "cluster_follow_pins_listed_timestamp_seconds",
+        "Unix time of the last successful full pin listing of this follower (present even when the latest attempt failed).",
+    );
+    for report in reports {
+        at.maybe(&labels(report), report.pins_listed_at.map(unix_seconds));
+    }
+}
+
+fn render_info(reports: &[FollowReport], out: &mut Families) {
+    let mut info = out.gauge(
+        "cluster_follow_info",
+        "Identity of the follower as GET /id reports it; always 1. Absent when /id did not answer.",
+    );
+    for report in reports {
+        let Some(peer_id) = &report.peer_id else {
+            continue;
+        };
+        let labels = [
+            ("cluster_name", report.cluster_name.as_str()),
+            ("peer_id", peer_id.as_str()),
+            ("peername", report.peername.as_deref().unwrap_or("")),
+            ("version", report.version.as_deref().unwrap_or("")),
+            ("api", report.api.as_str()),
+        ];
+        info.sample(&labels, 1.0);
+    }
+}
+
+fn render_verdicts(reports: &[FollowReport], out: &mut Families) {
+    let statuses: Vec<&str> = DaemonStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let mut status = out.gauge(
+        "cluster_follow_status",
+        "1 for the follower's current state: running (API answers as an ipfs-cluster REST API), stopped (nothing answers and no process), error (a process or listener is there but the API fails or is not a cluster API); 0 for the others.",
+    );
+    for report in reports {
+        status.states(&labels(report), "state", &statuses, report.status.as_str());
+    }
+    let healths: Vec<&str> = Health::ALL.iter().map(|h| h.as_str()).collect();
+    let mut health = out.gauge(
+        "cluster_follow_health",
+        "1 for the follower's current health: healthy, degraded (reachable but no cluster peer, IPFS down, pins in an error state or the live pin count failed), unhealthy (API not reachable); 0 for the others.",
+    );
+    for report in reports {
+        health.states(&labels(report), "state", &healths, report.health.as_str());
+    }
+}
+
+fn unix_seconds(time: std::time::SystemTime) -> f64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    pub(crate) fn report(name: &str) -> FollowReport {
+        FollowReport {
+            cluster_name: name.to_string(),
+            api: "unix:/f/api-socket".to_string(),
+            api_port: None,
+            api_reachable: Some(true),
+            peer_id: Some("12D3KooWP".to_string()),
+            peername: Some("host".to_string()),
+            version: Some("1.1.6".to_string()),
+            peers: Some(2),
+            connected: Some(true),
+            trusted_peers: Some(1),
+            trusted_peers_at: None,
+            ipfs_connected: Some(true),
+            pins: Some(BTreeMap::from([("pin_error".to_string(), 0)])),
+            pins_listed: Some(BTreeMap::from([("pinned".to_string(), 7)])),
+            pins_listed_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            running: Some(true),
+            swarm_addresses: Vec::new(),
+            status: DaemonStatus::Running,
+            health: Health::Healthy,
+            last_check: SystemTime::now(),
+            checks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn renders_every_family_for_a_healthy_follower() {
+        let mut families = Families::default();
+        let host = FollowHost {
+            binary_available: Some(true),
+            checks: Vec::new(),
+        };
+        render(&[report("c")], &host, &mut families);
+        let text = families.encode();
+        for line in [
+            "cluster_follow_api_reachable{cluster_name=\"c\"} 1",
+            "cluster_follow_connected{cluster_name=\"c\"} 1",
+            "cluster_follow_peers{cluster_name=\"c\"} 2",
+            "cluster_follow_trusted_peers{cluster_name=\"c\"} 1",
+            "cluster_follow_ipfs_connected{cluster_name=\"c\"} 1",
+            "cluster_follow_pins{cluster_name=\"c\",status=\"pin_error\"} 0",
+            "cluster_follow_pins_listed{cluster_name=\"c\",status=\"pinned\"} 7",
+            "cluster_follow_pins_listed_timestamp_seconds{cluster_name=\"c\"} 1700000000",
+            "cluster_follow_info{cluster_name=\"c\",peer_id=\"12D3KooWP\",peername=\"host\",version=\"1.1.6\",api=\"unix:/f/api-socket\"} 1",
+            "cluster_follow_running{cluster_name=\"c\"} 1",
+            "cluster_follow_binary_available 1",
+            "cluster_follow_status{cluster_name=\"c\",state=\"running\"} 1",
+            "cluster_follow_health{cluster_name=\"c\",state=\"unhealthy\"} 0",
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "missing {line}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn unmeasured_figures_are_absent_not_zero() {
+        let mut unreachable = report("down");
+        unreachable.api_reachable = None;
+        unreachable.peer_id = None;
+        unreachable.peers = None;
+        unreachable.connected = None;
+        unreachable.pins = None;
+        unreachable.pins_listed = None;
+        unreachable.pins_listed_at = None;
+        let mut families = Families::default();
+        render(&[unreachable], &FollowHost::default(), &mut families);
+        let text = families.encode();
+        for absent in [
+            "cluster_follow_api_reachable",
+            "cluster_follow_peers",
+            "cluster_follow_connected",
+            "cluster_follow_pins{",
+            "cluster_follow_pins_listed",
+            "cluster_follow_info",
+            "cluster_follow_binary_available",
+        ] {
+            assert!(!text.contains(absent), "{absent} should be absent:\n{text}");
+        }
+        assert!(text.contains("cluster_follow_status{cluster_name=\"down\",state=\"running\"} 1"));
+    }
+}

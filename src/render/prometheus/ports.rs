@@ -1,8 +1,172 @@
-//! `port_*` metrics from the port plan.
-//!
-//! STUB: to be replaced by the ports check (issue 3).
+//! `port_*` metrics from the port plan: every claimed port, who claims it, who listens, conflicts.
 
-use super::Families;
-use crate::ports::PortsReport;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-pub fn render(_report: &PortsReport, _out: &mut Families) {}
+use super::{bool_value, Families};
+use crate::ports::{PortEntry, PortsReport};
+
+/// At most this many (port, protocol) entries are exported, conflicts first; a real host claims a
+/// few dozen, so the cap only guards the time series count against a runaway config.
+pub const MAX_EXPORTED_PORTS: usize = 512;
+
+/// Set once the cap has been logged, so a scrape every 15 s does not flood the log.
+static CAP_LOGGED: AtomicBool = AtomicBool::new(false);
+
+pub fn render(report: &PortsReport, out: &mut Families) {
+    let entries = capped(&report.entries);
+    render_conflicts(&entries, out);
+    render_claims(&entries, out);
+    render_listeners(&entries, out);
+}
+
+/// The entries to export: all of them up to the cap, conflicts kept first, in port order.
+fn capped(entries: &[PortEntry]) -> Vec<&PortEntry> {
+    let mut kept: Vec<&PortEntry> = entries.iter().collect();
+    if kept.len() > MAX_EXPORTED_PORTS {
+        if !CAP_LOGGED.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "port plan has {} claimed ports; exporting only {MAX_EXPORTED_PORTS} (conflicts first)",
+                kept.len()
+            );
+        }
+        kept.sort_by_key(|e| (!e.conflict, e.port, e.protocol));
+        kept.truncate(MAX_EXPORTED_PORTS);
+        kept.sort_by_key(|e| (e.port, e.protocol));
+    }
+    kept
+}
+
+fn render_conflicts(entries: &[&PortEntry], out: &mut Families) {
+    let mut family = out.gauge(
+        "port_conflict",
+        "1 when two services are configured on, or really listen on, this port and protocol with \
+         overlapping addresses (or a known service holds a port another one claims); 0 when the \
+         claimed port has no conflict.",
+    );
+    for entry in entries {
+        let port = entry.port.to_string();
+        family.sample(
+            &[("port", &port), ("protocol", entry.protocol.as_str())],
+            bool_value(entry.conflict),
+        );
+    }
+}
+
+fn render_claims(entries: &[&PortEntry], out: &mut Families) {
+    let mut family = out.gauge(
+        "port_claim_info",
+        "Always 1: this service is configured to listen on this port, protocol and address for this role.",
+    );
+    for entry in entries {
+        let port = entry.port.to_string();
+        for claim in &entry.claims {
+            let address = claim.address.to_string();
+            family.sample(
+                &[
+                    ("port", &port),
+                    ("protocol", entry.protocol.as_str()),
+                    ("service", &claim.service),
+                    ("role", &claim.role),
+                    ("address", &address),
+                ],
+                1.0,
+            );
+        }
+    }
+}
+
+fn render_listeners(entries: &[&PortEntry], out: &mut Families) {
+    let mut family = out.gauge(
+        "port_listener_info",
+        "Always 1: this process listens on this claimed port and protocol (process \"unknown\" \
+         when the exporter may not see the socket's owner). Absent when nothing listens.",
+    );
+    for entry in entries {
+        let port = entry.port.to_string();
+        for process in entry.listeners.iter().flatten() {
+            family.sample(
+                &[
+                    ("port", &port),
+                    ("protocol", entry.protocol.as_str()),
+                    ("process", process),
+                ],
+                1.0,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::multiaddr::Transport;
+    use crate::ports::{BindAddress, Claim};
+
+    fn entry(port: u16, conflict: bool, listeners: Option<Vec<&str>>) -> PortEntry {
+        PortEntry {
+            port,
+            protocol: Transport::Tcp,
+            claims: vec![Claim {
+                service: "ipfs-cluster-service".into(),
+                role: "pinsvcapi".into(),
+                protocol: Transport::Tcp,
+                address: BindAddress::ip("127.0.0.1".parse().unwrap()),
+                port,
+            }],
+            listeners: listeners.map(|l| l.into_iter().map(String::from).collect()),
+            conflict,
+            reason: conflict.then(|| "because".to_string()),
+        }
+    }
+
+    fn text(report: &PortsReport) -> String {
+        let mut families = Families::default();
+        render(report, &mut families);
+        families.encode()
+    }
+
+    #[test]
+    fn every_claimed_port_has_a_conflict_series_and_listeners_only_when_listening() {
+        let report = PortsReport {
+            checks: vec![],
+            entries: vec![
+                entry(9094, false, Some(vec![])),
+                entry(9097, true, Some(vec!["ipfs-cluster-service", "unknown"])),
+                entry(9095, false, None),
+            ],
+        };
+        let text = text(&report);
+        for expected in [
+            "port_conflict{port=\"9094\",protocol=\"tcp\"} 0\n",
+            "port_conflict{port=\"9097\",protocol=\"tcp\"} 1\n",
+            "port_conflict{port=\"9095\",protocol=\"tcp\"} 0\n",
+            "port_claim_info{port=\"9097\",protocol=\"tcp\",service=\"ipfs-cluster-service\",role=\"pinsvcapi\",address=\"127.0.0.1\"} 1\n",
+            "port_listener_info{port=\"9097\",protocol=\"tcp\",process=\"ipfs-cluster-service\"} 1\n",
+            "port_listener_info{port=\"9097\",protocol=\"tcp\",process=\"unknown\"} 1\n",
+            "# HELP port_conflict 1 when",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        assert_eq!(text.matches("port_listener_info{").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn an_empty_plan_exports_nothing() {
+        assert_eq!(text(&PortsReport::default()), "");
+    }
+
+    #[test]
+    fn the_cap_keeps_conflicts() {
+        let mut entries: Vec<PortEntry> = (1..=MAX_EXPORTED_PORTS as u16 + 10)
+            .map(|port| entry(port, false, None))
+            .collect();
+        entries.push(entry(60000, true, None));
+        let report = PortsReport {
+            checks: vec![],
+            entries,
+        };
+        let text = text(&report);
+        assert_eq!(text.matches("port_conflict{").count(), MAX_EXPORTED_PORTS);
+        assert!(text.contains("port_conflict{port=\"60000\",protocol=\"tcp\"} 1"));
+    }
+}

@@ -1,11 +1,99 @@
-//! The `cluster_follow` section of `/status`.
-//!
-//! STUB: to be replaced by the follow check (issue 3).
+//! The `cluster_follow` section of `/status`: one object per follower, `null` where a figure
+//! could not be measured.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::follow::FollowReport;
+use crate::snapshot::rfc3339;
 
-pub fn render(_reports: &[FollowReport]) -> Value {
-    Value::Array(Vec::new())
+/// Render the `cluster_follow` array.
+pub fn render(reports: &[FollowReport]) -> Value {
+    Value::Array(reports.iter().map(render_one).collect())
+}
+
+fn render_one(report: &FollowReport) -> Value {
+    let errors: Vec<String> = report
+        .checks
+        .iter()
+        .filter_map(|c| c.error_line())
+        .collect();
+    json!({
+        "cluster_name": report.cluster_name,
+        "status": report.status.as_str(),
+        "health": report.health.as_str(),
+        "api": report.api,
+        "api_port": report.api_port,
+        "api_reachable": report.api_reachable,
+        "connection_status": report.connection_status(),
+        "peers": report.peers,
+        "trusted_peers": report.trusted_peers,
+        "ipfs_connected": report.ipfs_connected,
+        "pins": report.pins,
+        "version": report.version,
+        "last_check": rfc3339(report.last_check),
+        "errors": errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::follow::FollowReport;
+    use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn unreachable() -> FollowReport {
+        FollowReport {
+            cluster_name: "c".into(),
+            api: "127.0.0.1:9097".into(),
+            api_port: Some(9097),
+            api_reachable: Some(false),
+            peer_id: None,
+            peername: None,
+            version: None,
+            peers: None,
+            connected: None,
+            trusted_peers: None,
+            trusted_peers_at: None,
+            ipfs_connected: None,
+            pins: None,
+            pins_listed: None,
+            pins_listed_at: None,
+            running: Some(false),
+            swarm_addresses: Vec::new(),
+            status: DaemonStatus::Error,
+            health: Health::Unhealthy,
+            last_check: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            checks: vec![CheckResult {
+                check: "follow_api",
+                cluster_name: Some("c".into()),
+                status: CheckStatus::Failed("not a cluster API".into()),
+                duration: Duration::ZERO,
+            }],
+        }
+    }
+
+    #[test]
+    fn an_unreachable_follower_has_nulls_and_its_errors() {
+        let value = render(&[unreachable()]);
+        assert_eq!(
+            value,
+            json!([{
+                "cluster_name": "c",
+                "status": "error",
+                "health": "unhealthy",
+                "api": "127.0.0.1:9097",
+                "api_port": 9097,
+                "api_reachable": false,
+                "connection_status": "unknown",
+                "peers": null,
+                "trusted_peers": null,
+                "ipfs_connected": null,
+                "pins": null,
+                "version": null,
+                "last_check": "2023-11-14T22:13:20Z",
+                "errors": ["follow_api (c): not a cluster API"],
+            }])
+        );
+    }
 }

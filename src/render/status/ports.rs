@@ -1,11 +1,89 @@
-//! The `ports` section of `/status`.
-//!
-//! STUB: to be replaced by the ports check (issue 3).
+//! The `ports` section of `/status`: the port plan, one object per claimed (port, protocol).
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::ports::PortsReport;
+use crate::ports::{PortEntry, PortsReport};
 
-pub fn render(_report: &PortsReport) -> Value {
-    Value::Array(Vec::new())
+/// `[{"port","protocol","claims":[{service,role,address}],"listener","conflict","reason"}]`.
+///
+/// `listener` is the listening programs joined by `, ` (`unknown` for an owner the exporter may
+/// not see), `null` when nothing listens or the socket tables could not be read.
+pub fn render(report: &PortsReport) -> Value {
+    Value::Array(report.entries.iter().map(entry).collect())
+}
+
+fn entry(entry: &PortEntry) -> Value {
+    let claims: Vec<Value> = entry
+        .claims
+        .iter()
+        .map(|c| json!({"service": c.service, "role": c.role, "address": c.address.to_string()}))
+        .collect();
+    let listener = entry
+        .listeners
+        .as_ref()
+        .filter(|names| !names.is_empty())
+        .map(|names| names.join(", "));
+    json!({
+        "port": entry.port,
+        "protocol": entry.protocol.as_str(),
+        "claims": claims,
+        "listener": listener,
+        "conflict": entry.conflict,
+        "reason": entry.reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::multiaddr::Transport;
+    use crate::ports::{BindAddress, Claim};
+
+    #[test]
+    fn renders_the_plan() {
+        let report = PortsReport {
+            checks: vec![],
+            entries: vec![
+                PortEntry {
+                    port: 9097,
+                    protocol: Transport::Tcp,
+                    claims: vec![Claim {
+                        service: "ipfs-cluster-service".into(),
+                        role: "pinsvcapi".into(),
+                        protocol: Transport::Tcp,
+                        address: BindAddress::ip("127.0.0.1".parse().unwrap()),
+                        port: 9097,
+                    }],
+                    listeners: Some(vec!["ipfs-cluster-service".into(), "unknown".into()]),
+                    conflict: true,
+                    reason: Some("held by x".into()),
+                },
+                PortEntry {
+                    port: 10234,
+                    protocol: Transport::Tcp,
+                    claims: vec![Claim {
+                        service: "lotus-follow-exporter".into(),
+                        role: "metrics".into(),
+                        protocol: Transport::Tcp,
+                        address: BindAddress::Every,
+                        port: 10234,
+                    }],
+                    listeners: Some(vec![]),
+                    conflict: false,
+                    reason: None,
+                },
+            ],
+        };
+        assert_eq!(
+            render(&report),
+            json!([
+                {"port": 9097, "protocol": "tcp",
+                 "claims": [{"service": "ipfs-cluster-service", "role": "pinsvcapi", "address": "127.0.0.1"}],
+                 "listener": "ipfs-cluster-service, unknown", "conflict": true, "reason": "held by x"},
+                {"port": 10234, "protocol": "tcp",
+                 "claims": [{"service": "lotus-follow-exporter", "role": "metrics", "address": "*"}],
+                 "listener": null, "conflict": false, "reason": null}
+            ])
+        );
+    }
 }

@@ -1,0 +1,479 @@
+//! The few ipfs-cluster REST API calls the follow check makes (`/id`, `/pins`, `/health/graph`),
+//! over TCP or a unix socket, each under the scrape deadline and a body cap.
+//!
+//! An endpoint is only taken for an ipfs-cluster REST API when `/id` answers 200 with an ID object
+//! (see [`parse_id`]); anything else is [`ApiError::NotClusterApi`], whose message says what
+//! answered instead. That is what keeps ipfs-cluster-service's pinning-service API (127.0.0.1:9097
+//! by default, which answers `/health` 204 and `/pins` 200 like a healthy peer) from passing.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::{header, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde::Deserialize;
+use tokio::time::{timeout_at, Instant};
+
+use super::pins::{excerpt, PinCounter, PinCounts, PinStreamError};
+use crate::http_client::{self, Endpoint, HttpError};
+
+/// Port of ipfs-cluster-service's pinning-service API (`api/pinsvcapi/config.go`).
+const PINSVCAPI_DEFAULT_PORT: u16 = 9097;
+
+/// Why a REST API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(
+        "{endpoint} answered {path} with {answer}: this is not an ipfs-cluster REST API{hint}"
+    )]
+    NotClusterApi {
+        endpoint: Endpoint,
+        path: &'static str,
+        answer: String,
+        hint: String,
+    },
+    #[error("{endpoint} answered {path} with {answer}")]
+    Status {
+        endpoint: Endpoint,
+        path: String,
+        answer: String,
+    },
+    #[error("{endpoint} answered {path} with a body that is not the expected JSON ({reason})")]
+    BadJson {
+        endpoint: Endpoint,
+        path: &'static str,
+        reason: String,
+    },
+    #[error("{endpoint} {path}: {source}")]
+    PinStream {
+        endpoint: Endpoint,
+        path: String,
+        source: PinStreamError,
+    },
+    #[error("{endpoint} {path}: the stream ended with X-Stream-Error: {message}")]
+    StreamError {
+        endpoint: Endpoint,
+        path: String,
+        message: String,
+    },
+}
+
+impl ApiError {
+    /// True when the call ran out of time (the check is then "timed out", not "failed").
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ApiError::Http(HttpError::TimedOut { .. }))
+    }
+
+    /// True when nothing listens there (connection refused, socket file missing).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ApiError::Http(e) if e.is_unreachable())
+    }
+}
+
+/// The parts of the cluster `ID` object (`api/types.go`) the exporter uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterId {
+    pub id: String,
+    pub peername: String,
+    pub version: String,
+    pub rpc_protocol_version: String,
+    /// Cluster peers this peer sees, itself included (CRDT: every peer with a current `ping`).
+    pub cluster_peers: Vec<String>,
+    /// Own libp2p addresses (`/ip4/.../tcp/9096/p2p/<id>`).
+    pub addresses: Vec<String>,
+    /// `ipfs.error`: non-empty when the peer cannot reach its IPFS daemon.
+    pub ipfs_error: String,
+}
+
+impl ClusterId {
+    /// Cluster peers besides this one.
+    pub fn other_peers(&self) -> u64 {
+        self.cluster_peers.iter().filter(|p| **p != self.id).count() as u64
+    }
+}
+
+#[derive(Deserialize)]
+struct RawId {
+    id: Option<String>,
+    cluster_peers: Option<Vec<String>>,
+    #[serde(default)]
+    peername: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    rpc_protocol_version: Option<String>,
+    #[serde(default)]
+    addresses: Option<Vec<String>>,
+    #[serde(default)]
+    ipfs: Option<RawIpfsId>,
+}
+
+#[derive(Deserialize)]
+struct RawIpfsId {
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Read an `/id` body. The rule for "this is an ipfs-cluster ID object": a JSON object with a
+/// non-empty string `id`, an array of strings `cluster_peers`, and a non-empty string `version`
+/// or `rpc_protocol_version` (ipfs-cluster fills all three; no other daemon on the usual ports
+/// answers `/id` with that combination). `Err` carries why not, in words.
+pub fn parse_id(body: &[u8]) -> Result<ClusterId, String> {
+    let raw: RawId = serde_json::from_slice(body).map_err(|e| format!("not an ID object: {e}"))?;
+    let id = raw
+        .id
+        .filter(|id| !id.is_empty())
+        .ok_or("no \"id\" string")?;
+    let cluster_peers = raw.cluster_peers.ok_or("no \"cluster_peers\" array")?;
+    let version = raw.version.unwrap_or_default();
+    let rpc_protocol_version = raw.rpc_protocol_version.unwrap_or_default();
+    if version.is_empty() && rpc_protocol_version.is_empty() {
+        return Err("no \"version\" nor \"rpc_protocol_version\"".to_string());
+    }
+    Ok(ClusterId {
+        id,
+        peername: raw.peername.unwrap_or_default(),
+        version,
+        rpc_protocol_version,
+        cluster_peers,
+        addresses: raw.addresses.unwrap_or_default(),
+        ipfs_error: raw.ipfs.and_then(|i| i.error).unwrap_or_default(),
+    })
+}
+
+#[derive(Deserialize)]
+struct RawGraph {
+    cluster_id: Option<String>,
+    cluster_trust_links: Option<BTreeMap<String, bool>>,
+}
+
+/// Trusted peers in a `/health/graph` body: `cluster_trust_links` entries that are `true`,
+/// excluding the peer itself (always trusted).
+pub fn parse_trusted_peers(body: &[u8], own_id: Option<&str>) -> Result<u64, String> {
+    let graph: RawGraph =
+        serde_json::from_slice(body).map_err(|e| format!("not a ConnectGraph: {e}"))?;
+    let links = graph
+        .cluster_trust_links
+        .ok_or("no \"cluster_trust_links\" map")?;
+    let own = own_id.map(str::to_string).or(graph.cluster_id);
+    Ok(links
+        .iter()
+        .filter(|(peer, trusted)| **trusted && Some(peer.as_str()) != own.as_deref())
+        .count() as u64)
+}
+
+/// A client for one follower's REST API.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    pub endpoint: Endpoint,
+    /// `Authorization` header value, when basic auth is configured.
+    authorization: Option<String>,
+    body_cap: usize,
+    line_cap: usize,
+}
+
+impl ApiClient {
+    /// A client for `endpoint`; `basic_auth` is `user:password`.
+    pub fn new(
+        endpoint: Endpoint,
+        basic_auth: Option<&str>,
+        body_cap: usize,
+        line_cap: usize,
+    ) -> ApiClient {
+        ApiClient {
+            endpoint,
+            authorization: basic_auth.map(|creds| format!("Basic {}", base64(creds.as_bytes()))),
+            body_cap,
+            line_cap,
+        }
+    }
+
+    /// `GET /id`, accepted only when it is an ipfs-cluster ID object.
+    pub async fn id(&self, deadline: Instant) -> Result<ClusterId, ApiError> {
+        const PATH: &str = "/id";
+        let response =
+            http_client::fetch(&self.endpoint, self.get(PATH)?, self.body_cap, deadline).await?;
+        if matches!(
+            response.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            return Err(ApiError::Status {
+                endpoint: self.endpoint.clone(),
+                path: PATH.to_string(),
+                answer: format!(
+                    "{} (credentials refused or missing: check --follow.basic-auth-file)",
+                    describe(response.status, &response.body)
+                ),
+            });
+        }
+        if response.status != StatusCode::OK {
+            return Err(self.not_cluster(PATH, describe(response.status, &response.body)));
+        }
+        parse_id(&response.body).map_err(|reason| {
+            self.not_cluster(PATH, format!("200 {} ({reason})", excerpt(&response.body)))
+        })
+    }
+
+    /// `GET /health/graph`: the number of trusted peers besides `own_id`.
+    pub async fn trusted_peers(&self, own_id: &str, deadline: Instant) -> Result<u64, ApiError> {
+        const PATH: &str = "/health/graph";
+        let response =
+            http_client::fetch(&self.endpoint, self.get(PATH)?, self.body_cap, deadline).await?;
+        if response.status != StatusCode::OK {
+            return Err(ApiError::Status {
+                endpoint: self.endpoint.clone(),
+                path: PATH.to_string(),
+                answer: describe(response.status, &response.body),
+            });
+        }
+        parse_trusted_peers(&response.body, Some(own_id)).map_err(|reason| ApiError::BadJson {
+            endpoint: self.endpoint.clone(),
+            path: PATH,
+            reason,
+        })
+    }
+
+    /// Stream `GET /pins?local=true[&filter=...]` and count by `own_id`'s status. 204 is zero
+    /// pins; a non-empty `X-Stream-Error` trailer is an error.
+    pub async fn pins(
+        &self,
+        filter: Option<&[&str]>,
+        own_id: Option<&str>,
+        deadline: Instant,
+    ) -> Result<PinCounts, ApiError> {
+        let path = match filter {
+            Some(states) => format!("/pins?local=true&filter={}", states.join(",")),
+            None => "/pins?local=true".to_string(),
+        };
+        let mut request = self.get(&path)?;
+        // hyper (like any HTTP/1.1 server) only sends trailers to clients that accept them.
+        request
+            .headers_mut()
+            .insert(header::TE, http::HeaderValue::from_static("trailers"));
+        let response = http_client::send(&self.endpoint, request, deadline).await?;
+        let (parts, body) = response.into_parts();
+        match parts.status {
+            StatusCode::NO_CONTENT => return Ok(PinCounts::default()),
+            StatusCode::OK => {}
+            status => {
+                let body = http_client::read_body(&self.endpoint, body, self.body_cap, deadline)
+                    .await
+                    .unwrap_or_default();
+                return Err(ApiError::Status {
+                    endpoint: self.endpoint.clone(),
+                    path,
+                    answer: describe(status, &body),
+                });
+            }
+        }
+        self.count_stream(&path, body, own_id, deadline).await
+    }
+
+    async fn count_stream(
+        &self,
+        path: &str,
+        mut body: hyper::body::Incoming,
+        own_id: Option<&str>,
+        deadline: Instant,
+    ) -> Result<PinCounts, ApiError> {
+        let mut counter = PinCounter::new(own_id.map(str::to_string), self.line_cap);
+        let mut stream_errors = Vec::new();
+        let stream_error = |source| ApiError::PinStream {
+            endpoint: self.endpoint.clone(),
+            path: path.to_string(),
+            source,
+        };
+        loop {
+            let frame =
+                timeout_at(deadline, body.frame())
+                    .await
+                    .map_err(|_| HttpError::TimedOut {
+                        endpoint: self.endpoint.clone(),
+                        stage: "reading the pin stream",
+                    })?;
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|source| HttpError::Protocol {
+                endpoint: self.endpoint.clone(),
+                source,
+            })?;
+            match frame.into_data() {
+                Ok(data) => {
+                    http_client::count_bytes_read(data.len());
+                    counter.push(&data).map_err(stream_error)?;
+                }
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        stream_errors.extend(
+                            trailers
+                                .get_all("x-stream-error")
+                                .iter()
+                                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+                                .filter(|v| !v.is_empty()),
+                        );
+                    }
+                }
+            }
+        }
+        if !stream_errors.is_empty() {
+            return Err(ApiError::StreamError {
+                endpoint: self.endpoint.clone(),
+                path: path.to_string(),
+                message: stream_errors.join("; "),
+            });
+        }
+        counter.finish().map_err(stream_error)
+    }
+
+    fn get(&self, path: &str) -> Result<Request<Full<Bytes>>, ApiError> {
+        let mut builder = Request::get(path).header(header::ACCEPT, "application/json");
+        if let Some(auth) = &self.authorization {
+            builder = builder.header(header::AUTHORIZATION, auth);
+        }
+        builder
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ApiError::Http(HttpError::InvalidRequest(e.to_string())))
+    }
+
+    fn not_cluster(&self, path: &'static str, answer: String) -> ApiError {
+        ApiError::NotClusterApi {
+            endpoint: self.endpoint.clone(),
+            path,
+            hint: impostor_hint(&self.endpoint, &answer),
+            answer,
+        }
+    }
+}
+
+/// A hint naming the usual impostor, when the answer looks like it.
+fn impostor_hint(endpoint: &Endpoint, answer: &str) -> String {
+    let on_pinsvc_port =
+        matches!(endpoint, Endpoint::Tcp { port, .. } if *port == PINSVCAPI_DEFAULT_PORT);
+    let go_cluster_404 = answer.starts_with("404") && answer.contains("\"code\":404");
+    if on_pinsvc_port {
+        " (ipfs-cluster-service's pinning-service API listens on 9097 by default)".to_string()
+    } else if go_cluster_404 {
+        " (ipfs-cluster-service's pinning-service API answers /id like this)".to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// `"<code> <body excerpt>"`, e.g. `404 {"code":404,"message":"not found"}`.
+fn describe(status: StatusCode, body: &[u8]) -> String {
+    let text = excerpt(body);
+    if text.is_empty() {
+        format!("{} and an empty body", status.as_u16())
+    } else {
+        format!("{} {text}", status.as_u16())
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), for the basic auth header.
+pub fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for group in input.chunks(3) {
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FOLLOWER_ID: &str = r#"{"id":"12D3KooWFollower","addresses":["/ip4/127.0.0.1/tcp/9096/p2p/12D3KooWFollower"],"cluster_peers":["12D3KooWFollower","12D3KooWTrusted"],"cluster_peers_addresses":[],"version":"1.1.6","commit":"","rpc_protocol_version":"/ipfscluster/1.0/rpc","error":"","ipfs":{"id":"12D3KooWKubo","addresses":[],"error":""},"peername":"myhost"}"#;
+
+    #[test]
+    fn reads_a_cluster_id_object() {
+        let id = parse_id(FOLLOWER_ID.as_bytes()).unwrap();
+        assert_eq!(id.id, "12D3KooWFollower");
+        assert_eq!(id.peername, "myhost");
+        assert_eq!(id.version, "1.1.6");
+        assert_eq!(id.other_peers(), 1);
+        assert_eq!(id.ipfs_error, "");
+        assert_eq!(id.addresses.len(), 1);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_cluster_id_object() {
+        let cases = [
+            (r#"{"code":404,"message":"not found"}"#, "no \"id\""),
+            (r#"{"count":0,"results":[]}"#, "no \"id\""),
+            (r#"{"id":"x","version":"1"}"#, "cluster_peers"),
+            (r#"{"id":"x","cluster_peers":[]}"#, "version"),
+            (r#"{"id":"","cluster_peers":[],"version":"1"}"#, "no \"id\""),
+            ("<html>hello</html>", "not an ID object"),
+            (r#"{"ID":"QmKubo","AgentVersion":"kubo/0.30"}"#, "no \"id\""),
+        ];
+        for (body, expected) in cases {
+            let err = parse_id(body.as_bytes()).unwrap_err();
+            assert!(err.contains(expected), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn ipfs_error_is_read() {
+        let body = r#"{"id":"p","cluster_peers":["p"],"version":"1.1.6","ipfs":{"addresses":null,"error":"dial tcp 127.0.0.1:5001: connect: connection refused"}}"#;
+        let id = parse_id(body.as_bytes()).unwrap();
+        assert!(id.ipfs_error.contains("refused"));
+        assert_eq!(id.other_peers(), 0);
+    }
+
+    #[test]
+    fn trusted_peers_exclude_self_and_untrusted() {
+        let body =
+            r#"{"cluster_id":"me","cluster_trust_links":{"me":true,"a":true,"b":false,"c":true}}"#;
+        assert_eq!(parse_trusted_peers(body.as_bytes(), Some("me")), Ok(2));
+        assert_eq!(parse_trusted_peers(body.as_bytes(), None), Ok(2));
+        assert!(parse_trusted_peers(b"{}", None).is_err());
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+            ("user:p@ss", "dXNlcjpwQHNz"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(base64(input.as_bytes()), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn impostor_answers_are_named() {
+        let tcp = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: 9097,
+        };
+        let hint = impostor_hint(&tcp, r#"404 {"code":404,"message":"not found"}"#);
+        assert!(hint.contains("9097"), "{hint}");
+        let other = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: 19097,
+        };
+        let hint = impostor_hint(&other, r#"404 {"code":404,"message":"not found"}"#);
+        assert!(hint.contains("pinning-service"), "{hint}");
+        assert_eq!(impostor_hint(&other, "200 <html>"), "");
+    }
+}

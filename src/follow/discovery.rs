@@ -1,0 +1,551 @@
+//! Finding the followers on this host: `--follow.api` values, `<name>/api-socket` files under the
+//! follow config folder, and running `ipfs-cluster-follow <name> run` processes (whose environment
+//! may move their folder or their API).
+//!
+//! Everything here is a pure function of its inputs (config, process table, an environment
+//! reader and the file system under the config folder), so tests feed it temp dirs and made-up
+//! process tables.
+
+use std::path::{Path, PathBuf};
+
+use crate::http_client::Endpoint;
+use crate::multiaddr::Multiaddr;
+use crate::process::ProcessTable;
+
+/// Env var ipfs-cluster-follow reads for its config folder (`cmd/ipfs-cluster-follow/main.go`).
+pub const CLUSTER_PATH_ENV: &str = "IPFS_CLUSTER_PATH";
+/// Env var that moves the follow REST API (`api/rest/config.go`, prefix `cluster_restapi`).
+pub const API_ADDRESS_ENV: &str = "CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS";
+/// The socket ipfs-cluster-follow `run` serves its API on, inside `<folder>/<name>/`.
+pub const API_SOCKET: &str = "api-socket";
+
+/// Why a `--follow.api` value (or a follower's API setting) cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FollowError {
+    #[error("follow API {spec:?}: {reason}")]
+    BadApiSpec { spec: String, reason: String },
+}
+
+/// One `--follow.api` value, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSpec {
+    /// The `NAME=` prefix, when given.
+    pub name: Option<String>,
+    pub endpoint: Endpoint,
+}
+
+/// Parse `[NAME=]<multiaddr | http://host[:port][/]>`. Multiaddrs may be `/unix/<path>`,
+/// `/ip4|ip6|dns.../tcp/<port>[/http]`; TLS, UDP, URL paths and credentials in URLs are refused.
+pub fn parse_api_spec(spec: &str) -> Result<ApiSpec, FollowError> {
+    let bad = |reason: String| FollowError::BadApiSpec {
+        spec: spec.to_string(),
+        reason,
+    };
+    let spec_trimmed = spec.trim();
+    let (name, address) = split_name(spec_trimmed);
+    if let Some(name) = name {
+        if name.is_empty() || name.chars().any(char::is_whitespace) {
+            return Err(bad(
+                "the cluster name before '=' must be non-empty, without spaces".into(),
+            ));
+        }
+    }
+    let endpoint = if address.starts_with('/') {
+        let addr = Multiaddr::parse(address).map_err(|e| bad(e.to_string()))?;
+        Endpoint::from_multiaddr(&addr).map_err(|e| bad(e.to_string()))?
+    } else {
+        parse_http_url(address).map_err(bad)?
+    };
+    Ok(ApiSpec {
+        name: name.map(str::to_string),
+        endpoint,
+    })
+}
+
+/// `NAME=rest` when the part before the first `=` cannot be part of an address.
+fn split_name(spec: &str) -> (Option<&str>, &str) {
+    match spec.split_once('=') {
+        Some((name, rest)) if !name.contains(['/', ':']) => (Some(name), rest),
+        _ => (None, spec),
+    }
+}
+
+fn parse_http_url(url: &str) -> Result<Endpoint, String> {
+    if url.starts_with("https://") {
+        return Err("https is not supported; use http:// or a /unix/ socket".into());
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("expected a multiaddr (/unix/..., /ip4/.../tcp/...) or an http:// URL")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !path.is_empty() {
+        return Err(format!(
+            "a URL path (/{path}) is not supported; give the API root"
+        ));
+    }
+    if authority.contains('@') {
+        return Err(
+            "credentials in the URL are not supported; use --follow.basic-auth-file".into(),
+        );
+    }
+    let (host, port) = split_host_port(authority)?;
+    if host.is_empty() {
+        return Err("the URL names no host".into());
+    }
+    Ok(Endpoint::Tcp { host, port })
+}
+
+fn split_host_port(authority: &str) -> Result<(String, u16), String> {
+    let parse_port = |p: &str| p.parse::<u16>().map_err(|_| format!("{p:?} is not a port"));
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or("unclosed '[' in the URL host")?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => parse_port(p)?,
+            None if after.is_empty() => 80,
+            None => return Err(format!("unexpected {after:?} after the IPv6 host")),
+        };
+        return Ok((host.to_string(), port));
+    }
+    match authority.split_once(':') {
+        Some((host, port)) => Ok((host.to_string(), parse_port(port)?)),
+        None => Ok((authority.to_string(), 80)),
+    }
+}
+
+/// Where a follower was found (the first source wins when several name the same follower).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A `--follow.api` value.
+    Flag,
+    /// A running `ipfs-cluster-follow <name> run` process.
+    Process,
+    /// An `<name>/api-socket` file under the config folder.
+    ConfigDir,
+}
+
+/// A follower to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Follower {
+    /// The cluster name (`cluster_name` label).
+    pub name: String,
+    /// Its API, or why its configured API cannot be used.
+    pub api: Result<Endpoint, String>,
+    pub source: Source,
+}
+
+impl Follower {
+    /// The API as shown to operators (`127.0.0.1:9094`, `unix:/path`, or the bad setting).
+    pub fn api_display(&self) -> String {
+        match &self.api {
+            Ok(endpoint) => endpoint.to_string(),
+            Err(reason) => reason.clone(),
+        }
+    }
+}
+
+/// The followers found, after merging and the cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    pub followers: Vec<Follower>,
+    /// How many followers were dropped by the cap.
+    pub dropped: usize,
+    /// Problems worth telling the operator (unreadable config folder, ...).
+    pub problems: Vec<String>,
+}
+
+/// Inputs of a discovery pass.
+pub struct DiscoveryInput<'a> {
+    pub specs: &'a [ApiSpec],
+    /// The follow config folder (`~/.ipfs-cluster-follow`).
+    pub config_dir: &'a Path,
+    pub procs: &'a ProcessTable,
+    /// Reads a process's environment (`None` when not readable).
+    pub environ: &'a dyn Fn(u32) -> Option<Vec<(String, String)>>,
+    pub max_followers: usize,
+}
+
+/// Find followers: flags first, then processes, then sockets under the config folder; a later
+/// source naming an already-found cluster name or endpoint is dropped (names are label values and
+/// must be unique). Blocking: reads the config folder.
+pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
+    let mut found = Discovery::default();
+    let candidates = from_flags(input.specs)
+        .chain(from_processes(input))
+        .chain(from_config_dir(input.config_dir, &mut found.problems));
+    for follower in candidates {
+        let duplicate = found
+            .followers
+            .iter()
+            .any(|f| f.name == follower.name || (f.api.is_ok() && f.api == follower.api));
+        if duplicate {
+            continue;
+        }
+        if found.followers.len() >= input.max_followers {
+            found.dropped += 1;
+            continue;
+        }
+        found.followers.push(follower);
+    }
+    found
+}
+
+fn from_flags(specs: &[ApiSpec]) -> impl Iterator<Item = Follower> + '_ {
+    specs.iter().map(|spec| Follower {
+        name: spec
+            .name
+            .clone()
+            .unwrap_or_else(|| default_name(&spec.endpoint)),
+        api: Ok(spec.endpoint.clone()),
+        source: Source::Flag,
+    })
+}
+
+/// The name for an unnamed `--follow.api`: the folder of an `<name>/api-socket`, else the address.
+pub fn default_name(endpoint: &Endpoint) -> String {
+    if let Endpoint::Unix(path) = endpoint {
+        let folder = path
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str());
+        if let (Some(folder), Some(API_SOCKET)) =
+            (folder, path.file_name().and_then(|n| n.to_str()))
+        {
+            return folder.to_string();
+        }
+    }
+    endpoint.to_string()
+}
+
+fn from_processes<'a>(input: &'a DiscoveryInput<'a>) -> impl Iterator<Item = Follower> + 'a {
+    input.procs.follow_peers().map(move |(process, name)| {
+        let env = (input.environ)(process.pid).unwrap_or_default();
+        let api = process_api(&process.argv, &env, &name, input.config_dir);
+        Follower {
+            name,
+            api,
+            source: Source::Process,
+        }
+    })
+}
+
+/// The API of a running follower: its `CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS` (first usable
+/// address of the comma list), else `<folder>/<name>/api-socket` where the folder is `-c/--config`,
+/// else `IPFS_CLUSTER_PATH`, else `$HOME/.ipfs-cluster-follow` of its environment, else ours.
+pub fn process_api(
+    argv: &[String],
+    env: &[(String, String)],
+    name: &str,
+    default_dir: &Path,
+) -> Result<Endpoint, String> {
+    let var = |key: &str| {
+        env.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+    };
+    if let Some(addresses) = var(API_ADDRESS_ENV) {
+        return first_endpoint(addresses)
+            .map_err(|reason| format!("{API_ADDRESS_ENV}={addresses} ({reason})"));
+    }
+    let folder = config_flag(argv)
+        .map(PathBuf::from)
+        .or_else(|| var(CLUSTER_PATH_ENV).map(PathBuf::from))
+        .or_else(|| var("HOME").map(|home| Path::new(home).join(".ipfs-cluster-follow")))
+        .unwrap_or_else(|| default_dir.to_path_buf());
+    Ok(Endpoint::Unix(folder.join(name).join(API_SOCKET)))
+}
+
+fn first_endpoint(addresses: &str) -> Result<Endpoint, String> {
+    let mut last_error = String::from("empty");
+    for text in addresses
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        match Multiaddr::parse(text)
+            .map_err(|e| e.to_string())
+            .and_then(|addr| Endpoint::from_multiaddr(&addr).map_err(|e| e.to_string()))
+        {
+            Ok(endpoint) => return Ok(endpoint),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
+}
+
+/// The value of ipfs-cluster-follow's global `-c`/`--config` flag.
+fn config_flag(argv: &[String]) -> Option<&str> {
+    let mut args = argv.iter().skip(1);
+    while let Some(arg) = args.next() {
+        for flag in ["-c", "--config", "-config"] {
+            if arg == flag {
+                return args.next().map(String::as_str);
+            }
+            if let Some(value) = arg.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+                return Some(value);
+            }
+        }
+    }
+    None
+}
+
+fn from_config_dir(dir: &Path, problems: &mut Vec<String>) -> std::vec::IntoIter<Follower> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new().into_iter(),
+        Err(e) => {
+            problems.push(format!(
+                "cannot list the follow config folder {}: {e}",
+                dir.display()
+            ));
+            return Vec::new().into_iter();
+        }
+    };
+    let mut found: Vec<Follower> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_string();
+            let socket = entry.path().join(API_SOCKET);
+            // symlink_metadata: the socket file itself, even when we may not open it.
+            std::fs::symlink_metadata(&socket).ok()?;
+            Some(Follower {
+                name,
+                api: Ok(Endpoint::Unix(socket)),
+                source: Source::ConfigDir,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::ProcessInfo;
+
+    fn tcp(host: &str, port: u16) -> Endpoint {
+        Endpoint::Tcp {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn api_specs_in_every_form() {
+        let cases: Vec<(&str, Option<&str>, Endpoint)> = vec![
+            ("/ip4/127.0.0.1/tcp/19094", None, tcp("127.0.0.1", 19094)),
+            (
+                "mycluster=/ip4/127.0.0.1/tcp/19094",
+                Some("mycluster"),
+                tcp("127.0.0.1", 19094),
+            ),
+            ("/ip4/127.0.0.1/tcp/9094/http", None, tcp("127.0.0.1", 9094)),
+            ("/dns/localhost/tcp/9094", None, tcp("localhost", 9094)),
+            (
+                "c=/unix//home/u/.ipfs-cluster-follow/c/api-socket",
+                Some("c"),
+                Endpoint::Unix("/home/u/.ipfs-cluster-follow/c/api-socket".into()),
+            ),
+            ("http://127.0.0.1:9094", None, tcp("127.0.0.1", 9094)),
+            (
+                "x=http://localhost:9094/",
+                Some("x"),
+                tcp("localhost", 9094),
+            ),
+            ("http://[::1]:9094", None, tcp("::1", 9094)),
+            ("http://host", None, tcp("host", 80)),
+        ];
+        for (input, name, endpoint) in cases {
+            let spec = parse_api_spec(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(spec.name.as_deref(), name, "{input}");
+            assert_eq!(spec.endpoint, endpoint, "{input}");
+        }
+    }
+
+    #[test]
+    fn bad_api_specs_say_why() {
+        let cases = [
+            ("https://h:9094", "https is not supported"),
+            ("/dns/h/tcp/443/https", "TLS"),
+            ("/ip4/1.2.3.4/udp/9094", "not a TCP address"),
+            ("http://h:9094/api", "URL path"),
+            ("http://u:p@h:9094", "basic-auth-file"),
+            ("http://h:99999", "not a port"),
+            ("localhost:9094", "expected a multiaddr"),
+            ("=/ip4/1.2.3.4/tcp/1", "cluster name"),
+            ("a b=/ip4/1.2.3.4/tcp/1", "cluster name"),
+            ("/ip4/1.2.3.4", "names no port"),
+        ];
+        for (input, expected) in cases {
+            let err = parse_api_spec(input).unwrap_err().to_string();
+            assert!(err.contains(expected), "{input}: {err}");
+            assert!(err.contains(input), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn unnamed_specs_take_the_socket_folder_or_the_address() {
+        let socket = Endpoint::Unix("/x/.ipfs-cluster-follow/mine/api-socket".into());
+        assert_eq!(default_name(&socket), "mine");
+        assert_eq!(
+            default_name(&Endpoint::Unix("/tmp/s".into())),
+            "unix:/tmp/s"
+        );
+        assert_eq!(default_name(&tcp("127.0.0.1", 1)), "127.0.0.1:1");
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn argv(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn process_environment_moves_the_api() {
+        let default = Path::new("/me/.ipfs-cluster-follow");
+        let run = argv("ipfs-cluster-follow c run");
+        assert_eq!(
+            process_api(&run, &[], "c", default),
+            Ok(Endpoint::Unix(
+                "/me/.ipfs-cluster-follow/c/api-socket".into()
+            ))
+        );
+        assert_eq!(
+            process_api(&run, &env(&[("HOME", "/home/f")]), "c", default),
+            Ok(Endpoint::Unix(
+                "/home/f/.ipfs-cluster-follow/c/api-socket".into()
+            ))
+        );
+        assert_eq!(
+            process_api(
+                &run,
+                &env(&[("HOME", "/h"), (CLUSTER_PATH_ENV, "/srv/follow")]),
+                "c",
+                default
+            ),
+            Ok(Endpoint::Unix("/srv/follow/c/api-socket".into()))
+        );
+        assert_eq!(
+            process_api(
+                &argv("ipfs-cluster-follow -c /etc/f c run"),
+                &env(&[(CLUSTER_PATH_ENV, "/srv")]),
+                "c",
+                default
+            ),
+            Ok(Endpoint::Unix("/etc/f/c/api-socket".into()))
+        );
+        assert_eq!(
+            process_api(
+                &run,
+                &env(&[(API_ADDRESS_ENV, "/ip4/127.0.0.1/tcp/9097")]),
+                "c",
+                default
+            ),
+            Ok(tcp("127.0.0.1", 9097))
+        );
+        assert_eq!(
+            process_api(
+                &run,
+                &env(&[(
+                    API_ADDRESS_ENV,
+                    "/ip4/1.1.1.1/udp/1, /ip4/127.0.0.1/tcp/9099"
+                )]),
+                "c",
+                default
+            ),
+            Ok(tcp("127.0.0.1", 9099))
+        );
+        let err =
+            process_api(&run, &env(&[(API_ADDRESS_ENV, "nonsense")]), "c", default).unwrap_err();
+        assert!(err.contains(API_ADDRESS_ENV), "{err}");
+    }
+
+    fn follow_process(pid: u32, line: &str) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            argv: argv(line),
+            comm: "ipfs-cluster-fo".into(),
+        }
+    }
+
+    #[test]
+    fn merges_flags_processes_and_sockets_without_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["alpha", "beta", "gamma"] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        std::fs::write(dir.path().join("alpha/api-socket"), "").unwrap();
+        std::fs::write(dir.path().join("beta/api-socket"), "").unwrap();
+        // gamma has no socket and no process: not a follower.
+        let procs = ProcessTable {
+            processes: vec![
+                follow_process(10, "ipfs-cluster-follow beta run"),
+                follow_process(11, "ipfs-cluster-follow delta run"),
+                follow_process(12, "ipfs-cluster-follow alpha list"),
+            ],
+        };
+        let specs = vec![parse_api_spec("alpha=/ip4/127.0.0.1/tcp/19094").unwrap()];
+        let environ =
+            |pid: u32| (pid == 11).then(|| env(&[(API_ADDRESS_ENV, "/ip4/127.0.0.1/tcp/19095")]));
+        let found = discover(&DiscoveryInput {
+            specs: &specs,
+            config_dir: dir.path(),
+            procs: &procs,
+            environ: &environ,
+            max_followers: 64,
+        });
+        let summary: Vec<(&str, Source, String)> = found
+            .followers
+            .iter()
+            .map(|f| (f.name.as_str(), f.source, f.api_display()))
+            .collect();
+        let beta_socket = format!("unix:{}", dir.path().join("beta/api-socket").display());
+        assert_eq!(
+            summary,
+            vec![
+                ("alpha", Source::Flag, "127.0.0.1:19094".to_string()),
+                ("beta", Source::Process, beta_socket),
+                ("delta", Source::Process, "127.0.0.1:19095".to_string()),
+            ]
+        );
+        assert_eq!(found.dropped, 0);
+    }
+
+    #[test]
+    fn the_cap_bites_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let procs = ProcessTable {
+            processes: (0..5)
+                .map(|i| follow_process(i, &format!("ipfs-cluster-follow c{i} run")))
+                .collect(),
+        };
+        let found = discover(&DiscoveryInput {
+            specs: &[],
+            config_dir: dir.path(),
+            procs: &procs,
+            environ: &|_| None,
+            max_followers: 3,
+        });
+        assert_eq!(found.followers.len(), 3);
+        assert_eq!(found.dropped, 2);
+    }
+
+    #[test]
+    fn a_missing_config_folder_is_no_problem() {
+        let found = discover(&DiscoveryInput {
+            specs: &[],
+            config_dir: Path::new("/nonexistent/.ipfs-cluster-follow"),
+            procs: &ProcessTable::default(),
+            environ: &|_| None,
+            max_followers: 3,
+        });
+        assert!(found.followers.is_empty());
+        assert!(found.problems.is_empty());
+    }
+}

@@ -1,0 +1,190 @@
+//! The port plan as a plain-text table, for the `lotus-follow-exporter ports` subcommand.
+//!
+//! Conflicts come first, each followed by its reason in words; then the other ports in port order;
+//! then the sub-checks that did not run cleanly (a config that is missing, unreadable, malformed).
+
+use crate::ports::{PortEntry, PortsReport};
+use crate::snapshot::CheckStatus;
+
+const HEADER: [&str; 7] = [
+    "PORT", "PROTO", "CONFLICT", "SERVICE", "ROLE", "ADDRESS", "LISTENER",
+];
+
+/// Render the plan (pure: the caller prints it and picks the exit code from `has_conflict`).
+pub fn table(report: &PortsReport) -> String {
+    let mut entries: Vec<&PortEntry> = report.entries.iter().collect();
+    entries.sort_by_key(|e| (!e.conflict, e.port, e.protocol));
+    let rows: Vec<Row> = entries.iter().flat_map(|e| rows(e)).collect();
+    let widths = column_widths(&rows);
+    let mut out = String::new();
+    push_cells(&mut out, &HEADER.map(String::from), &widths);
+    for row in &rows {
+        match row {
+            Row::Cells(cells) => push_cells(&mut out, cells, &widths),
+            Row::Reason(reason) => {
+                out.push_str("  reason: ");
+                out.push_str(reason);
+                out.push('\n');
+            }
+        }
+    }
+    if report.entries.is_empty() {
+        out.push_str("(no claimed ports)\n");
+    }
+    out.push_str(&summary(report));
+    out
+}
+
+enum Row {
+    Cells([String; 7]),
+    Reason(String),
+}
+
+/// One line per claim (port, protocol, conflict and listener on the first), then the reason.
+fn rows(entry: &PortEntry) -> Vec<Row> {
+    let mut rows: Vec<Row> = entry
+        .claims
+        .iter()
+        .enumerate()
+        .map(|(i, claim)| {
+            let first = i == 0;
+            let shown = |text: String| if first { text } else { String::new() };
+            Row::Cells([
+                shown(entry.port.to_string()),
+                shown(entry.protocol.to_string()),
+                shown(if entry.conflict { "yes" } else { "no" }.to_string()),
+                claim.service.clone(),
+                claim.role.clone(),
+                claim.address.to_string(),
+                shown(listener(entry)),
+            ])
+        })
+        .collect();
+    if let Some(reason) = &entry.reason {
+        rows.push(Row::Reason(reason.clone()));
+    }
+    rows
+}
+
+/// The listening programs, `-` when nothing listens, `?` when the socket tables were not read.
+fn listener(entry: &PortEntry) -> String {
+    match &entry.listeners {
+        None => "?".into(),
+        Some(names) if names.is_empty() => "-".into(),
+        Some(names) => names.join(", "),
+    }
+}
+
+fn column_widths(rows: &[Row]) -> [usize; 7] {
+    let mut widths = HEADER.map(str::len);
+    for row in rows {
+        if let Row::Cells(cells) = row {
+            for (width, cell) in widths.iter_mut().zip(cells) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+    }
+    widths
+}
+
+fn push_cells(out: &mut String, cells: &[String; 7], widths: &[usize; 7]) {
+    let line: Vec<String> = cells
+        .iter()
+        .zip(widths)
+        .map(|(cell, width)| format!("{cell:<width$}"))
+        .collect();
+    out.push_str(line.join("  ").trim_end());
+    out.push('\n');
+}
+
+/// `N claimed ports, M in conflict`, then every sub-check that is not OK.
+fn summary(report: &PortsReport) -> String {
+    let conflicts = report.entries.iter().filter(|e| e.conflict).count();
+    let mut out = format!(
+        "\n{} claimed ports, {conflicts} in conflict\n",
+        report.entries.len()
+    );
+    for check in &report.checks {
+        let note = match &check.status {
+            CheckStatus::Ok => continue,
+            CheckStatus::Skipped(why) => format!("skipped: {why}"),
+            CheckStatus::Failed(why) => format!("FAILED: {why}"),
+            CheckStatus::TimedOut => "FAILED: timed out".to_string(),
+        };
+        out.push_str(&format!("{}: {note}\n", check.check));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::multiaddr::Transport;
+    use crate::ports::{BindAddress, Claim};
+    use crate::snapshot::CheckResult;
+
+    fn claim(service: &str, role: &str, address: &str, port: u16) -> Claim {
+        Claim {
+            service: service.into(),
+            role: role.into(),
+            protocol: Transport::Tcp,
+            address: BindAddress::ip(address.parse().unwrap()),
+            port,
+        }
+    }
+
+    #[test]
+    fn conflicts_come_first_with_their_reason() {
+        let report = PortsReport {
+            checks: vec![
+                CheckResult::new(
+                    "ports_kubo_config",
+                    CheckStatus::Skipped("no ~/.ipfs/config".into()),
+                    Duration::ZERO,
+                ),
+                CheckResult::new("ports_listeners", CheckStatus::Ok, Duration::ZERO),
+            ],
+            entries: vec![
+                PortEntry {
+                    port: 1234,
+                    protocol: Transport::Tcp,
+                    claims: vec![claim("lotus", "api", "127.0.0.1", 1234)],
+                    listeners: Some(vec![]),
+                    conflict: false,
+                    reason: None,
+                },
+                PortEntry {
+                    port: 9097,
+                    protocol: Transport::Tcp,
+                    claims: vec![
+                        claim("ipfs-cluster-follow:c", "api", "127.0.0.1", 9097),
+                        claim("ipfs-cluster-service", "pinsvcapi", "127.0.0.1", 9097),
+                    ],
+                    listeners: Some(vec!["ipfs-cluster-service".into()]),
+                    conflict: true,
+                    reason: Some("configured for both a and b".into()),
+                },
+            ],
+        };
+        let expected = "\
+PORT  PROTO  CONFLICT  SERVICE                ROLE       ADDRESS    LISTENER
+9097  tcp    yes       ipfs-cluster-follow:c  api        127.0.0.1  ipfs-cluster-service
+                       ipfs-cluster-service   pinsvcapi  127.0.0.1
+  reason: configured for both a and b
+1234  tcp    no        lotus                  api        127.0.0.1  -
+
+2 claimed ports, 1 in conflict
+ports_kubo_config: skipped: no ~/.ipfs/config
+";
+        assert_eq!(table(&report), expected);
+    }
+
+    #[test]
+    fn an_empty_plan_says_so() {
+        let text = table(&PortsReport::default());
+        assert!(text.contains("(no claimed ports)"), "{text}");
+        assert!(text.contains("0 claimed ports, 0 in conflict"), "{text}");
+    }
+}

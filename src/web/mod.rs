@@ -1,0 +1,7 @@
+//! The exporter-toolkit web configuration (`--web.config.file`): TLS, basic auth, extra headers.
+
+pub mod auth;
+pub mod config;
+
+pub use auth::BasicAuth;
+pub use config::{WebConfig, WebConfigError};

@@ -1,0 +1,534 @@
+//! The follow check against in-process fakes: a cluster REST API on a unix socket and on TCP, the
+//! pinning-service API impostor, stale and forbidden sockets, and processes without a socket.
+
+mod fakes;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fakes::cluster::{self, ClusterState, FakeServer};
+use lotus_follow_exporter::follow::api::ApiClient;
+use lotus_follow_exporter::follow::{
+    parse_api_spec, FollowChecks, FollowConfig, FollowReport, CHECK_API, CHECK_BINARY, CHECK_PINS,
+    CHECK_PINS_LISTING, CHECK_TRUST,
+};
+use lotus_follow_exporter::http_client::Endpoint;
+use lotus_follow_exporter::process::{ProcessInfo, ProcessTable};
+use lotus_follow_exporter::snapshot::{CheckStatus, DaemonStatus, Health};
+use tokio::time::Instant;
+
+/// A follow config watching `dir`, with a binary search path that holds nothing.
+fn config_for(dir: &Path) -> FollowConfig {
+    let empty_bin = dir.join("empty-bin");
+    std::fs::create_dir_all(&empty_bin).unwrap();
+    FollowConfig {
+        config_dir: dir.join("follow"),
+        binary_search_path: Some(empty_bin.into_os_string()),
+        ..FollowConfig::default()
+    }
+}
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+async fn run(config: FollowConfig, procs: ProcessTable) -> Vec<FollowReport> {
+    FollowChecks::new(config)
+        .run(deadline(), Ok(Arc::new(procs)))
+        .await
+        .0
+}
+
+/// A follower folder `<dir>/follow/<name>/` and its socket path.
+fn socket_path(dir: &Path, name: &str) -> PathBuf {
+    let folder = dir.join("follow").join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    folder.join("api-socket")
+}
+
+async fn follower_on_socket(dir: &Path, name: &str, state: ClusterState) -> FakeServer {
+    cluster::serve_unix(&socket_path(dir, name), state).await
+}
+
+fn only(reports: &[FollowReport]) -> &FollowReport {
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    &reports[0]
+}
+
+fn status_of<'a>(report: &'a FollowReport, check: &str) -> &'a CheckStatus {
+    &report
+        .checks
+        .iter()
+        .find(|c| c.check == check)
+        .unwrap_or_else(|| panic!("no {check} in {:#?}", report.checks))
+        .status
+}
+
+fn failure_of(report: &FollowReport, check: &str) -> String {
+    status_of(report, check)
+        .failure()
+        .unwrap_or_else(|| panic!("{check} did not fail: {:#?}", report.checks))
+}
+
+fn follow_process(pid: u32, name: &str) -> ProcessInfo {
+    ProcessInfo {
+        pid,
+        argv: vec!["ipfs-cluster-follow".into(), name.into(), "run".into()],
+        comm: "ipfs-cluster-fo".into(),
+    }
+}
+
+/// A pid no process has (pid_max is at most 2^22), so its environ is unreadable.
+const NO_SUCH_PID: u32 = 4_000_000_000;
+
+#[tokio::test]
+async fn follower_found_by_its_socket_is_running_and_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let _fake = follower_on_socket(dir.path(), "mycluster", ClusterState::default()).await;
+    let reports = run(config_for(dir.path()), ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.cluster_name, "mycluster");
+    assert!(report.api.starts_with("unix:"), "{}", report.api);
+    assert_eq!(report.api_port, None);
+    assert_eq!(report.api_reachable, Some(true));
+    assert_eq!(report.peer_id.as_deref(), Some("12D3KooWFollowerPeer"));
+    assert_eq!(report.peername.as_deref(), Some("follower-host"));
+    assert_eq!(report.version.as_deref(), Some("1.1.6"));
+    assert_eq!((report.peers, report.connected), (Some(1), Some(true)));
+    assert_eq!(report.trusted_peers, Some(1));
+    assert_eq!(report.ipfs_connected, Some(true));
+    assert_eq!(report.running, Some(false));
+    assert_eq!(report.swarm_addresses.len(), 2);
+    let live = report.pins.as_ref().unwrap();
+    assert_eq!(live.len(), 7, "{live:?}");
+    assert_eq!(live["pin_error"], 1);
+    assert_eq!(live["pinning"], 0);
+    let listed = report.pins_listed.as_ref().unwrap();
+    assert_eq!(
+        (listed["pinned"], listed["pin_error"], listed["remote"]),
+        (3, 1, 0)
+    );
+    assert!(report.pins_listed_at.is_some());
+    assert_eq!(report.status, DaemonStatus::Running);
+    // One pin in pin_error: reachable but degraded.
+    assert_eq!(report.health, Health::Degraded);
+    for check in [CHECK_API, CHECK_PINS, CHECK_PINS_LISTING, CHECK_TRUST] {
+        assert!(
+            status_of(report, check).is_ok(),
+            "{check}: {:#?}",
+            report.checks
+        );
+    }
+}
+
+#[tokio::test]
+async fn follower_on_tcp_given_by_flag_is_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = ClusterState {
+        pins: vec![("pinned".into(), 5)],
+        ..ClusterState::default()
+    };
+    let (_fake, port) = cluster::serve_tcp(state).await;
+    let mut config = config_for(dir.path());
+    config.apis = vec![parse_api_spec(&format!("tcpcluster=/ip4/127.0.0.1/tcp/{port}")).unwrap()];
+    let reports = run(config, ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.cluster_name, "tcpcluster");
+    assert_eq!(report.api, format!("127.0.0.1:{port}"));
+    assert_eq!(report.api_port, Some(port));
+    assert_eq!(report.status, DaemonStatus::Running);
+    assert_eq!(report.health, Health::Healthy);
+    assert_eq!(report.pins_listed.as_ref().unwrap()["pinned"], 5);
+    assert!(report.pins.as_ref().unwrap().values().all(|n| *n == 0));
+}
+
+#[tokio::test]
+async fn empty_pin_stream_answers_204_and_counts_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = ClusterState {
+        pins: Vec::new(),
+        ..ClusterState::default()
+    };
+    let fake = follower_on_socket(dir.path(), "empty", state).await;
+    let reports = run(config_for(dir.path()), ProcessTable::default()).await;
+    let report = only(&reports);
+    assert!(status_of(report, CHECK_PINS).is_ok());
+    assert!(status_of(report, CHECK_PINS_LISTING).is_ok());
+    assert_eq!(report.pins.as_ref().unwrap().values().sum::<u64>(), 0);
+    assert_eq!(report.pins_listed.as_ref().unwrap()["pinned"], 0);
+    assert_eq!(report.health, Health::Healthy);
+    assert_eq!(fake.full_listings(), 1);
+}
+
+#[tokio::test]
+async fn stream_error_trailer_fails_the_pin_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = ClusterState {
+        pins: vec![("pinned".into(), 2), ("pin_queued".into(), 1)],
+        stream_error: Some("ipfs pin ls: context deadline exceeded".into()),
+        ..ClusterState::default()
+    };
+    let _fake = follower_on_socket(dir.path(), "broken", state).await;
+    let reports = run(config_for(dir.path()), ProcessTable::default()).await;
+    let report = only(&reports);
+    let error = failure_of(report, CHECK_PINS);
+    assert!(error.contains("X-Stream-Error"), "{error}");
+    assert!(error.contains("context deadline exceeded"), "{error}");
+    assert!(failure_of(report, CHECK_PINS_LISTING).contains("context deadline exceeded"));
+    assert_eq!(
+        (report.pins.as_ref(), report.pins_listed.as_ref()),
+        (None, None)
+    );
+    assert_eq!(report.api_reachable, Some(true));
+    assert_eq!(report.health, Health::Degraded);
+}
+
+#[tokio::test]
+async fn pinning_service_api_impostor_is_not_reachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (impostor, port) = cluster::serve_pinning_service_tcp().await;
+    let mut config = config_for(dir.path());
+    config.apis = vec![parse_api_spec(&format!("/ip4/127.0.0.1/tcp/{port}/http")).unwrap()];
+    let reports = run(config, ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.cluster_name, format!("127.0.0.1:{port}"));
+    assert_eq!(report.api_reachable, Some(false));
+    assert_eq!(report.status, DaemonStatus::Error);
+    assert_eq!(report.health, Health::Unhealthy);
+    assert_eq!(report.peer_id, None);
+    let error = failure_of(report, CHECK_API);
+    assert!(
+        error.contains(&format!(
+            "127.0.0.1:{port} answered /id with 404 {{\"code\":404,\"message\":\"not found\"}}: this is not an ipfs-cluster REST API"
+        )),
+        "{error}"
+    );
+    assert!(error.contains("pinning-service API"), "{error}");
+    // Its healthy-looking /pins was never taken for pins.
+    assert!(failure_of(report, CHECK_PINS).contains("not run"));
+    assert_eq!(impostor.count("/pins"), 0);
+}
+
+#[tokio::test]
+async fn follower_without_peers_is_disconnected_and_degraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = ClusterState {
+        other_peers: Vec::new(),
+        trust_links: Vec::new(),
+        pins: Vec::new(),
+        ..ClusterState::default()
+    };
+    let _fake = follower_on_socket(dir.path(), "lonely", state).await;
+    let reports = run(config_for(dir.path()), ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!((report.peers, report.connected), (Some(0), Some(false)));
+    assert_eq!(report.connection_status(), "disconnected");
+    assert_eq!(report.trusted_peers, Some(0));
+    assert_eq!(report.status, DaemonStatus::Running);
+    assert_eq!(report.health, Health::Degraded);
+}
+
+#[tokio::test]
+async fn ipfs_down_is_degraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = ClusterState {
+        ipfs_error: "dial tcp 127.0.0.1:5001: connect: connection refused".into(),
+        pins: Vec::new(),
+        ..ClusterState::default()
+    };
+    let _fake = follower_on_socket(dir.path(), "noipfs", state).await;
+    let reports = run(config_for(dir.path()), ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.ipfs_connected, Some(false));
+    assert_eq!(report.health, Health::Degraded);
+}
+
+#[tokio::test]
+async fn hundred_thousand_pins_are_counted_holding_one_line_at_most() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = ClusterState {
+        pins: vec![("pinned".into(), 99_990), ("pin_error".into(), 10)],
+        chunk_size: 8191,
+        ..ClusterState::default()
+    };
+    let socket = socket_path(dir.path(), "big");
+    let _fake = cluster::serve_unix(&socket, state).await;
+    let client = ApiClient::new(Endpoint::Unix(socket), None, 1 << 20, 64 * 1024);
+    let counts = client
+        .pins(None, Some("12D3KooWFollowerPeer"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(counts.pins, 100_000);
+    assert_eq!(counts.by_status["pinned"], 99_990);
+    assert_eq!(counts.by_status["pin_error"], 10);
+    let line_len = cluster::pin_line(
+        100_000,
+        "pin_error",
+        "12D3KooWFollowerPeer",
+        "follower-host",
+    )
+    .len();
+    assert!(counts.bytes > 100_000 * 300, "{}", counts.bytes);
+    assert!(
+        counts.max_buffered < line_len,
+        "held {} bytes, more than one line ({line_len})",
+        counts.max_buffered
+    );
+    // Through the whole check too.
+    let reports = run(config_for(dir.path()), ProcessTable::default()).await;
+    assert_eq!(
+        only(&reports).pins_listed.as_ref().unwrap()["pinned"],
+        99_990
+    );
+}
+
+#[tokio::test]
+async fn listing_and_trust_graph_are_cached_for_the_refresh_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = follower_on_socket(dir.path(), "cached", ClusterState::default()).await;
+    let checks = FollowChecks::new(config_for(dir.path()));
+    let procs = Ok(Arc::new(ProcessTable::default()));
+    let (first, host) = checks.run(deadline(), procs.clone()).await;
+    assert_eq!(
+        host.binary_available,
+        Some(false),
+        "no binary on the test's PATH"
+    );
+    fake.state.lock().unwrap().pins = vec![("pinned".into(), 9), ("pinning".into(), 2)];
+    let (second, _) = checks.run(deadline(), procs).await;
+    assert_eq!(fake.count("/id"), 2);
+    assert_eq!(fake.count("/pins?local=true&filter="), 2);
+    assert_eq!(fake.full_listings(), 1);
+    assert_eq!(fake.count("/health/graph"), 1);
+    // Live figures move, cached ones stay until the refresh interval passes.
+    assert_eq!(second[0].pins.as_ref().unwrap()["pinning"], 2);
+    assert_eq!(second[0].pins_listed, first[0].pins_listed);
+    assert_eq!(second[0].pins_listed_at, first[0].pins_listed_at);
+    assert!(status_of(&second[0], CHECK_PINS_LISTING).is_ok());
+}
+
+#[tokio::test]
+async fn refresh_interval_zero_refetches_every_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = follower_on_socket(dir.path(), "eager", ClusterState::default()).await;
+    let mut config = config_for(dir.path());
+    config.refresh_interval = Duration::ZERO;
+    let checks = FollowChecks::new(config);
+    let procs = Ok(Arc::new(ProcessTable::default()));
+    checks.run(deadline(), procs.clone()).await;
+    checks.run(deadline(), procs).await;
+    assert_eq!(fake.full_listings(), 2);
+    assert_eq!(fake.count("/health/graph"), 2);
+}
+
+/// True when this test runs as root, where file modes do not stop `connect`.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    probe.as_file().metadata().unwrap().uid() == 0
+}
+
+#[tokio::test]
+async fn forbidden_socket_is_reported_as_permission_denied_with_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = socket_path(dir.path(), "locked");
+    let _fake = cluster::serve_unix(&socket, ClusterState::default()).await;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let reports = run(config_for(dir.path()), ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.cluster_name, "locked");
+    if running_as_root() {
+        // root ignores the socket's mode: the API answers and there is nothing to deny.
+        assert_eq!(report.api_reachable, Some(true));
+        return;
+    }
+    let error = failure_of(report, CHECK_API);
+    assert!(error.contains("permission denied"), "{error}");
+    assert!(error.contains("owned by"), "{error}");
+    assert_eq!(report.api_reachable, Some(false));
+    assert_eq!(report.status, DaemonStatus::Error);
+    assert_eq!(report.health, Health::Unhealthy);
+}
+
+#[tokio::test]
+async fn stale_socket_without_listener_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = socket_path(dir.path(), "crashed");
+    // Binding creates the socket file; dropping the listener leaves it behind, as a crash does.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let reports = run(config_for(dir.path()), ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.api_reachable, Some(false));
+    assert_eq!(report.status, DaemonStatus::Stopped);
+    assert_eq!(report.health, Health::Unhealthy);
+    assert_eq!(report.running, Some(false));
+    assert!(failure_of(report, CHECK_API).contains("connection refused"));
+}
+
+#[tokio::test]
+async fn running_process_without_socket_is_reported_as_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let procs = ProcessTable {
+        processes: vec![follow_process(NO_SUCH_PID, "ghost")],
+    };
+    let reports = run(config_for(dir.path()), procs).await;
+    let report = only(&reports);
+    assert_eq!(report.cluster_name, "ghost");
+    assert_eq!(report.running, Some(true));
+    assert_eq!(report.api_reachable, Some(false));
+    assert_eq!(report.status, DaemonStatus::Error);
+    assert_eq!(report.health, Health::Unhealthy);
+    let error = failure_of(report, CHECK_API);
+    assert!(
+        error.contains("ghost/api-socket") && error.contains("does not exist"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn discovery_merges_folders_processes_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let _a = follower_on_socket(dir.path(), "alpha", ClusterState::default()).await;
+    let _b = follower_on_socket(dir.path(), "beta", ClusterState::default()).await;
+    std::fs::create_dir_all(dir.path().join("follow/not-a-follower")).unwrap();
+    let (_tcp, port) = cluster::serve_tcp(ClusterState::default()).await;
+    let mut config = config_for(dir.path());
+    config.apis = vec![
+        parse_api_spec(&format!("gamma=http://127.0.0.1:{port}")).unwrap(),
+        // The same follower as the folder's alpha: not reported twice.
+        parse_api_spec(&format!(
+            "/unix/{}",
+            dir.path().join("follow/alpha/api-socket").display()
+        ))
+        .unwrap(),
+    ];
+    let procs = ProcessTable {
+        processes: vec![follow_process(NO_SUCH_PID, "beta")],
+    };
+    let (reports, host) = FollowChecks::new(config)
+        .run(deadline(), Ok(Arc::new(procs)))
+        .await;
+    let mut names: Vec<(&str, Option<bool>, Option<bool>)> = reports
+        .iter()
+        .map(|r| (r.cluster_name.as_str(), r.api_reachable, r.running))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            ("alpha", Some(true), Some(false)),
+            ("beta", Some(true), Some(true)),
+            ("gamma", Some(true), Some(false)),
+        ]
+    );
+    // Host-level checks are the host's, not any follower's.
+    assert!(reports
+        .iter()
+        .flat_map(|r| &r.checks)
+        .all(|c| c.check != CHECK_BINARY));
+    let host_checks: Vec<&str> = host.checks.iter().map(|c| c.check).collect();
+    assert_eq!(host_checks, ["follow_discovery", CHECK_BINARY]);
+}
+
+#[tokio::test]
+async fn basic_auth_file_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = ClusterState {
+        basic_auth: Some("follow:s3cret".into()),
+        ..ClusterState::default()
+    };
+    let _fake = follower_on_socket(dir.path(), "authed", state).await;
+    let creds = dir.path().join("creds");
+    let mut config = config_for(dir.path());
+    config.basic_auth_file = Some(creds.clone());
+
+    std::fs::write(&creds, "follow:wrong\n").unwrap();
+    let reports = run(config.clone(), ProcessTable::default()).await;
+    let error = failure_of(only(&reports), CHECK_API);
+    assert!(error.contains("401"), "{error}");
+    assert_eq!(only(&reports).api_reachable, Some(false));
+
+    std::fs::write(&creds, "follow:s3cret\n").unwrap();
+    let reports = run(config, ProcessTable::default()).await;
+    assert_eq!(only(&reports).api_reachable, Some(true));
+}
+
+#[tokio::test]
+async fn hung_api_times_out_and_is_not_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    // The kernel accepts connections into the backlog; nobody ever answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut config = config_for(dir.path());
+    config.apis = vec![parse_api_spec(&format!("hung=/ip4/127.0.0.1/tcp/{port}")).unwrap()];
+    let started = Instant::now();
+    let (reports, _) = FollowChecks::new(config)
+        .run(
+            started + Duration::from_millis(300),
+            Ok(Arc::new(ProcessTable::default())),
+        )
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let report = only(&reports);
+    assert_eq!(status_of(report, CHECK_API), &CheckStatus::TimedOut);
+    assert_eq!(report.api_reachable, None);
+    assert_eq!(report.status, DaemonStatus::Error);
+    assert_eq!(report.health, Health::Unhealthy);
+    drop(listener);
+}
+
+#[tokio::test]
+async fn binary_version_is_read_once_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = dir.path().join("calls");
+    let script = bin.join("ipfs-cluster-follow");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{}'\necho 'ipfs-cluster-follow version 1.1.6'\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _fake = follower_on_socket(dir.path(), "withbin", ClusterState::default()).await;
+    let mut config = config_for(dir.path());
+    config.binary_search_path = Some(bin.into_os_string());
+    let checks = FollowChecks::new(config);
+    let procs = Ok(Arc::new(ProcessTable::default()));
+    let (_, host) = checks.run(deadline(), procs.clone()).await;
+    assert_eq!(host.binary_available, Some(true));
+    checks.run(deadline(), procs).await;
+    let binary = checks.binary();
+    assert_eq!(
+        binary.version.as_deref(),
+        Some("ipfs-cluster-follow version 1.1.6")
+    );
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 1);
+}
+
+#[tokio::test]
+async fn non_http_listener_is_not_reachable() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
+        }
+    });
+    let mut config = config_for(dir.path());
+    config.apis = vec![parse_api_spec(&format!("ssh=/ip4/127.0.0.1/tcp/{port}")).unwrap()];
+    let reports = run(config, ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.api_reachable, Some(false));
+    assert_eq!(report.status, DaemonStatus::Error);
+    assert!(failure_of(report, CHECK_API).contains("HTTP protocol error"));
+    server.abort();
+}

@@ -1,0 +1,337 @@
+//! The ports check on real sockets: listeners held by another process (a python3 helper), found
+//! through /proc/net and /proc/<pid>/fd, and conflicts decided from them and from config files.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use lotus_follow_exporter::lotus::LotusReport;
+use lotus_follow_exporter::multiaddr::Transport;
+use lotus_follow_exporter::ports::listeners::{name_holders, read_listening_sockets, Listener};
+use lotus_follow_exporter::ports::{
+    assemble_with, FollowerClaims, PortsCheck, PortsConfig, PortsReport, CHECK_LISTENERS,
+};
+use lotus_follow_exporter::process::{scan, ProcessTable};
+use lotus_follow_exporter::snapshot::{CheckStatus, Snapshot};
+use tokio::time::Instant;
+
+/// Binds a TCP listener and a UDP socket on 127.0.0.1, prints both ports, holds them until stdin closes.
+const HOLD_PORTS: &str = r#"
+import socket, sys
+t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+t.bind(("127.0.0.1", 0))
+t.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", 0))
+print(t.getsockname()[1], u.getsockname()[1], flush=True)
+sys.stdin.read()
+"#;
+
+/// A helper process holding one TCP and one UDP port; killed when dropped.
+struct PortHolder {
+    child: Child,
+    tcp: u16,
+    udp: u16,
+}
+
+impl PortHolder {
+    /// Run the helper as `program` (python3, or a symlink to it under another name).
+    fn start(program: &Path) -> PortHolder {
+        let mut child = Command::new(program)
+            .args(["-c", HOLD_PORTS])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("these tests need python3 ({}): {e}", program.display()));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("helper prints its ports");
+        let ports: Vec<u16> = line
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(ports.len(), 2, "helper said {line:?}");
+        PortHolder {
+            child,
+            tcp: ports[0],
+            udp: ports[1],
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PortHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The real python interpreter (not a pyenv shim), so a symlink to it can carry another name.
+fn real_python() -> PathBuf {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("these tests need python3 on PATH");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A copy of python3 named like ipfs-cluster-service (a symlink: argv[0] carries the name).
+fn python_named(dir: &Path, name: &str) -> PathBuf {
+    let link = dir.join(name);
+    std::os::unix::fs::symlink(real_python(), &link).unwrap();
+    link
+}
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(20)
+}
+
+async fn process_table() -> Arc<ProcessTable> {
+    Arc::new(scan(deadline()).await.expect("/proc is readable"))
+}
+
+fn find(listeners: &[Listener], protocol: Transport, port: u16) -> &Listener {
+    listeners
+        .iter()
+        .find(|l| l.protocol == protocol && l.port == port)
+        .unwrap_or_else(|| panic!("no {protocol}/{port} listener in {listeners:?}"))
+}
+
+/// A config dir with no config at all, except what `files` writes.
+fn config(dir: &Path, files: &[(&str, String)], own_listen: Vec<String>) -> PortsConfig {
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    PortsConfig {
+        cluster_service_config: dir.join("service.json"),
+        lotus_config: dir.join("config.toml"),
+        lotus_api: None,
+        kubo_config: dir.join("config"),
+        own_listen,
+    }
+}
+
+async fn plan(config: PortsConfig, followers: &[FollowerClaims]) -> PortsReport {
+    let procs = process_table().await;
+    let observation = PortsCheck::new(config).run(deadline(), procs).await;
+    let listeners = observation
+        .checks
+        .iter()
+        .find(|c| c.check == CHECK_LISTENERS)
+        .expect("listeners check ran");
+    assert_eq!(listeners.status, CheckStatus::Ok);
+    assemble_with(observation, followers)
+}
+
+fn metrics(report: PortsReport) -> String {
+    let snapshot = Snapshot {
+        taken_at: SystemTime::now(),
+        lotus: LotusReport::timed_out(String::new(), SystemTime::now(), Duration::ZERO),
+        follow: vec![],
+        follow_host: Default::default(),
+        ports: report,
+        scrape_duration: Duration::ZERO,
+    };
+    lotus_follow_exporter::render::prometheus::render(&snapshot)
+}
+
+#[tokio::test]
+async fn finds_listeners_held_by_another_process_with_their_owner() {
+    let holder = PortHolder::start(Path::new("python3"));
+    let procs = process_table().await;
+    let scan = read_listening_sockets(Path::new("/proc")).expect("/proc/net is readable");
+    let listeners = name_holders(&scan, &procs, std::process::id());
+
+    for protocol in [Transport::Tcp, Transport::Udp] {
+        let port = if protocol == Transport::Tcp {
+            holder.tcp
+        } else {
+            holder.udp
+        };
+        let listener = find(&listeners, protocol, port);
+        assert_eq!(
+            listener.address,
+            "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
+        );
+        assert_eq!(listener.holders.len(), 1, "{listener:?}");
+        let owner = &listener.holders[0];
+        assert_eq!(owner.pid, holder.pid());
+        assert!(owner.program.starts_with("python"), "{owner:?}");
+        assert_eq!(owner.service, None, "python is no service of the plan");
+    }
+}
+
+#[tokio::test]
+async fn an_outsider_holding_a_claimed_port_is_shown_not_a_conflict() {
+    let holder = PortHolder::start(Path::new("python3"));
+    let dir = tempfile::tempdir().unwrap();
+    let kubo = format!(
+        r#"{{"Addresses": {{"API": "/ip4/127.0.0.1/tcp/{}", "Swarm": ["/ip4/0.0.0.0/udp/{}/quic-v1"]}}}}"#,
+        holder.tcp, holder.udp
+    );
+    let report = plan(config(dir.path(), &[("config", kubo)], vec![]), &[]).await;
+
+    assert_eq!(report.entries.len(), 2, "{:?}", report.entries);
+    for entry in &report.entries {
+        assert!(!entry.conflict, "{entry:?}");
+        let names = entry.listeners.clone().expect("listeners were read");
+        assert_eq!(names.len(), 1, "{entry:?}");
+        assert!(names[0].starts_with("python"), "{entry:?}");
+    }
+    let text = metrics(report);
+    assert!(
+        text.contains(&format!(
+            "port_conflict{{port=\"{}\",protocol=\"tcp\"}} 0",
+            holder.tcp
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "port_conflict{{port=\"{}\",protocol=\"udp\"}} 0",
+            holder.udp
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "port_listener_info{{port=\"{}\",protocol=\"tcp\",process=\"python",
+            holder.tcp
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn follow_api_on_a_port_ipfs_cluster_service_holds_is_a_conflict() {
+    // The 9097 trap on a free port: ipfs-cluster-service's pinsvcapi is configured and really
+    // listening where a follower's API is expected.
+    let dir = tempfile::tempdir().unwrap();
+    let service = PortHolder::start(&python_named(dir.path(), "ipfs-cluster-service"));
+    let service_json = format!(
+        r#"{{"api": {{"pinsvcapi": {{"http_listen_multiaddress": "/ip4/127.0.0.1/tcp/{}"}}}}}}"#,
+        service.tcp
+    );
+    let follower = FollowerClaims {
+        cluster_name: "mycluster".into(),
+        api: Some(format!("/ip4/127.0.0.1/tcp/{}", service.tcp)),
+        swarm_addresses: vec![],
+    };
+    let report = plan(
+        config(dir.path(), &[("service.json", service_json)], vec![]),
+        std::slice::from_ref(&follower),
+    )
+    .await;
+
+    let entry = report
+        .entries
+        .iter()
+        .find(|e| e.port == service.tcp && e.protocol == Transport::Tcp)
+        .expect("the port is in the plan");
+    assert!(entry.conflict);
+    let reason = entry.reason.clone().unwrap();
+    assert!(reason.contains("configured for both ipfs-cluster-follow:mycluster api on 127.0.0.1 and ipfs-cluster-service pinsvcapi on 127.0.0.1"), "{reason}");
+    assert!(
+        reason.contains(&format!(
+            "held by ipfs-cluster-service (ipfs-cluster-service pid {}) on 127.0.0.1, where ipfs-cluster-follow:mycluster expects its api",
+            service.pid()
+        )),
+        "{reason}"
+    );
+    assert_eq!(
+        entry.listeners,
+        Some(vec!["ipfs-cluster-service".to_string()])
+    );
+    let text = metrics(report);
+    assert!(
+        text.contains(&format!(
+            "port_conflict{{port=\"{}\",protocol=\"tcp\"}} 1",
+            service.tcp
+        )),
+        "{text}"
+    );
+
+    // Without service.json the claim is gone, but the port is still held: a runtime conflict alone.
+    std::fs::remove_file(dir.path().join("service.json")).unwrap();
+    let report = plan(config(dir.path(), &[], vec![]), &[follower]).await;
+    assert_eq!(report.entries.len(), 1);
+    let reason = report.entries[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("held by ipfs-cluster-service"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn this_exporter_holding_its_own_port_is_no_conflict_but_a_second_claim_is() {
+    let own = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = own.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let report = plan(
+        config(dir.path(), &[], vec![format!("127.0.0.1:{port}")]),
+        &[],
+    )
+    .await;
+    assert_eq!(report.entries.len(), 1);
+    assert!(!report.entries[0].conflict, "{:?}", report.entries[0]);
+    assert_eq!(report.entries[0].listeners.as_ref().map(Vec::len), Some(1));
+
+    let lotus = format!("[API]\nListenAddress = \"/ip4/0.0.0.0/tcp/{port}/http\"\n");
+    let report = plan(
+        config(
+            dir.path(),
+            &[("config.toml", lotus)],
+            vec![format!(":{port}")],
+        ),
+        &[],
+    )
+    .await;
+    let reason = report.entries[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains(
+            "configured for both lotus api on 0.0.0.0 and lotus-follow-exporter metrics on *"
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains("held by lotus-follow-exporter"), "{reason}");
+    drop(own);
+}
+
+#[tokio::test]
+async fn malformed_configs_fail_their_check_without_stopping_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("service.json", "{\"api\": ".to_string()),
+        ("config.toml", "[API\n".to_string()),
+        (
+            "config",
+            std::fs::read_to_string("tests/data/kubo-config.json").unwrap(),
+        ),
+    ];
+    let report = plan(config(dir.path(), &files, vec![]), &[]).await;
+    let failures: Vec<String> = report
+        .checks
+        .iter()
+        .filter_map(|c| c.error_line())
+        .collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(
+        failures[0].starts_with("ports_cluster_service_config: ")
+            && failures[0].contains("service.json"),
+        "{failures:?}"
+    );
+    assert!(
+        failures[1].starts_with("ports_lotus_config: ") && failures[1].contains("config.toml"),
+        "{failures:?}"
+    );
+    // Kubo's claims are still there.
+    let ports: Vec<u16> = report.entries.iter().map(|e| e.port).collect();
+    assert_eq!(ports, [4001, 4001, 5001, 8080]);
+}
