@@ -413,6 +413,7 @@ fn resolve_lotus(
     let mut target = api_info.clone().and_then(|info| rpc_target(&info.address));
     let mut token = api_info.ok().and_then(|info| info.token);
     if let Some(path) = &flags.lotus_token_file {
+        warn_if_shared(path);
         match read_small_file(path) {
             Ok(text) if !text.trim().is_empty() => token = Some(Secret::new(text.trim().to_string())),
             Ok(_) => target = Err(format!("--lotus.token-file {} is empty: put a token there (lotus auth create-token --perm read)", path.display())),
@@ -442,6 +443,20 @@ fn resolve_lotus(
         max_wallets: flags.lotus_max_wallets,
         sync_lag_threshold: flags.lotus_sync_lag_threshold,
         max_body_bytes: flags.lotus_max_body_bytes,
+    }
+}
+
+/// Warn when a secret file can be read by group or others.
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            log::warn!(
+                "--lotus.token-file {} is readable by group or others (mode {mode:o}): chmod 600 it",
+                path.display()
+            );
+        }
     }
 }
 

@@ -180,6 +180,14 @@ pub async fn read_body(
     cap: usize,
     deadline: Instant,
 ) -> Result<Bytes, HttpError> {
+    use hyper::body::Body;
+    // A declared length over the cap fails before a single byte is read.
+    if body.size_hint().lower() > cap as u64 {
+        return Err(HttpError::BodyTooLarge {
+            endpoint: endpoint.clone(),
+            cap,
+        });
+    }
     let mut buf = BytesMut::new();
     loop {
         let frame = timeout_at(deadline, body.frame())

@@ -9,6 +9,7 @@ use lotus_follow_exporter::collector::Collector;
 use lotus_follow_exporter::config::{Config, Flags};
 use lotus_follow_exporter::render;
 use lotus_follow_exporter::server::{self, App};
+use lotus_follow_exporter::web::WebConfig;
 
 /// Prometheus exporter for a Filecoin Lotus daemon, ipfs-cluster-follow peers and the host's port plan.
 #[derive(Parser)]
@@ -32,11 +33,20 @@ enum Command {
     },
     /// Print the host's port plan, conflicts first; exit 1 when there is a conflict.
     Ports,
+    /// Read a password on stdin and print its bcrypt hash for `basic_auth_users`.
+    HashPassword {
+        /// bcrypt cost (10 takes about 70 ms per check, as exporter-toolkit suggests).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31))]
+        cost: u32,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.flags.log_level);
+    if let Some(Command::HashPassword { cost }) = cli.command {
+        return hash_password(cost);
+    }
     let config = match Config::from_flags(cli.flags) {
         Ok(config) => config,
         Err(reason) => {
@@ -58,6 +68,7 @@ fn main() -> ExitCode {
         Command::Serve => runtime.block_on(serve(config)),
         Command::Check { json } => runtime.block_on(check(config, json)),
         Command::Ports => runtime.block_on(ports(config)),
+        Command::HashPassword { .. } => ExitCode::SUCCESS,
     }
 }
 
@@ -69,13 +80,16 @@ fn init_logging(level: &str) {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    if let Some(path) = &config.web_config_file {
-        eprintln!(
-            "lotus-follow-exporter: --web.config.file {} is not supported yet (TLS and basic auth are planned); remove the flag",
-            path.display()
-        );
-        return ExitCode::from(2);
-    }
+    let web = match &config.web_config_file {
+        None => WebConfig::default(),
+        Some(path) => match WebConfig::load(path) {
+            Ok(web) => web,
+            Err(reason) => {
+                eprintln!("lotus-follow-exporter: {reason}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     if let Err(reason) = &config.lotus.target {
         log::error!(
             "the Lotus API cannot be used: {reason}; the Lotus check will fail until this is fixed"
@@ -86,7 +100,7 @@ async fn serve(config: Config) -> ExitCode {
         match server::bind(address).await {
             Ok(listener) => {
                 if let Ok(local) = listener.local_addr() {
-                    log::info!("listening on http://{local}{}", config.telemetry_path);
+                    log::info!("listening on {local}{}", config.telemetry_path);
                 }
                 listeners.push(listener);
             }
@@ -96,11 +110,14 @@ async fn serve(config: Config) -> ExitCode {
             }
         }
     }
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
     let app = Arc::new(App {
+        web,
         collector: Collector::new(&config),
         telemetry_path: config.telemetry_path.clone(),
         collector_timeout: config.collector_timeout,
     });
+    log::info!("serving {scheme}");
     log::info!(
         "watching Lotus at {} ({})",
         app.collector.lotus_api_address(),
@@ -134,6 +151,34 @@ async fn ports(config: Config) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Read one line (the password) from stdin and print its bcrypt hash.
+fn hash_password(cost: u32) -> ExitCode {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("Password (input is echoed; pipe it in to avoid that): ");
+    }
+    let mut password = String::new();
+    if let Err(e) = std::io::stdin().lock().read_line(&mut password) {
+        eprintln!("lotus-follow-exporter: cannot read the password from stdin: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        eprintln!("lotus-follow-exporter: empty password; type it on stdin");
+        return ExitCode::FAILURE;
+    }
+    match bcrypt::hash(password, cost) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lotus-follow-exporter: cannot hash: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -13,12 +13,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 use crate::collector::{scrape_budget, Collector};
 use crate::render;
+use crate::web::WebConfig;
 
 /// A client must send its request headers within this time (slowloris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,12 +26,17 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this many connections are served at once; more wait in the kernel's accept queue.
 pub const MAX_CONNECTIONS: usize = 1024;
 
+/// Largest request head (request line and headers) accepted.
+const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// What the handlers need.
 pub struct App {
     pub collector: Collector,
+    /// TLS, basic auth and extra headers from `--web.config.file`.
+    pub web: WebConfig,
     pub telemetry_path: String,
     pub collector_timeout: Duration,
 }
@@ -92,30 +97,27 @@ pub async fn bind(address: &str) -> Result<TcpListener, String> {
 
 /// Serve on every listener until `shutdown` resolves, then let in-flight requests finish.
 pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
     let mut acceptors = tokio::task::JoinSet::new();
-    let graceful = Arc::new(graceful);
     for listener in listeners {
         acceptors.spawn(accept_loop(
             listener,
             app.clone(),
             slots.clone(),
-            graceful.clone(),
             stop_rx.clone(),
         ));
     }
     shutdown.await;
     let _ = stop_tx.send(true);
     while acceptors.join_next().await.is_some() {}
-    if let Ok(graceful) = Arc::try_unwrap(graceful) {
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            log::warn!("some connections did not finish within {SHUTDOWN_GRACE:?}; closing them");
-        }
+    // Every open connection holds a slot: when all slots are free, every connection has finished.
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        log::warn!("some connections did not finish within {SHUTDOWN_GRACE:?}; closing them");
     }
 }
 
@@ -123,17 +125,29 @@ async fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
     slots: Arc<Semaphore>,
-    graceful: Arc<GracefulShutdown>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
+    let tls = app.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let mut full_logged = false;
     loop {
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
-            _ = stop.changed() => return,
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if !full_logged {
+                    log::warn!(
+                        "{MAX_CONNECTIONS} connections open: new ones wait until one closes"
+                    );
+                    full_logged = true;
+                }
+                tokio::select! {
+                    permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+                    _ = stop.changed() => return,
+                }
+            }
         };
-        let (stream, _peer) = tokio::select! {
+        let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok((stream, _peer)) => stream,
                 Err(e) => {
                     log::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -142,18 +156,46 @@ async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
+        let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = service_fn(move |request| handle(app.clone(), request));
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let stop = stop.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = connection.await;
+            match tls {
+                None => serve_connection(TokioIo::new(stream), app, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            serve_connection(TokioIo::new(tls_stream), app, stop).await
+                        }
+                        Ok(Err(e)) => log::debug!("TLS handshake failed: {e}"),
+                        Err(_) => log::debug!("TLS handshake timed out"),
+                    }
+                }
+            }
             drop(permit);
         });
+    }
+}
+
+/// Serve one connection until it closes, or finish its request and close it at shutdown.
+async fn serve_connection<T>(io: TokioIo<T>, app: Arc<App>, mut stop: watch::Receiver<bool>)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| handle(app.clone(), request));
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = async { stop.wait_for(|stopping| *stopping).await.map(|_| ()) } => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
+        }
     }
 }
 
@@ -161,6 +203,27 @@ async fn handle(
     app: Arc<App>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut response = respond(&app, request).await;
+    for (name, value) in &app.web.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(response)
+}
+
+/// Authenticate (when basic auth is configured), route, and answer.
+async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some(auth) = &app.web.basic_auth {
+        if !auth
+            .authorize(request.headers().get(header::AUTHORIZATION))
+            .await
+        {
+            let mut response = plain(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+            return response;
+        }
+    }
     let is_head = request.method() == Method::HEAD;
     let response = match route(request.method(), request.uri().path(), &app.telemetry_path) {
         Route::Landing => html(landing_page(&app.telemetry_path)),
@@ -177,7 +240,7 @@ async fn handle(
             response
         }
         Route::Metrics => {
-            scrape(&app, &request, |s| {
+            scrape(app, &request, |s| {
                 (
                     render::prometheus::CONTENT_TYPE,
                     render::prometheus::render(s),
@@ -186,7 +249,7 @@ async fn handle(
             .await
         }
         Route::Status => {
-            scrape(&app, &request, |s| {
+            scrape(app, &request, |s| {
                 (
                     "application/json",
                     format!("{:#}\n", render::status::render(s)),
@@ -195,11 +258,11 @@ async fn handle(
             .await
         }
     };
-    Ok(if is_head {
+    if is_head {
         strip_body(response)
     } else {
         response
-    })
+    }
 }
 
 /// Collect within the scrape's budget and render the snapshot.

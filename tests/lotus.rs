@@ -602,3 +602,77 @@ async fn check_command_exits_by_health() {
     assert_eq!(down.status.code(), Some(1), "{report}");
     assert!(report.contains("connection refused"), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_permissions_are_exported_and_checked_once_per_session() {
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&[
+        "--lotus.api",
+        &lotus.api_info_with_token(fakes::lotus::ADMIN_TOKEN),
+    ])
+    .await;
+    for _ in 0..2 {
+        let m = exporter.metrics().await;
+        assert_eq!(
+            m.value("lotus_token_permissions{permission=\"admin\"}"),
+            1.0
+        );
+        assert_eq!(m.value("lotus_token_permissions{permission=\"read\"}"), 1.0);
+        assert_eq!(m.check_success("lotus_token"), Some(1.0));
+    }
+    assert_eq!(lotus.calls("Filecoin.AuthVerify"), 1);
+
+    let read_only = util::start(&["--lotus.api", &lotus.api_info_with_token(READ_TOKEN)]).await;
+    let m = read_only.metrics().await;
+    assert_eq!(m.value("lotus_token_permissions{permission=\"read\"}"), 1.0);
+    assert_eq!(
+        m.value("lotus_token_permissions{permission=\"write\"}"),
+        0.0
+    );
+    assert_eq!(
+        m.value("lotus_token_permissions{permission=\"admin\"}"),
+        0.0
+    );
+
+    let no_token = exporter_for(&lotus, &[]).await;
+    let m = no_token.metrics().await;
+    assert!(!m.has("lotus_token_permissions"));
+    assert_eq!(
+        m.check_success("lotus_token"),
+        None,
+        "skipped without a token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn powerful_or_shared_tokens_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let lotus = FakeLotus::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, fakes::lotus::ADMIN_TOKEN).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let api = lotus.api_info();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
+            .args([
+                "check",
+                "--lotus.api",
+                &api,
+                "--lotus.token-file",
+                token_file.to_str().unwrap(),
+            ])
+            .env("HOME", std::env::temp_dir())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.contains("readable by group or others (mode 644)"),
+        "{logs}"
+    );
+    assert!(logs.contains("carries sign and admin permission"), "{logs}");
+    assert!(!logs.contains(fakes::lotus::ADMIN_TOKEN));
+}

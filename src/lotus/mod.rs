@@ -28,7 +28,7 @@ use rpc::{RpcClient, RpcError};
 use types::{AttoFil, SyncWorkers, STAGE_ERROR};
 
 /// Every `check` label value the Lotus check uses.
-pub const CHECKS: [&str; 9] = [
+pub const CHECKS: [&str; 10] = [
     "lotus_version",
     "lotus_session",
     "lotus_chain_head",
@@ -38,7 +38,11 @@ pub const CHECKS: [&str; 9] = [
     "lotus_genesis",
     "lotus_wallets",
     "lotus_process",
+    "lotus_token",
 ];
+
+/// Lotus's permission levels (`api/permissioned.go`, `AllPermissions`).
+pub const PERMISSIONS: [&str; 4] = ["read", "write", "sign", "admin"];
 
 /// What the node says about itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +107,8 @@ pub struct LotusReport {
     pub wallets: Vec<WalletBalance>,
     /// A `lotus daemon` process runs here; `None` when not looked for (remote API) or not visible.
     pub daemon_running: Option<bool>,
+    /// The configured token's permissions (`Filecoin.AuthVerify`); `None` without a token or when unknown.
+    pub token_permissions: Option<Vec<String>>,
     pub status: DaemonStatus,
     pub health: Health,
     pub sync_status: SyncStatus,
@@ -132,6 +138,7 @@ impl LotusReport {
             peers: None,
             wallets: Vec::new(),
             daemon_running: None,
+            token_permissions: None,
             status: DaemonStatus::Error,
             health: Health::Unhealthy,
             sync_status: SyncStatus::Unknown,
@@ -156,6 +163,16 @@ struct ChainConstants {
     genesis_timestamp: Option<u64>,
     network_name: Option<String>,
     block_delay_seconds: Option<u64>,
+    /// What `Filecoin.AuthVerify` says the configured token may do (`None`: no token, or unknown).
+    token_permissions: Option<Vec<String>>,
+}
+
+/// Calls made once per Lotus session.
+struct FreshConstants {
+    network_name: Timed<Value>,
+    genesis: Timed<Value>,
+    /// `Filecoin.AuthVerify`, only when a token is configured.
+    token: Option<Timed<Value>>,
 }
 
 /// The Lotus check and its per-session cache.
@@ -242,7 +259,7 @@ impl LotusCheck {
             .map(String::from);
         let fresh = match fresh {
             Some(fresh) => Some(fresh),
-            None if needs_refresh(cached.as_ref(), session_id.as_deref()) => {
+            None if needs_refresh(cached.as_ref(), session_id.as_deref(), self.token_given) => {
                 Some(fetch_constants(client, deadline).await)
             }
             None => None,
@@ -297,7 +314,11 @@ impl LotusCheck {
     ) -> LotusReport {
         let mut report = LotusReport::timed_out(self.api_address.clone(), started, Duration::ZERO);
         for check in report.checks.iter_mut() {
-            check.status = CheckStatus::Failed(reason.to_string());
+            check.status = if check.check == "lotus_token" && !self.token_given {
+                CheckStatus::Skipped("no token configured".into())
+            } else {
+                CheckStatus::Failed(reason.to_string())
+            };
         }
         report.checks.retain(|c| c.check != "lotus_process");
         report.checks.push(process.0);
@@ -425,25 +446,39 @@ impl LotusCheck {
     }
 }
 
-/// True when the cached constants belong to another (or an unknown) session.
-fn needs_refresh(cached: Option<&ChainConstants>, session: Option<&str>) -> bool {
-    match (cached, session) {
-        (None, _) => true,
-        (Some(c), Some(s)) => {
-            c.session.as_deref() != Some(s)
-                || c.genesis_timestamp.is_none()
-                || c.network_name.is_none()
-        }
-        (Some(c), None) => c.genesis_timestamp.is_none() || c.network_name.is_none(),
-    }
+/// True when the cached constants belong to another session, or miss something they should hold.
+fn needs_refresh(
+    cached: Option<&ChainConstants>,
+    session: Option<&str>,
+    token_given: bool,
+) -> bool {
+    let Some(c) = cached else {
+        return true;
+    };
+    let incomplete = c.genesis_timestamp.is_none()
+        || c.network_name.is_none()
+        || (token_given && c.token_permissions.is_none());
+    let other_session = session.is_some() && c.session.as_deref() != session;
+    incomplete || other_session
 }
 
-/// `StateNetworkName` and `ChainGetGenesis`, concurrently.
-async fn fetch_constants(client: &RpcClient, deadline: Instant) -> (Timed<Value>, Timed<Value>) {
-    tokio::join!(
+/// `StateNetworkName`, `ChainGetGenesis` and (with a token) `AuthVerify`, concurrently.
+async fn fetch_constants(client: &RpcClient, deadline: Instant) -> FreshConstants {
+    let (network_name, genesis, token) = tokio::join!(
         timed(client.call("Filecoin.StateNetworkName", json!([]), deadline)),
         timed(client.call("Filecoin.ChainGetGenesis", json!([]), deadline)),
-    )
+        async {
+            match client.verify_token(deadline) {
+                Some(call) => Some(timed(call).await),
+                None => None,
+            }
+        },
+    );
+    FreshConstants {
+        network_name,
+        genesis,
+        token,
+    }
 }
 
 async fn timed<T>(future: impl std::future::Future<Output = Result<T, RpcError>>) -> Timed<T> {
@@ -458,6 +493,24 @@ fn status_of(error: &RpcError) -> CheckStatus {
         RpcError::MethodNotFound { .. } => CheckStatus::Skipped(error.to_string()),
         RpcError::TimedOut(_) => CheckStatus::TimedOut,
         other => CheckStatus::Failed(other.to_string()),
+    }
+}
+
+/// Say (once per session) when the token can do more than an exporter needs.
+fn warn_about_powerful_token(permissions: Option<&[String]>) {
+    let Some(permissions) = permissions else {
+        return;
+    };
+    let powerful: Vec<&str> = permissions
+        .iter()
+        .map(String::as_str)
+        .filter(|p| matches!(*p, "sign" | "admin"))
+        .collect();
+    if !powerful.is_empty() {
+        log::warn!(
+            "the Lotus token carries {} permission: an exporter needs only read (lotus auth create-token --perm read)",
+            powerful.join(" and ")
+        );
     }
 }
 
@@ -534,25 +587,38 @@ impl Assembly {
     fn constants(
         &mut self,
         cached: Option<ChainConstants>,
-        fresh: Option<(Timed<Value>, Timed<Value>)>,
+        fresh: Option<FreshConstants>,
         session: Option<String>,
         cache: &Mutex<Option<ChainConstants>>,
     ) {
         let constants = match fresh {
-            Some((name, genesis)) => {
-                let network_name = self.record("lotus_network_name", name, |v| {
+            Some(fresh) => {
+                let network_name = self.record("lotus_network_name", fresh.network_name, |v| {
                     types::parse_string("Filecoin.StateNetworkName", v)
                 });
                 let genesis_timestamp = self
-                    .record("lotus_genesis", genesis, |v| {
+                    .record("lotus_genesis", fresh.genesis, |v| {
                         types::parse_tipset("Filecoin.ChainGetGenesis", v)
                     })
                     .and_then(|g| g.min_timestamp);
+                let token_permissions = match fresh.token {
+                    Some(call) => {
+                        let permissions =
+                            self.record("lotus_token", call, types::parse_permissions);
+                        warn_about_powerful_token(permissions.as_deref());
+                        permissions
+                    }
+                    None => {
+                        self.skip_token_check();
+                        None
+                    }
+                };
                 let fetched = ChainConstants {
                     session,
                     genesis_timestamp,
                     network_name,
                     block_delay_seconds: self.report.block_delay_seconds,
+                    token_permissions,
                 };
                 if let Ok(mut slot) = cache.lock() {
                     *slot = Some(fetched.clone());
@@ -565,7 +631,17 @@ impl Assembly {
                     genesis_timestamp: None,
                     network_name: None,
                     block_delay_seconds: None,
+                    token_permissions: None,
                 });
+                if cached.token_permissions.is_some() {
+                    self.checks.push(CheckResult::new(
+                        "lotus_token",
+                        CheckStatus::Ok,
+                        Duration::ZERO,
+                    ));
+                } else {
+                    self.skip_token_check();
+                }
                 self.checks.push(CheckResult::new(
                     "lotus_network_name",
                     CheckStatus::Ok,
@@ -580,10 +656,19 @@ impl Assembly {
             }
         };
         self.genesis_timestamp = constants.genesis_timestamp;
+        self.report.token_permissions = constants.token_permissions.clone();
         self.network_name = constants.network_name.clone();
         if self.report.block_delay_seconds.is_none() && self.report.up {
             self.report.block_delay_seconds = constants.block_delay_seconds;
         }
+    }
+
+    fn skip_token_check(&mut self) {
+        self.checks.push(CheckResult::new(
+            "lotus_token",
+            CheckStatus::Skipped("no token configured".into()),
+            Duration::ZERO,
+        ));
     }
 
     fn head(&mut self, head: Timed<Value>) {

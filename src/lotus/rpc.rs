@@ -97,6 +97,19 @@ impl RpcClient {
         &self.target
     }
 
+    /// `Filecoin.AuthVerify` on the configured token (the token travels in the request body to
+    /// Lotus only); `None` when no token is configured.
+    pub fn verify_token(
+        &self,
+        deadline: Instant,
+    ) -> Option<impl std::future::Future<Output = Result<Value, RpcError>> + '_> {
+        let token = self.token.as_ref()?.expose().to_string();
+        Some(async move {
+            self.call("Filecoin.AuthVerify", json!([token]), deadline)
+                .await
+        })
+    }
+
     /// Call `method` with `params` and return its `result`, all before `deadline`.
     pub async fn call(
         &self,

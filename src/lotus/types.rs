@@ -189,10 +189,14 @@ pub fn parse_unique_peers(v: &Value) -> Result<u64, ShapeError> {
         Value::Array(peers) => peers,
         _ => return Err(shape(M, "not a list")),
     };
-    let ids: BTreeSet<&str> = peers
+    let ids = peers
         .iter()
-        .filter_map(|p| p.get("ID").and_then(Value::as_str))
-        .collect();
+        .map(|p| {
+            p.get("ID")
+                .and_then(Value::as_str)
+                .ok_or_else(|| shape(M, "an entry has no ID string"))
+        })
+        .collect::<Result<BTreeSet<&str>, _>>()?;
     Ok(ids.len() as u64)
 }
 
@@ -213,6 +217,16 @@ pub fn parse_address_list(v: &Value) -> Result<Vec<String>, ShapeError> {
             .map(|a| parse_string(M, a))
             .collect::<Result<_, _>>(),
         _ => Err(shape(M, "not a list")),
+    }
+}
+
+/// `Filecoin.AuthVerify`: the token's permissions.
+pub fn parse_permissions(v: &Value) -> Result<Vec<String>, ShapeError> {
+    const M: &str = "Filecoin.AuthVerify";
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items.iter().map(|p| parse_string(M, p)).collect(),
+        _ => Err(shape(M, "not a list of permissions")),
     }
 }
 
@@ -395,6 +409,7 @@ mod tests {
         assert_eq!(parse_unique_peers(&peers).unwrap(), 2);
         assert_eq!(parse_unique_peers(&Value::Null).unwrap(), 0);
         assert!(parse_unique_peers(&json!({})).is_err());
+        assert!(parse_unique_peers(&json!([1, 2, 3])).is_err());
     }
 
     #[test]

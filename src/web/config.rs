@@ -304,7 +304,9 @@ mod tests {
             ("tls_server_config: [1\n", "tls_server_config"),
         ];
         for (text, expected) in cases {
-            let err = WebConfig::parse(text, Path::new(".")).err().expect(text);
+            let Err(err) = WebConfig::parse(text, Path::new(".")) else {
+                panic!("{text:?} should be refused");
+            };
             assert!(err.contains(expected), "{text:?}: {err}");
         }
     }
@@ -324,7 +326,9 @@ mod tests {
     fn missing_certificate_files_are_named() {
         let text =
             "tls_server_config:\n  cert_file: /nonexistent/c.pem\n  key_file: /nonexistent/k.pem\n";
-        let err = WebConfig::parse(text, Path::new(".")).err().unwrap();
+        let Err(err) = WebConfig::parse(text, Path::new(".")) else {
+            panic!("missing files should be refused");
+        };
         assert!(
             err.contains("tls_server_config.cert_file /nonexistent/c.pem"),
             "{err}"

@@ -241,7 +241,7 @@ fn authorized(headers: &HeaderMap, state: &ClusterState) -> bool {
     };
     let expected = format!(
         "Basic {}",
-        lotus_follow_exporter::follow::api::base64(creds.as_bytes())
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, creds.as_bytes())
     );
     headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()) == Some(expected.as_bytes())
 }

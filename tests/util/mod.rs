@@ -12,6 +12,7 @@ use lotus_follow_exporter::collector::Collector;
 use lotus_follow_exporter::config::{parse_flags, Config};
 use lotus_follow_exporter::http_client::{self, Endpoint};
 use lotus_follow_exporter::server::{self, App};
+use lotus_follow_exporter::web::WebConfig;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -49,11 +50,17 @@ pub async fn start(args: &[&str]) -> Exporter {
 }
 
 pub async fn start_config(config: Config) -> Exporter {
+    start_with_web(config, WebConfig::default()).await
+}
+
+/// Start the exporter with a web configuration (TLS, basic auth).
+pub async fn start_with_web(config: Config, web: WebConfig) -> Exporter {
     let listener = server::bind(&config.listen_addresses[0])
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let app = Arc::new(App {
+        web,
         collector: Collector::new(&config),
         telemetry_path: config.telemetry_path.clone(),
         collector_timeout: config.collector_timeout,

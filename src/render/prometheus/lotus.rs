@@ -2,7 +2,7 @@
 
 use super::{bool_value, Families};
 use crate::lotus::types::SYNC_STAGES;
-use crate::lotus::LotusReport;
+use crate::lotus::{LotusReport, PERMISSIONS};
 use crate::snapshot::{DaemonStatus, Health};
 
 pub fn render(report: &LotusReport, out: &mut Families) {
@@ -39,6 +39,16 @@ pub fn render(report: &LotusReport, out: &mut Families) {
         "1 when a `lotus daemon` process runs on this host, 0 when none does; absent when the API is remote or processes cannot be read.",
     )
     .maybe(&[], report.daemon_running.map(bool_value));
+    if let Some(permissions) = &report.token_permissions {
+        let mut family = out.gauge(
+            "lotus_token_permissions",
+            "1 for each permission the configured Lotus token carries (Filecoin.AuthVerify), 0 for those it lacks; an exporter needs only read. Absent without a token.",
+        );
+        for permission in PERMISSIONS {
+            let held = permissions.iter().any(|p| p == permission);
+            family.sample(&[("permission", permission)], bool_value(held));
+        }
+    }
     out.gauge(
         "lotus_status",
         "Lotus daemon status: the series whose state is current is 1 (running: API answers; stopped: nothing answers and no daemon process; error: a daemon or listener is there but the API fails).",

@@ -1,0 +1,118 @@
+//! Load and abuse: many concurrent scrapes, and slow clients that must not hold the exporter.
+
+mod fakes;
+mod util;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fakes::cluster::{self, ClusterState};
+use fakes::lotus::FakeLotus;
+use tokio::io::AsyncWriteExt;
+
+/// The tests here count this process's file descriptors, so they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Wait (bounded) until the open file descriptors drop back to at most `limit`.
+async fn fds_settle_to(limit: usize) -> usize {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = open_fds();
+        if now <= limit || Instant::now() > until {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_scrapes_at_a_hundred_connections_leak_nothing() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lotus = FakeLotus::start().await;
+    let socket = dir.path().join("api-socket");
+    let _follower = cluster::serve_unix(&socket, ClusterState::default()).await;
+    let follow_api = format!("load=/unix/{}", socket.display());
+    let exporter = Arc::new(
+        util::start(&[
+            "--lotus.api",
+            &lotus.api_info(),
+            "--follow.api",
+            &follow_api,
+        ])
+        .await,
+    );
+    // Warm up (first-round caches, lazily opened files), then measure.
+    assert_eq!(exporter.metrics().await.value("lotus_up"), 1.0);
+    let baseline = open_fds();
+    let begun = Instant::now();
+    let workers: Vec<_> = (0..100)
+        .map(|_| {
+            let exporter = exporter.clone();
+            tokio::spawn(async move {
+                let mut failures = 0;
+                for _ in 0..10 {
+                    let page = exporter.get("/metrics").await;
+                    if page.status != 200
+                        || !page.body.contains("lotus_up 1")
+                        || !page
+                            .body
+                            .contains("cluster_follow_api_reachable{cluster_name=\"load\"} 1")
+                    {
+                        failures += 1;
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut failures = 0;
+    for worker in workers {
+        failures += worker.await.unwrap();
+    }
+    let took = begun.elapsed();
+    assert_eq!(failures, 0, "scrapes failed under load");
+    let after = fds_settle_to(baseline + 2).await;
+    assert!(
+        after <= baseline + 2,
+        "file descriptors grew from {baseline} to {after}"
+    );
+    let rounds = lotus.calls("Filecoin.ChainHead");
+    assert!(
+        rounds < 1000,
+        "coalescing: 1000 scrapes cost {rounds} rounds"
+    );
+    eprintln!("1000 scrapes in {took:?}, {rounds} Lotus rounds, fds {baseline} -> {after}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_clients_do_not_hold_the_exporter() {
+    let _serial = SERIAL.lock().await;
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&["--lotus.api", &lotus.api_info()]).await;
+    // 200 clients that send half a request head and then nothing (slowloris).
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(exporter.addr).await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let begun = Instant::now();
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_up"), 1.0);
+    assert!(
+        begun.elapsed() < Duration::from_secs(2),
+        "a normal scrape waited {:?} behind slow clients",
+        begun.elapsed()
+    );
+    drop(slow);
+}
