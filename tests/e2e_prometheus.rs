@@ -318,14 +318,22 @@ async fn target_health(prometheus: Api, target: String) -> Option<()> {
     (ours["health"] == "up").then_some(())
 }
 
-/// (2) Every query of the Grafana dashboard, variables substituted, returns at least one series.
+/// (2) Every query of the Grafana dashboard (and the series its variables list), variables
+/// substituted, returns at least one series.
 async fn every_dashboard_query_returns_series(stack: &Stack) {
     let board = dashboard::load();
     let mut waiting: Vec<(String, String)> = dashboard::queries(&board)
         .into_iter()
+        .chain(dashboard::variable_selectors(&board))
         .map(|(title, expr)| (title, substitute(&expr, &stack.target)))
         .collect();
     assert!(waiting.len() > 20, "the dashboard has its queries");
+    assert!(
+        waiting
+            .iter()
+            .any(|(what, _)| what == "variable cluster_name"),
+        "the variables' series are checked too"
+    );
     let deadline = tokio::time::Instant::now() + EVENT_TIMEOUT;
     while !waiting.is_empty() && tokio::time::Instant::now() < deadline {
         let mut still = Vec::new();

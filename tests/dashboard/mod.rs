@@ -43,6 +43,20 @@ pub fn queries(dashboard: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `(variable name, series selector)` of every `label_values(SELECTOR, LABEL)` variable query.
+pub fn variable_selectors(dashboard: &Value) -> Vec<(String, String)> {
+    array(&dashboard["templating"]["list"])
+        .iter()
+        .filter_map(|var| {
+            let query = var["definition"].as_str()?;
+            let inner = query.strip_prefix("label_values(")?.strip_suffix(')')?;
+            let (selector, _label) = inner.rsplit_once(',')?;
+            let name = var["name"].as_str().unwrap_or("");
+            Some((format!("variable {name}"), selector.trim().to_string()))
+        })
+        .collect()
+}
+
 /// The template variable called `name`.
 pub fn variable<'a>(dashboard: &'a Value, name: &str) -> Option<&'a Value> {
     array(&dashboard["templating"]["list"])
