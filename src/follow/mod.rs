@@ -425,13 +425,7 @@ impl FollowChecks {
         last_check: SystemTime,
     ) -> FollowReport {
         let mut report = empty_report(follower, last_check);
-        let (running, process_status) = match procs {
-            Ok(table) => (
-                Some(table.follow_peers().any(|(_, name)| name == follower.name)),
-                CheckStatus::Ok,
-            ),
-            Err(reason) => (None, CheckStatus::Failed(reason.clone())),
-        };
+        let (running, process_status) = process_verdict(follower, procs);
         report.running = running;
         report.checks.push(self.named(
             follower,
@@ -815,6 +809,25 @@ pub fn parse_basic_auth(text: &str) -> Result<String, String> {
     }
 }
 
+/// Whether the follower's `ipfs-cluster-follow <name> run` process is alive here; unknown when
+/// its API is on another host or the process table could not be read.
+fn process_verdict(
+    follower: &Follower,
+    procs: &Result<Arc<ProcessTable>, String>,
+) -> (Option<bool>, CheckStatus) {
+    if matches!(&follower.api, Ok(endpoint) if !crate::config::is_local(endpoint)) {
+        let reason = "the follower's API is not on this host".to_string();
+        return (None, CheckStatus::Skipped(reason));
+    }
+    match procs {
+        Ok(table) => {
+            let running = table.follow_peers().any(|(_, name)| name == follower.name);
+            (Some(running), CheckStatus::Ok)
+        }
+        Err(reason) => (None, CheckStatus::Failed(reason.clone())),
+    }
+}
+
 fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
     let api_port = match &follower.api {
         Ok(Endpoint::Tcp { port, .. }) => Some(*port),
@@ -892,6 +905,48 @@ fn health_of(report: &FollowReport) -> Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn follower(name: &str, api: Endpoint) -> Follower {
+        Follower {
+            name: name.to_string(),
+            api: Ok(api),
+            source: discovery::Source::Flag,
+        }
+    }
+
+    #[test]
+    fn process_verdict_only_for_followers_on_this_host() {
+        let table = ProcessTable {
+            processes: vec![crate::process::ProcessInfo {
+                pid: 7,
+                argv: vec!["ipfs-cluster-follow".into(), "c".into(), "run".into()],
+                comm: "ipfs-cluster-follow".into(),
+            }],
+        };
+        let procs = Ok(Arc::new(table));
+        let local = follower("c", Endpoint::Unix("/x/api-socket".into()));
+        assert_eq!(
+            process_verdict(&local, &procs),
+            (Some(true), CheckStatus::Ok)
+        );
+        let other = follower("d", Endpoint::Unix("/y/api-socket".into()));
+        assert_eq!(process_verdict(&other, &procs).0, Some(false));
+        let remote = follower(
+            "c",
+            Endpoint::Tcp {
+                host: "10.1.2.3".into(),
+                port: 9094,
+            },
+        );
+        let (running, status) = process_verdict(&remote, &procs);
+        assert_eq!(
+            running, None,
+            "a process elsewhere cannot be looked for here"
+        );
+        assert!(matches!(status, CheckStatus::Skipped(_)));
+        let unreadable = Err("cannot list /proc".to_string());
+        assert_eq!(process_verdict(&local, &unreadable).0, None);
+    }
 
     #[test]
     fn basic_auth_file_format() {
