@@ -37,6 +37,10 @@ pub struct Flags {
     #[arg(long = "web.config.file", global = true)]
     pub web_config_file: Option<PathBuf>,
 
+    /// Most connections served at once; more wait until one closes.
+    #[arg(long = "web.max-connections", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, global = true)]
+    pub web_max_connections: usize,
+
     /// Upper bound for one collection; Prometheus's scrape timeout (minus 0.5s) lowers it further.
     #[arg(long = "collector.timeout", default_value = "5s", value_parser = parse_duration, global = true)]
     pub collector_timeout: Duration,
@@ -327,6 +331,7 @@ pub struct Config {
     pub listen_addresses: Vec<String>,
     pub telemetry_path: String,
     pub web_config_file: Option<PathBuf>,
+    pub max_connections: usize,
     pub collector_timeout: Duration,
     pub lotus: LotusConfig,
     pub follow: FollowConfig,
@@ -396,6 +401,7 @@ impl Config {
             listen_addresses: flags.listen_address,
             telemetry_path: flags.telemetry_path,
             web_config_file: flags.web_config_file,
+            max_connections: flags.web_max_connections,
             collector_timeout: flags.collector_timeout,
             lotus,
             follow,

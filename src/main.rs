@@ -116,6 +116,7 @@ async fn serve(config: Config) -> ExitCode {
         collector: Collector::new(&config),
         telemetry_path: config.telemetry_path.clone(),
         collector_timeout: config.collector_timeout,
+        max_connections: config.max_connections,
     });
     log::info!("serving {scheme}");
     log::info!(

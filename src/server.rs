@@ -23,8 +23,8 @@ use crate::web::WebConfig;
 /// A client must send its request headers within this time (slowloris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// At most this many connections are served at once; more wait in the kernel's accept queue.
-pub const MAX_CONNECTIONS: usize = 1024;
+/// Default for `--web.max-connections`: far above what a Prometheus HA pair needs.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Largest request head (request line and headers) accepted.
 const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
@@ -39,6 +39,8 @@ pub struct App {
     pub web: WebConfig,
     pub telemetry_path: String,
     pub collector_timeout: Duration,
+    /// At most this many connections are served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
 }
 
 /// Which page a request asks for.
@@ -97,7 +99,8 @@ pub async fn bind(address: &str) -> Result<TcpListener, String> {
 
 /// Serve on every listener until `shutdown` resolves, then let in-flight requests finish.
 pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let max_connections = app.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut acceptors = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -112,7 +115,7 @@ pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Fu
     let _ = stop_tx.send(true);
     while acceptors.join_next().await.is_some() {}
     // Every open connection holds a slot: when all slots are free, every connection has finished.
-    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
         .await
         .is_err()
@@ -135,7 +138,8 @@ async fn accept_loop(
             Err(_) => {
                 if !full_logged {
                     log::warn!(
-                        "{MAX_CONNECTIONS} connections open: new ones wait until one closes"
+                        "{} connections open (--web.max-connections): new ones wait until one closes",
+                        app.max_connections
                     );
                     full_logged = true;
                 }

@@ -225,3 +225,54 @@ fn hash_password_prints_a_hash_that_verifies() {
     assert!(bcrypt::verify("correct horse", hash.trim()).unwrap());
     assert!(!hash.contains("correct horse"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_exporter_gracefully() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
+        .args([
+            "--web.listen-address",
+            &listen,
+            "--lotus.api",
+            "/ip4/127.0.0.1/tcp/1/http",
+        ])
+        .env("HOME", dir.path())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let endpoint = lotus_follow_exporter::http_client::Endpoint::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+    };
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let request = http::Request::get("/healthz")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
+        match lotus_follow_exporter::http_client::fetch(&endpoint, request, 1024, deadline).await {
+            Ok(response) if response.status == 200 => break,
+            _ if tokio::time::Instant::now() > until => {
+                panic!("the exporter never answered /healthz")
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), child.wait())
+        .await
+        .expect("the exporter stops within 5s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}

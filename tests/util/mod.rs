@@ -64,6 +64,7 @@ pub async fn start_with_web(config: Config, web: WebConfig) -> Exporter {
         collector: Collector::new(&config),
         telemetry_path: config.telemetry_path.clone(),
         collector_timeout: config.collector_timeout,
+        max_connections: config.max_connections,
     });
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server::serve(vec![listener], app, async {
