@@ -534,13 +534,17 @@ fn lotus_api_multiaddr(lotus: &LotusConfig) -> Option<String> {
     }
 }
 
-/// Read a small file (at most 64 KiB).
+/// Read a small text file (at most 64 KiB); a missing file is `NotFound`.
 pub fn read_small_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut text = String::new();
-    file.take(SMALL_FILE_CAP).read_to_string(&mut text)?;
-    Ok(text)
+    use std::io::{Error, ErrorKind};
+    match crate::files::read_capped(path, SMALL_FILE_CAP) {
+        Ok(Some(raw)) => {
+            String::from_utf8(raw).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
+        }
+        Ok(None) => Err(Error::new(ErrorKind::NotFound, "no such file")),
+        Err(crate::files::ReadError::Io(e)) => Err(e),
+        Err(too_large) => Err(Error::new(ErrorKind::InvalidData, too_large.to_string())),
+    }
 }
 
 #[cfg(test)]

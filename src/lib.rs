@@ -3,6 +3,7 @@
 
 pub mod collector;
 pub mod config;
+pub mod files;
 pub mod follow;
 pub mod http_client;
 pub mod lotus;

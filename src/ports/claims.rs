@@ -5,7 +5,6 @@
 //! read (size-capped) and turn the outcome into a check status. A missing file is no claim and a
 //! skipped check; an unreadable or malformed one is a failed check naming the path and the reason.
 
-use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +14,7 @@ use super::{
     BindAddress, Claim, FollowerClaims, SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_FOLLOW,
     SERVICE_KUBO, SERVICE_LOTUS,
 };
+use crate::files::ReadError;
 use crate::multiaddr::{Host, Multiaddr, MultiaddrError, Transport};
 use crate::snapshot::CheckStatus;
 
@@ -138,25 +138,22 @@ fn parsed(path: &Path, claims: Result<Vec<Claim>, ConfigError>) -> (CheckStatus,
 
 /// Blocking: a config file's text, `None` when it does not exist, at most [`MAX_CONFIG_BYTES`].
 pub fn read_config(path: &Path) -> Result<Option<String>, ConfigFileError> {
-    let read_err = |source| ConfigFileError::Read {
-        path: path.to_path_buf(),
-        source,
+    let raw = match crate::files::read_capped(path, MAX_CONFIG_BYTES) {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return Ok(None),
+        Err(ReadError::TooLarge { limit }) => {
+            return Err(ConfigFileError::TooLarge {
+                path: path.to_path_buf(),
+                limit,
+            })
+        }
+        Err(ReadError::Io(source)) => {
+            return Err(ConfigFileError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(read_err(err)),
-    };
-    let mut raw = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut raw)
-        .map_err(read_err)?;
-    if raw.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(ConfigFileError::TooLarge {
-            path: path.to_path_buf(),
-            limit: MAX_CONFIG_BYTES,
-        });
-    }
     String::from_utf8(raw)
         .map(Some)
         .map_err(|_| ConfigFileError::NotText {

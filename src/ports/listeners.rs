@@ -10,11 +10,11 @@
 //! machine's byte order, so the hex is decoded with native endianness.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use super::{SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_FOLLOW, SERVICE_KUBO, SERVICE_LOTUS};
+use crate::files::ReadError;
 use crate::multiaddr::Transport;
 use crate::process::{follow_cluster_name, split_cmdline, ProcessInfo, ProcessTable};
 
@@ -274,26 +274,17 @@ pub fn read_listening_sockets(root: &Path) -> Result<ListeningScan, ListenersErr
 }
 
 fn read_table(path: &Path) -> Result<Option<String>, ListenersError> {
-    let read_err = |source| ListenersError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(read_err(err)),
-    };
-    let mut raw = Vec::new();
-    file.take(MAX_PROC_NET_BYTES + 1)
-        .read_to_end(&mut raw)
-        .map_err(read_err)?;
-    if raw.len() as u64 > MAX_PROC_NET_BYTES {
-        return Err(ListenersError::TooLarge {
+    match crate::files::read_capped(path, MAX_PROC_NET_BYTES) {
+        Ok(raw) => Ok(raw.map(|raw| String::from_utf8_lossy(&raw).into_owned())),
+        Err(ReadError::TooLarge { limit }) => Err(ListenersError::TooLarge {
             path: path.to_path_buf(),
-            limit: MAX_PROC_NET_BYTES,
-        });
+            limit,
+        }),
+        Err(ReadError::Io(source)) => Err(ListenersError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
-    Ok(Some(String::from_utf8_lossy(&raw).into_owned()))
 }
 
 /// Blocking: which pids hold each of `inodes`, from the `<root>/<pid>/fd/*` links this user may read.
