@@ -155,6 +155,12 @@ fn main() {
         listeners::read_listening_sockets(std::path::Path::new("/proc")).map(|s| s.sockets.len())
     });
 
+    let mut owners = listeners::OwnerCache::default();
+    harness.run("proc_net/read_listening_sockets host cached", None, || {
+        listeners::read_listening_sockets_cached(std::path::Path::new("/proc"), &mut owners)
+            .map(|s| s.sockets.len())
+    });
+
     let runtime = runtime();
     let (collector, _fakes) = runtime.block_on(collector_with_fakes(10, 1000));
     // The first round fetches the cached figures (genesis, full listing, trust); measure later ones.
