@@ -135,6 +135,18 @@ pub fn parse_table(text: &str, protocol: Transport) -> (Vec<Socket>, usize) {
     let mut sockets = Vec::new();
     let mut malformed = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        // Most lines of a busy host are connections (and TIME_WAIT): skip them on the state
+        // field alone, before the full parse.
+        let state = line.split_whitespace().nth(3);
+        if let Some(state) = state.and_then(|s| u8::from_str_radix(s, 16).ok()) {
+            let may_listen = match protocol {
+                Transport::Tcp => state == TCP_LISTEN,
+                Transport::Udp => state == UDP_UNCONNECTED,
+            };
+            if !may_listen {
+                continue;
+            }
+        }
         match parse_line(line, protocol) {
             Ok(Some(socket)) => sockets.push(socket),
             Ok(None) => {}
