@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_FOLLOW, SERVICE_KUBO, SERVICE_LOTUS};
 use crate::files::ReadError;
@@ -134,6 +135,18 @@ pub fn parse_table(text: &str, protocol: Transport) -> (Vec<Socket>, usize) {
     let mut sockets = Vec::new();
     let mut malformed = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        // Most lines of a busy host are connections (and TIME_WAIT): skip them on the state
+        // field alone, before the full parse.
+        let state = line.split_whitespace().nth(3);
+        if let Some(state) = state.and_then(|s| u8::from_str_radix(s, 16).ok()) {
+            let may_listen = match protocol {
+                Transport::Tcp => state == TCP_LISTEN,
+                Transport::Udp => state == UDP_UNCONNECTED,
+            };
+            if !may_listen {
+                continue;
+            }
+        }
         match parse_line(line, protocol) {
             Ok(Some(socket)) => sockets.push(socket),
             Ok(None) => {}
@@ -246,6 +259,59 @@ const TABLES: [(&str, Transport); 4] = [
 
 /// Blocking: read every listening socket under `<root>/net` and find their owners under `<root>`.
 pub fn read_listening_sockets(root: &Path) -> Result<ListeningScan, ListenersError> {
+    read_listening_sockets_cached(root, &mut OwnerCache::default())
+}
+
+/// How long socket owners found by one walk of `/proc/<pid>/fd` are trusted at most.
+pub const OWNER_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Socket owners found by the last walk of every `/proc/<pid>/fd`, the costly part of a scan
+/// (one `readlink` per open file of every process). Reused while the listening sockets are the
+/// same ones, every cached owner is still alive, and the walk is younger than [`OWNER_CACHE_TTL`].
+#[derive(Debug, Default)]
+pub struct OwnerCache {
+    walked_at: Option<Instant>,
+    /// Every inode looked for by that walk, with the pids found holding it (possibly none).
+    owners: HashMap<u64, Vec<u32>>,
+}
+
+impl OwnerCache {
+    /// The cached owners of `inodes`, when the cache still answers for all of them.
+    fn owners_of(&self, root: &Path, inodes: &HashSet<u64>) -> Option<HashMap<u64, Vec<u32>>> {
+        let fresh = self
+            .walked_at
+            .is_some_and(|at| at.elapsed() < OWNER_CACHE_TTL);
+        if !fresh || !inodes.iter().all(|inode| self.owners.contains_key(inode)) {
+            return None;
+        }
+        let owners: HashMap<u64, Vec<u32>> = inodes
+            .iter()
+            .filter_map(|inode| {
+                let pids = &self.owners[inode];
+                (!pids.is_empty()).then(|| (*inode, pids.clone()))
+            })
+            .collect();
+        let alive = owners
+            .values()
+            .flatten()
+            .all(|pid| root.join(pid.to_string()).exists());
+        alive.then_some(owners)
+    }
+
+    fn remember(&mut self, inodes: &HashSet<u64>, owners: &HashMap<u64, Vec<u32>>) {
+        self.walked_at = Some(Instant::now());
+        self.owners = inodes
+            .iter()
+            .map(|inode| (*inode, owners.get(inode).cloned().unwrap_or_default()))
+            .collect();
+    }
+}
+
+/// [`read_listening_sockets`], walking the `fd` folders only when `cache` cannot answer.
+pub fn read_listening_sockets_cached(
+    root: &Path,
+    cache: &mut OwnerCache,
+) -> Result<ListeningScan, ListenersError> {
     let mut sockets = Vec::new();
     for (name, protocol) in TABLES {
         let path = root.join("net").join(name);
@@ -260,7 +326,14 @@ pub fn read_listening_sockets(root: &Path) -> Result<ListeningScan, ListenersErr
         sockets.extend(found);
     }
     let inodes: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
-    let owners = read_socket_owners(root, &inodes);
+    let owners = match cache.owners_of(root, &inodes) {
+        Some(owners) => owners,
+        None => {
+            let owners = read_socket_owners(root, &inodes);
+            cache.remember(&inodes, &owners);
+            owners
+        }
+    };
     let processes = owners
         .values()
         .flatten()
@@ -594,6 +667,44 @@ mod tests {
             listeners[0].holders[0].service.as_deref(),
             Some("ipfs-cluster-service")
         );
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn socket_owners_are_reused_until_a_socket_or_an_owner_changes() {
+        let line = |inode: u64, port: u16| {
+            format!("   0: 0100007F:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 {inode} 1 0 100 0 0 10 0\n")
+        };
+        let root = tempfile::tempdir().unwrap();
+        let net = root.path().join("net");
+        std::fs::create_dir(&net).unwrap();
+        let fd = |pid: u32| root.path().join(pid.to_string()).join("fd");
+        std::fs::create_dir_all(fd(10)).unwrap();
+        std::os::unix::fs::symlink("socket:[555]", fd(10).join("3")).unwrap();
+        std::fs::write(net.join("tcp"), format!("  sl\n{}", line(555, 9094))).unwrap();
+        let mut cache = OwnerCache::default();
+        let scan = read_listening_sockets_cached(root.path(), &mut cache).unwrap();
+        assert_eq!(scan.owners[&555], vec![10]);
+
+        // A new holder appears but the sockets are the same ones: the cached owners answer.
+        std::os::unix::fs::symlink("socket:[555]", fd(10).join("4")).unwrap();
+        std::fs::create_dir_all(fd(11)).unwrap();
+        std::os::unix::fs::symlink("socket:[555]", fd(11).join("3")).unwrap();
+        let scan = read_listening_sockets_cached(root.path(), &mut cache).unwrap();
+        assert_eq!(scan.owners[&555], vec![10]);
+
+        // A new listening socket: walk again.
+        std::os::unix::fs::symlink("socket:[777]", fd(11).join("5")).unwrap();
+        let tcp = format!("  sl\n{}{}", line(555, 9094), line(777, 9096));
+        std::fs::write(net.join("tcp"), tcp).unwrap();
+        let scan = read_listening_sockets_cached(root.path(), &mut cache).unwrap();
+        assert_eq!(scan.owners[&555], vec![10, 11]);
+        assert_eq!(scan.owners[&777], vec![11]);
+
+        // A cached owner is gone: walk again.
+        std::fs::remove_dir_all(root.path().join("10")).unwrap();
+        let scan = read_listening_sockets_cached(root.path(), &mut cache).unwrap();
+        assert_eq!(scan.owners[&555], vec![11]);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod listeners;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
@@ -205,6 +205,8 @@ pub struct PortsCheck {
     config: PortsConfig,
     /// Claims from `--web.listen-address`, parsed once.
     own_claims: Vec<Claim>,
+    /// Socket owners from the last walk of `/proc/<pid>/fd`, reused while still true.
+    owners: Arc<Mutex<listeners::OwnerCache>>,
 }
 
 impl PortsCheck {
@@ -220,7 +222,11 @@ impl PortsCheck {
                 }
             })
             .collect();
-        PortsCheck { config, own_claims }
+        PortsCheck {
+            config,
+            own_claims,
+            owners: Arc::default(),
+        }
     }
 
     /// Read the configs and the socket tables before `deadline`.
@@ -229,6 +235,7 @@ impl PortsCheck {
         let lotus_path = self.config.lotus_config.clone();
         let lotus_api = self.config.lotus_api.clone();
         let kubo_path = self.config.kubo_config.clone();
+        let owners = self.owners.clone();
         let (cluster, lotus, kubo, sockets) = tokio::join!(
             blocking(deadline, CHECK_CLUSTER_SERVICE_CONFIG, move || {
                 claims::cluster_service_check(&cluster_path)
@@ -239,8 +246,16 @@ impl PortsCheck {
             blocking(deadline, CHECK_KUBO_CONFIG, move || {
                 claims::kubo_check(&kubo_path)
             }),
-            blocking(deadline, CHECK_LISTENERS, || {
-                listeners::read_listening_sockets(Path::new(listeners::PROC_ROOT))
+            blocking(deadline, CHECK_LISTENERS, move || {
+                // Taken out for the scan, so no lock is held across the reads; a scan still
+                // running from a timed-out round leaves the next one an empty cache.
+                let mut cache = std::mem::take(&mut *lock(&owners));
+                let scan = listeners::read_listening_sockets_cached(
+                    Path::new(listeners::PROC_ROOT),
+                    &mut cache,
+                );
+                *lock(&owners) = cache;
+                scan
             }),
         );
         let mut observation = PortsObservation {
@@ -269,6 +284,13 @@ impl PortsCheck {
         sort_claims(&mut observation.claims);
         observation
     }
+}
+
+/// A poisoned cache is only stale socket owners: keep using it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A sub-check's name and how long it ran.

@@ -10,6 +10,7 @@
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -43,6 +44,8 @@ pub struct ClusterState {
     pub trust_links: Vec<(String, bool)>,
     /// Required `user:password`, when set.
     pub basic_auth: Option<String>,
+    /// Sleep this long before answering a request to this path (`/id`, `/pins`, ...).
+    pub latency: Vec<(String, Duration)>,
 }
 
 impl Default for ClusterState {
@@ -58,6 +61,7 @@ impl Default for ClusterState {
             chunk_size: 4096,
             trust_links: vec![("12D3KooWTrustedPeer".to_string(), true)],
             basic_auth: None,
+            latency: Vec::new(),
         }
     }
 }
@@ -196,6 +200,10 @@ where
                     .unwrap_or_default();
                 requests.lock().unwrap().push(target);
                 let state = state.lock().unwrap().clone();
+                let path = request.uri().path();
+                if let Some((_, delay)) = state.latency.iter().find(|(p, _)| p == path) {
+                    tokio::time::sleep(*delay).await;
+                }
                 Ok::<_, Infallible>(match kind {
                     Kind::Cluster => cluster_answer(&request, &state),
                     Kind::PinningService => pinning_service_answer(&request),
