@@ -256,7 +256,11 @@ async fn every_fault_fails_only_its_own_backend_within_the_deadline_and_the_cap(
             Some(0.0),
             "{fault:?}"
         );
-        assert_eq!(m.get("cluster_follow_peers{cluster_name=\"bad\"}"), None, "{fault:?}");
+        assert_eq!(
+            m.get("cluster_follow_peers{cluster_name=\"bad\"}"),
+            None,
+            "{fault:?}"
+        );
         assert_eq!(
             m.value("cluster_follow_health{cluster_name=\"bad\",state=\"unhealthy\"}"),
             1.0,

@@ -532,3 +532,27 @@ async fn non_http_listener_is_not_reachable() {
     assert!(failure_of(report, CHECK_API).contains("HTTP protocol error"));
     server.abort();
 }
+
+#[tokio::test]
+async fn live_pins_run_alongside_id_once_the_peer_id_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = follower_on_socket(dir.path(), "overlap", ClusterState::default()).await;
+    let checks = FollowChecks::new(config_for(dir.path()));
+    let procs = Ok(Arc::new(ProcessTable::default()));
+    let live = "/pins?local=true&filter=";
+    checks.run(deadline(), procs.clone()).await;
+    assert_eq!(fake.count(live), 1, "first round: the count waits for /id");
+    let (reports, _) = checks.run(deadline(), procs.clone()).await;
+    assert_eq!(fake.count(live), 2, "same peer: the early count is used");
+    assert_eq!(reports[0].pins.as_ref().unwrap()["pin_error"], 1);
+    // The follower was re-initialised with a new identity: the early count is discarded.
+    fake.state.lock().unwrap().peer_id = "12D3KooWNewIdentity".into();
+    let (reports, _) = checks.run(deadline(), procs).await;
+    assert_eq!(
+        fake.count(live),
+        4,
+        "new peer: counted again for the new id"
+    );
+    assert_eq!(reports[0].peer_id.as_deref(), Some("12D3KooWNewIdentity"));
+    assert_eq!(reports[0].pins.as_ref().unwrap()["pin_error"], 1);
+}

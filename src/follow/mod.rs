@@ -221,6 +221,9 @@ pub struct FollowChecks {
 #[derive(Debug, Default)]
 struct State {
     slow: HashMap<String, SlowCache>,
+    /// The peer id each follower gave in its last `/id`, so the live pin count can run
+    /// alongside the next `/id` instead of after it.
+    peer_ids: HashMap<String, String>,
     binary: Option<BinaryCache>,
     last_binary: FollowBinary,
     cap_logged: bool,
@@ -459,13 +462,33 @@ impl FollowChecks {
             }
         };
         let started = std::time::Instant::now();
-        match client.id(deadline).await {
+        let known_id = self.lock().peer_ids.get(&follower.name).cloned();
+        // The live pin count runs alongside /id with the peer id of the last round; it is used
+        // only if /id proves a cluster API with that same id.
+        let (id, early_pins) = tokio::join!(
+            async {
+                let id = client.id(deadline).await;
+                (id, started.elapsed())
+            },
+            async {
+                match &known_id {
+                    Some(known) => Some(self.live_pins(&client, known, deadline).await),
+                    None => None,
+                }
+            },
+        );
+        let (id, id_duration) = id;
+        match id {
             Ok(id) => {
                 report.checks.push(self.named(
                     follower,
-                    CheckResult::new(CHECK_API, CheckStatus::Ok, started.elapsed()),
+                    CheckResult::new(CHECK_API, CheckStatus::Ok, id_duration),
                 ));
-                self.ask_reachable(&mut report, follower, &client, &id, deadline)
+                let early_pins = early_pins.filter(|_| known_id.as_deref() == Some(id.id.as_str()));
+                self.lock()
+                    .peer_ids
+                    .insert(follower.name.clone(), id.id.clone());
+                self.ask_reachable(&mut report, follower, &client, &id, early_pins, deadline)
                     .await;
             }
             Err(error) => {
@@ -513,6 +536,7 @@ impl FollowChecks {
         follower: &Follower,
         client: &ApiClient,
         id: &ClusterId,
+        early_pins: Option<(Option<BTreeMap<String, u64>>, CheckResult)>,
         deadline: Instant,
     ) {
         report.api_reachable = Some(true);
@@ -526,7 +550,12 @@ impl FollowChecks {
         report.status = DaemonStatus::Running;
 
         let (live, listing, trust) = tokio::join!(
-            self.live_pins(client, &id.id, deadline),
+            async {
+                match early_pins {
+                    Some(done) => done,
+                    None => self.live_pins(client, &id.id, deadline).await,
+                }
+            },
             self.listing(follower, client, &id.id, deadline),
             self.trust(follower, client, &id.id, deadline),
         );
@@ -656,6 +685,9 @@ impl FollowChecks {
     fn forget_gone(&self, followers: &[Follower]) {
         self.lock()
             .slow
+            .retain(|name, _| followers.iter().any(|f| &f.name == name));
+        self.lock()
+            .peer_ids
             .retain(|name, _| followers.iter().any(|f| &f.name == name));
     }
 
