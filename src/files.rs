@@ -13,10 +13,19 @@ pub enum ReadError {
     Io(#[from] std::io::Error),
     #[error("larger than {limit} bytes")]
     TooLarge { limit: u64 },
+    #[error("not a regular file (a directory, FIFO or device)")]
+    NotAFile,
 }
 
 /// Read at most `limit` bytes of `path`; `Ok(None)` when the file does not exist.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    // A FIFO or device would block `open` or never end: only regular files are read.
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => return Err(ReadError::NotAFile),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(ReadError::Io(err)),
+    }
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -45,6 +54,19 @@ mod tests {
             Err(ReadError::TooLarge { limit: 4 })
         ));
         assert_eq!(read_capped(&dir.path().join("missing"), 5).unwrap(), None);
-        assert!(matches!(read_capped(dir.path(), 5), Err(ReadError::Io(_))));
+        assert!(matches!(
+            read_capped(dir.path(), 5),
+            Err(ReadError::NotAFile)
+        ));
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        assert!(
+            matches!(read_capped(&fifo, 5), Err(ReadError::NotAFile)),
+            "a FIFO must not block"
+        );
     }
 }

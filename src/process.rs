@@ -40,9 +40,22 @@ impl ProcessInfo {
 #[derive(Debug, Clone, Default)]
 pub struct ProcessTable {
     pub processes: Vec<ProcessInfo>,
+    /// Other users' processes are hidden from this one (`/proc` mounted with `hidepid`): a
+    /// process not found may still be running.
+    pub others_hidden: bool,
 }
 
 impl ProcessTable {
+    /// Whether a process matching `found` runs: `Some(true)` when one is seen, `Some(false)` when
+    /// none is and every process is visible, `None` when other users' processes are hidden.
+    pub fn running(&self, found: bool) -> Option<bool> {
+        match (found, self.others_hidden) {
+            (true, _) => Some(true),
+            (false, false) => Some(false),
+            (false, true) => None,
+        }
+    }
+
     /// Processes running `lotus daemon`.
     pub fn lotus_daemons(&self) -> impl Iterator<Item = &ProcessInfo> {
         self.processes.iter().filter(|p| is_lotus_daemon(&p.argv))
@@ -119,7 +132,12 @@ pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
         });
     }
     processes.sort_by_key(|p| p.pid);
-    Ok(ProcessTable { processes })
+    // PID 1 is visible to everyone unless /proc hides other users' processes (hidepid=1,2).
+    let others_hidden = !processes.iter().any(|p| p.pid == 1);
+    Ok(ProcessTable {
+        processes,
+        others_hidden,
+    })
 }
 
 /// Split a `/proc/<pid>/cmdline` buffer into arguments.
@@ -300,6 +318,12 @@ mod tests {
         std::fs::write(pid.join("comm"), "lotus\n").unwrap();
         std::fs::create_dir(dir.path().join("self-not-a-pid")).unwrap();
         let table = read_process_table(dir.path()).unwrap();
+        assert!(
+            table.others_hidden,
+            "no PID 1 in sight: other users' processes are hidden"
+        );
+        assert_eq!(table.running(false), None);
+        assert_eq!(table.running(true), Some(true));
         assert_eq!(table.processes.len(), 1);
         assert_eq!(table.lotus_daemons().count(), 1);
         assert_eq!(table.processes[0].program(), "lotus");

@@ -373,6 +373,7 @@ async fn running_process_without_socket_is_reported_as_error() {
     let dir = tempfile::tempdir().unwrap();
     let procs = ProcessTable {
         processes: vec![follow_process(NO_SUCH_PID, "ghost")],
+        ..ProcessTable::default()
     };
     let reports = run(config_for(dir.path()), procs).await;
     let report = only(&reports);
@@ -407,6 +408,7 @@ async fn discovery_merges_folders_processes_and_flags() {
     ];
     let procs = ProcessTable {
         processes: vec![follow_process(NO_SUCH_PID, "beta")],
+        ..ProcessTable::default()
     };
     let (reports, host) = FollowChecks::new(config)
         .run(deadline(), Ok(Arc::new(procs)))

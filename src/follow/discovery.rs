@@ -489,6 +489,7 @@ mod tests {
                 follow_process(11, "ipfs-cluster-follow delta run"),
                 follow_process(12, "ipfs-cluster-follow alpha list"),
             ],
+            ..ProcessTable::default()
         };
         let specs = vec![parse_api_spec("alpha=/ip4/127.0.0.1/tcp/19094").unwrap()];
         let environ =
@@ -524,6 +525,7 @@ mod tests {
             processes: (0..5)
                 .map(|i| follow_process(i, &format!("ipfs-cluster-follow c{i} run")))
                 .collect(),
+            ..ProcessTable::default()
         };
         let found = discover(&DiscoveryInput {
             specs: &[],

@@ -853,8 +853,16 @@ fn process_verdict(
     }
     match procs {
         Ok(table) => {
-            let running = table.follow_peers().any(|(_, name)| name == follower.name);
-            (Some(running), CheckStatus::Ok)
+            let found = table.follow_peers().any(|(_, name)| name == follower.name);
+            match table.running(found) {
+                Some(running) => (Some(running), CheckStatus::Ok),
+                None => (
+                    None,
+                    CheckStatus::Failed(
+                        "other users' processes are hidden (/proc mounted with hidepid)".into(),
+                    ),
+                ),
+            }
         }
         Err(reason) => (None, CheckStatus::Failed(reason.clone())),
     }
@@ -954,6 +962,7 @@ mod tests {
                 argv: vec!["ipfs-cluster-follow".into(), "c".into(), "run".into()],
                 comm: "ipfs-cluster-follow".into(),
             }],
+            ..ProcessTable::default()
         };
         let procs = Ok(Arc::new(table));
         let local = follower("c", Endpoint::Unix("/x/api-socket".into()));

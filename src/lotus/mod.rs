@@ -41,6 +41,9 @@ pub const CHECKS: [&str; 10] = [
     "lotus_token",
 ];
 
+/// Why a process verdict cannot be given when `/proc` hides other users' processes.
+const HIDDEN_PROCESSES: &str = "other users' processes are hidden (/proc mounted with hidepid): run the exporter as the daemon's user, or give it the gid= of the /proc mount";
+
 /// Lotus's permission levels (`api/permissioned.go`, `AllPermissions`).
 pub const PERMISSIONS: [&str; 4] = ["read", "write", "sign", "admin"];
 
@@ -290,10 +293,10 @@ impl LotusCheck {
             )
         } else {
             match procs {
-                Ok(table) => (
-                    CheckStatus::Ok,
-                    Some(table.lotus_daemons().next().is_some()),
-                ),
+                Ok(table) => match table.running(table.lotus_daemons().next().is_some()) {
+                    Some(running) => (CheckStatus::Ok, Some(running)),
+                    None => (CheckStatus::Failed(HIDDEN_PROCESSES.into()), None),
+                },
                 Err(reason) => (CheckStatus::Failed(reason), None),
             }
         };

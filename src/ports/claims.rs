@@ -44,12 +44,7 @@ pub enum ConfigError {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is larger than {limit} bytes, not a config file")]
-    TooLarge { path: PathBuf, limit: u64 },
+    Read { path: PathBuf, source: ReadError },
     #[error("{path} is not UTF-8 text")]
     NotText { path: PathBuf },
     #[error("{path}: {source}")]
@@ -141,13 +136,7 @@ pub fn read_config(path: &Path) -> Result<Option<String>, ConfigFileError> {
     let raw = match crate::files::read_capped(path, MAX_CONFIG_BYTES) {
         Ok(Some(raw)) => raw,
         Ok(None) => return Ok(None),
-        Err(ReadError::TooLarge { limit }) => {
-            return Err(ConfigFileError::TooLarge {
-                path: path.to_path_buf(),
-                limit,
-            })
-        }
-        Err(ReadError::Io(source)) => {
+        Err(source) => {
             return Err(ConfigFileError::Read {
                 path: path.to_path_buf(),
                 source,

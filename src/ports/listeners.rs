@@ -77,12 +77,7 @@ pub enum LineError {
 #[derive(Debug, thiserror::Error)]
 pub enum ListenersError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is larger than {limit} bytes")]
-    TooLarge { path: PathBuf, limit: u64 },
+    Read { path: PathBuf, source: ReadError },
 }
 
 /// The listening sockets with the pids owning each inode.
@@ -347,17 +342,12 @@ pub fn read_listening_sockets_cached(
 }
 
 fn read_table(path: &Path) -> Result<Option<String>, ListenersError> {
-    match crate::files::read_capped(path, MAX_PROC_NET_BYTES) {
-        Ok(raw) => Ok(raw.map(|raw| String::from_utf8_lossy(&raw).into_owned())),
-        Err(ReadError::TooLarge { limit }) => Err(ListenersError::TooLarge {
-            path: path.to_path_buf(),
-            limit,
-        }),
-        Err(ReadError::Io(source)) => Err(ListenersError::Read {
+    crate::files::read_capped(path, MAX_PROC_NET_BYTES)
+        .map(|raw| raw.map(|raw| String::from_utf8_lossy(&raw).into_owned()))
+        .map_err(|source| ListenersError::Read {
             path: path.to_path_buf(),
             source,
-        }),
-    }
+        })
 }
 
 /// Blocking: which pids hold each of `inodes`, from the `<root>/<pid>/fd/*` links this user may read.
@@ -608,6 +598,7 @@ mod tests {
         };
         let procs = ProcessTable {
             processes: vec![process(100, "ipfs-cluster-service daemon")],
+            ..ProcessTable::default()
         };
         let listeners = name_holders(&scan, &procs, 1);
         let named: Vec<Vec<(String, Option<String>)>> = listeners
