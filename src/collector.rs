@@ -54,6 +54,8 @@ pub struct Collector {
 }
 
 struct Inner {
+    /// `--collector.timeout`: the longest any scrape may wait, so the deadline of every round.
+    round_budget: Duration,
     lotus: LotusCheck,
     follow: FollowChecks,
     ports: PortsCheck,
@@ -73,6 +75,7 @@ impl Collector {
     pub fn new(config: &Config) -> Collector {
         Collector {
             inner: Arc::new(Inner {
+                round_budget: config.collector_timeout,
                 lotus: LotusCheck::new(config.lotus.clone()),
                 follow: FollowChecks::new(config.follow.clone()),
                 ports: PortsCheck::new(config.ports.clone()),
@@ -91,7 +94,7 @@ impl Collector {
         let begun = Instant::now();
         let taken_at = SystemTime::now();
         let deadline = begun + budget;
-        let mut round = self.join_or_start(deadline);
+        let mut round = self.join_or_start();
         loop {
             if round.borrow_and_update().done {
                 break;
@@ -107,8 +110,12 @@ impl Collector {
         self.assemble(partial, taken_at, begun)
     }
 
-    /// Join the running round, or start one that must finish by `deadline`.
-    fn join_or_start(&self, deadline: Instant) -> watch::Receiver<Partial> {
+    /// Join the running round, or start one.
+    ///
+    /// A round always runs for the longest budget a scrape can have (`--collector.timeout`), not
+    /// for the budget of the scrape that happened to start it: a scrape with a short deadline must
+    /// not cut short the answer of a patient one that joins it.
+    fn join_or_start(&self) -> watch::Receiver<Partial> {
         let mut current = match self.inner.current.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -118,8 +125,8 @@ impl Collector {
         }
         let (tx, rx) = watch::channel(Partial::default());
         *current = Some(rx.clone());
-        let budget = deadline.saturating_duration_since(Instant::now());
-        let check_deadline = deadline - CHECK_MARGIN.min(budget / 10);
+        let budget = self.inner.round_budget;
+        let check_deadline = Instant::now() + budget - CHECK_MARGIN.min(budget / 10);
         tokio::spawn(run_round(self.inner.clone(), tx, check_deadline));
         rx
     }

@@ -676,3 +676,92 @@ async fn powerful_or_shared_tokens_are_warned_about() {
     assert!(logs.contains("carries sign and admin permission"), "{logs}");
     assert!(!logs.contains(fakes::lotus::ADMIN_TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hurried_scrape_does_not_cut_short_a_patient_one_that_joins_it() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior(
+        "Filecoin.Version",
+        Behavior::Delay(Duration::from_millis(400)),
+    );
+    let exporter = std::sync::Arc::new(exporter_for(&lotus, &["--collector.timeout", "5s"]).await);
+    let hurried = {
+        let exporter = exporter.clone();
+        tokio::spawn(async move {
+            exporter
+                .request(
+                    http::Method::GET,
+                    "/metrics",
+                    &[("X-Prometheus-Scrape-Timeout-Seconds", "0.6")],
+                )
+                .await
+        })
+    };
+    // Join the round the hurried scrape started.
+    while lotus.calls("Filecoin.Version") == 0 {
+        tokio::task::yield_now().await;
+    }
+    let patient = exporter.metrics().await;
+    assert_eq!(
+        patient.value("lotus_up"),
+        1.0,
+        "the patient scrape waits for the answer"
+    );
+    assert_eq!(patient.check_success("lotus_version"), Some(1.0));
+    let hurried = util::Metrics::parse(&hurried.await.unwrap().body);
+    assert_eq!(
+        hurried.value("lotus_up"),
+        0.0,
+        "the hurried one answered by its own deadline"
+    );
+    assert_eq!(lotus.calls("Filecoin.Version"), 1, "both shared one round");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cached_constants_are_not_vouched_for_when_lotus_goes_down() {
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&["--lotus.api", &lotus.api_info_with_token(READ_TOKEN)]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.check_success("lotus_genesis"), Some(1.0));
+    assert!(m.has("lotus_token_permissions"));
+    lotus.stop().await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_up"), 0.0);
+    for check in ["lotus_network_name", "lotus_genesis", "lotus_token"] {
+        assert_eq!(
+            m.check_success(check),
+            Some(0.0),
+            "{check} cannot succeed while Lotus is down"
+        );
+    }
+    assert!(
+        !m.has("lotus_token_permissions"),
+        "unconfirmed cached permissions are not exported"
+    );
+    assert!(!m.has("lotus_block_delay_seconds"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_is_not_healthy_without_evidence_of_peers_and_workers() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior(
+        "Filecoin.NetPeers",
+        Behavior::RpcError {
+            code: 1,
+            message: "boom".into(),
+        },
+    );
+    lotus.set_behavior(
+        "Filecoin.SyncState",
+        Behavior::HttpStatus(500, "oops".into()),
+    );
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.value("lotus_synced"), 1.0);
+    assert_eq!(
+        m.value("lotus_health{state=\"healthy\"}"),
+        0.0,
+        "unknown peers and workers are no evidence of health"
+    );
+    assert_eq!(m.value("lotus_health{state=\"degraded\"}"), 1.0);
+}

@@ -167,6 +167,19 @@ struct ChainConstants {
     token_permissions: Option<Vec<String>>,
 }
 
+impl ChainConstants {
+    /// Nothing known.
+    fn unknown() -> ChainConstants {
+        ChainConstants {
+            session: None,
+            genesis_timestamp: None,
+            network_name: None,
+            block_delay_seconds: None,
+            token_permissions: None,
+        }
+    }
+}
+
 /// Calls made once per Lotus session.
 struct FreshConstants {
     network_name: Timed<Value>,
@@ -496,6 +509,15 @@ fn status_of(error: &RpcError) -> CheckStatus {
     }
 }
 
+/// The status recorded for `check` among `checks` (Ok when it was not recorded).
+fn recorded_status(checks: &[CheckResult], check: &str) -> CheckStatus {
+    checks
+        .iter()
+        .find(|c| c.check == check)
+        .map(|c| c.status.clone())
+        .unwrap_or(CheckStatus::Ok)
+}
+
 /// Say (once per session) when the token can do more than an exporter needs.
 fn warn_about_powerful_token(permissions: Option<&[String]>) {
     let Some(permissions) = permissions else {
@@ -626,41 +648,47 @@ impl Assembly {
                 fetched
             }
             None => {
-                let cached = cached.unwrap_or(ChainConstants {
-                    session: None,
-                    genesis_timestamp: None,
-                    network_name: None,
-                    block_delay_seconds: None,
-                    token_permissions: None,
-                });
+                let cached = cached.unwrap_or_else(ChainConstants::unknown);
+                // Cached constants hold for the session they were read in. With Session
+                // unanswered this round they are unconfirmed: not used, and their checks share
+                // Session's failure.
+                let confirmed = session.is_some();
+                let status = if confirmed {
+                    CheckStatus::Ok
+                } else {
+                    self.status_of("lotus_session")
+                };
                 if cached.token_permissions.is_some() {
                     self.checks.push(CheckResult::new(
                         "lotus_token",
-                        CheckStatus::Ok,
+                        status.clone(),
                         Duration::ZERO,
                     ));
                 } else {
                     self.skip_token_check();
                 }
-                self.checks.push(CheckResult::new(
-                    "lotus_network_name",
-                    CheckStatus::Ok,
-                    Duration::ZERO,
-                ));
-                self.checks.push(CheckResult::new(
-                    "lotus_genesis",
-                    CheckStatus::Ok,
-                    Duration::ZERO,
-                ));
-                cached
+                for check in ["lotus_network_name", "lotus_genesis"] {
+                    self.checks
+                        .push(CheckResult::new(check, status.clone(), Duration::ZERO));
+                }
+                if confirmed {
+                    cached
+                } else {
+                    ChainConstants::unknown()
+                }
             }
         };
         self.genesis_timestamp = constants.genesis_timestamp;
         self.report.token_permissions = constants.token_permissions.clone();
         self.network_name = constants.network_name.clone();
-        if self.report.block_delay_seconds.is_none() && self.report.up {
+        if self.report.block_delay_seconds.is_none() {
             self.report.block_delay_seconds = constants.block_delay_seconds;
         }
+    }
+
+    /// The status already recorded for `check` (Ok when it was not recorded).
+    fn status_of(&self, check: &str) -> CheckStatus {
+        recorded_status(&self.checks, check)
     }
 
     fn skip_token_check(&mut self) {
@@ -740,11 +768,22 @@ impl Assembly {
         } else {
             DaemonStatus::Error
         };
+        // Healthy needs evidence for each part: synced, no worker in error, at least one peer. A
+        // method the node does not serve (skipped) is no evidence against it.
+        let checks = &self.checks;
+        let not_served = |check| matches!(recorded_status(checks, check), CheckStatus::Skipped(_));
+        let workers_fine = error_workers
+            .map(|e| !e)
+            .or(not_served("lotus_sync_state").then_some(true));
+        let peers_fine = report
+            .peers
+            .map(|p| p > 0)
+            .or(not_served("lotus_peers").then_some(true));
         report.health = if !report.up {
             Health::Unhealthy
         } else if report.synced == Some(true)
-            && error_workers != Some(true)
-            && report.peers != Some(0)
+            && workers_fine == Some(true)
+            && peers_fine == Some(true)
         {
             Health::Healthy
         } else {
