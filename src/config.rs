@@ -38,8 +38,8 @@ pub struct Flags {
     pub web_config_file: Option<PathBuf>,
 
     /// Most connections served at once; more wait until one closes.
-    #[arg(long = "web.max-connections", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, global = true)]
-    pub web_max_connections: usize,
+    #[arg(long = "web.max-connections", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    pub web_max_connections: u16,
 
     /// Upper bound for one collection; Prometheus's scrape timeout (minus 0.5s) lowers it further.
     #[arg(long = "collector.timeout", default_value = "5s", value_parser = parse_duration, global = true)]
@@ -224,8 +224,26 @@ impl ApiInfo {
     }
 }
 
+/// Where to POST JSON-RPC, and a token carried in the address itself (`?token=`, which
+/// go-jsonrpc accepts).
+#[derive(Debug, Clone)]
+pub struct ResolvedApi {
+    pub target: RpcTarget,
+    pub query_token: Option<Secret>,
+}
+
 /// Turn an API address (multiaddr or URL) into where to POST JSON-RPC.
-pub fn rpc_target(address: &str) -> Result<RpcTarget, String> {
+///
+/// Errors never repeat the address verbatim when it is not recognisably an address: an API-info
+/// string written without its `TOKEN:` separator would otherwise print the token.
+pub fn rpc_target(address: &str) -> Result<ResolvedApi, String> {
+    let address = address.trim();
+    if address.is_empty() {
+        return Err(
+            "the API address is missing (expected TOKEN:MULTIADDR, a multiaddr or an http URL)"
+                .to_string(),
+        );
+    }
     if address.starts_with('/') {
         let multiaddr = Multiaddr::parse(address).map_err(|e| e.to_string())?;
         let endpoint = Endpoint::from_multiaddr(&multiaddr).map_err(|e| e.to_string())?;
@@ -233,34 +251,49 @@ pub fn rpc_target(address: &str) -> Result<RpcTarget, String> {
             Endpoint::Unix(path) => format!("unix:{}:/rpc/v1", path.display()),
             tcp => format!("http://{tcp}/rpc/v1"),
         };
-        return Ok(RpcTarget {
+        let target = RpcTarget {
             endpoint,
             path: "/rpc/v1".to_string(),
             display,
+        };
+        return Ok(ResolvedApi {
+            target,
+            query_token: None,
         });
     }
     url_target(address)
 }
 
-fn url_target(url: &str) -> Result<RpcTarget, String> {
+fn url_target(url: &str) -> Result<ResolvedApi, String> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        format!("{url:?} is neither a multiaddr (/ip4/...) nor a URL (http://...)")
+        "the API address is neither a multiaddr (/ip4/...) nor a URL (http://...); an API-info string is TOKEN:ADDRESS".to_string()
     })?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" | "ws" => 80,
-        "https" | "wss" => {
-            return Err(format!(
-                "{scheme}:// endpoints are not supported yet ({url}); use a plain http endpoint on the node"
-            ))
-        }
-        other => return Err(format!("unsupported scheme {other:?} in {url:?} (expected http or ws)")),
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
     };
+    let rest = rest.split('#').next().unwrap_or_default();
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
+    if authority.contains('@') {
+        return Err(format!(
+            "the {scheme}:// API address carries credentials (user:password@): they are not sent; give a token with --lotus.token-file"
+        ));
+    }
+    let shown = format!("{scheme}://{authority}{path}");
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => 80,
+        "https" | "wss" => {
+            return Err(format!(
+                "{scheme}:// endpoints are not supported yet ({shown}); use a plain http endpoint on the node"
+            ))
+        }
+        other => return Err(format!("unsupported scheme {other:?} in {shown} (expected http or ws)")),
+    };
     let (host, port) = split_host_port(authority, default_port)
-        .ok_or_else(|| format!("cannot read host and port in {url:?}"))?;
+        .ok_or_else(|| format!("cannot read host and port in {shown}"))?;
     let path = path.trim_end_matches('/');
     let path = if ["/rpc/v0", "/rpc/v1", "/rpc/v2"]
         .iter()
@@ -270,11 +303,21 @@ fn url_target(url: &str) -> Result<RpcTarget, String> {
     } else {
         format!("{path}/rpc/v1")
     };
+    let query_token = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("token="))
+        .filter(|t| !t.is_empty())
+        .map(|t| Secret::new(t.to_string()));
     let endpoint = Endpoint::Tcp { host, port };
-    Ok(RpcTarget {
+    let target = RpcTarget {
         display: format!("http://{endpoint}{path}"),
         endpoint,
         path,
+    };
+    Ok(ResolvedApi {
+        target,
+        query_token,
     })
 }
 
@@ -401,7 +444,7 @@ impl Config {
             listen_addresses: flags.listen_address,
             telemetry_path: flags.telemetry_path,
             web_config_file: flags.web_config_file,
-            max_connections: flags.web_max_connections,
+            max_connections: usize::from(flags.web_max_connections),
             collector_timeout: flags.collector_timeout,
             lotus,
             follow,
@@ -416,8 +459,17 @@ fn resolve_lotus(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> LotusConfig {
     let (api_info, api_source) = lotus_api_info(flags, lotus_path, env);
-    let mut target = api_info.clone().and_then(|info| rpc_target(&info.address));
+    let resolved = api_info
+        .clone()
+        .and_then(|info| rpc_target(&info.address).map_err(|e| format!("{api_source}: {e}")));
     let mut token = api_info.ok().and_then(|info| info.token);
+    if token.is_some() && api_source == "--lotus.api" {
+        log::warn!("the Lotus token is on the command line, where every user of this host can read it (ps): use --lotus.token-file or FULLNODE_API_INFO");
+    }
+    let mut target = resolved.map(|resolved| {
+        token = token.take().or(resolved.query_token);
+        resolved.target
+    });
     if let Some(path) = &flags.lotus_token_file {
         warn_if_shared(path);
         match read_small_file(path) {
@@ -425,6 +477,13 @@ fn resolve_lotus(
             Ok(_) => target = Err(format!("--lotus.token-file {} is empty: put a token there (lotus auth create-token --perm read)", path.display())),
             Err(e) => target = Err(format!("cannot read --lotus.token-file {}: {e} (make it readable by the exporter's user)", path.display())),
         }
+    }
+    if let Some(bad) = token.as_ref().and_then(|t| token_problem(t.expose())) {
+        target = Err(format!(
+            "the Lotus token ({}) {bad}: check the token file or API-info string",
+            token_source(flags, &api_source)
+        ));
+        token = None;
     }
     let mut wallets: Vec<WalletSpec> = Vec::new();
     for wallet in &flags.lotus_wallet {
@@ -449,6 +508,25 @@ fn resolve_lotus(
         max_wallets: flags.lotus_max_wallets,
         sync_lag_threshold: flags.lotus_sync_lag_threshold,
         max_body_bytes: flags.lotus_max_body_bytes,
+    }
+}
+
+/// Why a token cannot be sent in an HTTP header, if it cannot.
+fn token_problem(token: &str) -> Option<&'static str> {
+    if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Some("contains whitespace or control characters")
+    } else if !token.is_ascii() {
+        Some("contains non-ASCII characters")
+    } else {
+        None
+    }
+}
+
+/// Where the token came from, in words.
+fn token_source(flags: &Flags, api_source: &str) -> String {
+    match &flags.lotus_token_file {
+        Some(path) => format!("--lotus.token-file {}", path.display()),
+        None => api_source.to_string(),
     }
 }
 
@@ -605,16 +683,16 @@ mod tests {
 
     #[test]
     fn resolves_rpc_targets() {
-        let t = rpc_target("/ip4/127.0.0.1/tcp/1234/http").unwrap();
+        let t = rpc_target("/ip4/127.0.0.1/tcp/1234/http").unwrap().target;
         assert_eq!(
             (t.display.as_str(), t.path.as_str()),
             ("http://127.0.0.1:1234/rpc/v1", "/rpc/v1")
         );
-        let t = rpc_target("http://10.0.0.5:1234").unwrap();
+        let t = rpc_target("http://10.0.0.5:1234").unwrap().target;
         assert_eq!(t.display, "http://10.0.0.5:1234/rpc/v1");
-        let t = rpc_target("http://node:1234/rpc/v0").unwrap();
+        let t = rpc_target("http://node:1234/rpc/v0").unwrap().target;
         assert_eq!(t.path, "/rpc/v0");
-        let t = rpc_target("ws://[::1]:1234/rpc/v1/").unwrap();
+        let t = rpc_target("ws://[::1]:1234/rpc/v1/").unwrap().target;
         assert_eq!(
             t.endpoint,
             Endpoint::Tcp {
@@ -622,7 +700,7 @@ mod tests {
                 port: 1234
             }
         );
-        let t = rpc_target("http://proxy/lotus").unwrap();
+        let t = rpc_target("http://proxy/lotus").unwrap().target;
         assert_eq!(
             (t.path.as_str(), t.endpoint.to_string().as_str()),
             ("/lotus/rpc/v1", "proxy:80")
@@ -705,6 +783,61 @@ mod tests {
             err.contains("cannot read --lotus.token-file") && err.contains("missing"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn secrets_in_addresses_are_never_echoed() {
+        let env = |_: &str| None;
+        let resolve_api = |api: &str| {
+            Config::resolve(flags(&["--lotus.api", api]), &env)
+                .unwrap()
+                .lotus
+        };
+        let with_userinfo = resolve_api("http://user:hunter2@127.0.0.1:1234/rpc/v1");
+        let err = with_userinfo.target.unwrap_err();
+        assert!(
+            err.contains("carries credentials") && !err.contains("hunter2"),
+            "{err}"
+        );
+
+        let token_only = resolve_api("eyJhbGciOiJIUzI1NiJ9.SECRETPART");
+        let err = token_only.target.unwrap_err();
+        assert!(
+            err.contains("neither a multiaddr") && !err.contains("SECRETPART"),
+            "{err}"
+        );
+
+        let query = resolve_api("http://127.0.0.1:1234/rpc/v1?token=SECRETQ");
+        let target = query.target.unwrap();
+        assert_eq!(target.display, "http://127.0.0.1:1234/rpc/v1");
+        assert_eq!(target.path, "/rpc/v1");
+        assert_eq!(
+            query.token.unwrap().expose(),
+            "SECRETQ",
+            "go-jsonrpc's ?token= becomes the bearer token"
+        );
+
+        let empty = resolve_api("TOKEN:");
+        assert!(empty.target.unwrap_err().contains("address is missing"));
+    }
+
+    #[test]
+    fn tokens_that_cannot_be_sent_are_refused_by_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "two words").unwrap();
+        let c = resolve(
+            &["--lotus.token-file", token.to_str().unwrap()],
+            &[("HOME", "/nonexistent")],
+        );
+        let err = c.lotus.target.unwrap_err();
+        assert!(
+            err.contains("--lotus.token-file")
+                && err.contains("whitespace")
+                && !err.contains("two words"),
+            "{err}"
+        );
+        assert!(c.lotus.token.is_none());
     }
 
     #[test]

@@ -36,7 +36,7 @@ enum Command {
     /// Read a password on stdin and print its bcrypt hash for `basic_auth_users`.
     HashPassword {
         /// bcrypt cost (10 takes about 70 ms per check, as exporter-toolkit suggests).
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31))]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=16))]
         cost: u32,
     },
 }

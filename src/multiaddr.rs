@@ -83,6 +83,10 @@ pub enum MultiaddrError {
     NoHost(String),
     #[error("multiaddr {0:?} names no port (expected /tcp/<port> or /udp/<port>)")]
     NoPort(String),
+    #[error("multiaddr {addr:?} names more than one {what}")]
+    Repeated { addr: String, what: &'static str },
+    #[error("multiaddr {0:?} contains whitespace (one address per value)")]
+    Whitespace(String),
 }
 
 /// Protocols that carry a value we do not need; their value is skipped.
@@ -94,6 +98,9 @@ impl Multiaddr {
     /// Parse a textual multiaddr.
     pub fn parse(text: &str) -> Result<Multiaddr, MultiaddrError> {
         let text = text.trim();
+        if text.contains(char::is_whitespace) {
+            return Err(MultiaddrError::Whitespace(text.to_string()));
+        }
         let rest = text
             .strip_prefix('/')
             .ok_or_else(|| MultiaddrError::NoLeadingSlash(text.to_string()))?;
@@ -110,8 +117,12 @@ impl Multiaddr {
             return Ok(Multiaddr::Unix(PathBuf::from(format!("/{path}"))));
         }
         let mut parts = rest.split('/');
-        let mut host = None;
-        let mut socket = None;
+        let mut host: Option<Host> = None;
+        let mut socket: Option<(Transport, u16)> = None;
+        let repeated = |what| MultiaddrError::Repeated {
+            addr: text.to_string(),
+            what,
+        };
         let mut upper = Vec::new();
         while let Some(proto) = parts.next() {
             let proto_lc = proto.to_ascii_lowercase();
@@ -130,21 +141,16 @@ impl Multiaddr {
                 value: value.to_string(),
             };
             match proto_lc.as_str() {
-                "ip4" => {
+                "ip4" | "ip6" | "dns" | "dns4" | "dns6" | "dnsaddr" => {
                     let v = value()?;
-                    host = Some(Host::Ip(IpAddr::V4(
-                        v.parse::<Ipv4Addr>().map_err(|_| bad(v))?,
-                    )));
-                }
-                "ip6" => {
-                    let v = value()?;
-                    host = Some(Host::Ip(IpAddr::V6(
-                        v.parse::<Ipv6Addr>().map_err(|_| bad(v))?,
-                    )));
-                }
-                "dns" | "dns4" | "dns6" | "dnsaddr" => {
-                    let v = value()?;
-                    host = Some(Host::Dns(v.to_string()));
+                    let parsed = match proto_lc.as_str() {
+                        "ip4" => Host::Ip(IpAddr::V4(v.parse::<Ipv4Addr>().map_err(|_| bad(v))?)),
+                        "ip6" => Host::Ip(IpAddr::V6(v.parse::<Ipv6Addr>().map_err(|_| bad(v))?)),
+                        _ => Host::Dns(v.to_string()),
+                    };
+                    if host.replace(parsed).is_some() {
+                        return Err(repeated("host"));
+                    }
                 }
                 "tcp" | "udp" => {
                     let v = value()?;
@@ -154,7 +160,9 @@ impl Multiaddr {
                     } else {
                         Transport::Udp
                     };
-                    socket.get_or_insert((transport, port));
+                    if socket.replace((transport, port)).is_some() {
+                        return Err(repeated("transport (/tcp or /udp)"));
+                    }
                 }
                 "" => {}
                 p if VALUED_IGNORED.contains(&p) => {
@@ -267,6 +275,12 @@ mod tests {
             ("/tcp/1234", "names no host"),
             ("/ip4/1.2.3.4", "names no port"),
             ("/unix/", "needs a value"),
+            (
+                "/ip4/127.0.0.1/tcp/1/http\n/ip4/1.2.3.4/tcp/2/http",
+                "whitespace",
+            ),
+            ("/ip4/127.0.0.1/ip4/1.2.3.4/tcp/1", "more than one host"),
+            ("/ip4/127.0.0.1/tcp/1/udp/2", "more than one transport"),
             ("", "must start with '/'"),
         ];
         for (input, expected) in cases {

@@ -24,7 +24,7 @@ use crate::web::WebConfig;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default for `--web.max-connections`: far above what a Prometheus HA pair needs.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_MAX_CONNECTIONS: u16 = 1024;
 
 /// Largest request head (request line and headers) accepted.
 const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
@@ -73,23 +73,29 @@ pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
     }
 }
 
-/// Bind a `--web.listen-address` value (`:10234` means every address, IPv6 and IPv4).
+/// Bind a `--web.listen-address` value: `:10234` (every address, IPv6 and IPv4),
+/// `127.0.0.1:10234`, `[::1]:10234` or `localhost:10234`.
 pub async fn bind(address: &str) -> Result<TcpListener, String> {
-    let candidates: Vec<String> = match address.strip_prefix(':') {
-        Some(port) => vec![format!("[::]:{port}"), format!("0.0.0.0:{port}")],
-        None => vec![address.to_string()],
+    let candidates: Vec<SocketAddr> = match address.strip_prefix(':') {
+        Some(port) => {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| format!("--web.listen-address {address:?}: {port:?} is not a port"))?;
+            vec![SocketAddr::from(([0u16; 8], port)), SocketAddr::from(([0u8; 4], port))]
+        }
+        None => match address.parse::<SocketAddr>() {
+            Ok(addr) => vec![addr],
+            Err(_) => tokio::net::lookup_host(address)
+                .await
+                .map_err(|e| {
+                    format!("--web.listen-address {address:?} is not HOST:PORT, [IPv6]:PORT or :PORT ({e})")
+                })?
+                .collect(),
+        },
     };
-    let mut last_error = String::new();
+    let mut last_error = format!("--web.listen-address {address:?} names no address");
     for candidate in candidates {
-        let parsed: SocketAddr = match candidate.parse() {
-            Ok(addr) => addr,
-            Err(_) => {
-                return Err(format!(
-                    "--web.listen-address {address:?} is not HOST:PORT, [IPv6]:PORT or :PORT"
-                ))
-            }
-        };
-        match TcpListener::bind(parsed).await {
+        match TcpListener::bind(candidate).await {
             Ok(listener) => return Ok(listener),
             Err(e) => last_error = format!("cannot listen on {candidate}: {e}"),
         }
@@ -366,5 +372,8 @@ mod tests {
         let listener = bind(":0").await.unwrap();
         assert!(listener.local_addr().unwrap().ip().is_unspecified());
         assert!(bind("nonsense").await.is_err());
+        assert!(bind(":notaport").await.is_err());
+        let named = bind("localhost:0").await.unwrap();
+        assert!(named.local_addr().unwrap().ip().is_loopback());
     }
 }

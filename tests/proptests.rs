@@ -11,6 +11,7 @@ use lotus_follow_exporter::config::{parse_wallet, rpc_target, ApiInfo};
 use lotus_follow_exporter::follow::api::{parse_id, parse_trusted_peers};
 use lotus_follow_exporter::follow::parse_api_spec;
 use lotus_follow_exporter::follow::pins::PinCounter;
+use lotus_follow_exporter::lotus::rpc::interpret;
 use lotus_follow_exporter::lotus::types;
 use lotus_follow_exporter::multiaddr::{Multiaddr, Transport};
 use lotus_follow_exporter::ports::claims::{
@@ -95,6 +96,15 @@ proptest! {
             prop_assert!(!amount.to_fil().is_nan());
         }
         let _ = types::flex_u64(&v);
+    }
+
+    #[test]
+    fn json_rpc_answers_never_panic(v in json(), raw in prop::collection::vec(any::<u8>(), 0..200), status in 100u16..600) {
+        let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+        let _ = interpret("http://127.0.0.1:1/rpc/v1", "Filecoin.Version", status, v.to_string().as_bytes());
+        let _ = interpret("http://127.0.0.1:1/rpc/v1", "Filecoin.Version", status, &raw);
+        let envelope = serde_json::json!({"jsonrpc": "2.0", "id": 1, "error": v});
+        let _ = interpret("http://127.0.0.1:1/rpc/v1", "Filecoin.Version", status, envelope.to_string().as_bytes());
     }
 
     #[test]

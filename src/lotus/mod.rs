@@ -13,7 +13,7 @@
 pub mod rpc;
 pub mod types;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -199,7 +199,8 @@ pub struct LotusCheck {
     token_given: bool,
     look_for_process: bool,
     constants: Mutex<Option<ChainConstants>>,
-    wallet_hint_logged: AtomicBool,
+    /// Log lines already written once (hints that would otherwise repeat every scrape).
+    logged_once: Mutex<BTreeSet<String>>,
 }
 
 /// One timed call's outcome.
@@ -229,7 +230,7 @@ impl LotusCheck {
             token_given,
             look_for_process,
             constants: Mutex::new(None),
-            wallet_hint_logged: AtomicBool::new(false),
+            logged_once: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -354,7 +355,7 @@ impl LotusCheck {
                 Err(status) => return (status, Vec::new(), begun.elapsed()),
             }
         } else {
-            self.hint_once("no wallets to watch: name them with --lotus.wallet ADDRESS[=ALIAS] (WalletBalance needs only read access)");
+            self.log_once(log::Level::Info, "no wallets to watch: name them with --lotus.wallet ADDRESS[=ALIAS] (WalletBalance needs only read access)");
             return (
                 CheckStatus::Skipped("no wallets to watch (--lotus.wallet)".into()),
                 Vec::new(),
@@ -418,7 +419,7 @@ impl LotusCheck {
                 types::parse_address_list(&list).map_err(|e| CheckStatus::Failed(e.to_string()))?
             }
             Err(RpcError::PermissionDenied { .. }) => {
-                self.hint_once("the Lotus token cannot list wallets (WalletList needs write): name wallets with --lotus.wallet ADDRESS[=ALIAS]");
+                self.log_once(log::Level::Info, "the Lotus token cannot list wallets (WalletList needs write): name wallets with --lotus.wallet ADDRESS[=ALIAS]");
                 return Err(CheckStatus::Skipped(
                     "the token may not list wallets: name them with --lotus.wallet".into(),
                 ));
@@ -436,11 +437,14 @@ impl LotusCheck {
             }
         }
         if addresses.len() > self.max_wallets {
-            self.hint_once(&format!(
-                "the node has {} wallets; watching the first {} (--lotus.max-wallets)",
-                addresses.len(),
-                self.max_wallets
-            ));
+            self.log_once(
+                log::Level::Warn,
+                &format!(
+                    "the node has {} wallets; watching the first {} (--lotus.max-wallets)",
+                    addresses.len(),
+                    self.max_wallets
+                ),
+            );
             addresses.truncate(self.max_wallets);
         }
         Ok(addresses
@@ -452,9 +456,15 @@ impl LotusCheck {
             .collect())
     }
 
-    fn hint_once(&self, message: &str) {
-        if !self.wallet_hint_logged.swap(true, Ordering::Relaxed) {
-            log::info!("{message}");
+    /// Log `message` the first time it comes up.
+    fn log_once(&self, level: log::Level, message: &str) {
+        let first = self
+            .logged_once
+            .lock()
+            .map(|mut logged| logged.insert(message.to_string()))
+            .unwrap_or(false);
+        if first {
+            log::log!(level, "{message}");
         }
     }
 }

@@ -147,52 +147,12 @@ impl RpcClient {
         let response = http_client::fetch(&self.target.endpoint, request, self.body_cap, deadline)
             .await
             .map_err(transport_error)?;
-        self.interpret(method, response.status, &response.body)
-    }
-
-    fn interpret(
-        &self,
-        method: &'static str,
-        status: StatusCode,
-        body: &[u8],
-    ) -> Result<Value, RpcError> {
-        if status == StatusCode::UNAUTHORIZED {
-            return Err(RpcError::Unauthorized {
-                display: self.target.display.clone(),
-            });
-        }
-        let parsed: Result<Value, _> = serde_json::from_slice(body);
-        // go-jsonrpc answers framework errors (-32601, ...) with HTTP 500 and a JSON envelope:
-        // read the envelope whenever there is one, whatever the status.
-        if let Ok(Value::Object(envelope)) = &parsed {
-            if let Some(error) = envelope.get("error").filter(|e| !e.is_null()) {
-                return Err(envelope_error(method, error));
-            }
-            if status.is_success() {
-                return envelope
-                    .get("result")
-                    .cloned()
-                    .ok_or_else(|| RpcError::Malformed {
-                        method,
-                        reason: "neither result nor error in the answer".into(),
-                    });
-            }
-        }
-        if !status.is_success() {
-            return Err(RpcError::HttpStatus {
-                display: self.target.display.clone(),
-                method,
-                status: status.as_u16(),
-                body: snippet(body),
-            });
-        }
-        Err(RpcError::Malformed {
+        interpret(
+            &self.target.display,
             method,
-            reason: match parsed {
-                Err(e) => format!("invalid JSON ({e}): {}", snippet(body)),
-                Ok(_) => format!("not a JSON-RPC object: {}", snippet(body)),
-            },
-        })
+            response.status,
+            &response.body,
+        )
     }
 
     /// Remove the token from any text that might carry it (a server echoing headers, say).
@@ -206,6 +166,52 @@ impl RpcClient {
         }
         RpcError::Transport(text.replace(token.expose(), "<redacted>"))
     }
+}
+
+/// Read a JSON-RPC answer: the `result`, or the error in words (HTTP status, envelope, shape).
+pub fn interpret(
+    display: &str,
+    method: &'static str,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Value, RpcError> {
+    if status == StatusCode::UNAUTHORIZED {
+        return Err(RpcError::Unauthorized {
+            display: display.to_string(),
+        });
+    }
+    let parsed: Result<Value, _> = serde_json::from_slice(body);
+    // go-jsonrpc answers framework errors (-32601, ...) with HTTP 500 and a JSON envelope:
+    // read the envelope whenever there is one, whatever the status.
+    if let Ok(Value::Object(envelope)) = &parsed {
+        if let Some(error) = envelope.get("error").filter(|e| !e.is_null()) {
+            return Err(envelope_error(method, error));
+        }
+        if status.is_success() {
+            return envelope
+                .get("result")
+                .cloned()
+                .ok_or_else(|| RpcError::Malformed {
+                    method,
+                    reason: "neither result nor error in the answer".into(),
+                });
+        }
+    }
+    if !status.is_success() {
+        return Err(RpcError::HttpStatus {
+            display: display.to_string(),
+            method,
+            status: status.as_u16(),
+            body: snippet(body),
+        });
+    }
+    Err(RpcError::Malformed {
+        method,
+        reason: match parsed {
+            Err(e) => format!("invalid JSON ({e}): {}", snippet(body)),
+            Ok(_) => format!("not a JSON-RPC object: {}", snippet(body)),
+        },
+    })
 }
 
 fn envelope_error(method: &'static str, error: &Value) -> RpcError {
@@ -260,6 +266,8 @@ fn snippet(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    const DISPLAY: &str = "http://127.0.0.1:1/rpc/v1";
+
     fn client(token: Option<&str>) -> RpcClient {
         RpcClient::new(
             RpcTarget {
@@ -277,26 +285,29 @@ mod tests {
 
     #[test]
     fn reads_results_and_error_envelopes() {
-        let c = client(None);
-        let ok = c.interpret(
+        let ok = interpret(
+            DISPLAY,
             "Filecoin.Session",
             StatusCode::OK,
             br#"{"jsonrpc":"2.0","id":1,"result":"abc"}"#,
         );
         assert_eq!(ok.unwrap(), json!("abc"));
-        let missing = c.interpret(
+        let missing = interpret(
+            DISPLAY,
             "Filecoin.Foo",
             StatusCode::INTERNAL_SERVER_ERROR,
             br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"method 'Filecoin.Foo' not found"}}"#,
         );
         assert!(matches!(missing, Err(RpcError::MethodNotFound { .. })));
-        let denied = c.interpret(
+        let denied = interpret(
+            DISPLAY,
             "Filecoin.WalletList",
             StatusCode::OK,
             br#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"missing permission to invoke 'WalletList' (need 'write')"}}"#,
         );
         assert!(matches!(denied, Err(RpcError::PermissionDenied { .. })));
-        let remote = c.interpret(
+        let remote = interpret(
+            DISPLAY,
             "Filecoin.ChainHead",
             StatusCode::OK,
             br#"{"error":{"code":1,"message":"boom"}}"#,
@@ -306,41 +317,40 @@ mod tests {
 
     #[test]
     fn names_http_and_shape_failures() {
-        let c = client(None);
-        let unauthorized = c
-            .interpret("Filecoin.Version", StatusCode::UNAUTHORIZED, b"")
-            .unwrap_err();
+        let unauthorized =
+            interpret(DISPLAY, "Filecoin.Version", StatusCode::UNAUTHORIZED, b"").unwrap_err();
         assert!(
             unauthorized.to_string().contains("HTTP 401"),
             "{unauthorized}"
         );
-        let bad_gateway = c
-            .interpret(
-                "Filecoin.Version",
-                StatusCode::BAD_GATEWAY,
-                b"<html>nginx</html>",
-            )
-            .unwrap_err();
+        let bad_gateway = interpret(
+            DISPLAY,
+            "Filecoin.Version",
+            StatusCode::BAD_GATEWAY,
+            b"<html>nginx</html>",
+        )
+        .unwrap_err();
         assert!(
             bad_gateway
                 .to_string()
                 .contains("HTTP 502: <html>nginx</html>"),
             "{bad_gateway}"
         );
-        let invalid = c
-            .interpret("Filecoin.Version", StatusCode::OK, b"{not json")
-            .unwrap_err();
+        let invalid =
+            interpret(DISPLAY, "Filecoin.Version", StatusCode::OK, b"{not json").unwrap_err();
         assert!(invalid.to_string().contains("invalid JSON"), "{invalid}");
-        let no_result = c
-            .interpret("Filecoin.Version", StatusCode::OK, br#"{"jsonrpc":"2.0"}"#)
-            .unwrap_err();
+        let no_result = interpret(
+            DISPLAY,
+            "Filecoin.Version",
+            StatusCode::OK,
+            br#"{"jsonrpc":"2.0"}"#,
+        )
+        .unwrap_err();
         assert!(
             no_result.to_string().contains("neither result nor error"),
             "{no_result}"
         );
-        let array = c
-            .interpret("Filecoin.Version", StatusCode::OK, b"[1,2]")
-            .unwrap_err();
+        let array = interpret(DISPLAY, "Filecoin.Version", StatusCode::OK, b"[1,2]").unwrap_err();
         assert!(
             array.to_string().contains("not a JSON-RPC object"),
             "{array}"
@@ -350,7 +360,8 @@ mod tests {
     #[test]
     fn scrubs_the_token_from_errors() {
         let c = client(Some("s3cr3t-token"));
-        let echoed = c.interpret(
+        let echoed = interpret(
+            DISPLAY,
             "Filecoin.Version",
             StatusCode::BAD_REQUEST,
             b"bad header Bearer s3cr3t-token",

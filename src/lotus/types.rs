@@ -236,6 +236,11 @@ pub fn parse_attofil(v: &Value) -> Result<AttoFil, ShapeError> {
     let text = match v {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
+        // A float with no fraction (`1.5e18`) still names a whole number of attoFIL.
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e38 => format!("{f:.0}"),
+            _ => return Err(shape(M, "not a whole number of attoFIL")),
+        },
         _ => return Err(shape(M, "not an attoFIL decimal string")),
     };
     AttoFil::parse(&text).ok_or_else(|| shape(M, format!("{text:?} is not an attoFIL amount")))
@@ -447,6 +452,11 @@ mod tests {
             assert!(AttoFil::parse(bad).is_none(), "{bad}");
         }
         assert!(parse_attofil(&json!(1.5)).is_err());
+        assert_eq!(parse_attofil(&json!(1.5e18)).unwrap().to_fil(), 1.5);
+        assert_eq!(
+            parse_attofil(&json!(-2e18)).unwrap().to_attofil_string(),
+            "-2000000000000000000"
+        );
     }
 
     #[test]

@@ -163,6 +163,14 @@ mod tests {
     }
 
     #[test]
+    fn content_type_is_the_text_format_prometheus_3_accepts() {
+        // Prometheus 3 fails a scrape whose Content-Type is missing or not a known format.
+        assert_eq!(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+        let media: Vec<&str> = CONTENT_TYPE.split(';').map(str::trim).collect();
+        assert_eq!(media, ["text/plain", "version=0.0.4", "charset=utf-8"]);
+    }
+
+    #[test]
     fn states_set_exactly_one() {
         let mut families = Families::default();
         families

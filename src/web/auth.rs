@@ -13,6 +13,9 @@ use std::sync::Mutex;
 use base64::Engine;
 use http::HeaderValue;
 
+/// Highest bcrypt cost accepted (cost 16 already takes seconds per check).
+pub const MAX_COST: u32 = 16;
+
 /// Most remembered successful (user, password) pairs.
 const CACHE_SIZE: usize = 64;
 
@@ -35,12 +38,18 @@ impl std::fmt::Debug for BasicAuth {
 impl BasicAuth {
     /// Validate every hash (a plain-text password is refused, naming its user).
     pub fn new(users: BTreeMap<String, String>) -> Result<BasicAuth, String> {
-        let mut cost = 10;
+        let mut cost = 4;
         for (user, hash) in &users {
             let parts: bcrypt::HashParts = hash.parse().map_err(|_| {
                 format!("basic_auth_users.{user}: not a bcrypt hash (make one with `lotus-follow-exporter hash-password`)")
             })?;
-            cost = parts.get_cost();
+            if parts.get_cost() > MAX_COST {
+                return Err(format!(
+                    "basic_auth_users.{user}: bcrypt cost {} is above {MAX_COST}: each check would take minutes (10 is usual)",
+                    parts.get_cost()
+                ));
+            }
+            cost = cost.max(parts.get_cost());
         }
         let filler = std::collections::hash_map::RandomState::new().hash_one("fallback");
         let fallback_hash = bcrypt::hash(format!("{filler:x}"), cost)
@@ -171,6 +180,18 @@ mod tests {
         let err = BasicAuth::new(users).unwrap_err();
         assert!(
             err.contains("basic_auth_users.bob") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_hashes_too_costly_to_check() {
+        let mut users = BTreeMap::new();
+        let slow = bcrypt::hash("x", 4).unwrap().replacen("$04$", "$31$", 1);
+        users.insert("carol".to_string(), slow);
+        let err = BasicAuth::new(users).unwrap_err();
+        assert!(
+            err.contains("basic_auth_users.carol") && err.contains("cost 31"),
             "{err}"
         );
     }

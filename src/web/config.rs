@@ -189,15 +189,26 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<rustls::ServerConfig, String> 
     let key_file = base.join(key_file);
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("tls_server_config.cert_file {}: {e}", cert_file.display()))?;
+        .map_err(|e| {
+            format!(
+                "tls_server_config.cert_file {}: {}",
+                cert_file.display(),
+                pem_problem(&e)
+            )
+        })?;
     if certs.is_empty() {
         return Err(format!(
             "tls_server_config.cert_file {}: no certificate in it",
             cert_file.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(&key_file)
-        .map_err(|e| format!("tls_server_config.key_file {}: {e}", key_file.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&key_file).map_err(|e| {
+        format!(
+            "tls_server_config.key_file {}: {}",
+            key_file.display(),
+            pem_problem(&e)
+        )
+    })?;
     let min = tls_version("min_version", raw.min_version.as_deref().unwrap_or("TLS12"))?;
     let max = tls_version("max_version", raw.max_version.as_deref().unwrap_or("TLS13"))?;
     let versions: Vec<&'static rustls::SupportedProtocolVersion> =
@@ -224,7 +235,7 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<rustls::ServerConfig, String> 
             let mut roots = rustls::RootCertStore::empty();
             let cas = CertificateDer::pem_file_iter(&ca_file)
                 .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca_file.display()))?;
+                .map_err(|e| format!("tls_server_config.client_ca_file {}: {}", ca_file.display(), pem_problem(&e)))?;
             for ca in cas {
                 roots
                     .add(ca)
@@ -249,6 +260,23 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<rustls::ServerConfig, String> 
         .map_err(|e| format!("tls_server_config: the key does not fit the certificate: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// A PEM reading error in words (the library's own message prints raw bytes).
+fn pem_problem(error: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match error {
+        Error::MissingSectionEnd { .. } => {
+            "a PEM section has no END line (is the file truncated?)".to_string()
+        }
+        Error::IllegalSectionStart { .. } => {
+            "a PEM section starts with a malformed BEGIN line".to_string()
+        }
+        Error::Base64Decode(_) => "a PEM section is not valid base64".to_string(),
+        Error::Io(e) => e.to_string(),
+        Error::NoItemsFound => "no PEM item of the expected kind in it".to_string(),
+        other => format!("not usable PEM ({other:?})"),
+    }
 }
 
 fn version_rank(version: &rustls::SupportedProtocolVersion) -> u8 {

@@ -20,7 +20,7 @@ pub fn render(report: &LotusReport, out: &mut Families) {
             &[
                 ("version", &version.release),
                 ("commit", &version.commit),
-                ("network", report.network.as_deref().unwrap_or("")),
+                ("network", report.network.as_deref().unwrap_or("unknown")),
                 ("node_type", &version.node_type),
             ],
             1.0,
