@@ -594,9 +594,14 @@ fn lotus_api_info(
     }
 }
 
-/// The Lotus API as a multiaddr, for the port plan.
+/// The Lotus API as a multiaddr, for the port plan (only when it is on this host).
 fn lotus_api_multiaddr(lotus: &LotusConfig) -> Option<String> {
-    match &lotus.target.as_ref().ok()?.endpoint {
+    let endpoint = &lotus.target.as_ref().ok()?.endpoint;
+    // A Lotus on another host claims none of this host's ports.
+    if !is_local(endpoint) {
+        return None;
+    }
+    match endpoint {
         Endpoint::Tcp { host, port } => {
             let host = match host.parse::<std::net::IpAddr>() {
                 Ok(ip) => Host::Ip(ip),
@@ -875,6 +880,23 @@ mod tests {
         );
         let addresses: Vec<_> = c.lotus.wallets.iter().map(|w| w.address.as_str()).collect();
         assert_eq!(addresses, ["f01", "f02"]);
+    }
+
+    #[test]
+    fn only_a_local_lotus_api_is_a_port_claim() {
+        let env = |_: &str| None;
+        let local = Config::resolve(
+            flags(&["--lotus.api", "/ip4/127.0.0.1/tcp/1234/http"]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            local.ports.lotus_api.as_deref(),
+            Some("/ip4/127.0.0.1/tcp/1234/http")
+        );
+        let remote =
+            Config::resolve(flags(&["--lotus.api", "http://10.20.30.40:9096"]), &env).unwrap();
+        assert_eq!(remote.ports.lotus_api, None);
     }
 
     #[test]
