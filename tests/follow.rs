@@ -558,3 +558,45 @@ async fn live_pins_run_alongside_id_once_the_peer_id_is_known() {
     assert_eq!(reports[0].peer_id.as_deref(), Some("12D3KooWNewIdentity"));
     assert_eq!(reports[0].pins.as_ref().unwrap()["pin_error"], 1);
 }
+
+/// A child process whose environment moves the follow API; killed when dropped.
+struct ChildWithEnv(std::process::Child);
+
+impl Drop for ChildWithEnv {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_flag_naming_a_running_follower_otherwise_keeps_it_running() {
+    // `ipfs-cluster-follow c run` serves its API on TCP (its environment says where); the flag
+    // names the same endpoint under another name, or unnamed (label `127.0.0.1:PORT`).
+    let dir = tempfile::tempdir().unwrap();
+    let (_fake, port) = cluster::serve_tcp(ClusterState::default()).await;
+    let address = format!("/ip4/127.0.0.1/tcp/{port}");
+    let child = ChildWithEnv(
+        std::process::Command::new("sleep")
+            .arg("60")
+            .env("CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS", &address)
+            .spawn()
+            .expect("sleep runs"),
+    );
+    let pid = child.0.id();
+    // The table shows the child as the follower (its real environ is read by discovery).
+    let procs = ProcessTable {
+        processes: vec![follow_process(pid, "c")],
+        ..ProcessTable::default()
+    };
+    for flag in [format!("mycluster={address}"), address.clone()] {
+        let mut config = config_for(dir.path());
+        config.apis = vec![parse_api_spec(&flag).unwrap()];
+        let reports = run(config, procs.clone()).await;
+        let report = only(&reports);
+        assert_ne!(report.cluster_name, "c", "{flag}: the flag's label is kept");
+        assert_eq!(report.running, Some(true), "{flag}: {:#?}", report.checks);
+        assert_eq!(report.pid, Some(pid), "{flag}");
+        assert_eq!(report.status, DaemonStatus::Running, "{flag}");
+    }
+}

@@ -160,6 +160,9 @@ pub struct FollowReport {
     pub pins_listed_at: Option<SystemTime>,
     /// An `ipfs-cluster-follow <name> run` process is alive.
     pub running: Option<bool>,
+    /// The pid of that process, when it was matched to this follower (by its name, its API or
+    /// its folder): the port plan knows the follower's own sockets by it.
+    pub pid: Option<u32>,
     /// Its libp2p addresses from `/id` (for the port plan).
     pub swarm_addresses: Vec<String>,
     pub status: DaemonStatus,
@@ -853,7 +856,13 @@ fn process_verdict(
     }
     match procs {
         Ok(table) => {
-            let found = table.follow_peers().any(|(_, name)| name == follower.name);
+            // The process matched in discovery (whatever the follower's label), else one whose
+            // arguments name the label.
+            let matched = follower
+                .process
+                .as_ref()
+                .is_some_and(|p| table.get(p.pid).is_some());
+            let found = matched || table.follow_peers().any(|(_, name)| name == follower.name);
             match table.running(found) {
                 Some(running) => (Some(running), CheckStatus::Ok),
                 None => (
@@ -890,6 +899,7 @@ fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
         pins_listed: None,
         pins_listed_at: None,
         running: None,
+        pid: follower.process.as_ref().map(|p| p.pid),
         swarm_addresses: Vec::new(),
         status: DaemonStatus::Error,
         health: Health::Unhealthy,
@@ -951,6 +961,7 @@ mod tests {
             name: name.to_string(),
             api: Ok(api),
             source: discovery::Source::Flag,
+            process: None,
         }
     }
 
@@ -987,6 +998,39 @@ mod tests {
         assert!(matches!(status, CheckStatus::Skipped(_)));
         let unreadable = Err("cannot list /proc".to_string());
         assert_eq!(process_verdict(&local, &unreadable).0, None);
+    }
+
+    #[test]
+    fn a_follower_labelled_otherwise_runs_when_its_matched_process_does() {
+        let table = ProcessTable {
+            processes: vec![crate::process::ProcessInfo {
+                pid: 42,
+                argv: vec!["ipfs-cluster-follow".into(), "c".into(), "run".into()],
+                comm: "ipfs-cluster-follow".into(),
+            }],
+            ..ProcessTable::default()
+        };
+        let procs = Ok(Arc::new(table));
+        let mut labelled = follower(
+            "127.0.0.1:19094",
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 19094,
+            },
+        );
+        assert_eq!(process_verdict(&labelled, &procs).0, Some(false));
+        labelled.process = Some(discovery::FollowProcess {
+            pid: 42,
+            cluster_name: "c".into(),
+            folder: "/f".into(),
+        });
+        assert_eq!(
+            process_verdict(&labelled, &procs),
+            (Some(true), CheckStatus::Ok)
+        );
+        let report = empty_report(&labelled, SystemTime::now());
+        assert_eq!(report.pid, Some(42));
+        assert_eq!(crate::ports::FollowerClaims::of(&report).pid, Some(42));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 pub mod claims;
 pub mod conflicts;
+pub mod host;
 pub mod listeners;
 
 use std::fmt;
@@ -139,6 +140,9 @@ pub struct FollowerClaims {
     pub api: Option<String>,
     /// Multiaddrs from the follower's `/id` `addresses`.
     pub swarm_addresses: Vec<String>,
+    /// The follower's running process, when matched: its sockets are the follower's own whatever
+    /// its arguments call the cluster.
+    pub pid: Option<u32>,
 }
 
 /// What the host's configs and sockets say, before followers' claims are merged in.
@@ -149,6 +153,8 @@ pub struct PortsObservation {
     pub claims: Vec<Claim>,
     /// Listening sockets with their owners; `None` when `/proc/net` could not be read.
     pub listeners: Option<Vec<Listener>>,
+    /// This host's interface addresses (which follower addresses are claims here).
+    pub host_addresses: host::HostAddresses,
 }
 
 /// One claimed (port, protocol) of the plan.
@@ -250,12 +256,14 @@ impl PortsCheck {
                 // Taken out for the scan, so no lock is held across the reads; a scan still
                 // running from a timed-out round leaves the next one an empty cache.
                 let mut cache = std::mem::take(&mut *lock(&owners));
-                let scan = listeners::read_listening_sockets_cached(
-                    Path::new(listeners::PROC_ROOT),
-                    &mut cache,
-                );
+                let root = Path::new(listeners::PROC_ROOT);
+                let scan = listeners::read_listening_sockets_cached(root, &mut cache);
                 *lock(&owners) = cache;
-                scan
+                let (addresses, problems) = host::read_host_addresses(root);
+                if !problems.is_empty() {
+                    log::debug!("host addresses: {}", problems.join("; "));
+                }
+                (scan, addresses)
             }),
         );
         let mut observation = PortsObservation {
@@ -272,12 +280,16 @@ impl PortsCheck {
         }
         let (check, outcome) = sockets;
         let status = match outcome {
-            Ok(Ok(scan)) => {
+            Ok((Ok(scan), addresses)) => {
                 observation.listeners =
                     Some(listeners::name_holders(&scan, &procs, std::process::id()));
+                observation.host_addresses = addresses;
                 CheckStatus::Ok
             }
-            Ok(Err(err)) => CheckStatus::Failed(err.to_string()),
+            Ok((Err(err), addresses)) => {
+                observation.host_addresses = addresses;
+                CheckStatus::Failed(err.to_string())
+            }
             Err(status) => status,
         };
         observation.checks.push(check.result(status));
@@ -342,6 +354,7 @@ impl FollowerClaims {
             // A TCP API is shown as `host:port`; the claim parser reads it as a URL.
             api: report.api_port.map(|_| format!("http://{}", report.api)),
             swarm_addresses: report.swarm_addresses.clone(),
+            pid: report.pid,
         }
     }
 }
@@ -349,11 +362,36 @@ impl FollowerClaims {
 /// Merge the host observation with the followers' claims into the final plan (pure, no I/O).
 pub fn assemble_with(observation: PortsObservation, followers: &[FollowerClaims]) -> PortsReport {
     let mut all_claims = observation.claims;
-    all_claims.extend(followers.iter().flat_map(claims::follower_claims));
+    let mut own = conflicts::ServicePids::new();
+    for follower in followers {
+        let plan = claims::follower_claims(follower, &observation.host_addresses);
+        log_swarm_cap(&follower.cluster_name, plan.swarm_dropped);
+        if let Some(pid) = follower.pid {
+            let service = format!("{SERVICE_FOLLOW}:{}", follower.cluster_name);
+            own.entry(service).or_default().insert(pid);
+        }
+        all_claims.extend(plan.claims);
+    }
+    // Port 0 means "any free port": nothing to collide with.
+    all_claims.retain(|claim| claim.port != 0);
     sort_claims(&mut all_claims);
     PortsReport {
         checks: observation.checks,
-        entries: conflicts::plan_entries(all_claims, observation.listeners.as_deref()),
+        entries: conflicts::plan_entries(all_claims, observation.listeners.as_deref(), &own),
+    }
+}
+
+/// Set once the swarm-claim cap has been logged.
+static SWARM_CAP_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn log_swarm_cap(cluster_name: &str, dropped: usize) {
+    use std::sync::atomic::Ordering;
+    if dropped > 0 && !SWARM_CAP_LOGGED.swap(true, Ordering::Relaxed) {
+        log::warn!(
+            "follower {cluster_name}: its /id lists more than {} swarm addresses on this host; \
+             {dropped} left out of the port plan (logged once)",
+            claims::MAX_SWARM_CLAIMS
+        );
     }
 }
 
@@ -429,11 +467,13 @@ mod tests {
             )],
             claims: vec![claim(SERVICE_LOTUS, 1234), claim(SERVICE_KUBO, 5001)],
             listeners: None,
+            host_addresses: Default::default(),
         };
         let followers = [FollowerClaims {
             cluster_name: "c".into(),
             api: Some("/ip4/127.0.0.1/tcp/1234".into()),
             swarm_addresses: vec![],
+            pid: None,
         }];
         let report = assemble_with(observation, &followers);
         assert_eq!(report.checks.len(), 1);

@@ -176,6 +176,7 @@ mod tests {
             pins_listed: Some(BTreeMap::from([("pinned".to_string(), 7)])),
             pins_listed_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
             running: Some(true),
+            pid: None,
             swarm_addresses: Vec::new(),
             status: DaemonStatus::Running,
             health: Health::Healthy,
