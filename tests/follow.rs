@@ -600,3 +600,119 @@ async fn a_flag_naming_a_running_follower_otherwise_keeps_it_running() {
         assert_eq!(report.status, DaemonStatus::Running, "{flag}");
     }
 }
+
+/// A fake `ipfs-cluster-follow` on a search path of its own, running `body` as a shell script.
+fn fake_binary(dir: &Path, body: &str) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("ipfs-cluster-follow");
+    std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// Live (not zombie) processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|line| line.contains(marker))
+        .collect()
+}
+
+/// Wait up to 2 s for the processes carrying `marker` to be gone.
+async fn gone(marker: &str) -> Vec<String> {
+    for _ in 0..40 {
+        if processes_with(marker).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    processes_with(marker)
+}
+
+#[tokio::test]
+async fn a_binary_printing_forever_is_read_up_to_the_cap_and_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("endless-version-{}", std::process::id());
+    // `yes` is the shell's child: only killing the group reaches it.
+    let bin = fake_binary(dir.path(), &format!("yes '{marker}'"));
+    let mut config = config_for(dir.path());
+    config.binary_search_path = Some(bin.into_os_string());
+    let started = std::time::Instant::now();
+    let (_, host) = FollowChecks::new(config)
+        .run(deadline(), Ok(Arc::new(ProcessTable::default())))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let binary = host
+        .checks
+        .iter()
+        .find(|c| c.check == CHECK_BINARY)
+        .unwrap();
+    let error = binary.status.failure().unwrap_or_default();
+    assert!(
+        error.contains("more than 4096 bytes"),
+        "{:?}",
+        binary.status
+    );
+    assert_eq!(host.binary_available, None);
+    assert_eq!(gone(&marker).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_hanging_binary_delays_no_follower_leaves_no_process_and_is_not_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    // A unique duration marks the wrapper's child.
+    let marker = format!("1000{}.5", std::process::id());
+    let bin = fake_binary(
+        dir.path(),
+        &format!("echo x >> '{}'\nsleep {marker}", calls.display()),
+    );
+    let _fake = follower_on_socket(dir.path(), "prompt", ClusterState::default()).await;
+    let mut config = config_for(dir.path());
+    config.binary_search_path = Some(bin.into_os_string());
+    let checks = FollowChecks::new(config);
+    let procs = Ok(Arc::new(ProcessTable::default()));
+    let short = || Instant::now() + Duration::from_millis(1500);
+
+    let (reports, host) = checks.run(short(), procs.clone()).await;
+    let report = only(&reports);
+    assert_eq!(report.status, DaemonStatus::Running, "{:#?}", report.checks);
+    assert_eq!(report.api_reachable, Some(true));
+    let binary = host
+        .checks
+        .iter()
+        .find(|c| c.check == CHECK_BINARY)
+        .unwrap();
+    assert_eq!(binary.status, CheckStatus::TimedOut);
+    assert_eq!(
+        gone(&marker).await,
+        Vec::<String>::new(),
+        "the wrapper's sleep survived"
+    );
+
+    let (_, host) = checks.run(short(), procs).await;
+    let binary = host
+        .checks
+        .iter()
+        .find(|c| c.check == CHECK_BINARY)
+        .unwrap();
+    let error = binary.status.failure().unwrap_or_default();
+    assert!(
+        error.contains("earlier scrape deadline"),
+        "{:?}",
+        binary.status
+    );
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap().lines().count(),
+        1,
+        "a timed-out binary is not rerun on the next scrape"
+    );
+}

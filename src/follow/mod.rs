@@ -289,7 +289,19 @@ struct BinaryCache {
     path: PathBuf,
     mtime: Option<SystemTime>,
     size: u64,
-    outcome: Result<String, String>,
+    /// `Err(None)`: it timed out (retried after [`FAILED_RETRY`]); `Err(Some(reason))`: it
+    /// failed (retried when the file changes, like a success).
+    outcome: Result<String, Option<String>>,
+    at: Instant,
+}
+
+impl BinaryCache {
+    /// True when this entry still answers for the file at `path` with this identity.
+    fn answers(&self, path: &Path, mtime: Option<SystemTime>, size: u64) -> bool {
+        let same_file = self.path == path && self.mtime == mtime && self.size == size;
+        let expired = matches!(self.outcome, Err(None)) && self.at.elapsed() >= FAILED_RETRY;
+        same_file && !expired
+    }
 }
 
 impl FollowChecks {
@@ -321,20 +333,22 @@ impl FollowChecks {
     ) -> (Vec<FollowReport>, FollowHost) {
         let last_check = SystemTime::now();
         let table = procs.clone().unwrap_or_default();
-        let (discovery, binary, auth) = tokio::join!(
-            self.discover(deadline, table),
-            self.check_binary(deadline),
-            self.read_basic_auth(deadline),
-        );
-        let (discovery, discovery_check) = discovery;
-        let (binary_check, binary_available) = binary;
-        let followers = &discovery.followers;
-        let reports =
-            futures_util::future::join_all(followers.iter().map(|follower| {
-                self.check_follower(follower, &auth, &procs, deadline, last_check)
-            }))
-            .await;
-        self.forget_gone(followers);
+        // The binary check runs beside the followers' checks: a slow `--version` delays no follower.
+        let followers_part = async {
+            let ((discovery, discovery_check), auth) = tokio::join!(
+                self.discover(deadline, table),
+                self.read_basic_auth(deadline),
+            );
+            let reports =
+                futures_util::future::join_all(discovery.followers.iter().map(|follower| {
+                    self.check_follower(follower, &auth, &procs, deadline, last_check)
+                }))
+                .await;
+            (discovery, discovery_check, reports)
+        };
+        let ((discovery, discovery_check, reports), (binary_check, binary_available)) =
+            tokio::join!(followers_part, self.check_binary(deadline));
+        self.forget_gone(&discovery.followers);
         let host = FollowHost {
             binary_available,
             checks: vec![discovery_check, binary_check],
@@ -734,27 +748,40 @@ impl FollowChecks {
             .lock()
             .binary
             .clone()
-            .filter(|c| c.path == path && c.mtime == mtime && c.size == size);
+            .filter(|c| c.answers(&path, mtime, size));
+        let fresh = cached.is_none();
         let outcome = match cached {
             Some(cache) => cache.outcome,
-            None => match run_version(&path, deadline).await {
-                None => {
-                    let binary = FollowBinary {
-                        path: Some(path),
-                        ..FollowBinary::default()
-                    };
-                    return (binary, CheckStatus::TimedOut);
-                }
-                Some(outcome) => {
-                    self.lock().binary = Some(BinaryCache {
-                        path: path.clone(),
-                        mtime,
-                        size,
-                        outcome: outcome.clone(),
-                    });
-                    outcome
-                }
-            },
+            None => {
+                // A timeout is remembered too, so a hanging binary is not rerun every scrape.
+                let outcome = run_version(&path, deadline)
+                    .await
+                    .ok_or(None)
+                    .and_then(|r| r.map_err(Some));
+                self.lock().binary = Some(BinaryCache {
+                    path: path.clone(),
+                    mtime,
+                    size,
+                    outcome: outcome.clone(),
+                    at: Instant::now(),
+                });
+                outcome
+            }
+        };
+        let unavailable = FollowBinary {
+            path: Some(path.clone()),
+            ..FollowBinary::default()
+        };
+        let outcome = match outcome {
+            Err(None) if fresh => return (unavailable, CheckStatus::TimedOut),
+            Err(None) => Err(format!(
+                "{} --version did not answer before an earlier scrape deadline (killed; retried \
+                 {}s after that or when the file changes)",
+                path.display(),
+                FAILED_RETRY.as_secs()
+            )),
+            Err(Some(reason)) => Err(reason),
+            Ok(version) => Ok(version),
         };
         match outcome {
             Ok(version) => (
@@ -765,13 +792,7 @@ impl FollowChecks {
                 },
                 CheckStatus::Ok,
             ),
-            Err(reason) => (
-                FollowBinary {
-                    path: Some(path),
-                    ..FollowBinary::default()
-                },
-                CheckStatus::Failed(reason),
-            ),
+            Err(reason) => (unavailable, CheckStatus::Failed(reason)),
         }
     }
 }
@@ -801,18 +822,90 @@ fn file_identity(path: &Path) -> (Option<SystemTime>, u64) {
     }
 }
 
-/// `<binary> --version` under the deadline, killed when dropped. `None` when it timed out.
-async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, String>> {
-    let child = tokio::process::Command::new(path)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = match timeout_at(deadline, child).await {
-        Err(_) => return None,
-        Ok(Err(e)) => return Some(Err(format!("cannot run {} --version: {e}", path.display()))),
-        Ok(Ok(output)) => output,
+/// The most of `--version`'s stdout (and stderr) read; a real binary prints one short line.
+pub const VERSION_OUTPUT_CAP: usize = 4096;
+
+/// Kills a whole process group when dropped: a wrapper script's children (`sleep` in a shell
+/// wrapper) are in the group too, where `kill_on_drop` reaches only the direct child.
+struct GroupKill(Option<u32>);
+
+impl GroupKill {
+    fn kill(&self) {
+        if let Some(pgid) = self.0.and_then(|p| libc::pid_t::try_from(p).ok()) {
+            // SAFETY: kill(2) has no memory effects; a group already gone gives ESRCH.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Read at most `cap` bytes; kill the group once more would come (the rest is never read).
+async fn read_capped_output(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+    cap: usize,
+    group: &GroupKill,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    use tokio::io::AsyncReadExt;
+    let Some(pipe) = pipe else {
+        return Ok((Vec::new(), false));
     };
+    let mut out = Vec::new();
+    pipe.take(cap as u64 + 1).read_to_end(&mut out).await?;
+    let over = out.len() > cap;
+    if over {
+        out.truncate(cap);
+        group.kill();
+    }
+    Ok((out, over))
+}
+
+/// `<binary> --version` in its own process group under the deadline, reading at most
+/// [`VERSION_OUTPUT_CAP`] bytes of each stream; the group is killed when the call ends early
+/// (timeout, cap, drop). `None` when it timed out.
+async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, String>> {
+    use std::process::Stdio;
+    let spawned = tokio::process::Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return Some(Err(format!("cannot run {} --version: {e}", path.display()))),
+    };
+    let group = GroupKill(child.id());
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let run = async {
+        let (out, err) = tokio::join!(
+            read_capped_output(stdout, VERSION_OUTPUT_CAP, &group),
+            read_capped_output(stderr, VERSION_OUTPUT_CAP, &group),
+        );
+        let status = child.wait().await;
+        (out, err, status)
+    };
+    let (out, err, status) = timeout_at(deadline, run).await.ok()?;
+    drop(group);
+    let failed = |e: std::io::Error| format!("cannot run {} --version: {e}", path.display());
+    let ((stdout, stdout_over), (stderr, stderr_over), status) = match (out, err, status) {
+        (Ok(out), Ok(err), Ok(status)) => (out, err, status),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Some(Err(failed(e))),
+    };
+    if stdout_over || stderr_over {
+        return Some(Err(format!(
+            "{} --version printed more than {VERSION_OUTPUT_CAP} bytes (killed): not ipfs-cluster-follow?",
+            path.display()
+        )));
+    }
     let first_line = |bytes: &[u8]| {
         String::from_utf8_lossy(bytes)
             .lines()
@@ -820,17 +913,16 @@ async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, St
             .find(|l| !l.is_empty())
             .map(str::to_string)
     };
-    if !output.status.success() {
-        let said = first_line(&output.stderr).unwrap_or_default();
+    if !status.success() {
+        let said = first_line(&stderr).unwrap_or_default();
         return Some(Err(format!(
-            "{} --version failed ({}): {said}",
-            path.display(),
-            output.status
+            "{} --version failed ({status}): {said}",
+            path.display()
         )));
     }
     Some(
-        first_line(&output.stdout)
-            .or_else(|| first_line(&output.stderr))
+        first_line(&stdout)
+            .or_else(|| first_line(&stderr))
             .ok_or_else(|| format!("{} --version printed nothing", path.display())),
     )
 }
