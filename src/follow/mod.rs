@@ -40,6 +40,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::{timeout_at, Instant};
 
 use crate::http_client::Endpoint;
+use crate::ports::{still_running, ReadSlot};
 use crate::process::ProcessTable;
 use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
 use api::{ApiClient, ApiError, ClusterId};
@@ -66,6 +67,9 @@ pub const CHECKS: [&str; 7] = [
     CHECK_TRUST,
     CHECK_PROCESS,
 ];
+
+/// The largest `--follow.basic-auth-file` read (one `user:password` line).
+pub const MAX_AUTH_FILE_BYTES: u64 = 64 * 1024;
 
 /// The binary the host check looks for.
 pub const FOLLOW_BINARY: &str = "ipfs-cluster-follow";
@@ -219,6 +223,10 @@ pub struct FollowBinary {
 pub struct FollowChecks {
     config: FollowConfig,
     state: Mutex<State>,
+    /// One blocking discovery (config folder, process environments) in flight at a time.
+    discovery_slot: ReadSlot,
+    /// One read of `--follow.basic-auth-file` in flight at a time.
+    auth_slot: ReadSlot,
 }
 
 #[derive(Debug, Default)]
@@ -309,6 +317,8 @@ impl FollowChecks {
         FollowChecks {
             config,
             state: Mutex::new(State::default()),
+            discovery_slot: ReadSlot::default(),
+            auth_slot: ReadSlot::default(),
         }
     }
 
@@ -372,7 +382,13 @@ impl FollowChecks {
         let specs = self.config.apis.clone();
         let config_dir = self.config.config_dir.clone();
         let max_followers = self.config.max_followers;
+        let Some(guard) = self.discovery_slot.try_take() else {
+            let what = format!("{} and the followers' /proc entries", config_dir.display());
+            let check = CheckResult::new(CHECK_DISCOVERY, still_running(&what), started.elapsed());
+            return (Discovery::default(), check);
+        };
         let task = tokio::task::spawn_blocking(move || {
+            let _held = guard;
             discovery::discover(&DiscoveryInput {
                 specs: &specs,
                 config_dir: &config_dir,
@@ -412,28 +428,32 @@ impl FollowChecks {
         }
     }
 
-    /// `Ok(None)` without auth, `Ok(Some("user:password"))`, or why the file is unusable.
+    /// `Ok(None)` without auth, `Ok(Some("user:password"))`, or why the file is unusable. The
+    /// file must be a regular file of at most [`MAX_AUTH_FILE_BYTES`].
     async fn read_basic_auth(&self, deadline: Instant) -> Result<Option<String>, String> {
         let Some(path) = &self.config.basic_auth_file else {
             return Ok(None);
         };
-        let text = timeout_at(deadline, tokio::fs::read_to_string(path))
-            .await
-            .map_err(|_| {
-                format!(
-                    "timed out reading --follow.basic-auth-file {}",
-                    path.display()
-                )
-            })?
-            .map_err(|e| {
-                format!(
-                    "cannot read --follow.basic-auth-file {}: {e}",
-                    path.display()
-                )
-            })?;
-        parse_basic_auth(&text)
-            .map(Some)
-            .map_err(|reason| format!("--follow.basic-auth-file {}: {reason}", path.display()))
+        let flag = |what: String| format!("--follow.basic-auth-file {}: {what}", path.display());
+        let Some(guard) = self.auth_slot.try_take() else {
+            return Err(still_running(&path.display().to_string())
+                .failure()
+                .unwrap_or_default());
+        };
+        let owned = path.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _held = guard;
+            crate::files::read_capped(&owned, MAX_AUTH_FILE_BYTES)
+        });
+        let raw = match timeout_at(deadline, task).await {
+            Err(_) => return Err(flag("timed out reading it".into())),
+            Ok(Err(join)) => return Err(flag(format!("reader failed: {join}"))),
+            Ok(Ok(Err(e))) => return Err(flag(format!("cannot read it: {e}"))),
+            Ok(Ok(Ok(None))) => return Err(flag("cannot read it: it does not exist".into())),
+            Ok(Ok(Ok(Some(raw)))) => raw,
+        };
+        let text = String::from_utf8(raw).map_err(|_| flag("not UTF-8 text".into()))?;
+        parse_basic_auth(&text).map(Some).map_err(flag)
     }
 
     async fn check_follower(
@@ -1123,6 +1143,54 @@ mod tests {
         let report = empty_report(&labelled, SystemTime::now());
         assert_eq!(report.pid, Some(42));
         assert_eq!(crate::ports::FollowerClaims::of(&report).pid, Some(42));
+    }
+
+    #[tokio::test]
+    async fn basic_auth_file_reads_are_regular_capped_and_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth");
+        std::fs::write(&path, "u:p\n").unwrap();
+        let checks = FollowChecks::new(FollowConfig {
+            basic_auth_file: Some(path.clone()),
+            ..FollowConfig::default()
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert_eq!(
+            checks.read_basic_auth(deadline).await,
+            Ok(Some("u:p".into()))
+        );
+
+        // A read still in flight (a hung mount) is reported, and no second one starts.
+        let held = checks.auth_slot.try_take().unwrap();
+        let error = checks.read_basic_auth(deadline).await.unwrap_err();
+        assert!(error.contains("previous read of"), "{error}");
+        assert!(error.contains("still running"), "{error}");
+        drop(held);
+        assert_eq!(
+            checks.read_basic_auth(deadline).await,
+            Ok(Some("u:p".into()))
+        );
+
+        // A FIFO would block a plain read forever; it is refused.
+        std::fs::remove_file(&path).unwrap();
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+        let error = checks.read_basic_auth(deadline).await.unwrap_err();
+        assert!(error.contains("not a regular file"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_discovery_still_running_is_reported_not_started_again() {
+        let checks = FollowChecks::new(FollowConfig::default());
+        let _held = checks.discovery_slot.try_take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (found, check) = checks.discover(deadline, Arc::default()).await;
+        assert!(found.followers.is_empty());
+        let error = check.status.failure().unwrap_or_default();
+        assert!(error.contains("still running"), "{error}");
     }
 
     #[test]

@@ -205,6 +205,38 @@ impl PortsObservation {
     }
 }
 
+/// One blocking read at a time for one reader: a read that outlives its scrape (a hung NFS
+/// mount) keeps its slot until it returns, and later scrapes report it instead of piling up one
+/// blocked thread each.
+#[derive(Debug, Default, Clone)]
+pub struct ReadSlot(Arc<std::sync::atomic::AtomicBool>);
+
+/// Holds a [`ReadSlot`] until dropped (moved into the blocking task, so it is released when the
+/// read really ends, not when the scrape gives up on it).
+#[derive(Debug)]
+pub struct ReadSlotGuard(Arc<std::sync::atomic::AtomicBool>);
+
+impl ReadSlot {
+    /// The slot, unless a previous read still holds it.
+    pub fn try_take(&self) -> Option<ReadSlotGuard> {
+        use std::sync::atomic::Ordering;
+        (!self.0.swap(true, Ordering::AcqRel)).then(|| ReadSlotGuard(self.0.clone()))
+    }
+}
+
+impl Drop for ReadSlotGuard {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// The failure of a check whose previous read has not returned.
+pub fn still_running(what: &str) -> CheckStatus {
+    CheckStatus::Failed(format!(
+        "previous read of {what} still running (a hung file system?); not started again"
+    ))
+}
+
 /// The ports check.
 #[derive(Debug)]
 pub struct PortsCheck {
@@ -213,6 +245,8 @@ pub struct PortsCheck {
     own_claims: Vec<Claim>,
     /// Socket owners from the last walk of `/proc/<pid>/fd`, reused while still true.
     owners: Arc<Mutex<listeners::OwnerCache>>,
+    /// One read in flight per reader: cluster-service config, Lotus config, Kubo config, /proc/net.
+    slots: [ReadSlot; 4],
 }
 
 impl PortsCheck {
@@ -232,6 +266,7 @@ impl PortsCheck {
             config,
             own_claims,
             owners: Arc::default(),
+            slots: Default::default(),
         }
     }
 
@@ -242,29 +277,45 @@ impl PortsCheck {
         let lotus_api = self.config.lotus_api.clone();
         let kubo_path = self.config.kubo_config.clone();
         let owners = self.owners.clone();
+        let [cluster_slot, lotus_slot, kubo_slot, sockets_slot] = &self.slots;
+        let reader = |check, slot: &ReadSlot, path: &Path| Reader {
+            check,
+            slot: slot.clone(),
+            what: path.display().to_string(),
+        };
         let (cluster, lotus, kubo, sockets) = tokio::join!(
-            blocking(deadline, CHECK_CLUSTER_SERVICE_CONFIG, move || {
-                claims::cluster_service_check(&cluster_path)
-            }),
-            blocking(deadline, CHECK_LOTUS_CONFIG, move || {
-                claims::lotus_check(&lotus_path, lotus_api.as_deref())
-            }),
-            blocking(deadline, CHECK_KUBO_CONFIG, move || {
-                claims::kubo_check(&kubo_path)
-            }),
-            blocking(deadline, CHECK_LISTENERS, move || {
-                // Taken out for the scan, so no lock is held across the reads; a scan still
-                // running from a timed-out round leaves the next one an empty cache.
-                let mut cache = std::mem::take(&mut *lock(&owners));
-                let root = Path::new(listeners::PROC_ROOT);
-                let scan = listeners::read_listening_sockets_cached(root, &mut cache);
-                *lock(&owners) = cache;
-                let (addresses, problems) = host::read_host_addresses(root);
-                if !problems.is_empty() {
-                    log::debug!("host addresses: {}", problems.join("; "));
+            blocking(
+                deadline,
+                reader(CHECK_CLUSTER_SERVICE_CONFIG, cluster_slot, &cluster_path),
+                move || claims::cluster_service_check(&cluster_path)
+            ),
+            blocking(
+                deadline,
+                reader(CHECK_LOTUS_CONFIG, lotus_slot, &lotus_path),
+                move || claims::lotus_check(&lotus_path, lotus_api.as_deref())
+            ),
+            blocking(
+                deadline,
+                reader(CHECK_KUBO_CONFIG, kubo_slot, &kubo_path),
+                move || claims::kubo_check(&kubo_path)
+            ),
+            blocking(
+                deadline,
+                reader(CHECK_LISTENERS, sockets_slot, Path::new("/proc/net")),
+                move || {
+                    // Taken out for the scan, so no lock is held across the reads; a scan still
+                    // running from a timed-out round leaves the next one an empty cache.
+                    let mut cache = std::mem::take(&mut *lock(&owners));
+                    let root = Path::new(listeners::PROC_ROOT);
+                    let scan = listeners::read_listening_sockets_cached(root, &mut cache);
+                    *lock(&owners) = cache;
+                    let (addresses, problems) = host::read_host_addresses(root);
+                    if !problems.is_empty() {
+                        log::debug!("host addresses: {}", problems.join("; "));
+                    }
+                    (scan, addresses)
                 }
-                (scan, addresses)
-            }),
+            ),
         );
         let mut observation = PortsObservation {
             claims: self.own_claims.clone(),
@@ -317,10 +368,18 @@ impl Timed {
     }
 }
 
-/// Run blocking `work` off the runtime before `deadline`; a timeout or a panic is the check's status.
+/// A blocking reader: its check name, its slot, and what it reads (for the "still running" failure).
+struct Reader {
+    check: &'static str,
+    slot: ReadSlot,
+    what: String,
+}
+
+/// Run blocking `work` off the runtime before `deadline`; a timeout or a panic is the check's
+/// status. When the reader's previous `work` still runs, none is started and the check fails.
 async fn blocking<T, F>(
     deadline: Instant,
-    check: &'static str,
+    reader: Reader,
     work: F,
 ) -> (Timed, Result<T, CheckStatus>)
 where
@@ -328,7 +387,19 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     let started = Instant::now();
-    let outcome = match timeout_at(deadline, tokio::task::spawn_blocking(work)).await {
+    let check = reader.check;
+    let Some(guard) = reader.slot.try_take() else {
+        let timed = Timed {
+            check,
+            duration: started.elapsed(),
+        };
+        return (timed, Err(still_running(&reader.what)));
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let _held = guard;
+        work()
+    });
+    let outcome = match timeout_at(deadline, task).await {
         Err(_) => Err(CheckStatus::TimedOut),
         Ok(Err(join)) => Err(CheckStatus::Failed(format!("reader failed: {join}"))),
         Ok(Ok(value)) => Ok(value),
@@ -448,6 +519,39 @@ mod tests {
                 "{result:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_read_still_running_is_reported_not_started_again() {
+        let slot = ReadSlot::default();
+        let reader = || Reader {
+            check: CHECK_KUBO_CONFIG,
+            slot: slot.clone(),
+            what: "/mnt/hung/config".into(),
+        };
+        let (release, hung) = std::sync::mpsc::channel::<()>();
+        let soon = || Instant::now() + Duration::from_millis(100);
+        let (_, first) = blocking(soon(), reader(), move || hung.recv().is_ok()).await;
+        assert_eq!(first, Err(CheckStatus::TimedOut));
+        let (_, second) = blocking(soon(), reader(), || -> bool {
+            unreachable!("a second read must not start")
+        })
+        .await;
+        let error = second.unwrap_err().failure().unwrap_or_default();
+        assert!(
+            error.contains("previous read of /mnt/hung/config still running"),
+            "{error}"
+        );
+        // Once the hung read returns, the slot is free again.
+        release.send(()).unwrap();
+        for _ in 0..100 {
+            if slot.try_take().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (_, third) = blocking(soon(), reader(), || 7).await;
+        assert_eq!(third, Ok(7));
     }
 
     #[test]
