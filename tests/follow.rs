@@ -352,6 +352,97 @@ async fn forbidden_socket_is_reported_as_permission_denied_with_its_owner() {
     assert_eq!(report.health, Health::Unhealthy);
 }
 
+/// Set in the child run by [`forbidden_socket_is_permission_denied_for_another_user`]: the
+/// socket the child (running as nobody) must be refused.
+const FORBIDDEN_SOCKET_ENV: &str = "LFE_TEST_FORBIDDEN_FOLLOW_DIR";
+
+#[tokio::test]
+async fn forbidden_socket_is_permission_denied_for_another_user() {
+    // As root, file modes do not stop connect(2): run the check in a child process as nobody
+    // (uid 65534), so the EACCES path is exercised whoever runs the tests.
+    if std::env::var_os(FORBIDDEN_SOCKET_ENV).is_some() || !running_as_root() {
+        // Not root: forbidden_socket_is_reported_as_permission_denied_with_its_owner covers it.
+        return;
+    }
+    let Ok(setpriv) = which_setpriv() else {
+        println!("skipped: setpriv (util-linux) is not installed, cannot drop to another uid");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = socket_path(dir.path(), "locked");
+    for folder in [
+        dir.path().join("follow"),
+        socket.parent().unwrap().to_path_buf(),
+    ] {
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let _fake = cluster::serve_unix(&socket, ClusterState::default()).await;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "forbidden_socket_seen_by_nobody",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FORBIDDEN_SOCKET_ENV, dir.path())
+        .output()
+        .expect("run the test binary as nobody");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("1 passed"), "the child ran no test: {said}");
+    assert!(said.contains("checked as uid 65534"), "{said}");
+}
+
+fn which_setpriv() -> Result<PathBuf, ()> {
+    ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or(())
+}
+
+/// The child half of [`forbidden_socket_is_permission_denied_for_another_user`]; does nothing
+/// unless that test started it.
+#[tokio::test]
+async fn forbidden_socket_seen_by_nobody() {
+    let Some(dir) = std::env::var_os(FORBIDDEN_SOCKET_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let mut config = config_for_readonly(&dir);
+    config.config_dir = dir.join("follow");
+    let reports = run(config, ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.cluster_name, "locked");
+    let error = failure_of(report, CHECK_API);
+    assert!(error.contains("permission denied"), "{error}");
+    assert!(error.contains("owned by root"), "{error}");
+    assert!(error.contains("run the exporter as root"), "{error}");
+    assert_eq!(report.api_reachable, Some(false));
+    assert_eq!(report.status, DaemonStatus::Error);
+    assert_eq!(report.health, Health::Unhealthy);
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    println!("checked as uid {uid}");
+}
+
+/// [`config_for`] without writing into `dir` (the child runs as a user who may not).
+fn config_for_readonly(dir: &Path) -> FollowConfig {
+    FollowConfig {
+        config_dir: dir.join("follow"),
+        binary_search_path: Some(dir.join("no-bin").into_os_string()),
+        ..FollowConfig::default()
+    }
+}
+
 #[tokio::test]
 async fn stale_socket_without_listener_is_stopped() {
     let dir = tempfile::tempdir().unwrap();
