@@ -201,11 +201,14 @@ async fn pinning_service_api_impostor_is_not_reachable() {
     let error = failure_of(report, CHECK_API);
     assert!(
         error.contains(&format!(
-            "127.0.0.1:{port} answered /id with 404 {{\"code\":404,\"message\":\"not found\"}}: this is not an ipfs-cluster REST API"
+            "127.0.0.1:{port} answered /id with 404 {{\"error\":{{\"reason\":\"NOT_FOUND\",\"details\":\"not found\"}}}}: this is not an ipfs-cluster REST API"
         )),
         "{error}"
     );
-    assert!(error.contains("pinning-service API"), "{error}");
+    assert!(
+        error.contains("(this is the error shape of ipfs-cluster-service's pinning-service API)"),
+        "{error}"
+    );
     // Its healthy-looking /pins was never taken for pins.
     assert!(failure_of(report, CHECK_PINS).contains("not run"));
     assert_eq!(impostor.count("/pins"), 0);
