@@ -86,8 +86,9 @@ pub struct ClusterId {
     pub cluster_peers: Vec<String>,
     /// Own libp2p addresses (`/ip4/.../tcp/9096/p2p/<id>`).
     pub addresses: Vec<String>,
-    /// `ipfs.error`: non-empty when the peer cannot reach its IPFS daemon.
-    pub ipfs_error: String,
+    /// `ipfs.error`: non-empty when the peer cannot reach its IPFS daemon; `None` when `/id` has
+    /// no `ipfs` object (null or absent): then nothing is known about IPFS.
+    pub ipfs_error: Option<String>,
 }
 
 impl ClusterId {
@@ -142,7 +143,7 @@ pub fn parse_id(body: &[u8]) -> Result<ClusterId, String> {
         rpc_protocol_version,
         cluster_peers,
         addresses: raw.addresses.unwrap_or_default(),
-        ipfs_error: raw.ipfs.and_then(|i| i.error).unwrap_or_default(),
+        ipfs_error: raw.ipfs.map(|i| i.error.unwrap_or_default()),
     })
 }
 
@@ -399,7 +400,7 @@ mod tests {
         assert_eq!(id.peername, "myhost");
         assert_eq!(id.version, "1.1.6");
         assert_eq!(id.other_peers(), 1);
-        assert_eq!(id.ipfs_error, "");
+        assert_eq!(id.ipfs_error.as_deref(), Some(""));
         assert_eq!(id.addresses.len(), 1);
     }
 
@@ -421,10 +422,24 @@ mod tests {
     }
 
     #[test]
+    fn no_ipfs_object_means_unknown_not_connected() {
+        for body in [
+            r#"{"id":"p","cluster_peers":["p"],"version":"1.1.6","ipfs":null}"#,
+            r#"{"id":"p","cluster_peers":["p"],"version":"1.1.6"}"#,
+        ] {
+            assert_eq!(
+                parse_id(body.as_bytes()).unwrap().ipfs_error,
+                None,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
     fn ipfs_error_is_read() {
         let body = r#"{"id":"p","cluster_peers":["p"],"version":"1.1.6","ipfs":{"addresses":null,"error":"dial tcp 127.0.0.1:5001: connect: connection refused"}}"#;
         let id = parse_id(body.as_bytes()).unwrap();
-        assert!(id.ipfs_error.contains("refused"));
+        assert!(id.ipfs_error.as_deref().unwrap().contains("refused"));
         assert_eq!(id.other_peers(), 0);
     }
 

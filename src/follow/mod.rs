@@ -92,10 +92,10 @@ pub struct FollowConfig {
     /// `--follow.refresh-interval` (default 5m): how often the expensive full pin listing and the
     /// trust graph are fetched.
     pub refresh_interval: Duration,
-    /// `--follow.body-cap` (default 4 MiB): largest `/id` or `/health/graph` body read. An `/id`
+    /// `--follow.max-body-bytes` (default 4 MiB): largest `/id` or `/health/graph` body read. An `/id`
     /// lists every cluster peer with its addresses: ~600 bytes a peer, so ~7000 peers fit.
     pub body_cap: usize,
-    /// `--follow.pin-line-cap` (default 64 KiB): largest single line of the `/pins` stream (one pin
+    /// Largest single line of the `/pins` stream (default 64 KiB, no flag; one pin
     /// with its metadata); the stream itself is counted line by line and never held.
     pub pin_line_cap: usize,
     /// `--follow.max-followers` (default 64): followers checked per scrape; the rest are dropped
@@ -358,7 +358,10 @@ impl FollowChecks {
         };
         let ((discovery, discovery_check, reports), (binary_check, binary_available)) =
             tokio::join!(followers_part, self.check_binary(deadline));
-        self.forget_gone(&discovery.followers);
+        // A failed discovery may have missed followers: their caches stay until one succeeds.
+        if discovery_check.status == CheckStatus::Ok {
+            self.forget_gone(&discovery.followers);
+        }
         let host = FollowHost {
             binary_available,
             checks: vec![discovery_check, binary_check],
@@ -582,7 +585,7 @@ impl FollowChecks {
         report.version = Some(id.version.clone());
         report.peers = Some(id.other_peers());
         report.connected = Some(id.other_peers() > 0);
-        report.ipfs_connected = Some(id.ipfs_error.is_empty());
+        report.ipfs_connected = id.ipfs_error.as_ref().map(String::is_empty);
         report.swarm_addresses = id.addresses.clone();
         report.status = DaemonStatus::Running;
 
@@ -1180,6 +1183,33 @@ mod tests {
             .success());
         let error = checks.read_basic_auth(deadline).await.unwrap_err();
         assert!(error.contains("not a regular file"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_discovery_keeps_the_followers_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let checks = FollowChecks::new(FollowConfig {
+            config_dir: dir.path().join("follow"),
+            binary_search_path: Some(dir.path().as_os_str().to_owned()),
+            ..FollowConfig::default()
+        });
+        checks
+            .lock()
+            .peer_ids
+            .insert("c".into(), "12D3KooWP".into());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let held = checks.discovery_slot.try_take().unwrap();
+        checks.run(deadline, Ok(Arc::default())).await;
+        assert!(
+            checks.lock().peer_ids.contains_key("c"),
+            "kept after a failed discovery"
+        );
+        drop(held);
+        checks.run(deadline, Ok(Arc::default())).await;
+        assert!(
+            checks.lock().peer_ids.is_empty(),
+            "forgotten once discovery says it is gone"
+        );
     }
 
     #[tokio::test]
