@@ -101,8 +101,17 @@ fn decide(entry: &mut PortEntry, here: Option<&[&Listener]>, own: &ServicePids) 
     }
     dedup_keep_order(&mut reasons);
     entry.conflict = !reasons.is_empty();
+    if here.is_none() {
+        // Configured conflicts stand; the runtime part is unknown, and said so.
+        reasons.push(LISTENERS_UNKNOWN.to_string());
+    }
     entry.reason = (!reasons.is_empty()).then(|| reasons.join("; "));
 }
+
+/// What [`PortEntry::reason`] adds when the socket tables could not be read: a runtime conflict
+/// may exist, `conflict` only reflects the configured ones.
+pub const LISTENERS_UNKNOWN: &str =
+    "runtime conflicts unknown: the socket tables (/proc/net) could not be read";
 
 /// The claims of one entry per service, one claim per distinct address (the first, in claim
 /// order), so comparisons cost services x addresses, not claims x claims.
@@ -348,9 +357,9 @@ mod tests {
             None,
         );
         assert_eq!(plan.len(), 2);
-        assert!(plan
-            .iter()
-            .all(|e| !e.conflict && e.reason.is_none() && e.listeners.is_none()));
+        assert!(plan.iter().all(|e| !e.conflict
+            && e.reason.as_deref() == Some(LISTENERS_UNKNOWN)
+            && e.listeners.is_none()));
         assert_eq!(plan[0].claims.len(), 2);
     }
 
@@ -370,9 +379,10 @@ mod tests {
             None,
         );
         assert!(plan[0].conflict);
+        // Without the socket tables, the configured conflict stands and the rest is unknown.
         assert_eq!(
             plan[0].reason.as_deref(),
-            Some("configured for both ipfs-cluster-follow:mycluster api on 127.0.0.1 and ipfs-cluster-service pinsvcapi on 127.0.0.1")
+            Some("configured for both ipfs-cluster-follow:mycluster api on 127.0.0.1 and ipfs-cluster-service pinsvcapi on 127.0.0.1; runtime conflicts unknown: the socket tables (/proc/net) could not be read")
         );
     }
 

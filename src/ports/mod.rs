@@ -165,10 +165,12 @@ pub struct PortEntry {
     /// Every claim on this port and protocol, sorted.
     pub claims: Vec<Claim>,
     /// Programs listening on it (`unknown` for a socket whose owner cannot be seen), sorted;
-    /// empty when nothing listens; `None` when the listeners could not be read.
+    /// empty when nothing listens; `None` when the listeners could not be read (then `reason`
+    /// says runtime conflicts are unknown).
     pub listeners: Option<Vec<String>>,
     pub conflict: bool,
-    /// Why this is a conflict, in words (`None` when it is not).
+    /// Why this is a conflict, in words; also set, without a conflict, when the runtime verdict
+    /// could not be made. `None` when there is nothing to say.
     pub reason: Option<String>,
 }
 
@@ -339,7 +341,9 @@ impl PortsCheck {
             }
             Ok((Err(err), addresses)) => {
                 observation.host_addresses = addresses;
-                CheckStatus::Failed(err.to_string())
+                CheckStatus::Failed(format!(
+                    "{err}: who listens is unknown, so runtime conflicts are unknown"
+                ))
             }
             Err(status) => status,
         };
