@@ -201,11 +201,14 @@ async fn pinning_service_api_impostor_is_not_reachable() {
     let error = failure_of(report, CHECK_API);
     assert!(
         error.contains(&format!(
-            "127.0.0.1:{port} answered /id with 404 {{\"code\":404,\"message\":\"not found\"}}: this is not an ipfs-cluster REST API"
+            "127.0.0.1:{port} answered /id with 404 {{\"error\":{{\"reason\":\"NOT_FOUND\",\"details\":\"not found\"}}}}: this is not an ipfs-cluster REST API"
         )),
         "{error}"
     );
-    assert!(error.contains("pinning-service API"), "{error}");
+    assert!(
+        error.contains("(this is the error shape of ipfs-cluster-service's pinning-service API)"),
+        "{error}"
+    );
     // Its healthy-looking /pins was never taken for pins.
     assert!(failure_of(report, CHECK_PINS).contains("not run"));
     assert_eq!(impostor.count("/pins"), 0);
@@ -350,6 +353,97 @@ async fn forbidden_socket_is_reported_as_permission_denied_with_its_owner() {
     assert_eq!(report.api_reachable, Some(false));
     assert_eq!(report.status, DaemonStatus::Error);
     assert_eq!(report.health, Health::Unhealthy);
+}
+
+/// Set in the child run by [`forbidden_socket_is_permission_denied_for_another_user`]: the
+/// socket the child (running as nobody) must be refused.
+const FORBIDDEN_SOCKET_ENV: &str = "LFE_TEST_FORBIDDEN_FOLLOW_DIR";
+
+#[tokio::test]
+async fn forbidden_socket_is_permission_denied_for_another_user() {
+    // As root, file modes do not stop connect(2): run the check in a child process as nobody
+    // (uid 65534), so the EACCES path is exercised whoever runs the tests.
+    if std::env::var_os(FORBIDDEN_SOCKET_ENV).is_some() || !running_as_root() {
+        // Not root: forbidden_socket_is_reported_as_permission_denied_with_its_owner covers it.
+        return;
+    }
+    let Ok(setpriv) = which_setpriv() else {
+        println!("skipped: setpriv (util-linux) is not installed, cannot drop to another uid");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = socket_path(dir.path(), "locked");
+    for folder in [
+        dir.path().join("follow"),
+        socket.parent().unwrap().to_path_buf(),
+    ] {
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let _fake = cluster::serve_unix(&socket, ClusterState::default()).await;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "forbidden_socket_seen_by_nobody",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FORBIDDEN_SOCKET_ENV, dir.path())
+        .output()
+        .expect("run the test binary as nobody");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("1 passed"), "the child ran no test: {said}");
+    assert!(said.contains("checked as uid 65534"), "{said}");
+}
+
+fn which_setpriv() -> Result<PathBuf, ()> {
+    ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or(())
+}
+
+/// The child half of [`forbidden_socket_is_permission_denied_for_another_user`]; does nothing
+/// unless that test started it.
+#[tokio::test]
+async fn forbidden_socket_seen_by_nobody() {
+    let Some(dir) = std::env::var_os(FORBIDDEN_SOCKET_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let mut config = config_for_readonly(&dir);
+    config.config_dir = dir.join("follow");
+    let reports = run(config, ProcessTable::default()).await;
+    let report = only(&reports);
+    assert_eq!(report.cluster_name, "locked");
+    let error = failure_of(report, CHECK_API);
+    assert!(error.contains("permission denied"), "{error}");
+    assert!(error.contains("owned by root"), "{error}");
+    assert!(error.contains("run the exporter as root"), "{error}");
+    assert_eq!(report.api_reachable, Some(false));
+    assert_eq!(report.status, DaemonStatus::Error);
+    assert_eq!(report.health, Health::Unhealthy);
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    println!("checked as uid {uid}");
+}
+
+/// [`config_for`] without writing into `dir` (the child runs as a user who may not).
+fn config_for_readonly(dir: &Path) -> FollowConfig {
+    FollowConfig {
+        config_dir: dir.join("follow"),
+        binary_search_path: Some(dir.join("no-bin").into_os_string()),
+        ..FollowConfig::default()
+    }
 }
 
 #[tokio::test]
@@ -557,4 +651,162 @@ async fn live_pins_run_alongside_id_once_the_peer_id_is_known() {
     );
     assert_eq!(reports[0].peer_id.as_deref(), Some("12D3KooWNewIdentity"));
     assert_eq!(reports[0].pins.as_ref().unwrap()["pin_error"], 1);
+}
+
+/// A child process whose environment moves the follow API; killed when dropped.
+struct ChildWithEnv(std::process::Child);
+
+impl Drop for ChildWithEnv {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_flag_naming_a_running_follower_otherwise_keeps_it_running() {
+    // `ipfs-cluster-follow c run` serves its API on TCP (its environment says where); the flag
+    // names the same endpoint under another name, or unnamed (label `127.0.0.1:PORT`).
+    let dir = tempfile::tempdir().unwrap();
+    let (_fake, port) = cluster::serve_tcp(ClusterState::default()).await;
+    let address = format!("/ip4/127.0.0.1/tcp/{port}");
+    let child = ChildWithEnv(
+        std::process::Command::new("sleep")
+            .arg("60")
+            .env("CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS", &address)
+            .spawn()
+            .expect("sleep runs"),
+    );
+    let pid = child.0.id();
+    // The table shows the child as the follower (its real environ is read by discovery).
+    let procs = ProcessTable {
+        processes: vec![follow_process(pid, "c")],
+        ..ProcessTable::default()
+    };
+    for flag in [format!("mycluster={address}"), address.clone()] {
+        let mut config = config_for(dir.path());
+        config.apis = vec![parse_api_spec(&flag).unwrap()];
+        let reports = run(config, procs.clone()).await;
+        let report = only(&reports);
+        assert_ne!(report.cluster_name, "c", "{flag}: the flag's label is kept");
+        assert_eq!(report.running, Some(true), "{flag}: {:#?}", report.checks);
+        assert_eq!(report.pid, Some(pid), "{flag}");
+        assert_eq!(report.status, DaemonStatus::Running, "{flag}");
+    }
+}
+
+/// A fake `ipfs-cluster-follow` on a search path of its own, running `body` as a shell script.
+fn fake_binary(dir: &Path, body: &str) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("ipfs-cluster-follow");
+    std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// Live (not zombie) processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|line| line.contains(marker))
+        .collect()
+}
+
+/// Wait up to 2 s for the processes carrying `marker` to be gone.
+async fn gone(marker: &str) -> Vec<String> {
+    for _ in 0..40 {
+        if processes_with(marker).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    processes_with(marker)
+}
+
+#[tokio::test]
+async fn a_binary_printing_forever_is_read_up_to_the_cap_and_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("endless-version-{}", std::process::id());
+    // `yes` is the shell's child: only killing the group reaches it.
+    let bin = fake_binary(dir.path(), &format!("yes '{marker}'"));
+    let mut config = config_for(dir.path());
+    config.binary_search_path = Some(bin.into_os_string());
+    let started = std::time::Instant::now();
+    let (_, host) = FollowChecks::new(config)
+        .run(deadline(), Ok(Arc::new(ProcessTable::default())))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let binary = host
+        .checks
+        .iter()
+        .find(|c| c.check == CHECK_BINARY)
+        .unwrap();
+    let error = binary.status.failure().unwrap_or_default();
+    assert!(
+        error.contains("more than 4096 bytes"),
+        "{:?}",
+        binary.status
+    );
+    assert_eq!(host.binary_available, None);
+    assert_eq!(gone(&marker).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_hanging_binary_delays_no_follower_leaves_no_process_and_is_not_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    // A unique duration marks the wrapper's child.
+    let marker = format!("1000{}.5", std::process::id());
+    let bin = fake_binary(
+        dir.path(),
+        &format!("echo x >> '{}'\nsleep {marker}", calls.display()),
+    );
+    let _fake = follower_on_socket(dir.path(), "prompt", ClusterState::default()).await;
+    let mut config = config_for(dir.path());
+    config.binary_search_path = Some(bin.into_os_string());
+    let checks = FollowChecks::new(config);
+    let procs = Ok(Arc::new(ProcessTable::default()));
+    let short = || Instant::now() + Duration::from_millis(1500);
+
+    let (reports, host) = checks.run(short(), procs.clone()).await;
+    let report = only(&reports);
+    assert_eq!(report.status, DaemonStatus::Running, "{:#?}", report.checks);
+    assert_eq!(report.api_reachable, Some(true));
+    let binary = host
+        .checks
+        .iter()
+        .find(|c| c.check == CHECK_BINARY)
+        .unwrap();
+    assert_eq!(binary.status, CheckStatus::TimedOut);
+    assert_eq!(
+        gone(&marker).await,
+        Vec::<String>::new(),
+        "the wrapper's sleep survived"
+    );
+
+    let (_, host) = checks.run(short(), procs).await;
+    let binary = host
+        .checks
+        .iter()
+        .find(|c| c.check == CHECK_BINARY)
+        .unwrap();
+    let error = binary.status.failure().unwrap_or_default();
+    assert!(
+        error.contains("earlier scrape deadline"),
+        "{:?}",
+        binary.status
+    );
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap().lines().count(),
+        1,
+        "a timed-out binary is not rerun on the next scrape"
+    );
 }

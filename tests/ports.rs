@@ -39,8 +39,15 @@ struct PortHolder {
 impl PortHolder {
     /// Run the helper as `program` (python3, or a symlink to it under another name).
     fn start(program: &Path) -> PortHolder {
+        PortHolder::start_with(program, &[])
+    }
+
+    /// [`start`](Self::start) with more arguments after the script (`c run` makes a symlink named
+    /// ipfs-cluster-follow look like `ipfs-cluster-follow c run`).
+    fn start_with(program: &Path, args: &[&str]) -> PortHolder {
         let mut child = Command::new(program)
             .args(["-c", HOLD_PORTS])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -223,6 +230,7 @@ async fn follow_api_on_a_port_ipfs_cluster_service_holds_is_a_conflict() {
         cluster_name: "mycluster".into(),
         api: Some(format!("/ip4/127.0.0.1/tcp/{}", service.tcp)),
         swarm_addresses: vec![],
+        pid: None,
     };
     let report = plan(
         config(dir.path(), &[("service.json", service_json)], vec![]),
@@ -334,4 +342,48 @@ async fn malformed_configs_fail_their_check_without_stopping_the_plan() {
     // Kubo's claims are still there.
     let ports: Vec<u16> = report.entries.iter().map(|e| e.port).collect();
     assert_eq!(ports, [4001, 4001, 5001, 8080]);
+}
+
+#[tokio::test]
+async fn a_followers_own_process_holding_its_swarm_port_is_no_conflict_whatever_its_label() {
+    // `--follow.api mycluster=...` names the follower that runs as `ipfs-cluster-follow c run`:
+    // the labels differ, the process is the same (matched by discovery, carried as the pid).
+    let dir = tempfile::tempdir().unwrap();
+    let follow = PortHolder::start_with(
+        &python_named(dir.path(), "ipfs-cluster-follow"),
+        &["c", "run"],
+    );
+    let claims = |pid| FollowerClaims {
+        cluster_name: "mycluster".into(),
+        api: None,
+        swarm_addresses: vec![format!(
+            "/ip4/127.0.0.1/tcp/{}/p2p/12D3KooWPeer",
+            follow.tcp
+        )],
+        pid,
+    };
+    let entry_of = |report: PortsReport| {
+        report
+            .entries
+            .into_iter()
+            .find(|e| e.port == follow.tcp && e.protocol == Transport::Tcp)
+            .expect("the swarm port is in the plan")
+    };
+    let matched = entry_of(
+        plan(
+            config(dir.path(), &[], vec![]),
+            &[claims(Some(follow.pid()))],
+        )
+        .await,
+    );
+    assert!(!matched.conflict, "{:?}", matched.reason);
+    assert_eq!(
+        matched.listeners,
+        Some(vec!["ipfs-cluster-follow".to_string()])
+    );
+
+    // Without the link, the label alone cannot tell: this is the false conflict the pid prevents.
+    let unmatched = entry_of(plan(config(dir.path(), &[], vec![]), &[claims(None)]).await);
+    let reason = unmatched.reason.unwrap_or_default();
+    assert!(reason.contains("held by ipfs-cluster-follow:c"), "{reason}");
 }

@@ -86,8 +86,9 @@ pub struct ClusterId {
     pub cluster_peers: Vec<String>,
     /// Own libp2p addresses (`/ip4/.../tcp/9096/p2p/<id>`).
     pub addresses: Vec<String>,
-    /// `ipfs.error`: non-empty when the peer cannot reach its IPFS daemon.
-    pub ipfs_error: String,
+    /// `ipfs.error`: non-empty when the peer cannot reach its IPFS daemon; `None` when `/id` has
+    /// no `ipfs` object (null or absent): then nothing is known about IPFS.
+    pub ipfs_error: Option<String>,
 }
 
 impl ClusterId {
@@ -142,7 +143,7 @@ pub fn parse_id(body: &[u8]) -> Result<ClusterId, String> {
         rpc_protocol_version,
         cluster_peers,
         addresses: raw.addresses.unwrap_or_default(),
-        ipfs_error: raw.ipfs.and_then(|i| i.error).unwrap_or_default(),
+        ipfs_error: raw.ipfs.map(|i| i.error.unwrap_or_default()),
     })
 }
 
@@ -349,18 +350,31 @@ impl ApiClient {
     }
 }
 
-/// A hint naming the usual impostor, when the answer looks like it.
+/// A hint naming the usual impostor, when the answer looks like it: ipfs-cluster-service's
+/// pinning-service API, on its default port 9097 or answering in its own error shape
+/// `{"error":{"reason":...,"details":...}}` (`api/pinsvcapi/pinsvc`) on any port.
 fn impostor_hint(endpoint: &Endpoint, answer: &str) -> String {
     let on_pinsvc_port =
         matches!(endpoint, Endpoint::Tcp { port, .. } if *port == PINSVCAPI_DEFAULT_PORT);
-    let go_cluster_404 = answer.starts_with("404") && answer.contains("\"code\":404");
     if on_pinsvc_port {
         " (ipfs-cluster-service's pinning-service API listens on 9097 by default)".to_string()
-    } else if go_cluster_404 {
-        " (ipfs-cluster-service's pinning-service API answers /id like this)".to_string()
+    } else if is_pinsvc_error(answer) {
+        " (this is the error shape of ipfs-cluster-service's pinning-service API)".to_string()
     } else {
         String::new()
     }
+}
+
+/// True for an answer `"<status> <body>"` whose body is a pinning-service error object.
+fn is_pinsvc_error(answer: &str) -> bool {
+    let body = answer.split_once(' ').map_or("", |(_, body)| body);
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    value
+        .get("error")
+        .and_then(|e| e.get("reason"))
+        .is_some_and(serde_json::Value::is_string)
 }
 
 /// `"<code> <body excerpt>"`, e.g. `404 {"code":404,"message":"not found"}`.
@@ -386,7 +400,7 @@ mod tests {
         assert_eq!(id.peername, "myhost");
         assert_eq!(id.version, "1.1.6");
         assert_eq!(id.other_peers(), 1);
-        assert_eq!(id.ipfs_error, "");
+        assert_eq!(id.ipfs_error.as_deref(), Some(""));
         assert_eq!(id.addresses.len(), 1);
     }
 
@@ -408,10 +422,24 @@ mod tests {
     }
 
     #[test]
+    fn no_ipfs_object_means_unknown_not_connected() {
+        for body in [
+            r#"{"id":"p","cluster_peers":["p"],"version":"1.1.6","ipfs":null}"#,
+            r#"{"id":"p","cluster_peers":["p"],"version":"1.1.6"}"#,
+        ] {
+            assert_eq!(
+                parse_id(body.as_bytes()).unwrap().ipfs_error,
+                None,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
     fn ipfs_error_is_read() {
         let body = r#"{"id":"p","cluster_peers":["p"],"version":"1.1.6","ipfs":{"addresses":null,"error":"dial tcp 127.0.0.1:5001: connect: connection refused"}}"#;
         let id = parse_id(body.as_bytes()).unwrap();
-        assert!(id.ipfs_error.contains("refused"));
+        assert!(id.ipfs_error.as_deref().unwrap().contains("refused"));
         assert_eq!(id.other_peers(), 0);
     }
 
@@ -430,14 +458,29 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9097,
         };
-        let hint = impostor_hint(&tcp, r#"404 {"code":404,"message":"not found"}"#);
+        let pinsvc_404 = r#"404 {"error":{"reason":"NOT_FOUND","details":"not found"}}"#;
+        let hint = impostor_hint(&tcp, pinsvc_404);
+        assert!(hint.contains("9097"), "{hint}");
+        // Its own port says enough, whatever it answered.
+        let hint = impostor_hint(&tcp, "200 <html>");
         assert!(hint.contains("9097"), "{hint}");
         let other = Endpoint::Tcp {
             host: "127.0.0.1".into(),
             port: 19097,
         };
-        let hint = impostor_hint(&other, r#"404 {"code":404,"message":"not found"}"#);
-        assert!(hint.contains("pinning-service"), "{hint}");
+        let hint = impostor_hint(&other, pinsvc_404);
+        assert_eq!(
+            hint,
+            " (this is the error shape of ipfs-cluster-service's pinning-service API)"
+        );
+        let socket = Endpoint::Unix("/run/x.sock".into());
+        assert_eq!(impostor_hint(&socket, pinsvc_404), hint);
+        // The REST API's own 404 shape (a cluster API without /id?) is not the pinning service's.
+        assert_eq!(
+            impostor_hint(&other, r#"404 {"code":404,"message":"not found"}"#),
+            ""
+        );
         assert_eq!(impostor_hint(&other, "200 <html>"), "");
+        assert_eq!(impostor_hint(&other, r#"404 {"error":"x"}"#), "");
     }
 }

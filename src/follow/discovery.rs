@@ -123,6 +123,17 @@ pub enum Source {
     ConfigDir,
 }
 
+/// The running `ipfs-cluster-follow <name> run` process a follower was matched with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowProcess {
+    pub pid: u32,
+    /// The cluster name in its arguments; may differ from the follower's label (a `NAME=` of
+    /// `--follow.api`, or an unnamed flag's address).
+    pub cluster_name: String,
+    /// Its config folder (`-c`, `IPFS_CLUSTER_PATH`, or `.ipfs-cluster-follow` in its home).
+    pub folder: PathBuf,
+}
+
 /// A follower to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Follower {
@@ -131,6 +142,16 @@ pub struct Follower {
     /// Its API, or why its configured API cannot be used.
     pub api: Result<Endpoint, String>,
     pub source: Source,
+    /// The running process serving it, when one was found (kept when a `--follow.api` value
+    /// names the same follower under another name).
+    pub process: Option<FollowProcess>,
+}
+
+impl Follower {
+    /// True when `other` is the same follower: the same label, or the same usable endpoint.
+    fn same_as(&self, other: &Follower) -> bool {
+        self.name == other.name || (self.api.is_ok() && self.api == other.api)
+    }
 }
 
 impl Follower {
@@ -173,11 +194,11 @@ pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
         .chain(from_processes(input))
         .chain(from_config_dir(input.config_dir, &mut found.problems));
     for follower in candidates {
-        let duplicate = found
-            .followers
-            .iter()
-            .any(|f| f.name == follower.name || (f.api.is_ok() && f.api == follower.api));
-        if duplicate {
+        if let Some(kept) = found.followers.iter_mut().find(|f| f.same_as(&follower)) {
+            // The first source names the follower; a process found later still runs it.
+            if kept.process.is_none() {
+                kept.process = follower.process;
+            }
             continue;
         }
         if found.followers.len() >= input.max_followers {
@@ -197,6 +218,7 @@ fn from_flags(specs: &[ApiSpec]) -> impl Iterator<Item = Follower> + '_ {
             .unwrap_or_else(|| default_name(&spec.endpoint)),
         api: Ok(spec.endpoint.clone()),
         source: Source::Flag,
+        process: None,
     })
 }
 
@@ -220,10 +242,16 @@ fn from_processes<'a>(input: &'a DiscoveryInput<'a>) -> impl Iterator<Item = Fol
     input.procs.follow_peers().map(move |(process, name)| {
         let env = (input.environ)(process.pid).unwrap_or_default();
         let api = process_api(&process.argv, &env, &name, input.config_dir);
+        let folder = process_folder(&process.argv, &env, input.config_dir);
         Follower {
-            name,
+            name: name.clone(),
             api,
             source: Source::Process,
+            process: Some(FollowProcess {
+                pid: process.pid,
+                cluster_name: name,
+                folder,
+            }),
         }
     })
 }
@@ -247,12 +275,24 @@ pub fn process_api(
         return first_endpoint(addresses)
             .map_err(|reason| format!("{API_ADDRESS_ENV}={addresses} ({reason})"));
     }
-    let folder = config_flag(argv)
+    let folder = process_folder(argv, env, default_dir);
+    Ok(Endpoint::Unix(folder.join(name).join(API_SOCKET)))
+}
+
+/// The config folder of a running follower: `-c/--config`, else `IPFS_CLUSTER_PATH`, else
+/// `$HOME/.ipfs-cluster-follow` of its environment, else `default_dir`.
+pub fn process_folder(argv: &[String], env: &[(String, String)], default_dir: &Path) -> PathBuf {
+    let var = |key: &str| {
+        env.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+    };
+    config_flag(argv)
         .map(PathBuf::from)
         .or_else(|| var(CLUSTER_PATH_ENV).map(PathBuf::from))
         .or_else(|| var("HOME").map(|home| Path::new(home).join(".ipfs-cluster-follow")))
-        .unwrap_or_else(|| default_dir.to_path_buf());
-    Ok(Endpoint::Unix(folder.join(name).join(API_SOCKET)))
+        .unwrap_or_else(|| default_dir.to_path_buf())
 }
 
 fn first_endpoint(addresses: &str) -> Result<Endpoint, String> {
@@ -312,6 +352,7 @@ fn from_config_dir(dir: &Path, problems: &mut Vec<String>) -> std::vec::IntoIter
                 name,
                 api: Ok(Endpoint::Unix(socket)),
                 source: Source::ConfigDir,
+                process: None,
             })
         })
         .collect();
@@ -516,6 +557,51 @@ mod tests {
             ]
         );
         assert_eq!(found.dropped, 0);
+    }
+
+    #[test]
+    fn a_flag_naming_a_running_follower_differently_keeps_its_process() {
+        // The process serves its API where its environment says; the flag names that endpoint
+        // under another label (NAME=, or unnamed: the address).
+        let dir = tempfile::tempdir().unwrap();
+        let procs = ProcessTable {
+            processes: vec![follow_process(42, "ipfs-cluster-follow c run")],
+            ..ProcessTable::default()
+        };
+        let environ = |pid: u32| {
+            (pid == 42).then(|| {
+                env(&[
+                    (API_ADDRESS_ENV, "/ip4/127.0.0.1/tcp/19094"),
+                    (CLUSTER_PATH_ENV, "/srv/follow"),
+                ])
+            })
+        };
+        for flag in [
+            "mycluster=/ip4/127.0.0.1/tcp/19094",
+            "/ip4/127.0.0.1/tcp/19094",
+        ] {
+            let specs = vec![parse_api_spec(flag).unwrap()];
+            let found = discover(&DiscoveryInput {
+                specs: &specs,
+                config_dir: dir.path(),
+                procs: &procs,
+                environ: &environ,
+                max_followers: 64,
+            });
+            assert_eq!(found.followers.len(), 1, "{flag}: {found:?}");
+            let follower = &found.followers[0];
+            assert_eq!(follower.source, Source::Flag, "{flag}");
+            assert_ne!(follower.name, "c", "{flag}: the flag's label wins");
+            assert_eq!(
+                follower.process,
+                Some(FollowProcess {
+                    pid: 42,
+                    cluster_name: "c".into(),
+                    folder: "/srv/follow".into(),
+                }),
+                "{flag}"
+            );
+        }
     }
 
     #[test]

@@ -40,6 +40,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::{timeout_at, Instant};
 
 use crate::http_client::Endpoint;
+use crate::ports::{still_running, ReadSlot};
 use crate::process::ProcessTable;
 use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
 use api::{ApiClient, ApiError, ClusterId};
@@ -67,6 +68,9 @@ pub const CHECKS: [&str; 7] = [
     CHECK_PROCESS,
 ];
 
+/// The largest `--follow.basic-auth-file` read (one `user:password` line).
+pub const MAX_AUTH_FILE_BYTES: u64 = 64 * 1024;
+
 /// The binary the host check looks for.
 pub const FOLLOW_BINARY: &str = "ipfs-cluster-follow";
 
@@ -88,10 +92,10 @@ pub struct FollowConfig {
     /// `--follow.refresh-interval` (default 5m): how often the expensive full pin listing and the
     /// trust graph are fetched.
     pub refresh_interval: Duration,
-    /// `--follow.body-cap` (default 4 MiB): largest `/id` or `/health/graph` body read. An `/id`
+    /// `--follow.max-body-bytes` (default 4 MiB): largest `/id` or `/health/graph` body read. An `/id`
     /// lists every cluster peer with its addresses: ~600 bytes a peer, so ~7000 peers fit.
     pub body_cap: usize,
-    /// `--follow.pin-line-cap` (default 64 KiB): largest single line of the `/pins` stream (one pin
+    /// Largest single line of the `/pins` stream (default 64 KiB, no flag; one pin
     /// with its metadata); the stream itself is counted line by line and never held.
     pub pin_line_cap: usize,
     /// `--follow.max-followers` (default 64): followers checked per scrape; the rest are dropped
@@ -160,6 +164,9 @@ pub struct FollowReport {
     pub pins_listed_at: Option<SystemTime>,
     /// An `ipfs-cluster-follow <name> run` process is alive.
     pub running: Option<bool>,
+    /// The pid of that process, when it was matched to this follower (by its name, its API or
+    /// its folder): the port plan knows the follower's own sockets by it.
+    pub pid: Option<u32>,
     /// Its libp2p addresses from `/id` (for the port plan).
     pub swarm_addresses: Vec<String>,
     pub status: DaemonStatus,
@@ -216,6 +223,10 @@ pub struct FollowBinary {
 pub struct FollowChecks {
     config: FollowConfig,
     state: Mutex<State>,
+    /// One blocking discovery (config folder, process environments) in flight at a time.
+    discovery_slot: ReadSlot,
+    /// One read of `--follow.basic-auth-file` in flight at a time.
+    auth_slot: ReadSlot,
 }
 
 #[derive(Debug, Default)]
@@ -286,7 +297,19 @@ struct BinaryCache {
     path: PathBuf,
     mtime: Option<SystemTime>,
     size: u64,
-    outcome: Result<String, String>,
+    /// `Err(None)`: it timed out (retried after [`FAILED_RETRY`]); `Err(Some(reason))`: it
+    /// failed (retried when the file changes, like a success).
+    outcome: Result<String, Option<String>>,
+    at: Instant,
+}
+
+impl BinaryCache {
+    /// True when this entry still answers for the file at `path` with this identity.
+    fn answers(&self, path: &Path, mtime: Option<SystemTime>, size: u64) -> bool {
+        let same_file = self.path == path && self.mtime == mtime && self.size == size;
+        let expired = matches!(self.outcome, Err(None)) && self.at.elapsed() >= FAILED_RETRY;
+        same_file && !expired
+    }
 }
 
 impl FollowChecks {
@@ -294,6 +317,8 @@ impl FollowChecks {
         FollowChecks {
             config,
             state: Mutex::new(State::default()),
+            discovery_slot: ReadSlot::default(),
+            auth_slot: ReadSlot::default(),
         }
     }
 
@@ -318,20 +343,25 @@ impl FollowChecks {
     ) -> (Vec<FollowReport>, FollowHost) {
         let last_check = SystemTime::now();
         let table = procs.clone().unwrap_or_default();
-        let (discovery, binary, auth) = tokio::join!(
-            self.discover(deadline, table),
-            self.check_binary(deadline),
-            self.read_basic_auth(deadline),
-        );
-        let (discovery, discovery_check) = discovery;
-        let (binary_check, binary_available) = binary;
-        let followers = &discovery.followers;
-        let reports =
-            futures_util::future::join_all(followers.iter().map(|follower| {
-                self.check_follower(follower, &auth, &procs, deadline, last_check)
-            }))
-            .await;
-        self.forget_gone(followers);
+        // The binary check runs beside the followers' checks: a slow `--version` delays no follower.
+        let followers_part = async {
+            let ((discovery, discovery_check), auth) = tokio::join!(
+                self.discover(deadline, table),
+                self.read_basic_auth(deadline),
+            );
+            let reports =
+                futures_util::future::join_all(discovery.followers.iter().map(|follower| {
+                    self.check_follower(follower, &auth, &procs, deadline, last_check)
+                }))
+                .await;
+            (discovery, discovery_check, reports)
+        };
+        let ((discovery, discovery_check, reports), (binary_check, binary_available)) =
+            tokio::join!(followers_part, self.check_binary(deadline));
+        // A failed discovery may have missed followers: their caches stay until one succeeds.
+        if discovery_check.status == CheckStatus::Ok {
+            self.forget_gone(&discovery.followers);
+        }
         let host = FollowHost {
             binary_available,
             checks: vec![discovery_check, binary_check],
@@ -355,7 +385,13 @@ impl FollowChecks {
         let specs = self.config.apis.clone();
         let config_dir = self.config.config_dir.clone();
         let max_followers = self.config.max_followers;
+        let Some(guard) = self.discovery_slot.try_take() else {
+            let what = format!("{} and the followers' /proc entries", config_dir.display());
+            let check = CheckResult::new(CHECK_DISCOVERY, still_running(&what), started.elapsed());
+            return (Discovery::default(), check);
+        };
         let task = tokio::task::spawn_blocking(move || {
+            let _held = guard;
             discovery::discover(&DiscoveryInput {
                 specs: &specs,
                 config_dir: &config_dir,
@@ -395,28 +431,32 @@ impl FollowChecks {
         }
     }
 
-    /// `Ok(None)` without auth, `Ok(Some("user:password"))`, or why the file is unusable.
+    /// `Ok(None)` without auth, `Ok(Some("user:password"))`, or why the file is unusable. The
+    /// file must be a regular file of at most [`MAX_AUTH_FILE_BYTES`].
     async fn read_basic_auth(&self, deadline: Instant) -> Result<Option<String>, String> {
         let Some(path) = &self.config.basic_auth_file else {
             return Ok(None);
         };
-        let text = timeout_at(deadline, tokio::fs::read_to_string(path))
-            .await
-            .map_err(|_| {
-                format!(
-                    "timed out reading --follow.basic-auth-file {}",
-                    path.display()
-                )
-            })?
-            .map_err(|e| {
-                format!(
-                    "cannot read --follow.basic-auth-file {}: {e}",
-                    path.display()
-                )
-            })?;
-        parse_basic_auth(&text)
-            .map(Some)
-            .map_err(|reason| format!("--follow.basic-auth-file {}: {reason}", path.display()))
+        let flag = |what: String| format!("--follow.basic-auth-file {}: {what}", path.display());
+        let Some(guard) = self.auth_slot.try_take() else {
+            return Err(still_running(&path.display().to_string())
+                .failure()
+                .unwrap_or_default());
+        };
+        let owned = path.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _held = guard;
+            crate::files::read_capped(&owned, MAX_AUTH_FILE_BYTES)
+        });
+        let raw = match timeout_at(deadline, task).await {
+            Err(_) => return Err(flag("timed out reading it".into())),
+            Ok(Err(join)) => return Err(flag(format!("reader failed: {join}"))),
+            Ok(Ok(Err(e))) => return Err(flag(format!("cannot read it: {e}"))),
+            Ok(Ok(Ok(None))) => return Err(flag("cannot read it: it does not exist".into())),
+            Ok(Ok(Ok(Some(raw)))) => raw,
+        };
+        let text = String::from_utf8(raw).map_err(|_| flag("not UTF-8 text".into()))?;
+        parse_basic_auth(&text).map(Some).map_err(flag)
     }
 
     async fn check_follower(
@@ -545,7 +585,7 @@ impl FollowChecks {
         report.version = Some(id.version.clone());
         report.peers = Some(id.other_peers());
         report.connected = Some(id.other_peers() > 0);
-        report.ipfs_connected = Some(id.ipfs_error.is_empty());
+        report.ipfs_connected = id.ipfs_error.as_ref().map(String::is_empty);
         report.swarm_addresses = id.addresses.clone();
         report.status = DaemonStatus::Running;
 
@@ -731,27 +771,40 @@ impl FollowChecks {
             .lock()
             .binary
             .clone()
-            .filter(|c| c.path == path && c.mtime == mtime && c.size == size);
+            .filter(|c| c.answers(&path, mtime, size));
+        let fresh = cached.is_none();
         let outcome = match cached {
             Some(cache) => cache.outcome,
-            None => match run_version(&path, deadline).await {
-                None => {
-                    let binary = FollowBinary {
-                        path: Some(path),
-                        ..FollowBinary::default()
-                    };
-                    return (binary, CheckStatus::TimedOut);
-                }
-                Some(outcome) => {
-                    self.lock().binary = Some(BinaryCache {
-                        path: path.clone(),
-                        mtime,
-                        size,
-                        outcome: outcome.clone(),
-                    });
-                    outcome
-                }
-            },
+            None => {
+                // A timeout is remembered too, so a hanging binary is not rerun every scrape.
+                let outcome = run_version(&path, deadline)
+                    .await
+                    .ok_or(None)
+                    .and_then(|r| r.map_err(Some));
+                self.lock().binary = Some(BinaryCache {
+                    path: path.clone(),
+                    mtime,
+                    size,
+                    outcome: outcome.clone(),
+                    at: Instant::now(),
+                });
+                outcome
+            }
+        };
+        let unavailable = FollowBinary {
+            path: Some(path.clone()),
+            ..FollowBinary::default()
+        };
+        let outcome = match outcome {
+            Err(None) if fresh => return (unavailable, CheckStatus::TimedOut),
+            Err(None) => Err(format!(
+                "{} --version did not answer before an earlier scrape deadline (killed; retried \
+                 {}s after that or when the file changes)",
+                path.display(),
+                FAILED_RETRY.as_secs()
+            )),
+            Err(Some(reason)) => Err(reason),
+            Ok(version) => Ok(version),
         };
         match outcome {
             Ok(version) => (
@@ -762,13 +815,7 @@ impl FollowChecks {
                 },
                 CheckStatus::Ok,
             ),
-            Err(reason) => (
-                FollowBinary {
-                    path: Some(path),
-                    ..FollowBinary::default()
-                },
-                CheckStatus::Failed(reason),
-            ),
+            Err(reason) => (unavailable, CheckStatus::Failed(reason)),
         }
     }
 }
@@ -798,18 +845,90 @@ fn file_identity(path: &Path) -> (Option<SystemTime>, u64) {
     }
 }
 
-/// `<binary> --version` under the deadline, killed when dropped. `None` when it timed out.
-async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, String>> {
-    let child = tokio::process::Command::new(path)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = match timeout_at(deadline, child).await {
-        Err(_) => return None,
-        Ok(Err(e)) => return Some(Err(format!("cannot run {} --version: {e}", path.display()))),
-        Ok(Ok(output)) => output,
+/// The most of `--version`'s stdout (and stderr) read; a real binary prints one short line.
+pub const VERSION_OUTPUT_CAP: usize = 4096;
+
+/// Kills a whole process group when dropped: a wrapper script's children (`sleep` in a shell
+/// wrapper) are in the group too, where `kill_on_drop` reaches only the direct child.
+struct GroupKill(Option<u32>);
+
+impl GroupKill {
+    fn kill(&self) {
+        if let Some(pgid) = self.0.and_then(|p| libc::pid_t::try_from(p).ok()) {
+            // SAFETY: kill(2) has no memory effects; a group already gone gives ESRCH.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Read at most `cap` bytes; kill the group once more would come (the rest is never read).
+async fn read_capped_output(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+    cap: usize,
+    group: &GroupKill,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    use tokio::io::AsyncReadExt;
+    let Some(pipe) = pipe else {
+        return Ok((Vec::new(), false));
     };
+    let mut out = Vec::new();
+    pipe.take(cap as u64 + 1).read_to_end(&mut out).await?;
+    let over = out.len() > cap;
+    if over {
+        out.truncate(cap);
+        group.kill();
+    }
+    Ok((out, over))
+}
+
+/// `<binary> --version` in its own process group under the deadline, reading at most
+/// [`VERSION_OUTPUT_CAP`] bytes of each stream; the group is killed when the call ends early
+/// (timeout, cap, drop). `None` when it timed out.
+async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, String>> {
+    use std::process::Stdio;
+    let spawned = tokio::process::Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return Some(Err(format!("cannot run {} --version: {e}", path.display()))),
+    };
+    let group = GroupKill(child.id());
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let run = async {
+        let (out, err) = tokio::join!(
+            read_capped_output(stdout, VERSION_OUTPUT_CAP, &group),
+            read_capped_output(stderr, VERSION_OUTPUT_CAP, &group),
+        );
+        let status = child.wait().await;
+        (out, err, status)
+    };
+    let (out, err, status) = timeout_at(deadline, run).await.ok()?;
+    drop(group);
+    let failed = |e: std::io::Error| format!("cannot run {} --version: {e}", path.display());
+    let ((stdout, stdout_over), (stderr, stderr_over), status) = match (out, err, status) {
+        (Ok(out), Ok(err), Ok(status)) => (out, err, status),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Some(Err(failed(e))),
+    };
+    if stdout_over || stderr_over {
+        return Some(Err(format!(
+            "{} --version printed more than {VERSION_OUTPUT_CAP} bytes (killed): not ipfs-cluster-follow?",
+            path.display()
+        )));
+    }
     let first_line = |bytes: &[u8]| {
         String::from_utf8_lossy(bytes)
             .lines()
@@ -817,17 +936,16 @@ async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, St
             .find(|l| !l.is_empty())
             .map(str::to_string)
     };
-    if !output.status.success() {
-        let said = first_line(&output.stderr).unwrap_or_default();
+    if !status.success() {
+        let said = first_line(&stderr).unwrap_or_default();
         return Some(Err(format!(
-            "{} --version failed ({}): {said}",
-            path.display(),
-            output.status
+            "{} --version failed ({status}): {said}",
+            path.display()
         )));
     }
     Some(
-        first_line(&output.stdout)
-            .or_else(|| first_line(&output.stderr))
+        first_line(&stdout)
+            .or_else(|| first_line(&stderr))
             .ok_or_else(|| format!("{} --version printed nothing", path.display())),
     )
 }
@@ -853,7 +971,13 @@ fn process_verdict(
     }
     match procs {
         Ok(table) => {
-            let found = table.follow_peers().any(|(_, name)| name == follower.name);
+            // The process matched in discovery (whatever the follower's label), else one whose
+            // arguments name the label.
+            let matched = follower
+                .process
+                .as_ref()
+                .is_some_and(|p| table.get(p.pid).is_some());
+            let found = matched || table.follow_peers().any(|(_, name)| name == follower.name);
             match table.running(found) {
                 Some(running) => (Some(running), CheckStatus::Ok),
                 None => (
@@ -890,6 +1014,7 @@ fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
         pins_listed: None,
         pins_listed_at: None,
         running: None,
+        pid: follower.process.as_ref().map(|p| p.pid),
         swarm_addresses: Vec::new(),
         status: DaemonStatus::Error,
         health: Health::Unhealthy,
@@ -951,6 +1076,7 @@ mod tests {
             name: name.to_string(),
             api: Ok(api),
             source: discovery::Source::Flag,
+            process: None,
         }
     }
 
@@ -987,6 +1113,114 @@ mod tests {
         assert!(matches!(status, CheckStatus::Skipped(_)));
         let unreadable = Err("cannot list /proc".to_string());
         assert_eq!(process_verdict(&local, &unreadable).0, None);
+    }
+
+    #[test]
+    fn a_follower_labelled_otherwise_runs_when_its_matched_process_does() {
+        let table = ProcessTable {
+            processes: vec![crate::process::ProcessInfo {
+                pid: 42,
+                argv: vec!["ipfs-cluster-follow".into(), "c".into(), "run".into()],
+                comm: "ipfs-cluster-follow".into(),
+            }],
+            ..ProcessTable::default()
+        };
+        let procs = Ok(Arc::new(table));
+        let mut labelled = follower(
+            "127.0.0.1:19094",
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 19094,
+            },
+        );
+        assert_eq!(process_verdict(&labelled, &procs).0, Some(false));
+        labelled.process = Some(discovery::FollowProcess {
+            pid: 42,
+            cluster_name: "c".into(),
+            folder: "/f".into(),
+        });
+        assert_eq!(
+            process_verdict(&labelled, &procs),
+            (Some(true), CheckStatus::Ok)
+        );
+        let report = empty_report(&labelled, SystemTime::now());
+        assert_eq!(report.pid, Some(42));
+        assert_eq!(crate::ports::FollowerClaims::of(&report).pid, Some(42));
+    }
+
+    #[tokio::test]
+    async fn basic_auth_file_reads_are_regular_capped_and_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth");
+        std::fs::write(&path, "u:p\n").unwrap();
+        let checks = FollowChecks::new(FollowConfig {
+            basic_auth_file: Some(path.clone()),
+            ..FollowConfig::default()
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert_eq!(
+            checks.read_basic_auth(deadline).await,
+            Ok(Some("u:p".into()))
+        );
+
+        // A read still in flight (a hung mount) is reported, and no second one starts.
+        let held = checks.auth_slot.try_take().unwrap();
+        let error = checks.read_basic_auth(deadline).await.unwrap_err();
+        assert!(error.contains("previous read of"), "{error}");
+        assert!(error.contains("still running"), "{error}");
+        drop(held);
+        assert_eq!(
+            checks.read_basic_auth(deadline).await,
+            Ok(Some("u:p".into()))
+        );
+
+        // A FIFO would block a plain read forever; it is refused.
+        std::fs::remove_file(&path).unwrap();
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+        let error = checks.read_basic_auth(deadline).await.unwrap_err();
+        assert!(error.contains("not a regular file"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_discovery_keeps_the_followers_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let checks = FollowChecks::new(FollowConfig {
+            config_dir: dir.path().join("follow"),
+            binary_search_path: Some(dir.path().as_os_str().to_owned()),
+            ..FollowConfig::default()
+        });
+        checks
+            .lock()
+            .peer_ids
+            .insert("c".into(), "12D3KooWP".into());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let held = checks.discovery_slot.try_take().unwrap();
+        checks.run(deadline, Ok(Arc::default())).await;
+        assert!(
+            checks.lock().peer_ids.contains_key("c"),
+            "kept after a failed discovery"
+        );
+        drop(held);
+        checks.run(deadline, Ok(Arc::default())).await;
+        assert!(
+            checks.lock().peer_ids.is_empty(),
+            "forgotten once discovery says it is gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_discovery_still_running_is_reported_not_started_again() {
+        let checks = FollowChecks::new(FollowConfig::default());
+        let _held = checks.discovery_slot.try_take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (found, check) = checks.discover(deadline, Arc::default()).await;
+        assert!(found.followers.is_empty());
+        let error = check.status.failure().unwrap_or_default();
+        assert!(error.contains("still running"), "{error}");
     }
 
     #[test]

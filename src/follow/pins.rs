@@ -168,6 +168,14 @@ impl PinCounter {
             return Ok(());
         }
         let number = self.counts.pins + 1;
+        if number == 1 && line.trim_ascii_start().starts_with(b"[") {
+            return Err(PinStreamError::BadLine {
+                line: number,
+                reason: "a JSON array (pre-1.0 ipfs-cluster?), not one pin status object a line"
+                    .to_string(),
+                excerpt: excerpt(line),
+            });
+        }
         let parsed: PinLine =
             serde_json::from_slice(line).map_err(|e| PinStreamError::BadLine {
                 line: number,
@@ -321,13 +329,18 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_errors_with_their_number() {
-        let cases: [(&str, &str); 4] = [
+        let cases: [(&str, &str); 6] = [
             (
                 "{\"peer_map\":{}}\nnot json\n",
                 "pin line 2 is not a pin status object",
             ),
             ("{\"count\":3,\"results\":[]}\n", "no peer_map"),
             ("[1,2]\n", "pin line 1"),
+            (
+                "[{\"cid\":{\"/\":\"Qm\"},\"peer_map\":{}}]\n",
+                "JSON array (pre-1.0 ipfs-cluster?)",
+            ),
+            ("[\n  {\n", "JSON array (pre-1.0 ipfs-cluster?)"),
             ("{\"peer_map\":{\"a\":{\"status\":1}}}\n", "pin line 1"),
         ];
         for (body, expected) in cases {

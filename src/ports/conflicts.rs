@@ -5,6 +5,7 @@
 //! family wildcards (`0.0.0.0`, `::`) overlap every address of their own family only, `*` (the
 //! exporter's `:port`) and unresolved names overlap everything.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use super::{BindAddress, Claim, Listener, PortEntry, SERVICE_FOLLOW};
@@ -39,10 +40,20 @@ pub fn same_service(holder: &str, claimant: &str) -> bool {
         || (claimant == SERVICE_FOLLOW && is_some_follower(holder))
 }
 
+/// Processes known to be a service's own beyond what their program name says: a follower matched
+/// to its running `ipfs-cluster-follow` process (whose arguments may name the cluster differently
+/// from the follower's label).
+pub type ServicePids = BTreeMap<String, BTreeSet<u32>>;
+
 /// Group sorted claims per (port, protocol) and decide each group's conflict.
 ///
-/// `listeners` is `None` when the socket tables could not be read: no runtime verdict then.
-pub fn plan_entries(claims: Vec<Claim>, listeners: Option<&[Listener]>) -> Vec<PortEntry> {
+/// `listeners` is `None` when the socket tables could not be read: no runtime verdict then (the
+/// reason says so); `own` names processes that belong to a claiming service whatever they are called.
+pub fn plan_entries(
+    claims: Vec<Claim>,
+    listeners: Option<&[Listener]>,
+    own: &ServicePids,
+) -> Vec<PortEntry> {
     let mut entries: Vec<PortEntry> = Vec::new();
     for claim in claims {
         match entries.last_mut() {
@@ -59,39 +70,83 @@ pub fn plan_entries(claims: Vec<Claim>, listeners: Option<&[Listener]>) -> Vec<P
             }),
         }
     }
+    // Listeners per (port, protocol), so each entry looks only at its own.
+    let mut by_port: HashMap<(u16, Transport), Vec<&Listener>> = HashMap::new();
+    for listener in listeners.into_iter().flatten() {
+        by_port
+            .entry((listener.port, listener.protocol))
+            .or_default()
+            .push(listener);
+    }
     for entry in &mut entries {
-        decide(entry, listeners);
+        let here = listeners.map(|_| {
+            by_port
+                .get(&(entry.port, entry.protocol))
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        });
+        decide(entry, here, own);
     }
     entries.sort_by_key(|e| (e.port, e.protocol));
     entries
 }
 
-fn decide(entry: &mut PortEntry, listeners: Option<&[Listener]>) {
-    let mut reasons = configured_conflicts(&entry.claims);
-    if let Some(listeners) = listeners {
-        let here: Vec<&Listener> = listeners
-            .iter()
-            .filter(|l| l.port == entry.port && l.protocol == entry.protocol)
-            .collect();
-        reasons.extend(held_by_another_service(&entry.claims, &here));
-        reasons.extend(shared_by_two_services(&here));
-        entry.listeners = Some(listener_names(&here));
+fn decide(entry: &mut PortEntry, here: Option<&[&Listener]>, own: &ServicePids) {
+    let by_service = claims_by_service(&entry.claims);
+    let mut reasons = configured_conflicts(&by_service);
+    if let Some(here) = here {
+        reasons.extend(held_by_another_service(&by_service, here, own));
+        reasons.extend(shared_by_two_services(here));
+        entry.listeners = Some(listener_names(here));
     }
     dedup_keep_order(&mut reasons);
     entry.conflict = !reasons.is_empty();
+    if here.is_none() {
+        // Configured conflicts stand; the runtime part is unknown, and said so.
+        reasons.push(LISTENERS_UNKNOWN.to_string());
+    }
     entry.reason = (!reasons.is_empty()).then(|| reasons.join("; "));
 }
 
-/// Pairs of claims by different services on overlapping addresses.
-fn configured_conflicts(claims: &[Claim]) -> Vec<String> {
+/// What [`PortEntry::reason`] adds when the socket tables could not be read: a runtime conflict
+/// may exist, `conflict` only reflects the configured ones.
+pub const LISTENERS_UNKNOWN: &str =
+    "runtime conflicts unknown: the socket tables (/proc/net) could not be read";
+
+/// The claims of one entry per service, one claim per distinct address (the first, in claim
+/// order), so comparisons cost services x addresses, not claims x claims.
+fn claims_by_service(claims: &[Claim]) -> BTreeMap<&str, Vec<&Claim>> {
+    let mut by_service: BTreeMap<&str, Vec<&Claim>> = BTreeMap::new();
+    let mut seen: HashSet<(&str, &BindAddress)> = HashSet::new();
+    for claim in claims {
+        if seen.insert((&claim.service, &claim.address)) {
+            by_service.entry(&claim.service).or_default().push(claim);
+        }
+    }
+    by_service
+}
+
+/// The first pair of overlapping claims of two services, if any.
+fn first_overlap<'a>(a: &[&'a Claim], b: &[&'a Claim]) -> Option<(&'a Claim, &'a Claim)> {
+    a.iter()
+        .flat_map(|x| b.iter().map(move |y| (*x, *y)))
+        .find(|(x, y)| overlaps(&x.address, &y.address))
+}
+
+/// Pairs of different services with claims on overlapping addresses (one reason per pair).
+fn configured_conflicts(by_service: &BTreeMap<&str, Vec<&Claim>>) -> Vec<String> {
+    let services: Vec<(&str, &Vec<&Claim>)> = by_service.iter().map(|(s, c)| (*s, c)).collect();
     let mut reasons = Vec::new();
-    for (i, a) in claims.iter().enumerate() {
-        for b in &claims[i + 1..] {
-            if !same_service(&a.service, &b.service) && overlaps(&a.address, &b.address) {
+    for (i, (a_service, a)) in services.iter().enumerate() {
+        for (b_service, b) in &services[i + 1..] {
+            if same_service(a_service, b_service) {
+                continue;
+            }
+            if let Some((x, y)) = first_overlap(a, b) {
                 reasons.push(format!(
                     "configured for both {} and {}",
-                    describe_claim(a),
-                    describe_claim(b)
+                    describe_claim(x),
+                    describe_claim(y)
                 ));
             }
         }
@@ -100,7 +155,11 @@ fn configured_conflicts(claims: &[Claim]) -> Vec<String> {
 }
 
 /// A known service of the plan holds the port where another service's claim expects to listen.
-fn held_by_another_service(claims: &[Claim], here: &[&Listener]) -> Vec<String> {
+fn held_by_another_service(
+    by_service: &BTreeMap<&str, Vec<&Claim>>,
+    here: &[&Listener],
+    own: &ServicePids,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     for listener in here {
         let address = BindAddress::ip(listener.address);
@@ -108,8 +167,12 @@ fn held_by_another_service(claims: &[Claim], here: &[&Listener]) -> Vec<String> 
             let Some(service) = &holder.service else {
                 continue;
             };
-            for claim in claims {
-                if !same_service(service, &claim.service) && overlaps(&claim.address, &address) {
+            for (claimant, claims) in by_service {
+                let its_own = own.get(*claimant).is_some_and(|p| p.contains(&holder.pid));
+                if its_own || same_service(service, claimant) {
+                    continue;
+                }
+                if let Some(claim) = claims.iter().find(|c| overlaps(&c.address, &address)) {
                     reasons.push(format!(
                         "held by {service} ({} pid {}) on {address}, where {} expects its {}",
                         holder.program, holder.pid, claim.service, claim.role
@@ -123,18 +186,32 @@ fn held_by_another_service(claims: &[Claim], here: &[&Listener]) -> Vec<String> 
 
 /// Processes of two different known services listening on overlapping addresses at once.
 fn shared_by_two_services(here: &[&Listener]) -> Vec<String> {
-    let known: Vec<(&str, u32, BindAddress)> = here
-        .iter()
-        .flat_map(|l| {
-            l.holders.iter().filter_map(move |h| {
-                Some((h.service.as_deref()?, h.pid, BindAddress::ip(l.address)))
-            })
-        })
-        .collect();
+    // Per service in the order first seen (a handful of services; SO_REUSEPORT groups are small).
+    let mut services: Vec<(&str, Vec<(u32, BindAddress)>)> = Vec::new();
+    for listener in here {
+        for holder in &listener.holders {
+            let Some(service) = holder.service.as_deref() else {
+                continue;
+            };
+            let known = (holder.pid, BindAddress::ip(listener.address));
+            match services.iter_mut().find(|(s, _)| *s == service) {
+                Some((_, held)) if held.contains(&known) => {}
+                Some((_, held)) => held.push(known),
+                None => services.push((service, vec![known])),
+            }
+        }
+    }
     let mut reasons = Vec::new();
-    for (i, (a, a_pid, a_addr)) in known.iter().enumerate() {
-        for (b, b_pid, b_addr) in &known[i + 1..] {
-            if !same_service(a, b) && overlaps(a_addr, b_addr) {
+    for (i, (a, a_held)) in services.iter().enumerate() {
+        for (b, b_held) in &services[i + 1..] {
+            if same_service(a, b) {
+                continue;
+            }
+            let pair = a_held
+                .iter()
+                .flat_map(|x| b_held.iter().map(move |y| (x, y)))
+                .find(|(x, y)| overlaps(&x.1, &y.1));
+            if let Some(((a_pid, a_addr), (b_pid, b_addr))) = pair {
                 reasons.push(format!(
                     "listened on at once by {a} (pid {a_pid}) on {a_addr} and {b} (pid {b_pid}) on {b_addr}"
                 ));
@@ -262,7 +339,7 @@ mod tests {
     fn entries(claims: Vec<Claim>, listeners: Option<&[Listener]>) -> Vec<PortEntry> {
         let mut claims = claims;
         crate::ports::sort_claims(&mut claims);
-        plan_entries(claims, listeners)
+        plan_entries(claims, listeners, &ServicePids::new())
     }
 
     const TCP: Transport = Transport::Tcp;
@@ -280,9 +357,9 @@ mod tests {
             None,
         );
         assert_eq!(plan.len(), 2);
-        assert!(plan
-            .iter()
-            .all(|e| !e.conflict && e.reason.is_none() && e.listeners.is_none()));
+        assert!(plan.iter().all(|e| !e.conflict
+            && e.reason.as_deref() == Some(LISTENERS_UNKNOWN)
+            && e.listeners.is_none()));
         assert_eq!(plan[0].claims.len(), 2);
     }
 
@@ -302,9 +379,10 @@ mod tests {
             None,
         );
         assert!(plan[0].conflict);
+        // Without the socket tables, the configured conflict stands and the rest is unknown.
         assert_eq!(
             plan[0].reason.as_deref(),
-            Some("configured for both ipfs-cluster-follow:mycluster api on 127.0.0.1 and ipfs-cluster-service pinsvcapi on 127.0.0.1")
+            Some("configured for both ipfs-cluster-follow:mycluster api on 127.0.0.1 and ipfs-cluster-service pinsvcapi on 127.0.0.1; runtime conflicts unknown: the socket tables (/proc/net) could not be read")
         );
     }
 
@@ -452,6 +530,59 @@ mod tests {
             plan[0].listeners,
             Some(vec!["ipfs".to_string(), "ipfs-cluster-follow".to_string()])
         );
+    }
+
+    #[test]
+    fn a_followers_matched_process_is_its_own_whatever_its_arguments_say() {
+        let claims = vec![claim(
+            "ipfs-cluster-follow:127.0.0.1:19094",
+            "swarm",
+            TCP,
+            "0.0.0.0",
+            9096,
+        )];
+        let held = [listener(
+            9096,
+            "0.0.0.0",
+            &[(42, "ipfs-cluster-follow", Some("ipfs-cluster-follow:c"))],
+        )];
+        let mut sorted = claims.clone();
+        crate::ports::sort_claims(&mut sorted);
+        let own = ServicePids::from([(
+            "ipfs-cluster-follow:127.0.0.1:19094".to_string(),
+            BTreeSet::from([42]),
+        )]);
+        let plan = plan_entries(sorted, Some(&held), &own);
+        assert!(!plan[0].conflict, "{:?}", plan[0].reason);
+        // Another pid under that name is still someone else.
+        let plan = entries(claims, Some(&held));
+        assert!(plan[0].conflict);
+    }
+
+    #[test]
+    fn many_claims_on_one_port_are_compared_per_service() {
+        // 20k claims of two services on one port: one reason per pair of services, quickly.
+        let mut claims: Vec<Claim> = (0..10_000u32)
+            .map(|i| {
+                let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+                claim("ipfs-cluster-follow:a", "swarm", TCP, &ip, 9096)
+            })
+            .collect();
+        claims.extend((0..10_000u32).map(|i| {
+            let ip = std::net::Ipv4Addr::from(0x0b00_0000 + i).to_string();
+            claim("ipfs-cluster-follow:b", "swarm", TCP, &ip, 9096)
+        }));
+        claims.push(claim("kubo", "swarm", TCP, "0.0.0.0", 9096));
+        let started = std::time::Instant::now();
+        let plan = entries(claims, Some(&[]));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let reason = plan[0].reason.clone().unwrap();
+        // a/b do not overlap (distinct addresses); each overlaps kubo's 0.0.0.0.
+        assert_eq!(reason.matches("configured for both").count(), 2, "{reason}");
     }
 
     #[test]

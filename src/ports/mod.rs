@@ -18,6 +18,7 @@
 
 pub mod claims;
 pub mod conflicts;
+pub mod host;
 pub mod listeners;
 
 use std::fmt;
@@ -139,6 +140,9 @@ pub struct FollowerClaims {
     pub api: Option<String>,
     /// Multiaddrs from the follower's `/id` `addresses`.
     pub swarm_addresses: Vec<String>,
+    /// The follower's running process, when matched: its sockets are the follower's own whatever
+    /// its arguments call the cluster.
+    pub pid: Option<u32>,
 }
 
 /// What the host's configs and sockets say, before followers' claims are merged in.
@@ -149,6 +153,8 @@ pub struct PortsObservation {
     pub claims: Vec<Claim>,
     /// Listening sockets with their owners; `None` when `/proc/net` could not be read.
     pub listeners: Option<Vec<Listener>>,
+    /// This host's interface addresses (which follower addresses are claims here).
+    pub host_addresses: host::HostAddresses,
 }
 
 /// One claimed (port, protocol) of the plan.
@@ -159,10 +165,12 @@ pub struct PortEntry {
     /// Every claim on this port and protocol, sorted.
     pub claims: Vec<Claim>,
     /// Programs listening on it (`unknown` for a socket whose owner cannot be seen), sorted;
-    /// empty when nothing listens; `None` when the listeners could not be read.
+    /// empty when nothing listens; `None` when the listeners could not be read (then `reason`
+    /// says runtime conflicts are unknown).
     pub listeners: Option<Vec<String>>,
     pub conflict: bool,
-    /// Why this is a conflict, in words (`None` when it is not).
+    /// Why this is a conflict, in words; also set, without a conflict, when the runtime verdict
+    /// could not be made. `None` when there is nothing to say.
     pub reason: Option<String>,
 }
 
@@ -199,6 +207,38 @@ impl PortsObservation {
     }
 }
 
+/// One blocking read at a time for one reader: a read that outlives its scrape (a hung NFS
+/// mount) keeps its slot until it returns, and later scrapes report it instead of piling up one
+/// blocked thread each.
+#[derive(Debug, Default, Clone)]
+pub struct ReadSlot(Arc<std::sync::atomic::AtomicBool>);
+
+/// Holds a [`ReadSlot`] until dropped (moved into the blocking task, so it is released when the
+/// read really ends, not when the scrape gives up on it).
+#[derive(Debug)]
+pub struct ReadSlotGuard(Arc<std::sync::atomic::AtomicBool>);
+
+impl ReadSlot {
+    /// The slot, unless a previous read still holds it.
+    pub fn try_take(&self) -> Option<ReadSlotGuard> {
+        use std::sync::atomic::Ordering;
+        (!self.0.swap(true, Ordering::AcqRel)).then(|| ReadSlotGuard(self.0.clone()))
+    }
+}
+
+impl Drop for ReadSlotGuard {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// The failure of a check whose previous read has not returned.
+pub fn still_running(what: &str) -> CheckStatus {
+    CheckStatus::Failed(format!(
+        "previous read of {what} still running (a hung file system?); not started again"
+    ))
+}
+
 /// The ports check.
 #[derive(Debug)]
 pub struct PortsCheck {
@@ -207,6 +247,8 @@ pub struct PortsCheck {
     own_claims: Vec<Claim>,
     /// Socket owners from the last walk of `/proc/<pid>/fd`, reused while still true.
     owners: Arc<Mutex<listeners::OwnerCache>>,
+    /// One read in flight per reader: cluster-service config, Lotus config, Kubo config, /proc/net.
+    slots: [ReadSlot; 4],
 }
 
 impl PortsCheck {
@@ -226,6 +268,7 @@ impl PortsCheck {
             config,
             own_claims,
             owners: Arc::default(),
+            slots: Default::default(),
         }
     }
 
@@ -236,27 +279,45 @@ impl PortsCheck {
         let lotus_api = self.config.lotus_api.clone();
         let kubo_path = self.config.kubo_config.clone();
         let owners = self.owners.clone();
+        let [cluster_slot, lotus_slot, kubo_slot, sockets_slot] = &self.slots;
+        let reader = |check, slot: &ReadSlot, path: &Path| Reader {
+            check,
+            slot: slot.clone(),
+            what: path.display().to_string(),
+        };
         let (cluster, lotus, kubo, sockets) = tokio::join!(
-            blocking(deadline, CHECK_CLUSTER_SERVICE_CONFIG, move || {
-                claims::cluster_service_check(&cluster_path)
-            }),
-            blocking(deadline, CHECK_LOTUS_CONFIG, move || {
-                claims::lotus_check(&lotus_path, lotus_api.as_deref())
-            }),
-            blocking(deadline, CHECK_KUBO_CONFIG, move || {
-                claims::kubo_check(&kubo_path)
-            }),
-            blocking(deadline, CHECK_LISTENERS, move || {
-                // Taken out for the scan, so no lock is held across the reads; a scan still
-                // running from a timed-out round leaves the next one an empty cache.
-                let mut cache = std::mem::take(&mut *lock(&owners));
-                let scan = listeners::read_listening_sockets_cached(
-                    Path::new(listeners::PROC_ROOT),
-                    &mut cache,
-                );
-                *lock(&owners) = cache;
-                scan
-            }),
+            blocking(
+                deadline,
+                reader(CHECK_CLUSTER_SERVICE_CONFIG, cluster_slot, &cluster_path),
+                move || claims::cluster_service_check(&cluster_path)
+            ),
+            blocking(
+                deadline,
+                reader(CHECK_LOTUS_CONFIG, lotus_slot, &lotus_path),
+                move || claims::lotus_check(&lotus_path, lotus_api.as_deref())
+            ),
+            blocking(
+                deadline,
+                reader(CHECK_KUBO_CONFIG, kubo_slot, &kubo_path),
+                move || claims::kubo_check(&kubo_path)
+            ),
+            blocking(
+                deadline,
+                reader(CHECK_LISTENERS, sockets_slot, Path::new("/proc/net")),
+                move || {
+                    // Taken out for the scan, so no lock is held across the reads; a scan still
+                    // running from a timed-out round leaves the next one an empty cache.
+                    let mut cache = std::mem::take(&mut *lock(&owners));
+                    let root = Path::new(listeners::PROC_ROOT);
+                    let scan = listeners::read_listening_sockets_cached(root, &mut cache);
+                    *lock(&owners) = cache;
+                    let (addresses, problems) = host::read_host_addresses(root);
+                    if !problems.is_empty() {
+                        log::debug!("host addresses: {}", problems.join("; "));
+                    }
+                    (scan, addresses)
+                }
+            ),
         );
         let mut observation = PortsObservation {
             claims: self.own_claims.clone(),
@@ -272,12 +333,18 @@ impl PortsCheck {
         }
         let (check, outcome) = sockets;
         let status = match outcome {
-            Ok(Ok(scan)) => {
+            Ok((Ok(scan), addresses)) => {
                 observation.listeners =
                     Some(listeners::name_holders(&scan, &procs, std::process::id()));
+                observation.host_addresses = addresses;
                 CheckStatus::Ok
             }
-            Ok(Err(err)) => CheckStatus::Failed(err.to_string()),
+            Ok((Err(err), addresses)) => {
+                observation.host_addresses = addresses;
+                CheckStatus::Failed(format!(
+                    "{err}: who listens is unknown, so runtime conflicts are unknown"
+                ))
+            }
             Err(status) => status,
         };
         observation.checks.push(check.result(status));
@@ -305,10 +372,18 @@ impl Timed {
     }
 }
 
-/// Run blocking `work` off the runtime before `deadline`; a timeout or a panic is the check's status.
+/// A blocking reader: its check name, its slot, and what it reads (for the "still running" failure).
+struct Reader {
+    check: &'static str,
+    slot: ReadSlot,
+    what: String,
+}
+
+/// Run blocking `work` off the runtime before `deadline`; a timeout or a panic is the check's
+/// status. When the reader's previous `work` still runs, none is started and the check fails.
 async fn blocking<T, F>(
     deadline: Instant,
-    check: &'static str,
+    reader: Reader,
     work: F,
 ) -> (Timed, Result<T, CheckStatus>)
 where
@@ -316,7 +391,19 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     let started = Instant::now();
-    let outcome = match timeout_at(deadline, tokio::task::spawn_blocking(work)).await {
+    let check = reader.check;
+    let Some(guard) = reader.slot.try_take() else {
+        let timed = Timed {
+            check,
+            duration: started.elapsed(),
+        };
+        return (timed, Err(still_running(&reader.what)));
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let _held = guard;
+        work()
+    });
+    let outcome = match timeout_at(deadline, task).await {
         Err(_) => Err(CheckStatus::TimedOut),
         Ok(Err(join)) => Err(CheckStatus::Failed(format!("reader failed: {join}"))),
         Ok(Ok(value)) => Ok(value),
@@ -342,6 +429,7 @@ impl FollowerClaims {
             // A TCP API is shown as `host:port`; the claim parser reads it as a URL.
             api: report.api_port.map(|_| format!("http://{}", report.api)),
             swarm_addresses: report.swarm_addresses.clone(),
+            pid: report.pid,
         }
     }
 }
@@ -349,11 +437,36 @@ impl FollowerClaims {
 /// Merge the host observation with the followers' claims into the final plan (pure, no I/O).
 pub fn assemble_with(observation: PortsObservation, followers: &[FollowerClaims]) -> PortsReport {
     let mut all_claims = observation.claims;
-    all_claims.extend(followers.iter().flat_map(claims::follower_claims));
+    let mut own = conflicts::ServicePids::new();
+    for follower in followers {
+        let plan = claims::follower_claims(follower, &observation.host_addresses);
+        log_swarm_cap(&follower.cluster_name, plan.swarm_dropped);
+        if let Some(pid) = follower.pid {
+            let service = format!("{SERVICE_FOLLOW}:{}", follower.cluster_name);
+            own.entry(service).or_default().insert(pid);
+        }
+        all_claims.extend(plan.claims);
+    }
+    // Port 0 means "any free port": nothing to collide with.
+    all_claims.retain(|claim| claim.port != 0);
     sort_claims(&mut all_claims);
     PortsReport {
         checks: observation.checks,
-        entries: conflicts::plan_entries(all_claims, observation.listeners.as_deref()),
+        entries: conflicts::plan_entries(all_claims, observation.listeners.as_deref(), &own),
+    }
+}
+
+/// Set once the swarm-claim cap has been logged.
+static SWARM_CAP_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn log_swarm_cap(cluster_name: &str, dropped: usize) {
+    use std::sync::atomic::Ordering;
+    if dropped > 0 && !SWARM_CAP_LOGGED.swap(true, Ordering::Relaxed) {
+        log::warn!(
+            "follower {cluster_name}: its /id lists more than {} swarm addresses on this host; \
+             {dropped} left out of the port plan (logged once)",
+            claims::MAX_SWARM_CLAIMS
+        );
     }
 }
 
@@ -412,6 +525,39 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_read_still_running_is_reported_not_started_again() {
+        let slot = ReadSlot::default();
+        let reader = || Reader {
+            check: CHECK_KUBO_CONFIG,
+            slot: slot.clone(),
+            what: "/mnt/hung/config".into(),
+        };
+        let (release, hung) = std::sync::mpsc::channel::<()>();
+        let soon = || Instant::now() + Duration::from_millis(100);
+        let (_, first) = blocking(soon(), reader(), move || hung.recv().is_ok()).await;
+        assert_eq!(first, Err(CheckStatus::TimedOut));
+        let (_, second) = blocking(soon(), reader(), || -> bool {
+            unreachable!("a second read must not start")
+        })
+        .await;
+        let error = second.unwrap_err().failure().unwrap_or_default();
+        assert!(
+            error.contains("previous read of /mnt/hung/config still running"),
+            "{error}"
+        );
+        // Once the hung read returns, the slot is free again.
+        release.send(()).unwrap();
+        for _ in 0..100 {
+            if slot.try_take().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (_, third) = blocking(soon(), reader(), || 7).await;
+        assert_eq!(third, Ok(7));
+    }
+
     #[test]
     fn assemble_keeps_checks_and_sorts_entries() {
         let claim = |service: &str, port| Claim {
@@ -429,11 +575,13 @@ mod tests {
             )],
             claims: vec![claim(SERVICE_LOTUS, 1234), claim(SERVICE_KUBO, 5001)],
             listeners: None,
+            host_addresses: Default::default(),
         };
         let followers = [FollowerClaims {
             cluster_name: "c".into(),
             api: Some("/ip4/127.0.0.1/tcp/1234".into()),
             swarm_addresses: vec![],
+            pid: None,
         }];
         let report = assemble_with(observation, &followers);
         assert_eq!(report.checks.len(), 1);

@@ -60,7 +60,9 @@ fn rows(entry: &PortEntry) -> Vec<Row> {
             ])
         })
         .collect();
-    if let Some(reason) = &entry.reason {
+    // A port without a conflict may still carry a note (runtime verdict unknown): the failed
+    // ports_listeners check in the summary says that once, not on every port.
+    if let Some(reason) = entry.reason.as_ref().filter(|_| entry.conflict) {
         rows.push(Row::Reason(reason.clone()));
     }
     rows

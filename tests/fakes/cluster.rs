@@ -5,7 +5,8 @@
 //! (204 when empty, `Trailer: X-Stream-Error`, sent in chunks that cut lines anywhere and are
 //! generated lazily so 100k pins never sit in memory), `/health/graph` a ConnectGraph, `/health`
 //! 204, anything else 404 `{"code":404,"message":"not found"}`. The impostor answers like
-//! ipfs-cluster-service's pinsvcapi: `/health` 204, `/pins` `{"count":0,"results":[]}`, `/id` 404.
+//! ipfs-cluster-service's pinsvcapi: `/health` 204, `/pins` `{"count":0,"results":[]}`, `/id` 404
+//! with the pinning-service error body `{"error":{"reason":"NOT_FOUND","details":"not found"}}`.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -239,8 +240,17 @@ fn pinning_service_answer(request: &Request<Incoming>) -> Response<Body> {
     match request.uri().path() {
         "/health" => empty(StatusCode::NO_CONTENT),
         "/pins" => json(StatusCode::OK, r#"{"count":0,"results":[]}"#.into()),
-        _ => not_found(),
+        _ => pinning_service_not_found(),
     }
+}
+
+/// The pinning-service API's error shape (`api/pinsvcapi/pinsvc`: `{"error":{"reason","details"}}`),
+/// not the REST API's `{"code","message"}`.
+fn pinning_service_not_found() -> Response<Body> {
+    json(
+        StatusCode::NOT_FOUND,
+        r#"{"error":{"reason":"NOT_FOUND","details":"not found"}}"#.into(),
+    )
 }
 
 fn authorized(headers: &HeaderMap, state: &ClusterState) -> bool {

@@ -57,6 +57,14 @@ pub fn render(reports: &[FollowReport], host: &FollowHost, out: &mut Families) {
             family.maybe(&labels(report), value(report).map(|v| v as f64));
         }
     }
+    let mut trusted_at = out.gauge(
+        "cluster_follow_trusted_peers_timestamp_seconds",
+        "Unix time of the last successful trust graph fetch (GET /health/graph) of this follower, \
+         which cluster_follow_trusted_peers is CACHED from (present even when the latest attempt failed).",
+    );
+    for report in reports {
+        trusted_at.maybe(&labels(report), report.trusted_peers_at.map(unix_seconds));
+    }
     render_pins(reports, out);
     render_info(reports, out);
     render_verdicts(reports, out);
@@ -170,12 +178,13 @@ mod tests {
             peers: Some(2),
             connected: Some(true),
             trusted_peers: Some(1),
-            trusted_peers_at: None,
+            trusted_peers_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_100)),
             ipfs_connected: Some(true),
             pins: Some(BTreeMap::from([("pin_error".to_string(), 0)])),
             pins_listed: Some(BTreeMap::from([("pinned".to_string(), 7)])),
             pins_listed_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
             running: Some(true),
+            pid: None,
             swarm_addresses: Vec::new(),
             status: DaemonStatus::Running,
             health: Health::Healthy,
@@ -198,6 +207,7 @@ mod tests {
             "cluster_follow_connected{cluster_name=\"c\"} 1",
             "cluster_follow_peers{cluster_name=\"c\"} 2",
             "cluster_follow_trusted_peers{cluster_name=\"c\"} 1",
+            "cluster_follow_trusted_peers_timestamp_seconds{cluster_name=\"c\"} 1700000100",
             "cluster_follow_ipfs_connected{cluster_name=\"c\"} 1",
             "cluster_follow_pins{cluster_name=\"c\",status=\"pin_error\"} 0",
             "cluster_follow_pins_listed{cluster_name=\"c\",status=\"pinned\"} 7",

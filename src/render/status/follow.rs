@@ -60,6 +60,7 @@ mod tests {
             pins_listed: None,
             pins_listed_at: None,
             running: Some(false),
+            pid: None,
             swarm_addresses: Vec::new(),
             status: DaemonStatus::Error,
             health: Health::Unhealthy,

@@ -4,10 +4,13 @@ use serde_json::{json, Value};
 
 use crate::ports::{PortEntry, PortsReport};
 
+/// `listener` when the socket tables could not be read (distinct from `null`: nothing listens).
+pub const LISTENERS_NOT_READ: &str = "not read";
+
 /// `[{"port","protocol","claims":[{service,role,address}],"listener","conflict","reason"}]`.
 ///
 /// `listener` is the listening programs joined by `, ` (`unknown` for an owner the exporter may
-/// not see), `null` when nothing listens or the socket tables could not be read.
+/// not see), `null` when nothing listens, `"not read"` when the socket tables could not be read.
 pub fn render(report: &PortsReport) -> Value {
     Value::Array(report.entries.iter().map(entry).collect())
 }
@@ -18,11 +21,11 @@ fn entry(entry: &PortEntry) -> Value {
         .iter()
         .map(|c| json!({"service": c.service, "role": c.role, "address": c.address.to_string()}))
         .collect();
-    let listener = entry
-        .listeners
-        .as_ref()
-        .filter(|names| !names.is_empty())
-        .map(|names| names.join(", "));
+    let listener = match &entry.listeners {
+        None => Some(LISTENERS_NOT_READ.to_string()),
+        Some(names) if names.is_empty() => None,
+        Some(names) => Some(names.join(", ")),
+    };
     json!({
         "port": entry.port,
         "protocol": entry.protocol.as_str(),
@@ -85,5 +88,21 @@ mod tests {
                  "listener": null, "conflict": false, "reason": null}
             ])
         );
+    }
+
+    #[test]
+    fn unread_listeners_are_not_nothing_listening() {
+        let report = PortsReport {
+            checks: vec![],
+            entries: vec![PortEntry {
+                port: 5001,
+                protocol: Transport::Tcp,
+                claims: vec![],
+                listeners: None,
+                conflict: false,
+                reason: Some("runtime conflicts unknown".into()),
+            }],
+        };
+        assert_eq!(render(&report)[0]["listener"], json!("not read"));
     }
 }
