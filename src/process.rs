@@ -161,9 +161,32 @@ pub fn parse_environ(raw: &[u8]) -> Vec<(String, String)> {
 
 /// Read another process's environment, when this user may (`None` when not readable).
 pub fn read_environ(pid: u32) -> Option<Vec<(String, String)>> {
-    std::fs::read(format!("/proc/{pid}/environ"))
+    let path = PathBuf::from(format!("/proc/{pid}/environ"));
+    crate::files::read_capped(&path, ENVIRON_CAP)
         .ok()
+        .flatten()
         .map(|raw| parse_environ(&raw))
+}
+
+/// Largest process environment read (Linux caps argv + environ at a few MiB).
+const ENVIRON_CAP: u64 = 1 << 20;
+
+/// The home directory of the user who owns a process, from `/etc/passwd`.
+pub fn owner_home(pid: u32) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+    let passwd = crate::config::read_small_passwd()?;
+    home_dir_in(&passwd, uid)
+}
+
+/// The home directory of `uid` in a passwd-format text.
+pub fn home_dir_in(passwd: &str, uid: u32) -> Option<PathBuf> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let line_uid: u32 = fields.get(2)?.parse().ok()?;
+        let home = fields.get(5).filter(|h| !h.is_empty())?;
+        (line_uid == uid).then(|| PathBuf::from(home))
+    })
 }
 
 /// True for `lotus daemon ...` (any path to the binary, flags before or after the subcommand).
@@ -190,7 +213,7 @@ pub fn follow_cluster_name(argv: &[String]) -> Option<String> {
 }
 
 /// Flags of ipfs-cluster-follow and lotus that take a separate value.
-const FLAGS_WITH_VALUE: &[&str] = &["-c", "--config", "--repo", "--init", "--gateway"];
+const FLAGS_WITH_VALUE: &[&str] = &["-c", "-config", "--config", "--repo", "--init", "--gateway"];
 
 fn positionals(args: &[String]) -> Vec<&str> {
     let mut out = Vec::new();
@@ -215,7 +238,7 @@ fn first_positional(args: &[String]) -> Option<&str> {
 
 /// The user name for a uid, from `/etc/passwd`.
 pub fn user_name(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let passwd = crate::config::read_small_passwd()?;
     user_name_in(&passwd, uid)
 }
 
@@ -284,6 +307,10 @@ mod tests {
         );
         assert_eq!(follow_cluster_name(&argv("ipfs-cluster-follow")), None);
         assert_eq!(
+            follow_cluster_name(&argv("ipfs-cluster-follow -config /x c run")),
+            Some("c".into())
+        );
+        assert_eq!(
             follow_cluster_name(&argv("tail -f ipfs-cluster-follow")),
             None
         );
@@ -307,6 +334,12 @@ mod tests {
             "root:x:0:0:root:/root:/bin/bash\nlotus:x:1001:1001::/home/lotus:/bin/sh\nbroken\n";
         assert_eq!(user_name_in(passwd, 1001), Some("lotus".into()));
         assert_eq!(user_name_in(passwd, 5), None);
+        assert_eq!(
+            home_dir_in(passwd, 1001),
+            Some(PathBuf::from("/home/lotus"))
+        );
+        assert_eq!(home_dir_in(passwd, 0), Some(PathBuf::from("/root")));
+        assert_eq!(home_dir_in(passwd, 7), None);
     }
 
     #[test]

@@ -182,6 +182,9 @@ pub struct DiscoveryInput<'a> {
     pub procs: &'a ProcessTable,
     /// Reads a process's environment (`None` when not readable).
     pub environ: &'a dyn Fn(u32) -> Option<Vec<(String, String)>>,
+    /// The home directory of a process's owner, the best guess of its folder when its
+    /// environment is not readable (another user's process).
+    pub owner_home: &'a dyn Fn(u32) -> Option<PathBuf>,
     pub max_followers: usize,
 }
 
@@ -240,9 +243,18 @@ pub fn default_name(endpoint: &Endpoint) -> String {
 
 fn from_processes<'a>(input: &'a DiscoveryInput<'a>) -> impl Iterator<Item = Follower> + 'a {
     input.procs.follow_peers().map(move |(process, name)| {
-        let env = (input.environ)(process.pid).unwrap_or_default();
-        let api = process_api(&process.argv, &env, &name, input.config_dir);
-        let folder = process_folder(&process.argv, &env, input.config_dir);
+        let (env, default_dir) = match (input.environ)(process.pid) {
+            Some(env) => (env, input.config_dir.to_path_buf()),
+            // Another user's process: its folder is most likely under its owner's home.
+            None => {
+                let guess = (input.owner_home)(process.pid)
+                    .map(|home| home.join(".ipfs-cluster-follow"))
+                    .unwrap_or_else(|| input.config_dir.to_path_buf());
+                (Vec::new(), guess)
+            }
+        };
+        let api = process_api(&process.argv, &env, &name, &default_dir);
+        let folder = process_folder(&process.argv, &env, &default_dir);
         Follower {
             name: name.clone(),
             api,
@@ -540,6 +552,7 @@ mod tests {
             config_dir: dir.path(),
             procs: &procs,
             environ: &environ,
+            owner_home: &|_| None,
             max_followers: 64,
         });
         let summary: Vec<(&str, Source, String)> = found
@@ -586,6 +599,7 @@ mod tests {
                 config_dir: dir.path(),
                 procs: &procs,
                 environ: &environ,
+                owner_home: &|_| None,
                 max_followers: 64,
             });
             assert_eq!(found.followers.len(), 1, "{flag}: {found:?}");
@@ -618,10 +632,33 @@ mod tests {
             config_dir: dir.path(),
             procs: &procs,
             environ: &|_| None,
+            owner_home: &|_| None,
             max_followers: 3,
         });
         assert_eq!(found.followers.len(), 3);
         assert_eq!(found.dropped, 2);
+    }
+
+    #[test]
+    fn another_users_follower_is_looked_for_under_its_owners_home() {
+        let procs = ProcessTable {
+            processes: vec![follow_process(77, "ipfs-cluster-follow shared run")],
+            ..ProcessTable::default()
+        };
+        let found = discover(&DiscoveryInput {
+            specs: &[],
+            config_dir: Path::new("/root/.ipfs-cluster-follow"),
+            procs: &procs,
+            environ: &|_| None,
+            owner_home: &|pid| (pid == 77).then(|| PathBuf::from("/home/ipfs")),
+            max_followers: 3,
+        });
+        assert_eq!(
+            found.followers[0].api,
+            Ok(Endpoint::Unix(
+                "/home/ipfs/.ipfs-cluster-follow/shared/api-socket".into()
+            ))
+        );
     }
 
     #[test]
@@ -631,6 +668,7 @@ mod tests {
             config_dir: Path::new("/nonexistent/.ipfs-cluster-follow"),
             procs: &ProcessTable::default(),
             environ: &|_| None,
+            owner_home: &|_| None,
             max_followers: 3,
         });
         assert!(found.followers.is_empty());

@@ -397,6 +397,7 @@ impl FollowChecks {
                 config_dir: &config_dir,
                 procs: &procs,
                 environ: &crate::process::read_environ,
+                owner_home: &crate::process::owner_home,
                 max_followers,
             })
         });
