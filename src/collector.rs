@@ -60,13 +60,19 @@ struct Inner {
     follow: FollowChecks,
     ports: PortsCheck,
     current: Mutex<Option<watch::Receiver<Partial>>>,
+    /// The last finished follow section, whose followers' claims keep the port plan whole when
+    /// a later follow section does not finish in time.
+    last_follow: Mutex<Option<FollowSection>>,
 }
+
+/// The follow reports and the host-level follow figures of one round.
+type FollowSection = Arc<(Vec<FollowReport>, FollowHost)>;
 
 /// What a round has published so far.
 #[derive(Clone, Default)]
 struct Partial {
     lotus: Option<Arc<LotusReport>>,
-    follow: Option<Arc<(Vec<FollowReport>, FollowHost)>>,
+    follow: Option<FollowSection>,
     ports: Option<Arc<PortsObservation>>,
     done: bool,
 }
@@ -80,6 +86,7 @@ impl Collector {
                 follow: FollowChecks::new(config.follow.clone()),
                 ports: PortsCheck::new(config.ports.clone()),
                 current: Mutex::new(None),
+                last_follow: Mutex::new(None),
             }),
         }
     }
@@ -141,6 +148,14 @@ impl Collector {
                 elapsed,
             ),
         };
+        let last_follow = || {
+            self.inner
+                .last_follow
+                .lock()
+                .ok()
+                .and_then(|last| last.clone())
+        };
+        let claims_from = partial.follow.clone().or_else(last_follow);
         let (follow, follow_host) = match partial.follow {
             Some(section) => (*section).clone(),
             None => (Vec::new(), FollowHost::timed_out(elapsed)),
@@ -149,7 +164,11 @@ impl Collector {
             Some(observation) => (*observation).clone(),
             None => PortsObservation::timed_out(elapsed),
         };
-        let ports = ports::assemble(observation, &follow);
+        let followers_claiming = claims_from
+            .as_deref()
+            .map(|(reports, _)| reports.as_slice())
+            .unwrap_or(&[]);
+        let ports = ports::assemble(observation, followers_claiming);
         Snapshot {
             taken_at,
             lotus,
@@ -174,8 +193,11 @@ async fn run_round(inner: Arc<Inner>, tx: watch::Sender<Partial>, deadline: Inst
             tx.send_modify(|p| p.lotus = Some(Arc::new(report)));
         };
         let follow = async {
-            let section = inner.follow.run(deadline, procs.clone()).await;
-            tx.send_modify(|p| p.follow = Some(Arc::new(section)));
+            let section = Arc::new(inner.follow.run(deadline, procs.clone()).await);
+            if let Ok(mut last) = inner.last_follow.lock() {
+                *last = Some(section.clone());
+            }
+            tx.send_modify(|p| p.follow = Some(section));
         };
         let ports = async {
             let observation = inner.ports.run(deadline, table.clone()).await;

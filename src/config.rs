@@ -89,6 +89,10 @@ pub struct Flags {
     #[arg(long = "follow.refresh-interval", default_value = "5m", value_parser = parse_duration, global = true)]
     pub follow_refresh_interval: Duration,
 
+    /// Also find followers among running `ipfs-cluster-follow <name> run` processes (`--follow.process-discovery=false` to look only at the config folder and --follow.api).
+    #[arg(long = "follow.process-discovery", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub follow_process_discovery: bool,
+
     /// Largest follow REST API answer read (`/id`, `/health/graph`), in bytes; the pin stream is counted line by line.
     #[arg(long = "follow.max-body-bytes", default_value_t = 4 << 20, global = true)]
     pub follow_max_body_bytes: usize,
@@ -419,6 +423,7 @@ impl Config {
             refresh_interval: flags.follow_refresh_interval,
             body_cap: flags.follow_max_body_bytes,
             max_followers: flags.follow_max_followers,
+            discover_processes: flags.follow_process_discovery,
             ..FollowConfig::default()
         };
         let cluster_path = env("IPFS_CLUSTER_PATH")

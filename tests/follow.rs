@@ -810,3 +810,17 @@ async fn a_hanging_binary_delays_no_follower_leaves_no_process_and_is_not_rerun(
         "a timed-out binary is not rerun on the next scrape"
     );
 }
+
+#[tokio::test]
+async fn a_silent_follower_keeps_its_last_swarm_addresses_for_the_port_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = follower_on_socket(dir.path(), "quiet", ClusterState::default()).await;
+    let checks = FollowChecks::new(config_for(dir.path()));
+    let procs = Ok(Arc::new(ProcessTable::default()));
+    let (first, _) = checks.run(deadline(), procs.clone()).await;
+    assert!(!first[0].swarm_addresses.is_empty());
+    drop(fake);
+    let (second, _) = checks.run(deadline(), procs).await;
+    assert_eq!(second[0].api_reachable, Some(false));
+    assert_eq!(second[0].swarm_addresses, first[0].swarm_addresses);
+}

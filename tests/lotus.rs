@@ -574,7 +574,12 @@ async fn check_command_exits_by_health() {
     let lotus = FakeLotus::start().await;
     let run = |api: String| {
         std::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
-            .args(["check", "--lotus.api", &api])
+            .args([
+                "check",
+                "--lotus.api",
+                &api,
+                "--follow.process-discovery=false",
+            ])
             .env("HOME", std::env::temp_dir())
             .output()
             .unwrap()

@@ -104,6 +104,9 @@ pub struct FollowConfig {
     /// Where to look for the `ipfs-cluster-follow` binary (a `PATH`-style list); `None` means the
     /// exporter's own `$PATH`. Mostly for tests.
     pub binary_search_path: Option<OsString>,
+    /// `--follow.process-discovery` (default true): find followers among running
+    /// `ipfs-cluster-follow <name> run` processes too.
+    pub discover_processes: bool,
 }
 
 impl Default for FollowConfig {
@@ -117,6 +120,7 @@ impl Default for FollowConfig {
             pin_line_cap: 64 * 1024,
             max_followers: 64,
             binary_search_path: None,
+            discover_processes: true,
         }
     }
 }
@@ -167,7 +171,8 @@ pub struct FollowReport {
     /// The pid of that process, when it was matched to this follower (by its name, its API or
     /// its folder): the port plan knows the follower's own sockets by it.
     pub pid: Option<u32>,
-    /// Its libp2p addresses from `/id` (for the port plan).
+    /// Its libp2p addresses from `/id` (for the port plan); from its last good `/id` when it
+    /// does not answer this time.
     pub swarm_addresses: Vec<String>,
     pub status: DaemonStatus,
     pub health: Health,
@@ -235,6 +240,9 @@ struct State {
     /// The peer id each follower gave in its last `/id`, so the live pin count can run
     /// alongside the next `/id` instead of after it.
     peer_ids: HashMap<String, String>,
+    /// The swarm addresses each follower gave in its last good `/id`: its claims stay in the
+    /// port plan while it does not answer.
+    swarm_addresses: HashMap<String, Vec<String>>,
     binary: Option<BinaryCache>,
     last_binary: FollowBinary,
     cap_logged: bool,
@@ -346,7 +354,14 @@ impl FollowChecks {
         // The binary check runs beside the followers' checks: a slow `--version` delays no follower.
         let followers_part = async {
             let ((discovery, discovery_check), auth) = tokio::join!(
-                self.discover(deadline, table),
+                self.discover(
+                    deadline,
+                    if self.config.discover_processes {
+                        table
+                    } else {
+                        Arc::new(ProcessTable::default())
+                    }
+                ),
                 self.read_basic_auth(deadline),
             );
             let reports =
@@ -526,9 +541,13 @@ impl FollowChecks {
                     CheckResult::new(CHECK_API, CheckStatus::Ok, id_duration),
                 ));
                 let early_pins = early_pins.filter(|_| known_id.as_deref() == Some(id.id.as_str()));
-                self.lock()
-                    .peer_ids
-                    .insert(follower.name.clone(), id.id.clone());
+                {
+                    let mut state = self.lock();
+                    state.peer_ids.insert(follower.name.clone(), id.id.clone());
+                    state
+                        .swarm_addresses
+                        .insert(follower.name.clone(), id.addresses.clone());
+                }
                 self.ask_reachable(&mut report, follower, &client, &id, early_pins, deadline)
                     .await;
             }
@@ -539,6 +558,12 @@ impl FollowChecks {
                     CheckResult::new(CHECK_API, status.clone(), started.elapsed()),
                 ));
                 report.api_reachable = (!error.is_timeout()).then_some(false);
+                report.swarm_addresses = self
+                    .lock()
+                    .swarm_addresses
+                    .get(&follower.name)
+                    .cloned()
+                    .unwrap_or_default();
                 self.not_run(
                     &mut report,
                     follower,
@@ -727,8 +752,12 @@ impl FollowChecks {
         self.lock()
             .slow
             .retain(|name, _| followers.iter().any(|f| &f.name == name));
-        self.lock()
+        let mut state = self.lock();
+        state
             .peer_ids
+            .retain(|name, _| followers.iter().any(|f| &f.name == name));
+        state
+            .swarm_addresses
             .retain(|name, _| followers.iter().any(|f| &f.name == name));
     }
 

@@ -32,10 +32,12 @@ impl Drop for Exporter {
 
 /// Resolve a config from exporter flags, with an empty HOME so nothing of this machine leaks in.
 pub fn config(args: &[&str]) -> Config {
+    // Followers come only from the test's own flags and folders, never from this host's processes.
     let mut argv = vec![
         "lotus-follow-exporter",
         "--web.listen-address",
         "127.0.0.1:0",
+        "--follow.process-discovery=false",
     ];
     argv.extend_from_slice(args);
     let flags = parse_flags(argv).expect("flags parse");
