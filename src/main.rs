@@ -148,6 +148,7 @@ async fn ports(config: Config) -> ExitCode {
     let collector = Collector::new(&config);
     let snapshot = collector.collect(config.collector_timeout).await;
     print!("{}", render::table::table(&snapshot.ports));
+    print!("{}", render::table::follow_notes(&snapshot.follow));
     if snapshot.ports.has_conflict() {
         ExitCode::FAILURE
     } else {

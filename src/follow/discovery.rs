@@ -172,6 +172,8 @@ pub struct Discovery {
     pub dropped: usize,
     /// Problems worth telling the operator (unreadable config folder, ...).
     pub problems: Vec<String>,
+    /// Followers left out because another one already has their cluster name (at another API).
+    pub shadowed: Vec<String>,
 }
 
 /// Inputs of a discovery pass.
@@ -198,6 +200,14 @@ pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
         .chain(from_config_dir(input.config_dir, &mut found.problems));
     for follower in candidates {
         if let Some(kept) = found.followers.iter_mut().find(|f| f.same_as(&follower)) {
+            if kept.api.is_ok() && follower.api.is_ok() && kept.api != follower.api {
+                found.shadowed.push(format!(
+                    "two followers are named {:?}: {} and {}; only the first is watched (name them apart with --follow.api NAME=ADDRESS)",
+                    kept.name,
+                    kept.api_display(),
+                    follower.api_display()
+                ));
+            }
             // The first source names the follower; a process found later still runs it.
             if kept.process.is_none() {
                 kept.process = follower.process;
@@ -658,6 +668,38 @@ mod tests {
             Ok(Endpoint::Unix(
                 "/home/ipfs/.ipfs-cluster-follow/shared/api-socket".into()
             ))
+        );
+    }
+
+    #[test]
+    fn two_followers_with_one_name_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("dup")).unwrap();
+        std::os::unix::net::UnixListener::bind(dir.path().join("dup/api-socket")).unwrap();
+        let procs = ProcessTable {
+            processes: vec![follow_process(9, "ipfs-cluster-follow dup run")],
+            ..ProcessTable::default()
+        };
+        let environ = |_| {
+            Some(vec![(
+                "IPFS_CLUSTER_PATH".to_string(),
+                "/elsewhere".to_string(),
+            )])
+        };
+        let found = discover(&DiscoveryInput {
+            specs: &[],
+            config_dir: dir.path(),
+            procs: &procs,
+            environ: &environ,
+            owner_home: &|_| None,
+            max_followers: 3,
+        });
+        assert_eq!(found.followers.len(), 1);
+        assert_eq!(found.shadowed.len(), 1, "{found:?}");
+        assert!(
+            found.shadowed[0].contains("/elsewhere/dup/api-socket"),
+            "{:?}",
+            found.shadowed
         );
     }
 

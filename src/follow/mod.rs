@@ -246,6 +246,8 @@ struct State {
     binary: Option<BinaryCache>,
     last_binary: FollowBinary,
     cap_logged: bool,
+    /// Shadowed-follower warnings already logged.
+    shadowed_logged: std::collections::BTreeSet<String>,
 }
 
 /// Cached slow figures of one follower.
@@ -429,6 +431,7 @@ impl FollowChecks {
             }
         };
         self.log_cap(found.dropped);
+        self.log_shadowed(&found.shadowed);
         let check = CheckResult::new(CHECK_DISCOVERY, status, started.elapsed());
         (found, check)
     }
@@ -444,6 +447,16 @@ impl FollowChecks {
                 "found more than {} ipfs-cluster followers; {dropped} are not checked (raise --follow.max-followers)",
                 self.config.max_followers
             );
+        }
+    }
+
+    /// Warn once about each pair of followers that share a cluster name.
+    fn log_shadowed(&self, shadowed: &[String]) {
+        let mut state = self.lock();
+        for message in shadowed {
+            if state.shadowed_logged.insert(message.clone()) {
+                log::warn!("{message}");
+            }
         }
     }
 
