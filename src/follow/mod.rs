@@ -14,7 +14,7 @@
 //! | `follow_trust` | follower | `GET /health/graph` trusted peers, at most every refresh interval (cached) |
 //! | `follow_process` | follower | is an `ipfs-cluster-follow <name> run` process alive |
 //!
-//! Host checks travel in the `checks` of the first report (see [`FollowChecks::run`]).
+//! Host checks travel in the [`FollowHost`] that [`FollowChecks::run`] returns beside the reports.
 //!
 //! # Verdicts
 //! `status`: running (the API answers as a cluster API) | stopped (nothing answers and no
@@ -28,12 +28,13 @@
 //! and is retried after [`FAILED_RETRY`]).
 
 pub mod api;
+pub mod binary;
 pub mod discovery;
 pub mod pins;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -47,6 +48,7 @@ use api::{ApiClient, ApiError, ClusterId};
 use discovery::{Discovery, DiscoveryInput, Follower};
 use pins::{ERROR_STATES, OPERATION_STATES, TRACKER_STATES};
 
+pub use binary::{FollowBinary, FOLLOW_BINARY};
 pub use discovery::{parse_api_spec, ApiSpec, FollowError};
 
 pub const CHECK_DISCOVERY: &str = "follow_discovery";
@@ -70,9 +72,6 @@ pub const CHECKS: [&str; 7] = [
 
 /// The largest `--follow.basic-auth-file` read (one `user:password` line).
 pub const MAX_AUTH_FILE_BYTES: u64 = 64 * 1024;
-
-/// The binary the host check looks for.
-pub const FOLLOW_BINARY: &str = "ipfs-cluster-follow";
 
 /// A failed listing or trust graph is retried after this long (or the refresh interval, if shorter).
 pub const FAILED_RETRY: Duration = Duration::from_secs(60);
@@ -213,16 +212,6 @@ impl FollowHost {
     }
 }
 
-/// The `ipfs-cluster-follow` binary as last seen.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FollowBinary {
-    pub path: Option<PathBuf>,
-    /// First line of `--version` (`ipfs-cluster-follow version 1.1.6`).
-    pub version: Option<String>,
-    /// On PATH and `--version` succeeded; `Some(false)` when not on PATH; `None` when unknown.
-    pub available: Option<bool>,
-}
-
 /// The follow check with its caches (slow-interval figures, binary version).
 #[derive(Debug)]
 pub struct FollowChecks {
@@ -232,6 +221,7 @@ pub struct FollowChecks {
     discovery_slot: ReadSlot,
     /// One read of `--follow.basic-auth-file` in flight at a time.
     auth_slot: ReadSlot,
+    binary_probe: binary::BinaryProbe,
 }
 
 #[derive(Debug, Default)]
@@ -243,8 +233,6 @@ struct State {
     /// The swarm addresses each follower gave in its last good `/id`: its claims stay in the
     /// port plan while it does not answer.
     swarm_addresses: HashMap<String, Vec<String>>,
-    binary: Option<BinaryCache>,
-    last_binary: FollowBinary,
     cap_logged: bool,
     /// Shadowed-follower warnings already logged.
     shadowed_logged: std::collections::BTreeSet<String>,
@@ -301,27 +289,6 @@ impl<T: Clone> Slow<T> {
     }
 }
 
-/// `--version` result keyed by the binary file's identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BinaryCache {
-    path: PathBuf,
-    mtime: Option<SystemTime>,
-    size: u64,
-    /// `Err(None)`: it timed out (retried after [`FAILED_RETRY`]); `Err(Some(reason))`: it
-    /// failed (retried when the file changes, like a success).
-    outcome: Result<String, Option<String>>,
-    at: Instant,
-}
-
-impl BinaryCache {
-    /// True when this entry still answers for the file at `path` with this identity.
-    fn answers(&self, path: &Path, mtime: Option<SystemTime>, size: u64) -> bool {
-        let same_file = self.path == path && self.mtime == mtime && self.size == size;
-        let expired = matches!(self.outcome, Err(None)) && self.at.elapsed() >= FAILED_RETRY;
-        same_file && !expired
-    }
-}
-
 impl FollowChecks {
     pub fn new(config: FollowConfig) -> FollowChecks {
         FollowChecks {
@@ -329,13 +296,14 @@ impl FollowChecks {
             state: Mutex::new(State::default()),
             discovery_slot: ReadSlot::default(),
             auth_slot: ReadSlot::default(),
+            binary_probe: binary::BinaryProbe::default(),
         }
     }
 
     /// The binary as seen by the latest [`run`](Self::run) (for a host-level figure when no
     /// follower is found).
     pub fn binary(&self) -> FollowBinary {
-        self.lock().last_binary.clone()
+        self.binary_probe.last()
     }
 
     /// Shortcut for `binary().available`.
@@ -788,78 +756,12 @@ impl FollowChecks {
             .clone()
             .or_else(|| std::env::var_os("PATH"))
             .unwrap_or_default();
-        let (binary, status) = self.probe_binary(&search, deadline).await;
+        let (binary, status) = self.binary_probe.check(&search, deadline).await;
         let available = binary.available;
-        self.lock().last_binary = binary;
         (
             CheckResult::new(CHECK_BINARY, status, started.elapsed()),
             available,
         )
-    }
-
-    async fn probe_binary(
-        &self,
-        search: &OsString,
-        deadline: Instant,
-    ) -> (FollowBinary, CheckStatus) {
-        let Some(path) = crate::process::find_in_path(FOLLOW_BINARY, search) else {
-            let binary = FollowBinary {
-                available: Some(false),
-                ..FollowBinary::default()
-            };
-            return (binary, CheckStatus::Ok);
-        };
-        let (mtime, size) = file_identity(&path);
-        let cached = self
-            .lock()
-            .binary
-            .clone()
-            .filter(|c| c.answers(&path, mtime, size));
-        let fresh = cached.is_none();
-        let outcome = match cached {
-            Some(cache) => cache.outcome,
-            None => {
-                // A timeout is remembered too, so a hanging binary is not rerun every scrape.
-                let outcome = run_version(&path, deadline)
-                    .await
-                    .ok_or(None)
-                    .and_then(|r| r.map_err(Some));
-                self.lock().binary = Some(BinaryCache {
-                    path: path.clone(),
-                    mtime,
-                    size,
-                    outcome: outcome.clone(),
-                    at: Instant::now(),
-                });
-                outcome
-            }
-        };
-        let unavailable = FollowBinary {
-            path: Some(path.clone()),
-            ..FollowBinary::default()
-        };
-        let outcome = match outcome {
-            Err(None) if fresh => return (unavailable, CheckStatus::TimedOut),
-            Err(None) => Err(format!(
-                "{} --version did not answer before an earlier scrape deadline (killed; retried \
-                 {}s after that or when the file changes)",
-                path.display(),
-                FAILED_RETRY.as_secs()
-            )),
-            Err(Some(reason)) => Err(reason),
-            Ok(version) => Ok(version),
-        };
-        match outcome {
-            Ok(version) => (
-                FollowBinary {
-                    path: Some(path),
-                    version: Some(version),
-                    available: Some(true),
-                },
-                CheckStatus::Ok,
-            ),
-            Err(reason) => (unavailable, CheckStatus::Failed(reason)),
-        }
     }
 }
 
@@ -878,118 +780,6 @@ fn not_fetched<T>() -> (Option<T>, Option<SystemTime>, CheckStatus) {
         None,
         None,
         CheckStatus::Failed("not fetched yet".to_string()),
-    )
-}
-
-fn file_identity(path: &Path) -> (Option<SystemTime>, u64) {
-    match std::fs::metadata(path) {
-        Ok(meta) => (meta.modified().ok(), meta.len()),
-        Err(_) => (None, 0),
-    }
-}
-
-/// The most of `--version`'s stdout (and stderr) read; a real binary prints one short line.
-pub const VERSION_OUTPUT_CAP: usize = 4096;
-
-/// Kills a whole process group when dropped: a wrapper script's children (`sleep` in a shell
-/// wrapper) are in the group too, where `kill_on_drop` reaches only the direct child.
-struct GroupKill(Option<u32>);
-
-impl GroupKill {
-    fn kill(&self) {
-        if let Some(pgid) = self.0.and_then(|p| libc::pid_t::try_from(p).ok()) {
-            // SAFETY: kill(2) has no memory effects; a group already gone gives ESRCH.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-impl Drop for GroupKill {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Read at most `cap` bytes; kill the group once more would come (the rest is never read).
-async fn read_capped_output(
-    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
-    cap: usize,
-    group: &GroupKill,
-) -> std::io::Result<(Vec<u8>, bool)> {
-    use tokio::io::AsyncReadExt;
-    let Some(pipe) = pipe else {
-        return Ok((Vec::new(), false));
-    };
-    let mut out = Vec::new();
-    pipe.take(cap as u64 + 1).read_to_end(&mut out).await?;
-    let over = out.len() > cap;
-    if over {
-        out.truncate(cap);
-        group.kill();
-    }
-    Ok((out, over))
-}
-
-/// `<binary> --version` in its own process group under the deadline, reading at most
-/// [`VERSION_OUTPUT_CAP`] bytes of each stream; the group is killed when the call ends early
-/// (timeout, cap, drop). `None` when it timed out.
-async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, String>> {
-    use std::process::Stdio;
-    let spawned = tokio::process::Command::new(path)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => return Some(Err(format!("cannot run {} --version: {e}", path.display()))),
-    };
-    let group = GroupKill(child.id());
-    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    let run = async {
-        let (out, err) = tokio::join!(
-            read_capped_output(stdout, VERSION_OUTPUT_CAP, &group),
-            read_capped_output(stderr, VERSION_OUTPUT_CAP, &group),
-        );
-        let status = child.wait().await;
-        (out, err, status)
-    };
-    let (out, err, status) = timeout_at(deadline, run).await.ok()?;
-    drop(group);
-    let failed = |e: std::io::Error| format!("cannot run {} --version: {e}", path.display());
-    let ((stdout, stdout_over), (stderr, stderr_over), status) = match (out, err, status) {
-        (Ok(out), Ok(err), Ok(status)) => (out, err, status),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Some(Err(failed(e))),
-    };
-    if stdout_over || stderr_over {
-        return Some(Err(format!(
-            "{} --version printed more than {VERSION_OUTPUT_CAP} bytes (killed): not ipfs-cluster-follow?",
-            path.display()
-        )));
-    }
-    let first_line = |bytes: &[u8]| {
-        String::from_utf8_lossy(bytes)
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(str::to_string)
-    };
-    if !status.success() {
-        let said = first_line(&stderr).unwrap_or_default();
-        return Some(Err(format!(
-            "{} --version failed ({status}): {said}",
-            path.display()
-        )));
-    }
-    Some(
-        first_line(&stdout)
-            .or_else(|| first_line(&stderr))
-            .ok_or_else(|| format!("{} --version printed nothing", path.display())),
     )
 }
 
