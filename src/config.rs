@@ -372,6 +372,15 @@ pub struct LotusConfig {
     pub max_body_bytes: usize,
 }
 
+/// A flag combination the exporter cannot start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--web.telemetry-path {0:?} must start with '/'")]
+    TelemetryPath(String),
+    #[error("--web.listen-address needs at least one address")]
+    NoListenAddress,
+}
+
 /// Everything the exporter needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -390,20 +399,20 @@ const SMALL_FILE_CAP: u64 = 64 * 1024;
 
 impl Config {
     /// Resolve flags with the process environment.
-    pub fn from_flags(flags: Flags) -> Result<Config, String> {
+    pub fn from_flags(flags: Flags) -> Result<Config, ConfigError> {
         Config::resolve(flags, &|name| std::env::var(name).ok())
     }
 
     /// Resolve flags with an environment lookup (tests pass a map).
-    pub fn resolve(flags: Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+    pub fn resolve(
+        flags: Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         if !flags.telemetry_path.starts_with('/') {
-            return Err(format!(
-                "--web.telemetry-path {:?} must start with '/'",
-                flags.telemetry_path
-            ));
+            return Err(ConfigError::TelemetryPath(flags.telemetry_path));
         }
         if flags.listen_address.is_empty() {
-            return Err("--web.listen-address needs at least one address".to_string());
+            return Err(ConfigError::NoListenAddress);
         }
         let home = env("HOME")
             .map(PathBuf::from)
@@ -945,6 +954,6 @@ mod tests {
         assert!(err.contains("not a Filecoin address"), "{err}");
         let env = |_: &str| None;
         let err = Config::resolve(flags(&["--web.telemetry-path", "metrics"]), &env).unwrap_err();
-        assert!(err.contains("must start with '/'"));
+        assert!(err.to_string().contains("must start with '/'"));
     }
 }
