@@ -570,7 +570,11 @@ async fn hung_api_times_out_and_is_not_healthy() {
     assert!(started.elapsed() < Duration::from_secs(3));
     let report = only(&reports);
     assert_eq!(status_of(report, CHECK_API), &CheckStatus::TimedOut);
-    assert_eq!(report.api_reachable, None);
+    assert_eq!(
+        report.api_reachable,
+        Some(false),
+        "a hung follower did not answer: 0, so alerts fire"
+    );
     assert_eq!(report.status, DaemonStatus::Error);
     assert_eq!(report.health, Health::Unhealthy);
     drop(listener);
@@ -678,6 +682,16 @@ async fn a_flag_naming_a_running_follower_otherwise_keeps_it_running() {
             .expect("sleep runs"),
     );
     let pid = child.0.id();
+    // Between fork and exec the child still shows this process's environment: wait for the exec.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while !lotus_follow_exporter::process::read_environ(pid)
+        .unwrap_or_default()
+        .iter()
+        .any(|(k, _)| k == "CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS")
+    {
+        assert!(std::time::Instant::now() < until, "the child never exec'd");
+        std::thread::yield_now();
+    }
     // The table shows the child as the follower (its real environ is read by discovery).
     let procs = ProcessTable {
         processes: vec![follow_process(pid, "c")],

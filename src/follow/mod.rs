@@ -143,8 +143,9 @@ pub struct FollowReport {
     pub api: String,
     /// The API's TCP port; `None` for a unix socket.
     pub api_port: Option<u16>,
-    /// `Some(true)` only when `/id` answered a cluster ID object; `Some(false)` when something else
-    /// (or nothing) answered; `None` when that could not be told (timeout, no usable address).
+    /// `Some(true)` only when `/id` answered a cluster ID object in this collection;
+    /// `Some(false)` when something else answered, nothing did, the answer came too late, or the
+    /// API address is unusable.
     pub api_reachable: Option<bool>,
     pub peer_id: Option<String>,
     pub peername: Option<String>,
@@ -488,6 +489,7 @@ impl FollowChecks {
                     follower,
                     CheckResult::new(CHECK_API, CheckStatus::Failed(reason), Duration::ZERO),
                 ));
+                report.api_reachable = Some(false);
                 self.not_run(
                     &mut report,
                     follower,
@@ -538,7 +540,8 @@ impl FollowChecks {
                     follower,
                     CheckResult::new(CHECK_API, status.clone(), started.elapsed()),
                 ));
-                report.api_reachable = (!error.is_timeout()).then_some(false);
+                // Not answering in time is not answering: 0, as `lotus_up` is for a hung Lotus.
+                report.api_reachable = Some(false);
                 report.swarm_addresses = self
                     .lock()
                     .swarm_addresses
