@@ -73,10 +73,13 @@ fn every_alert_has_severity_summary_and_description() {
         for key in ["severity: ", "summary: ", "description: ", "runbook_url: "] {
             assert!(block.contains(key), "{name} lacks {key}");
         }
-        assert!(
-            block.contains("$labels.instance"),
-            "{name}: names the instance"
-        );
+        // absent() keeps only its matcher's labels: such an alert names the job instead.
+        let names_target = if block.contains("expr: absent(") {
+            block.contains("$labels.job")
+        } else {
+            block.contains("$labels.instance")
+        };
+        assert!(names_target, "{name}: names the instance (or job)");
         assert!(block.contains("$value"), "{name}: names the value");
         if block.contains("cluster_follow_") {
             assert!(

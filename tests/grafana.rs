@@ -37,7 +37,7 @@ fn datasource_instance_and_cluster_variables_exist() {
     let ds = variable(&d, "datasource").expect("a `datasource` variable");
     assert_eq!(ds["type"], "datasource");
     assert_eq!(ds["query"], "prometheus");
-    for name in ["instance", "cluster_name"] {
+    for name in ["job", "instance", "cluster_name"] {
         let var = variable(&d, name).unwrap_or_else(|| panic!("a `{name}` variable"));
         assert_eq!(var["type"], "query", "{name}");
         assert_eq!(var["datasource"], datasource_ref(), "{name}");
@@ -168,6 +168,37 @@ fn queries_filter_by_the_instance_and_cluster_variables() {
             assert!(expr.contains("$cluster_name"), "{title}: {expr}");
         }
     }
+}
+
+/// Prometheus's own per-target series exist for every job it scrapes; with the instance variable
+/// at All, only the job keeps other exporters' targets out of the exporter's panels.
+#[test]
+fn prometheus_own_series_filter_by_the_job_variable() {
+    let d = dashboard::load();
+    let job = variable(&d, "job").expect("a `job` variable");
+    assert!(job["definition"]
+        .as_str()
+        .is_some_and(|q| q.contains("lotus_follow_exporter_build_info")));
+    let instance = variable(&d, "instance").expect("an `instance` variable");
+    assert!(
+        instance["definition"]
+            .as_str()
+            .is_some_and(|q| q.contains("job=~\"$job\"")),
+        "instances follow the chosen job"
+    );
+    let mut seen = 0;
+    for (title, expr) in queries(&d) {
+        for metric in ["up{", "scrape_duration_seconds{", "scrape_samples_scraped{"] {
+            if expr.starts_with(metric) || expr.contains(&format!(" {metric}")) {
+                seen += 1;
+                assert!(expr.contains("job=~\"$job\""), "{title}: {expr}");
+            }
+        }
+    }
+    assert!(
+        seen >= 2,
+        "the Exporter row shows up and scrape_duration_seconds"
+    );
 }
 
 #[test]

@@ -16,36 +16,54 @@ fn systemd_analyze_present() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The unit as shipped, and with the opt-in capabilities turned on as its comment says.
+fn variants() -> Vec<(&'static str, String)> {
+    let text = std::fs::read_to_string(UNIT).expect("read the example unit");
+    let opted_in = text
+        .lines()
+        .filter(|l| l.trim() != "CapabilityBoundingSet=")
+        .map(|l| match l {
+            "#AmbientCapabilities=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE"
+            | "#CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE" => &l[1..],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(text.trim_end(), opted_in, "the unit has the opt-in lines");
+    vec![("as shipped", text), ("capabilities on", opted_in)]
+}
+
 #[test]
 fn example_unit_passes_systemd_analyze_verify() {
     if !systemd_analyze_present() {
         eprintln!("systemd-analyze not installed: skipping the unit check");
         return;
     }
-    let text = std::fs::read_to_string(UNIT).expect("read the example unit");
-    assert!(
-        text.contains(INSTALLED_BINARY),
-        "ExecStart names {INSTALLED_BINARY}"
-    );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let unit = dir.path().join("lotus-follow-exporter.service");
-    let built = env!("CARGO_BIN_EXE_lotus-follow-exporter");
-    std::fs::write(&unit, text.replace(INSTALLED_BINARY, built)).expect("write unit copy");
-    let output = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&unit)
-        .output()
-        .expect("run systemd-analyze");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // Warnings about this unit (unknown keys, bad values) exit 0 too: any line naming it fails.
-    let complaints: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("lotus-follow-exporter.service"))
-        .collect();
-    assert!(
-        output.status.success() && complaints.is_empty(),
-        "systemd-analyze verify rejects the unit:\n{stderr}"
-    );
+    for (variant, text) in variants() {
+        assert!(
+            text.contains(INSTALLED_BINARY),
+            "ExecStart names {INSTALLED_BINARY}"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let unit = dir.path().join("lotus-follow-exporter.service");
+        let built = env!("CARGO_BIN_EXE_lotus-follow-exporter");
+        std::fs::write(&unit, text.replace(INSTALLED_BINARY, built)).expect("write unit copy");
+        let output = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&unit)
+            .output()
+            .expect("run systemd-analyze");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // Warnings about this unit (unknown keys, bad values) exit 0 too: any line naming it fails.
+        let complaints: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("lotus-follow-exporter.service"))
+            .collect();
+        assert!(
+            output.status.success() && complaints.is_empty(),
+            "systemd-analyze verify rejects the unit ({variant}):\n{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -56,12 +74,27 @@ fn example_unit_is_hardened_as_documented() {
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "ProtectHome=read-only",
-        "CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
-        "AmbientCapabilities=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
+        // No capability unless the operator opts in.
+        "CapabilityBoundingSet=",
+        "#CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
+        "#AmbientCapabilities=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
+        // Even with CAP_SYS_PTRACE, no reading or writing another process's memory.
+        "SystemCallFilter=~@privileged @resources @mount @debug",
+        "SystemCallFilter=~process_vm_readv process_vm_writev",
+        // Even with CAP_DAC_READ_SEARCH, not the Lotus token and keystore.
+        "InaccessiblePaths=-/home/lotus/.lotus/keystore -/home/lotus/.lotus/token",
     ] {
         assert!(
             text.lines().any(|l| l.trim() == line),
             "missing `{line}` in {UNIT}"
         );
     }
+    let active: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("AmbientCapabilities="))
+        .collect();
+    assert!(
+        active.is_empty(),
+        "capabilities are opt-in, not granted: {active:?}"
+    );
 }
