@@ -111,6 +111,8 @@ pub enum HttpError {
     NotTcp(String),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("request to {endpoint} failed: {reason}")]
+    Request { endpoint: Endpoint, reason: String },
 }
 
 impl HttpError {
@@ -213,6 +215,99 @@ pub async fn read_body(
         }
     }
     Ok(buf.freeze())
+}
+
+/// A keep-alive pool of TCP connections, for a backend called many times per scrape (Lotus: a
+/// call per method and per wallet). Connections are reused across calls and scrapes instead of
+/// leaving one TIME_WAIT socket per call; a call that times out drops its connection.
+#[derive(Clone)]
+pub struct TcpPool {
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Full<Bytes>,
+    >,
+}
+
+impl fmt::Debug for TcpPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TcpPool")
+    }
+}
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl TcpPool {
+    /// A pool keeping at most `max_idle` idle connections per host.
+    pub fn new(max_idle: usize) -> TcpPool {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .pool_max_idle_per_host(max_idle)
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .build(connector);
+        TcpPool { client }
+    }
+
+    /// Send one request to a TCP `endpoint` over a pooled connection and read the whole body,
+    /// failing once it passes `cap` bytes, all before `deadline`.
+    pub async fn fetch(
+        &self,
+        endpoint: &Endpoint,
+        mut request: Request<Full<Bytes>>,
+        cap: usize,
+        deadline: Instant,
+    ) -> Result<FullResponse, HttpError> {
+        let Endpoint::Tcp { .. } = endpoint else {
+            return fetch(endpoint, request, cap, deadline).await;
+        };
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str().to_string())
+            .unwrap_or_else(|| "/".to_string());
+        *request.uri_mut() = format!("http://{endpoint}{path}")
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| HttpError::InvalidRequest(e.to_string()))?;
+        let response = timeout_at(deadline, self.client.request(request))
+            .await
+            .map_err(|_| HttpError::TimedOut {
+                endpoint: endpoint.clone(),
+                stage: "waiting for response headers",
+            })?
+            .map_err(|e| pool_error(endpoint, e))?;
+        let (parts, body) = response.into_parts();
+        let body = read_body(endpoint, body, cap, deadline).await?;
+        Ok(FullResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// A pooled request's failure in the same words as a direct one's.
+fn pool_error(endpoint: &Endpoint, error: hyper_util::client::legacy::Error) -> HttpError {
+    use std::error::Error as _;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            if error.is_connect() {
+                return connect_error(endpoint, io::Error::new(io.kind(), io.to_string()));
+            }
+        }
+        source = cause.source();
+    }
+    let reason = match error.source() {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    };
+    HttpError::Request {
+        endpoint: endpoint.clone(),
+        reason,
+    }
 }
 
 /// Account for body bytes read by any client (the fault tests assert on this figure).

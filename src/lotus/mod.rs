@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -43,6 +43,9 @@ pub const CHECKS: [&str; 10] = [
 
 /// Why a process verdict cannot be given when `/proc` hides other users' processes.
 const HIDDEN_PROCESSES: &str = "other users' processes are hidden (/proc mounted with hidepid): run the exporter as the daemon's user, or give it the gid= of the /proc mount";
+
+/// `WalletBalance` calls in flight at once.
+const WALLET_CALLS_AT_ONCE: usize = 8;
 
 /// Lotus's permission levels (`api/permissioned.go`, `AllPermissions`).
 pub const PERMISSIONS: [&str; 4] = ["read", "write", "sign", "admin"];
@@ -369,12 +372,15 @@ impl LotusCheck {
                 begun.elapsed(),
             );
         }
-        let results = join_all(
-            wallets
-                .iter()
-                .map(|w| client.call("Filecoin.WalletBalance", json!([w.address]), deadline)),
-        )
-        .await;
+        // A few at a time over pooled connections, rather than one connection per wallet.
+        let calls: Vec<_> = wallets
+            .iter()
+            .map(|w| client.call("Filecoin.WalletBalance", json!([w.address]), deadline))
+            .collect();
+        let results: Vec<_> = stream::iter(calls)
+            .buffered(WALLET_CALLS_AT_ONCE)
+            .collect()
+            .await;
         let mut failures = Vec::new();
         let mut balances = Vec::new();
         for (wallet, result) in wallets.into_iter().zip(results) {

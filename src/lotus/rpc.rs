@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::config::Secret;
-use crate::http_client::{self, Endpoint, HttpError};
+use crate::http_client::{Endpoint, HttpError, TcpPool};
 
 /// JSON-RPC "method not found" (go-jsonrpc `server.go`).
 const METHOD_NOT_FOUND: i64 = -32601;
@@ -81,7 +81,12 @@ pub struct RpcClient {
     token: Option<Secret>,
     body_cap: usize,
     next_id: AtomicU64,
+    /// Keep-alive connections, reused across calls and scrapes.
+    pool: TcpPool,
 }
+
+/// Idle connections kept to Lotus: about the calls one round makes at once.
+const POOLED_CONNECTIONS: usize = 16;
 
 impl RpcClient {
     pub fn new(target: RpcTarget, token: Option<Secret>, body_cap: usize) -> RpcClient {
@@ -90,6 +95,7 @@ impl RpcClient {
             token,
             body_cap,
             next_id: AtomicU64::new(1),
+            pool: TcpPool::new(POOLED_CONNECTIONS),
         }
     }
 
@@ -144,7 +150,9 @@ impl RpcClient {
         let request = request
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| RpcError::Transport(format!("cannot build the {method} request: {e}")))?;
-        let response = http_client::fetch(&self.target.endpoint, request, self.body_cap, deadline)
+        let response = self
+            .pool
+            .fetch(&self.target.endpoint, request, self.body_cap, deadline)
             .await
             .map_err(transport_error)?;
         interpret(
