@@ -18,7 +18,7 @@ use crate::follow::{FollowChecks, FollowHost, FollowReport};
 use crate::lotus::{LotusCheck, LotusReport};
 use crate::ports::{self, PortsCheck, PortsObservation};
 use crate::process::{self, ProcessTable};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{CheckResult, CheckStatus, Snapshot};
 
 /// Prometheus's scrape timeout is reduced by this much to leave room for the network (as blackbox_exporter does).
 pub const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
@@ -54,12 +54,11 @@ pub struct Collector {
 }
 
 struct Inner {
-    /// `--collector.timeout`: the longest any scrape may wait, so the deadline of every round.
-    round_budget: Duration,
     lotus: LotusCheck,
     follow: FollowChecks,
     ports: PortsCheck,
-    current: Mutex<Option<watch::Receiver<Partial>>>,
+    /// The running round and the deadline it runs under.
+    current: Mutex<Option<(watch::Receiver<Partial>, Instant)>>,
     /// The last finished follow section, whose followers' claims keep the port plan whole when
     /// a later follow section does not finish in time.
     last_follow: Mutex<Option<FollowSection>>,
@@ -81,7 +80,6 @@ impl Collector {
     pub fn new(config: &Config) -> Collector {
         Collector {
             inner: Arc::new(Inner {
-                round_budget: config.collector_timeout,
                 lotus: LotusCheck::new(config.lotus.clone()),
                 follow: FollowChecks::new(config.follow.clone()),
                 ports: PortsCheck::new(config.ports.clone()),
@@ -97,45 +95,44 @@ impl Collector {
     }
 
     /// Collect (or join the running collection) and answer by `budget` from now.
+    ///
+    /// A round runs under the deadline of the scrape that started it, so that scrape gets every
+    /// section that finished in time. A more patient scrape that joined a round which then cut
+    /// calls short runs a round of its own with the time it has left: a scrape with a short
+    /// deadline never makes a patient one report a healthy backend as timed out.
     pub async fn collect(&self, budget: Duration) -> Snapshot {
         let begun = Instant::now();
         let taken_at = SystemTime::now();
         let deadline = begun + budget;
-        let mut round = self.join_or_start();
         loop {
-            if round.borrow_and_update().done {
-                break;
-            }
-            match timeout_at(deadline, round.changed()).await {
-                Ok(Ok(())) => continue,
-                // The deadline passed, or the round task ended without saying done (it cannot, but
-                // a waiter must never hang on it).
-                _ => break,
+            let (mut round, round_deadline) = self.join_or_start(deadline);
+            let finished = wait_for_round(&mut round, deadline).await;
+            let partial = round.borrow().clone();
+            let cut_short_for_us = finished
+                && round_deadline + patience_margin(budget) < deadline
+                && partial.timed_out();
+            if !cut_short_for_us || Instant::now() >= deadline {
+                return self.assemble(partial, taken_at, begun);
             }
         }
-        let partial = round.borrow().clone();
-        self.assemble(partial, taken_at, begun)
     }
 
-    /// Join the running round, or start one.
-    ///
-    /// A round always runs for the longest budget a scrape can have (`--collector.timeout`), not
-    /// for the budget of the scrape that happened to start it: a scrape with a short deadline must
-    /// not cut short the answer of a patient one that joins it.
-    fn join_or_start(&self) -> watch::Receiver<Partial> {
+    /// Join the running round, or start one that ends by `deadline`; returns it with its deadline.
+    fn join_or_start(&self, deadline: Instant) -> (watch::Receiver<Partial>, Instant) {
         let mut current = match self.inner.current.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(running) = current.as_ref().filter(|r| !r.borrow().done) {
-            return running.clone();
+        if let Some((running, round_deadline)) = current.as_ref().filter(|(r, _)| !r.borrow().done)
+        {
+            return (running.clone(), *round_deadline);
         }
         let (tx, rx) = watch::channel(Partial::default());
-        *current = Some(rx.clone());
-        let budget = self.inner.round_budget;
-        let check_deadline = Instant::now() + budget - CHECK_MARGIN.min(budget / 10);
+        *current = Some((rx.clone(), deadline));
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let check_deadline = deadline - CHECK_MARGIN.min(budget / 10);
         tokio::spawn(run_round(self.inner.clone(), tx, check_deadline));
-        rx
+        (rx, deadline)
     }
 
     fn assemble(&self, partial: Partial, taken_at: SystemTime, begun: Instant) -> Snapshot {
@@ -177,6 +174,41 @@ impl Collector {
             ports,
             scrape_duration: begun.elapsed(),
         }
+    }
+}
+
+/// Wait until the round is done or `deadline` passes; true when it finished.
+async fn wait_for_round(round: &mut watch::Receiver<Partial>, deadline: Instant) -> bool {
+    loop {
+        if round.borrow_and_update().done {
+            return true;
+        }
+        match timeout_at(deadline, round.changed()).await {
+            Ok(Ok(())) => continue,
+            // The deadline passed, or the round task ended without saying done (it cannot, but a
+            // waiter must never hang on it).
+            _ => return round.borrow().done,
+        }
+    }
+}
+
+/// How much later a scrape's deadline must be than a round's for a rerun to be worth it.
+fn patience_margin(budget: Duration) -> Duration {
+    (budget / 10).max(Duration::from_millis(100))
+}
+
+impl Partial {
+    /// True when a section is missing or any of its checks timed out.
+    fn timed_out(&self) -> bool {
+        let timed_out =
+            |checks: &[CheckResult]| checks.iter().any(|c| c.status == CheckStatus::TimedOut);
+        let lotus = self.lotus.as_ref().is_none_or(|l| timed_out(&l.checks));
+        let follow = self.follow.as_ref().is_none_or(|section| {
+            let (reports, host) = section.as_ref();
+            timed_out(&host.checks) || reports.iter().any(|r| timed_out(&r.checks))
+        });
+        let ports = self.ports.as_ref().is_none_or(|p| timed_out(&p.checks));
+        lotus || follow || ports
     }
 }
 

@@ -234,14 +234,20 @@ impl fmt::Debug for TcpPool {
     }
 }
 
-/// How long an idle pooled connection is kept.
-const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long an idle pooled connection is kept (below common server and proxy idle timeouts).
+const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The longest a pooled connect may take, even outside a call.
+const POOL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl TcpPool {
     /// A pool keeping at most `max_idle` idle connections per host.
     pub fn new(max_idle: usize) -> TcpPool {
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
         connector.set_nodelay(true);
+        // A connect the pool finishes in the background (when an idle connection won the race)
+        // has no scrape deadline: bound it here.
+        connector.set_connect_timeout(Some(POOL_CONNECT_TIMEOUT));
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_idle_timeout(POOL_IDLE)
@@ -275,7 +281,7 @@ impl TcpPool {
             .await
             .map_err(|_| HttpError::TimedOut {
                 endpoint: endpoint.clone(),
-                stage: "waiting for response headers",
+                stage: "connecting or waiting for response headers",
             })?
             .map_err(|e| pool_error(endpoint, e))?;
         let (parts, body) = response.into_parts();

@@ -719,7 +719,32 @@ async fn a_hurried_scrape_does_not_cut_short_a_patient_one_that_joins_it() {
         0.0,
         "the hurried one answered by its own deadline"
     );
-    assert_eq!(lotus.calls("Filecoin.Version"), 1, "both shared one round");
+    assert_eq!(
+        lotus.calls("Filecoin.Version"),
+        2,
+        "the patient scrape ran a round of its own after the shared one was cut short"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scrape_shorter_than_the_collector_timeout_keeps_what_finished() {
+    // Prometheus caps scrape_timeout at the scrape interval: a 5s interval gives a 4.5s budget
+    // against the 5s default collector timeout. One hung method must cost only its own check.
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior("Filecoin.NetPeers", Behavior::Hang);
+    let exporter = exporter_for(&lotus, &["--collector.timeout", "5s"]).await;
+    let page = exporter
+        .request(
+            http::Method::GET,
+            "/metrics",
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")],
+        )
+        .await;
+    let m = util::Metrics::parse(&page.body);
+    assert_eq!(m.value("lotus_up"), 1.0, "Version answered at once");
+    assert_eq!(m.check_success("lotus_version"), Some(1.0));
+    assert_eq!(m.check_success("lotus_peers"), Some(0.0));
+    assert_eq!(m.value("lotus_synced"), 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -769,4 +794,40 @@ async fn health_is_not_healthy_without_evidence_of_peers_and_workers() {
         "unknown peers and workers are no evidence of health"
     );
     assert_eq!(m.value("lotus_health{state=\"degraded\"}"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_without_session_keeps_its_chain_constants() {
+    // lotus-gateway serves Version, ChainHead, ChainGetGenesis, StateNetworkName, WalletBalance,
+    // but not Session, SyncState, NetPeers or AuthVerify.
+    let lotus = FakeLotus::start().await;
+    for method in [
+        "Filecoin.Session",
+        "Filecoin.SyncState",
+        "Filecoin.NetPeers",
+        "Filecoin.AuthVerify",
+    ] {
+        let message = format!("method '{method}' not found");
+        lotus.set_behavior(
+            method,
+            Behavior::RpcError {
+                code: -32601,
+                message,
+            },
+        );
+    }
+    let exporter = util::start(&["--lotus.api", &lotus.api_info_with_token(READ_TOKEN)]).await;
+    for _ in 0..3 {
+        let m = exporter.metrics().await;
+        assert_eq!(m.value("lotus_synced"), 1.0, "{}", m.text);
+        assert!(m.has("lotus_chain_expected_height"));
+        assert_eq!(m.check_success("lotus_genesis"), Some(1.0));
+        assert_eq!(
+            m.check_success("lotus_token"),
+            None,
+            "AuthVerify not served: skipped"
+        );
+    }
+    assert_eq!(lotus.calls("Filecoin.ChainGetGenesis"), 1);
+    assert_eq!(lotus.calls("Filecoin.AuthVerify"), 1);
 }

@@ -168,6 +168,9 @@ struct ChainConstants {
     block_delay_seconds: Option<u64>,
     /// What `Filecoin.AuthVerify` says the configured token may do (`None`: no token, or unknown).
     token_permissions: Option<Vec<String>>,
+    /// `Filecoin.AuthVerify` was answered, or is not served by this node (a gateway): either way
+    /// there is nothing more to ask this session.
+    token_settled: bool,
 }
 
 impl ChainConstants {
@@ -179,6 +182,7 @@ impl ChainConstants {
             network_name: None,
             block_delay_seconds: None,
             token_permissions: None,
+            token_settled: false,
         }
     }
 }
@@ -486,7 +490,7 @@ fn needs_refresh(
     };
     let incomplete = c.genesis_timestamp.is_none()
         || c.network_name.is_none()
-        || (token_given && c.token_permissions.is_none());
+        || (token_given && !c.token_settled);
     let other_session = session.is_some() && c.session.as_deref() != session;
     incomplete || other_session
 }
@@ -651,12 +655,15 @@ impl Assembly {
                         None
                     }
                 };
+                let token_settled = token_permissions.is_some()
+                    || matches!(self.status_of("lotus_token"), CheckStatus::Skipped(_));
                 let fetched = ChainConstants {
                     session,
                     genesis_timestamp,
                     network_name,
                     block_delay_seconds: self.report.block_delay_seconds,
                     token_permissions,
+                    token_settled,
                 };
                 if let Ok(mut slot) = cache.lock() {
                     *slot = Some(fetched.clone());
@@ -667,8 +674,11 @@ impl Assembly {
                 let cached = cached.unwrap_or_else(ChainConstants::unknown);
                 // Cached constants hold for the session they were read in. With Session
                 // unanswered this round they are unconfirmed: not used, and their checks share
-                // Session's failure.
-                let confirmed = session.is_some();
+                // Session's failure. A node that does not serve Session at all (lotus-gateway)
+                // has no sessions to tell apart: its constants stand.
+                let session_not_served =
+                    matches!(self.status_of("lotus_session"), CheckStatus::Skipped(_));
+                let confirmed = session.is_some() || session_not_served;
                 let status = if confirmed {
                     CheckStatus::Ok
                 } else {
@@ -678,6 +688,13 @@ impl Assembly {
                     self.checks.push(CheckResult::new(
                         "lotus_token",
                         status.clone(),
+                        Duration::ZERO,
+                    ));
+                } else if cached.token_settled {
+                    let reason = "Filecoin.AuthVerify is not served by this node".to_string();
+                    self.checks.push(CheckResult::new(
+                        "lotus_token",
+                        CheckStatus::Skipped(reason),
                         Duration::ZERO,
                     ));
                 } else {

@@ -312,10 +312,7 @@ fn pins_answer(query: &str, state: &ClusterState) -> Response<Body> {
         .pins
         .iter()
         .filter(|(status, n)| {
-            *n > 0
-                && filter
-                    .as_ref()
-                    .map_or(true, |f| f.contains(&status.as_str()))
+            *n > 0 && filter.as_ref().is_none_or(|f| f.contains(&status.as_str()))
         })
         .cloned()
         .collect();

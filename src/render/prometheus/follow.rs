@@ -14,7 +14,7 @@ pub fn render(reports: &[FollowReport], host: &FollowHost, out: &mut Families) {
     let bools: [Figure<bool>; 4] = [
         (
             "cluster_follow_api_reachable",
-            "1 when the follower's REST API answered GET /id with an ipfs-cluster ID object in this scrape, 0 when something else answered (an impostor such as the pinning-service API on 9097), nothing answered,, the answer did not come in time, or its API address is unusable.",
+            "1 when the follower's REST API answered GET /id with an ipfs-cluster ID object in this scrape, 0 when something else answered (an impostor such as the pinning-service API on 9097), nothing answered, the answer did not come in time, or its API address is unusable.",
             |r| r.api_reachable,
         ),
         (
