@@ -166,6 +166,16 @@ pub async fn fetch(
     deadline: Instant,
 ) -> Result<FullResponse, HttpError> {
     let response = send(endpoint, request, deadline).await?;
+    read_full(endpoint, response, cap, deadline).await
+}
+
+/// Read a response's whole body (at most `cap` bytes, before `deadline`).
+async fn read_full(
+    endpoint: &Endpoint,
+    response: Response<Incoming>,
+    cap: usize,
+    deadline: Instant,
+) -> Result<FullResponse, HttpError> {
     let (parts, body) = response.into_parts();
     let body = read_body(endpoint, body, cap, deadline).await?;
     Ok(FullResponse {
@@ -284,13 +294,7 @@ impl TcpPool {
                 stage: "connecting or waiting for response headers",
             })?
             .map_err(|e| pool_error(endpoint, e))?;
-        let (parts, body) = response.into_parts();
-        let body = read_body(endpoint, body, cap, deadline).await?;
-        Ok(FullResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
+        read_full(endpoint, response, cap, deadline).await
     }
 }
 

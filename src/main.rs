@@ -111,13 +111,7 @@ async fn serve(config: Config) -> ExitCode {
         }
     }
     let scheme = if web.tls.is_some() { "https" } else { "http" };
-    let app = Arc::new(App {
-        web,
-        collector: Collector::new(&config),
-        telemetry_path: config.telemetry_path.clone(),
-        collector_timeout: config.collector_timeout,
-        max_connections: config.max_connections,
-    });
+    let app = Arc::new(App::new(&config, web));
     log::info!("serving {scheme}");
     log::info!(
         "watching Lotus at {} ({})",

@@ -43,6 +43,19 @@ pub struct App {
     pub max_connections: usize,
 }
 
+impl App {
+    /// The application for a configuration and its web settings.
+    pub fn new(config: &crate::config::Config, web: WebConfig) -> App {
+        App {
+            web,
+            collector: Collector::new(config),
+            telemetry_path: config.telemetry_path.clone(),
+            collector_timeout: config.collector_timeout,
+            max_connections: config.max_connections,
+        }
+    }
+}
+
 /// Which page a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {

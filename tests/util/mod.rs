@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use lotus_follow_exporter::collector::Collector;
 use lotus_follow_exporter::config::{parse_flags, Config};
 use lotus_follow_exporter::http_client::{self, Endpoint};
 use lotus_follow_exporter::server::{self, App};
@@ -61,13 +60,7 @@ pub async fn start_with_web(config: Config, web: WebConfig) -> Exporter {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let app = Arc::new(App {
-        web,
-        collector: Collector::new(&config),
-        telemetry_path: config.telemetry_path.clone(),
-        collector_timeout: config.collector_timeout,
-        max_connections: config.max_connections,
-    });
+    let app = Arc::new(App::new(&config, web));
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server::serve(vec![listener], app, async {
         let _ = rx.await;
