@@ -560,14 +560,17 @@ async fn hung_api_times_out_and_is_not_healthy() {
     let port = listener.local_addr().unwrap().port();
     let mut config = config_for(dir.path());
     config.apis = vec![parse_api_spec(&format!("hung=/ip4/127.0.0.1/tcp/{port}")).unwrap()];
-    let started = Instant::now();
-    let (reports, _) = FollowChecks::new(config)
-        .run(
-            started + Duration::from_millis(300),
+    // The check must end at its deadline, not when the peer answers (never): a hang here is
+    // caught by the guard, whose margin of 30 s no busy machine needs.
+    let (reports, _) = tokio::time::timeout(
+        Duration::from_secs(30),
+        FollowChecks::new(config).run(
+            Instant::now() + Duration::from_millis(300),
             Ok(Arc::new(ProcessTable::default())),
-        )
-        .await;
-    assert!(started.elapsed() < Duration::from_secs(3));
+        ),
+    )
+    .await
+    .expect("the follow check outlived its deadline by 30 s");
     let report = only(&reports);
     assert_eq!(status_of(report, CHECK_API), &CheckStatus::TimedOut);
     assert_eq!(
@@ -749,15 +752,10 @@ async fn a_binary_printing_forever_is_read_up_to_the_cap_and_killed() {
     let bin = fake_binary(dir.path(), &format!("yes '{marker}'"));
     let mut config = config_for(dir.path());
     config.binary_search_path = Some(bin.into_os_string());
-    let started = std::time::Instant::now();
+    // Killed at the cap, not at the deadline: the check reports the cap, not a timeout.
     let (_, host) = FollowChecks::new(config)
         .run(deadline(), Ok(Arc::new(ProcessTable::default())))
         .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
     let binary = host
         .checks
         .iter()

@@ -106,13 +106,17 @@ async fn slow_clients_do_not_hold_the_exporter() {
             .unwrap();
         slow.push(stream);
     }
-    let begun = Instant::now();
     let m = exporter.metrics().await;
     assert_eq!(m.value("lotus_up"), 1.0);
-    assert!(
-        begun.elapsed() < Duration::from_secs(2),
-        "a normal scrape waited {:?} behind slow clients",
-        begun.elapsed()
-    );
+    // The scrape was answered while every slow client still held its connection: it did not
+    // wait for the server to give up on them (their header timeout closes them, or answers 408).
+    let mut buf = [0u8; 64];
+    let given_up = slow
+        .iter()
+        .filter(|stream| {
+            !matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        })
+        .count();
+    assert_eq!(given_up, 0, "the scrape waited until slow clients were dropped");
     drop(slow);
 }

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::{timeout_at, Instant};
 
@@ -190,19 +190,37 @@ async fn read_capped_output(
     Ok((out, over))
 }
 
+/// How often a `--version` spawn refused with ETXTBSY ("Text file busy") is tried again.
+const TEXT_BUSY_RETRIES: usize = 10;
+
 /// `<binary> --version` in its own process group under the deadline, reading at most
 /// [`VERSION_OUTPUT_CAP`] bytes of each stream; the group is killed when the call ends early
 /// (timeout, cap, drop). `None` when it timed out.
 async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, String>> {
     use std::process::Stdio;
-    let spawned = tokio::process::Command::new(path)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn();
+    let spawn = || {
+        tokio::process::Command::new(path)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+    };
+    // ETXTBSY: the file is open for writing somewhere, often only for an instant (a package
+    // upgrade replacing it, or a file descriptor inherited by a process forked elsewhere just
+    // before it exec'd). Try again a few times before calling the binary unusable.
+    let mut spawned = spawn();
+    for _ in 0..TEXT_BUSY_RETRIES {
+        match &spawned {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                spawned = spawn();
+            }
+            _ => break,
+        }
+    }
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => return Some(Err(format!("cannot run {} --version: {e}", path.display()))),
