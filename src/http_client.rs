@@ -1,9 +1,11 @@
 //! One small HTTP/1.1 client for every backend: TCP or unix socket, one deadline per call,
 //! a cap on every body.
 //!
-//! Each call opens its own connection (the backends are local and a scrape makes a handful of
-//! calls), so a hung or misbehaving peer can never poison a pool. The connection task is bounded
-//! by the same deadline as the call, so nothing outlives a scrape.
+//! [`fetch`] and [`send`] open a connection per call (the follower REST APIs: a handful of calls
+//! per scrape), so a hung or misbehaving peer can never poison a pool; [`TcpPool`] keeps
+//! keep-alive connections for Lotus, which is called once per method and wallet. Every call ends
+//! by its deadline, and a call cut short by the deadline always reads as timed out, whatever
+//! the connection said as it closed.
 //!
 //! # Caveats
 //! `https` is not spoken: an `https://` endpoint is refused with [`HttpError::TlsUnsupported`]
@@ -152,10 +154,32 @@ pub async fn send(
     timeout_at(deadline, sender.send_request(request))
         .await
         .map_err(|_| timed_out("waiting for response headers"))?
-        .map_err(|source| HttpError::Protocol {
+        .map_err(|source| {
+            protocol_error(endpoint, source, deadline, "waiting for response headers")
+        })
+}
+
+/// A failure of the HTTP exchange, or a timeout when it surfaced at or after the deadline: a
+/// call cut short by the scrape deadline may surface as the connection's end ("dispatch task
+/// is gone", "connection closed before message completed") rather than as the call's own
+/// timeout, and must read as what it is.
+pub fn protocol_error(
+    endpoint: &Endpoint,
+    source: hyper::Error,
+    deadline: Instant,
+    stage: &'static str,
+) -> HttpError {
+    if Instant::now() >= deadline || source.is_timeout() {
+        HttpError::TimedOut {
+            endpoint: endpoint.clone(),
+            stage,
+        }
+    } else {
+        HttpError::Protocol {
             endpoint: endpoint.clone(),
             source,
-        })
+        }
+    }
 }
 
 /// Send one request and read the whole body, failing once it passes `cap` bytes.
@@ -209,9 +233,8 @@ pub async fn read_body(
                 stage: "reading the response body",
             })?;
         let Some(frame) = frame else { break };
-        let frame = frame.map_err(|source| HttpError::Protocol {
-            endpoint: endpoint.clone(),
-            source,
+        let frame = frame.map_err(|source| {
+            protocol_error(endpoint, source, deadline, "reading the response body")
         })?;
         if let Ok(data) = frame.into_data() {
             count_bytes_read(data.len());
@@ -243,6 +266,9 @@ impl fmt::Debug for TcpPool {
         f.write_str("TcpPool")
     }
 }
+
+/// How long a direct connection may outlive its call's deadline (see [`spawn_connection`]).
+const CONNECTION_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long an idle pooled connection is kept (below common server and proxy idle timeouts).
 const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(20);
@@ -293,7 +319,16 @@ impl TcpPool {
                 endpoint: endpoint.clone(),
                 stage: "connecting or waiting for response headers",
             })?
-            .map_err(|e| pool_error(endpoint, e))?;
+            .map_err(|e| {
+                if Instant::now() >= deadline {
+                    HttpError::TimedOut {
+                        endpoint: endpoint.clone(),
+                        stage: "connecting or waiting for response headers",
+                    }
+                } else {
+                    pool_error(endpoint, e)
+                }
+            })?;
         read_full(endpoint, response, cap, deadline).await
     }
 }
@@ -354,16 +389,14 @@ async fn spawn_connection<T>(
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(io)
-            .await
-            .map_err(|source| HttpError::Protocol {
-                endpoint: endpoint.clone(),
-                source,
-            })?;
-    // The connection lives no longer than the call that opened it.
+    let (sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|source| protocol_error(endpoint, source, deadline, "connecting"))?;
+    // The connection ends when the call drops its sender and body (at the latest at the
+    // call's deadline); this bound is only a safety net, a little later than the deadline so
+    // that the call's own timeout always fires first and a late answer reads as "timed out".
     tokio::spawn(async move {
-        let _ = timeout_at(deadline, connection).await;
+        let _ = timeout_at(deadline + CONNECTION_GRACE, connection).await;
     });
     Ok(sender)
 }

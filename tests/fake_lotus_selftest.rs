@@ -315,7 +315,11 @@ async fn injected_answers() {
     let (_, head) = rpc(&fake, "Filecoin.ChainHead", json!([]), None).await;
     assert!(head["result"]["Height"].is_i64());
     assert_eq!(fake.calls("Filecoin.ChainHead"), 2);
-    assert_eq!(fake.total_calls(), 8, "one more: the early, abandoned Version call");
+    assert_eq!(
+        fake.total_calls(),
+        8,
+        "one more: the early, abandoned Version call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

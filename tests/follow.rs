@@ -836,3 +836,49 @@ async fn a_silent_follower_keeps_its_last_swarm_addresses_for_the_port_plan() {
     assert_eq!(second[0].api_reachable, Some(false));
     assert_eq!(second[0].swarm_addresses, first[0].swarm_addresses);
 }
+
+/// A follower whose answers to `path` come after the deadline, on TCP and on a unix socket: each
+/// of 20 runs reports the calls on that path as timed out, never as a protocol failure (the
+/// connection closing at the deadline used to race the call's own timeout on another worker).
+async fn late_answers_read_as_timed_out(path: &str, checks: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = ClusterState {
+        latency: vec![(path.to_string(), Duration::from_secs(30))],
+        ..ClusterState::default()
+    };
+    let _unix = follower_on_socket(dir.path(), "slow-unix", state.clone()).await;
+    let (_tcp, port) = cluster::serve_tcp(state).await;
+    let mut config = config_for(dir.path());
+    config.apis = vec![parse_api_spec(&format!("slow-tcp=/ip4/127.0.0.1/tcp/{port}")).unwrap()];
+    config.refresh_interval = Duration::ZERO;
+    let follow = FollowChecks::new(config);
+    for _ in 0..20 {
+        let (reports, _) = follow
+            .run(
+                Instant::now() + Duration::from_millis(200),
+                Ok(Arc::new(ProcessTable::default())),
+            )
+            .await;
+        assert_eq!(reports.len(), 2, "{reports:#?}");
+        for report in &reports {
+            for check in checks {
+                assert_eq!(
+                    status_of(report, check),
+                    &CheckStatus::TimedOut,
+                    "{} {check}",
+                    report.cluster_name
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_id_answered_after_the_deadline_always_reads_as_timed_out() {
+    late_answers_read_as_timed_out("/id", &[CHECK_API]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pins_answered_after_the_deadline_always_read_as_timed_out() {
+    late_answers_read_as_timed_out("/pins", &[CHECK_PINS, CHECK_PINS_LISTING]).await;
+}

@@ -117,6 +117,73 @@ async fn slow_clients_do_not_hold_the_exporter() {
             !matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
         })
         .count();
-    assert_eq!(given_up, 0, "the scrape waited until slow clients were dropped");
+    assert_eq!(
+        given_up, 0,
+        "the scrape waited until slow clients were dropped"
+    );
     drop(slow);
+}
+
+/// A client scraping with a deadline shorter than the backends' answers, beside patient scrapes:
+/// rounds it cuts short must never make a patient scrape see a healthy backend down. The
+/// follower and Lotus answer in 300 ms; the hurried client's deadline is 50 ms (0.55 s - 0.5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hurried_client_never_makes_a_patient_scrape_see_a_healthy_backend_down() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior(
+        "Filecoin.ChainHead",
+        fakes::lotus::Behavior::Delay(Duration::from_millis(300)),
+    );
+    let socket = dir.path().join("api-socket");
+    let state = ClusterState {
+        latency: vec![("/id".to_string(), Duration::from_millis(300))],
+        ..ClusterState::default()
+    };
+    let _follower = cluster::serve_unix(&socket, state).await;
+    let follow_api = format!("slow=/unix/{}", socket.display());
+    let exporter = Arc::new(
+        util::start(&[
+            "--lotus.api",
+            &lotus.api_info(),
+            "--follow.api",
+            &follow_api,
+            "--collector.timeout",
+            "20s",
+        ])
+        .await,
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hurried = {
+        let (exporter, stop) = (exporter.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut scrapes = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let header = [("X-Prometheus-Scrape-Timeout-Seconds", "0.55")];
+                exporter
+                    .request(http::Method::GET, "/metrics", &header)
+                    .await;
+                scrapes += 1;
+            }
+            scrapes
+        })
+    };
+    let mut wrong = Vec::new();
+    for _ in 0..20 {
+        let m = exporter.metrics().await;
+        let reachable = m.get("cluster_follow_api_reachable{cluster_name=\"slow\"}");
+        let lotus_up = m.get("lotus_up");
+        if reachable != Some(1.0) || lotus_up != Some(1.0) {
+            wrong.push((reachable, lotus_up));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let hurried_scrapes = hurried.await.unwrap();
+    assert!(hurried_scrapes > 0);
+    assert_eq!(
+        wrong,
+        Vec::new(),
+        "patient scrapes saw (follower, lotus) down"
+    );
 }

@@ -344,8 +344,7 @@ async fn a_waiter_with_a_shorter_deadline_answers_by_its_own() {
     let lotus = FakeLotus::start().await;
     // The patient round waits 8 s for Version; the hurried scrape (0.5 s) must not wait for it.
     lotus.set_behavior("Filecoin.Version", Behavior::Delay(Duration::from_secs(8)));
-    let exporter =
-        std::sync::Arc::new(exporter_for(&lotus, &["--collector.timeout", "15s"]).await);
+    let exporter = std::sync::Arc::new(exporter_for(&lotus, &["--collector.timeout", "15s"]).await);
     let patient = {
         let exporter = exporter.clone();
         tokio::spawn(async move { exporter.metrics().await })

@@ -298,9 +298,13 @@ impl ApiClient {
                         stage: "reading the pin stream",
                     })?;
             let Some(frame) = frame else { break };
-            let frame = frame.map_err(|source| HttpError::Protocol {
-                endpoint: self.endpoint.clone(),
-                source,
+            let frame = frame.map_err(|source| {
+                http_client::protocol_error(
+                    &self.endpoint,
+                    source,
+                    deadline,
+                    "reading the pin stream",
+                )
             })?;
             match frame.into_data() {
                 Ok(data) => {

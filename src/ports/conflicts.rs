@@ -187,7 +187,11 @@ impl<'a> AddressIndex<'a> {
                 if ip.is_unspecified() {
                     [self.any, self.first[family], None]
                 } else {
-                    [self.any, self.wildcard[family], self.exact.get(&ip).copied()]
+                    [
+                        self.any,
+                        self.wildcard[family],
+                        self.exact.get(&ip).copied(),
+                    ]
                 }
             }
             _ => [self.any, self.first[0], self.first[1]],
