@@ -416,22 +416,11 @@ fn connect_error(endpoint: &Endpoint, error: io::Error) -> HttpError {
     }
 }
 
-/// For a unix socket, say which user owns it so the operator knows whom to run as.
+/// For a unix socket, what refused (the socket's mode or a folder above it) and the fix.
 fn permission_hint(endpoint: &Endpoint) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let Endpoint::Unix(path) = endpoint else {
-        return String::new();
-    };
-    match std::fs::metadata(path) {
-        Ok(meta) => {
-            let owner = crate::process::user_name(meta.uid())
-                .unwrap_or_else(|| format!("uid {}", meta.uid()));
-            format!(
-                " (owned by {owner}, mode {:o}): run the exporter as {owner} or add it to the socket's group",
-                meta.mode() & 0o777
-            )
-        }
-        Err(_) => String::new(),
+    match endpoint {
+        Endpoint::Unix(path) => crate::permissions::socket_hint(path),
+        Endpoint::Tcp { .. } => String::new(),
     }
 }
 

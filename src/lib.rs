@@ -29,7 +29,8 @@
 //!
 //! Below them: [`http_client`] (one small HTTP/1.1 client for TCP and unix sockets, with deadlines
 //! and body caps), [`multiaddr`] (the address syntax every daemon here uses), [`process`] (the
-//! process table) and [`files`] (bounded reads of small files).
+//! process table), [`files`] (bounded reads of small files) and [`permissions`] (who may open
+//! a socket or a folder, and the fix when the exporter may not).
 //!
 //! # Principles
 //!
@@ -44,6 +45,7 @@ pub mod follow;
 pub mod http_client;
 pub mod lotus;
 pub mod multiaddr;
+pub mod permissions;
 pub mod ports;
 pub mod process;
 pub mod render;

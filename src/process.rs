@@ -238,8 +238,7 @@ fn first_positional(args: &[String]) -> Option<&str> {
 
 /// The user name for a uid, from `/etc/passwd`.
 pub fn user_name(uid: u32) -> Option<String> {
-    let passwd = crate::config::read_small_passwd()?;
-    user_name_in(&passwd, uid)
+    crate::permissions::user_name(uid)
 }
 
 /// The user name for a uid in a passwd-format text.

@@ -358,9 +358,42 @@ async fn forbidden_socket_is_reported_as_permission_denied_with_its_owner() {
 /// Set in the child run by [`forbidden_socket_is_permission_denied_for_another_user`]: the
 /// socket the child (running as nobody) must be refused.
 const FORBIDDEN_SOCKET_ENV: &str = "LFE_TEST_FORBIDDEN_FOLLOW_DIR";
+/// Set beside [`FORBIDDEN_SOCKET_ENV`]: what the error must say, `|`-separated.
+const FORBIDDEN_EXPECT_ENV: &str = "LFE_TEST_FORBIDDEN_EXPECT";
 
 #[tokio::test]
 async fn forbidden_socket_is_permission_denied_for_another_user() {
+    // Only its owner may write: run as the owner.
+    refused_as_nobody(
+        0o600,
+        "65534",
+        &["owned by root:root, mode 600", "run the exporter as root"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_socket_its_group_may_not_write_refuses_the_group_and_says_so() {
+    // Mode 0755 (a Go listener under umask 022): the exporter runs with the socket's group
+    // (gid 0) and is still refused, since connecting needs write permission.
+    refused_as_nobody(
+        0o755,
+        "0",
+        &[
+            "mode 755",
+            "needs write permission",
+            "joining the group is not enough",
+            "umask 002",
+            "chmod g+w",
+            "run the exporter as root",
+        ],
+    )
+    .await;
+}
+
+/// A follower socket of `mode` owned by root, checked by a child test process running as uid
+/// 65534 with group `gid`; the API error must contain each of `expect`.
+async fn refused_as_nobody(mode: u32, gid: &str, expect: &[&str]) {
     // As root, file modes do not stop connect(2): run the check in a child process as nobody
     // (uid 65534), so the EACCES path is exercised whoever runs the tests.
     if std::env::var_os(FORBIDDEN_SOCKET_ENV).is_some() || !running_as_root() {
@@ -381,9 +414,9 @@ async fn forbidden_socket_is_permission_denied_for_another_user() {
         std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let _fake = cluster::serve_unix(&socket, ClusterState::default()).await;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode)).unwrap();
     let output = std::process::Command::new(setpriv)
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["--reuid=65534", &format!("--regid={gid}"), "--clear-groups"])
         .arg(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -392,6 +425,7 @@ async fn forbidden_socket_is_permission_denied_for_another_user() {
             "--test-threads=1",
         ])
         .env(FORBIDDEN_SOCKET_ENV, dir.path())
+        .env(FORBIDDEN_EXPECT_ENV, expect.join("|"))
         .output()
         .expect("run the test binary as nobody");
     let said = format!(
@@ -427,8 +461,10 @@ async fn forbidden_socket_seen_by_nobody() {
     assert_eq!(report.cluster_name, "locked");
     let error = failure_of(report, CHECK_API);
     assert!(error.contains("permission denied"), "{error}");
-    assert!(error.contains("owned by root"), "{error}");
-    assert!(error.contains("run the exporter as root"), "{error}");
+    let expect = std::env::var(FORBIDDEN_EXPECT_ENV).unwrap_or_default();
+    for said in expect.split('|').filter(|s| !s.is_empty()) {
+        assert!(error.contains(said), "{said:?} missing from: {error}");
+    }
     assert_eq!(report.api_reachable, Some(false));
     assert_eq!(report.status, DaemonStatus::Error);
     assert_eq!(report.health, Health::Unhealthy);
