@@ -428,6 +428,7 @@ impl Config {
                 .follow_config_dir
                 .clone()
                 .unwrap_or_else(|| home.join(".ipfs-cluster-follow")),
+            config_dir_explicit: flags.follow_config_dir.is_some(),
             basic_auth_file: flags.follow_basic_auth_file.clone(),
             refresh_interval: flags.follow_refresh_interval,
             body_cap: flags.follow_max_body_bytes,

@@ -122,6 +122,17 @@ pub fn unsearchable_folder(path: &Path) -> Option<std::path::PathBuf> {
     unsearchable
 }
 
+/// The exporter's effective uid.
+pub fn own_uid() -> u32 {
+    // SAFETY: geteuid never fails.
+    unsafe { libc::geteuid() }
+}
+
+/// The owner (uid) of a file or folder itself, `None` when it cannot be looked at.
+pub fn owner_of(path: &Path) -> Option<u32> {
+    std::fs::symlink_metadata(path).ok().map(|meta| meta.uid())
+}
+
 /// Who the exporter is, relative to a file of group `gid`.
 fn asker(gid: u32) -> Asker {
     // SAFETY: geteuid/getegid never fail.

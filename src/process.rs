@@ -19,6 +19,8 @@ pub struct ProcessInfo {
     pub argv: Vec<String>,
     /// `/proc/<pid>/comm`: the kernel's short name (what a renamed binary shows).
     pub comm: String,
+    /// Its owner: the (effective) uid owning `/proc/<pid>`; `None` when it could not be read.
+    pub uid: Option<u32>,
 }
 
 impl ProcessInfo {
@@ -125,10 +127,15 @@ pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
         let comm = std::fs::read_to_string(dir.join("comm"))
             .map(|c| c.trim_end().to_string())
             .unwrap_or_default();
+        let uid = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(&dir).ok().map(|meta| meta.uid())
+        };
         processes.push(ProcessInfo {
             pid,
             argv: split_cmdline(&cmdline),
             comm,
+            uid,
         });
     }
     processes.sort_by_key(|p| p.pid);

@@ -77,6 +77,7 @@ fn follow_process(pid: u32, name: &str) -> ProcessInfo {
         pid,
         argv: vec!["ipfs-cluster-follow".into(), name.into(), "run".into()],
         comm: "ipfs-cluster-fo".into(),
+        uid: Some(lotus_follow_exporter::permissions::own_uid()),
     }
 }
 

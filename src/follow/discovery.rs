@@ -1,6 +1,7 @@
-//! Finding the followers on this host: `--follow.api` values, `<name>/api-socket` files under the
-//! follow config folder, and running `ipfs-cluster-follow <name> run` processes (whose environment
-//! may move their folder or their API).
+//! Finding the followers on this host: `--follow.api` values, `<name>/` folders under the follow
+//! config folder (running or stopped), and running `ipfs-cluster-follow <name> run` processes
+//! (whose environment may move their folder or their API), trusting each only as far as its
+//! owner allows.
 //!
 //! Everything here is a pure function of its inputs (config, process table, an environment
 //! reader and the file system under the config folder), so tests feed it temp dirs and made-up
@@ -18,6 +19,8 @@ pub const CLUSTER_PATH_ENV: &str = "IPFS_CLUSTER_PATH";
 pub const API_ADDRESS_ENV: &str = "CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS";
 /// The socket ipfs-cluster-follow `run` serves its API on, inside `<folder>/<name>/`.
 pub const API_SOCKET: &str = "api-socket";
+/// The configuration every follower folder holds (`ipfs-cluster-follow <name> init` writes it).
+pub const CONFIG_FILE: &str = "service.json";
 
 /// Why a `--follow.api` value (or a follower's API setting) cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,14 +116,28 @@ fn split_host_port(authority: &str) -> Result<(String, u16), String> {
 }
 
 /// Where a follower was found (the first source wins when several name the same follower).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
     /// A `--follow.api` value.
     Flag,
+    /// A `<name>/` folder under the config folder holding a `service.json` or an `api-socket`.
+    ConfigDir,
     /// A running `ipfs-cluster-follow <name> run` process.
     Process,
-    /// An `<name>/api-socket` file under the config folder.
-    ConfigDir,
+}
+
+impl Source {
+    /// Every source, in the order discovery consults them.
+    pub const ALL: [Source; 3] = [Source::Flag, Source::ConfigDir, Source::Process];
+
+    /// The `source` label of `cluster_follow_configured`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Flag => "flag",
+            Source::ConfigDir => "config_dir",
+            Source::Process => "process",
+        }
+    }
 }
 
 /// The running `ipfs-cluster-follow <name> run` process a follower was matched with.
@@ -137,7 +154,9 @@ pub struct FollowProcess {
 /// A follower to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Follower {
-    /// The cluster name (`cluster_name` label).
+    /// The cluster name (`cluster_name` label). A follower known only from a process of a user
+    /// the exporter does not trust is named `<user>/<name>`, which no trusted follower's name
+    /// can equal (folder names and `NAME=` hold no `/`).
     pub name: String,
     /// Its API, or why its configured API cannot be used.
     pub api: Result<Endpoint, String>,
@@ -145,6 +164,11 @@ pub struct Follower {
     /// The running process serving it, when one was found (kept when a `--follow.api` value
     /// names the same follower under another name).
     pub process: Option<FollowProcess>,
+    /// Configured by the operator (`--follow.api` or the config folder): only these are sent
+    /// `--follow.basic-auth-file`'s credentials.
+    pub trusted: bool,
+    /// The owner (uid) of its folder under the config folder, when it has one.
+    pub folder_owner: Option<u32>,
 }
 
 impl Follower {
@@ -152,9 +176,7 @@ impl Follower {
     fn same_as(&self, other: &Follower) -> bool {
         self.name == other.name || (self.api.is_ok() && self.api == other.api)
     }
-}
 
-impl Follower {
     /// The API as shown to operators (`127.0.0.1:9094`, `unix:/path`, or the bad setting).
     pub fn api_display(&self) -> String {
         match &self.api {
@@ -168,7 +190,9 @@ impl Follower {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Discovery {
     pub followers: Vec<Follower>,
-    /// How many followers were dropped by the cap.
+    /// How many followers each source found (before merging), for every source.
+    pub found_by: Vec<(Source, usize)>,
+    /// How many followers were dropped by the cap (process-found ones go first).
     pub dropped: usize,
     /// Problems worth telling the operator (unreadable config folder, ...).
     pub problems: Vec<String>,
@@ -181,46 +205,127 @@ pub struct DiscoveryInput<'a> {
     pub specs: &'a [ApiSpec],
     /// The follow config folder (`~/.ipfs-cluster-follow`).
     pub config_dir: &'a Path,
+    /// The config folder was named by `--follow.config-dir`: its absence is a problem (the
+    /// default folder missing is not: a host without followers).
+    pub config_dir_explicit: bool,
     pub procs: &'a ProcessTable,
     /// Reads a process's environment (`None` when not readable).
     pub environ: &'a dyn Fn(u32) -> Option<Vec<(String, String)>>,
     /// The home directory of a process's owner, the best guess of its folder when its
     /// environment is not readable (another user's process).
     pub owner_home: &'a dyn Fn(u32) -> Option<PathBuf>,
+    /// The owner (uid) of a file or folder, `None` when it cannot be looked at.
+    pub owner_of: &'a dyn Fn(&Path) -> Option<u32>,
+    /// A user's name for a uid (for the `<user>/<name>` of an untrusted process's follower).
+    pub user_name: &'a dyn Fn(u32) -> Option<String>,
+    /// The exporter's own (effective) uid: its processes are trusted.
+    pub own_uid: u32,
     pub max_followers: usize,
 }
 
-/// Find followers: flags first, then processes, then sockets under the config folder; a later
-/// source naming an already-found cluster name or endpoint is dropped (names are label values and
-/// must be unique). Blocking: reads the config folder.
+/// Find followers: flags first, then folders under the config folder (stopped ones too), then
+/// running processes. A process may only join a follower its owner owns: the follower of the
+/// same name in the config folder when the process's folder is that folder and the process's
+/// user owns the follower's folder (then an API its environment moved is used), or a flag's
+/// follower when the process's user is trusted (the exporter's, or an owner of the config
+/// folder or of one of its followers' folders). Any other process is a follower of its own,
+/// named `<user>/<name>` when its user is not trusted, never given credentials. Later sources
+/// never push earlier ones out of the cap. Blocking: reads the config folder.
 pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
     let mut found = Discovery::default();
-    let candidates = from_flags(input.specs)
-        .chain(from_processes(input))
-        .chain(from_config_dir(input.config_dir, &mut found.problems));
-    for follower in candidates {
-        if let Some(kept) = found.followers.iter_mut().find(|f| f.same_as(&follower)) {
+    let flags: Vec<Follower> = from_flags(input.specs).collect();
+    let folders = from_config_dir(input, &mut found.problems);
+    let processes: Vec<(Follower, Option<u32>)> = from_processes(input).collect();
+    found.found_by = vec![
+        (Source::Flag, flags.len()),
+        (Source::ConfigDir, folders.len()),
+        (Source::Process, processes.len()),
+    ];
+    let mut trusted_uids: Vec<u32> = vec![input.own_uid];
+    trusted_uids.extend((input.owner_of)(input.config_dir));
+    trusted_uids.extend(folders.iter().filter_map(|f| f.folder_owner));
+    let mut followers: Vec<Follower> = Vec::new();
+    for follower in flags.into_iter().chain(folders) {
+        add(&mut followers, follower, &mut found.shadowed);
+    }
+    for (mut follower, uid) in processes {
+        let trusted_user = uid.is_some_and(|uid| trusted_uids.contains(&uid));
+        if let Some(kept) = followers
+            .iter_mut()
+            .find(|kept| process_may_join(kept, &follower, uid, trusted_user, input))
+        {
+            if kept.source == Source::ConfigDir && kept.api != follower.api && follower.api.is_ok()
+            {
+                // Its environment moved the API (CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS).
+                kept.api = follower.api;
+            }
+            if kept.process.is_none() {
+                kept.process = follower.process;
+            }
+            continue;
+        }
+        if !trusted_user {
+            let user = uid
+                .and_then(|uid| (input.user_name)(uid).or_else(|| Some(format!("uid {uid}"))))
+                .unwrap_or_else(|| "unknown user".to_string());
+            follower.name = format!("{user}/{}", follower.name);
+        }
+        add(&mut followers, follower, &mut found.shadowed);
+    }
+    if followers.len() > input.max_followers {
+        found.dropped = followers.len() - input.max_followers;
+        followers.truncate(input.max_followers);
+    }
+    found.followers = followers;
+    found
+}
+
+/// Add `follower` unless one already found is the same; say so when that one is elsewhere.
+fn add(followers: &mut Vec<Follower>, follower: Follower, shadowed: &mut Vec<String>) {
+    match followers.iter().find(|kept| kept.same_as(&follower)) {
+        Some(kept) => {
             if kept.api.is_ok() && follower.api.is_ok() && kept.api != follower.api {
-                found.shadowed.push(format!(
+                shadowed.push(format!(
                     "two followers are named {:?}: {} and {}; only the first is watched (name them apart with --follow.api NAME=ADDRESS)",
                     kept.name,
                     kept.api_display(),
                     follower.api_display()
                 ));
             }
-            // The first source names the follower; a process found later still runs it.
-            if kept.process.is_none() {
-                kept.process = follower.process;
-            }
-            continue;
         }
-        if found.followers.len() >= input.max_followers {
-            found.dropped += 1;
-            continue;
-        }
-        found.followers.push(follower);
+        None => followers.push(follower),
     }
-    found
+}
+
+/// True when the running follower `process` (of user `uid`) is the follower `kept` found before.
+fn process_may_join(
+    kept: &Follower,
+    process: &Follower,
+    uid: Option<u32>,
+    trusted_user: bool,
+    input: &DiscoveryInput<'_>,
+) -> bool {
+    let Some(found) = &process.process else {
+        return false;
+    };
+    match kept.source {
+        Source::ConfigDir => {
+            kept.name == found.cluster_name
+                && same_folder(&found.folder, input.config_dir)
+                && uid.is_some()
+                && uid == kept.folder_owner
+        }
+        Source::Flag => trusted_user && (kept.same_as(process)),
+        Source::Process => false,
+    }
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
 fn from_flags(specs: &[ApiSpec]) -> impl Iterator<Item = Follower> + '_ {
@@ -232,6 +337,8 @@ fn from_flags(specs: &[ApiSpec]) -> impl Iterator<Item = Follower> + '_ {
         api: Ok(spec.endpoint.clone()),
         source: Source::Flag,
         process: None,
+        trusted: true,
+        folder_owner: None,
     })
 }
 
@@ -251,7 +358,10 @@ pub fn default_name(endpoint: &Endpoint) -> String {
     endpoint.to_string()
 }
 
-fn from_processes<'a>(input: &'a DiscoveryInput<'a>) -> impl Iterator<Item = Follower> + 'a {
+/// Every `ipfs-cluster-follow <name> run` process as a follower, with the process's owner.
+fn from_processes<'a>(
+    input: &'a DiscoveryInput<'a>,
+) -> impl Iterator<Item = (Follower, Option<u32>)> + 'a {
     input.procs.follow_peers().map(move |(process, name)| {
         let (env, default_dir) = match (input.environ)(process.pid) {
             Some(env) => (env, input.config_dir.to_path_buf()),
@@ -265,7 +375,7 @@ fn from_processes<'a>(input: &'a DiscoveryInput<'a>) -> impl Iterator<Item = Fol
         };
         let api = process_api(&process.argv, &env, &name, &default_dir);
         let folder = process_folder(&process.argv, &env, &default_dir);
-        Follower {
+        let follower = Follower {
             name: name.clone(),
             api,
             source: Source::Process,
@@ -274,7 +384,10 @@ fn from_processes<'a>(input: &'a DiscoveryInput<'a>) -> impl Iterator<Item = Fol
                 cluster_name: name,
                 folder,
             }),
-        }
+            trusted: false,
+            folder_owner: None,
+        };
+        (follower, process.uid)
     })
 }
 
@@ -351,41 +464,93 @@ fn config_flag(argv: &[String]) -> Option<&str> {
     None
 }
 
-fn from_config_dir(dir: &Path, problems: &mut Vec<String>) -> std::vec::IntoIter<Follower> {
+/// Every `<name>/` folder under the config folder that holds a `service.json` or an
+/// `api-socket`: configured followers, running or not. A folder the exporter may not look into
+/// is a follower too, whose API setting says why and how to fix it.
+fn from_config_dir(input: &DiscoveryInput<'_>, problems: &mut Vec<String>) -> Vec<Follower> {
+    let dir = input.config_dir;
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new().into_iter(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !input.config_dir_explicit => {
+            return Vec::new();
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            problems.push(format!(
+                "--follow.config-dir {} does not exist: name the folder that holds one folder per followed cluster (ipfs-cluster-follow's -c or IPFS_CLUSTER_PATH)",
+                dir.display()
+            ));
+            return Vec::new();
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            problems.push(format!(
+                "cannot list the follow config folder {}: {e}{}",
+                dir.display(),
+                crate::permissions::folder_hint(dir, "the followers' folders")
+            ));
+            return Vec::new();
+        }
         Err(e) => {
             problems.push(format!(
                 "cannot list the follow config folder {}: {e}",
                 dir.display()
             ));
-            return Vec::new().into_iter();
+            return Vec::new();
         }
     };
     let mut found: Vec<Follower> = entries
         .flatten()
         .filter_map(|entry| {
             let name = entry.file_name().to_str()?.to_string();
-            let socket = entry.path().join(API_SOCKET);
-            // symlink_metadata: the socket file itself, even when we may not open it.
-            std::fs::symlink_metadata(&socket).ok()?;
+            let folder = entry.path();
+            // Follows a symlinked folder; files and sockets directly here are not followers.
+            if !std::fs::metadata(&folder).ok()?.is_dir() {
+                return None;
+            }
+            let socket = folder.join(API_SOCKET);
+            let looked: Vec<std::io::Result<std::fs::Metadata>> = [CONFIG_FILE, API_SOCKET]
+                .iter()
+                .map(|file| std::fs::symlink_metadata(folder.join(file)))
+                .collect();
+            let api = if looked.iter().any(Result::is_ok) {
+                Ok(Endpoint::Unix(socket))
+            } else if let Some(Err(e)) = looked
+                .iter()
+                .find(|r| matches!(r, Err(e) if e.kind() != std::io::ErrorKind::NotFound))
+            {
+                let hint = match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => {
+                        crate::permissions::folder_hint(&folder, "its service.json and api-socket")
+                    }
+                    _ => String::new(),
+                };
+                Err(format!(
+                    "cannot look into the follower's folder {}: {e}{hint}",
+                    folder.display()
+                ))
+            } else {
+                return None;
+            };
             Some(Follower {
                 name,
-                api: Ok(Endpoint::Unix(socket)),
+                api,
                 source: Source::ConfigDir,
                 process: None,
+                trusted: true,
+                folder_owner: (input.owner_of)(&folder),
             })
         })
         .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
-    found.into_iter()
+    found
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::process::ProcessInfo;
+
+    /// The uid the tests' processes and folders belong to (the exporter's own).
+    const OWN_UID: u32 = 1000;
 
     fn tcp(host: &str, port: u16) -> Endpoint {
         Endpoint::Tcp {
@@ -534,6 +699,7 @@ mod tests {
             pid,
             argv: argv(line),
             comm: "ipfs-cluster-fo".into(),
+            uid: Some(OWN_UID),
         }
     }
 
@@ -564,6 +730,10 @@ mod tests {
             environ: &environ,
             owner_home: &|_| None,
             max_followers: 64,
+            config_dir_explicit: false,
+            owner_of: &|_| Some(OWN_UID),
+            user_name: &|uid| Some(format!("user{uid}")),
+            own_uid: OWN_UID,
         });
         let summary: Vec<(&str, Source, String)> = found
             .followers
@@ -575,11 +745,21 @@ mod tests {
             summary,
             vec![
                 ("alpha", Source::Flag, "127.0.0.1:19094".to_string()),
-                ("beta", Source::Process, beta_socket),
+                ("beta", Source::ConfigDir, beta_socket),
                 ("delta", Source::Process, "127.0.0.1:19095".to_string()),
             ]
         );
+        // beta's process (folder: the config folder, same owner) joined its folder's follower.
+        assert_eq!(found.followers[1].process.as_ref().map(|p| p.pid), Some(10));
         assert_eq!(found.dropped, 0);
+        assert_eq!(
+            found.found_by,
+            vec![
+                (Source::Flag, 1),
+                (Source::ConfigDir, 2),
+                (Source::Process, 2)
+            ]
+        );
     }
 
     #[test]
@@ -611,6 +791,10 @@ mod tests {
                 environ: &environ,
                 owner_home: &|_| None,
                 max_followers: 64,
+                config_dir_explicit: false,
+                owner_of: &|_| Some(OWN_UID),
+                user_name: &|uid| Some(format!("user{uid}")),
+                own_uid: OWN_UID,
             });
             assert_eq!(found.followers.len(), 1, "{flag}: {found:?}");
             let follower = &found.followers[0];
@@ -644,6 +828,10 @@ mod tests {
             environ: &|_| None,
             owner_home: &|_| None,
             max_followers: 3,
+            config_dir_explicit: false,
+            owner_of: &|_| Some(OWN_UID),
+            user_name: &|uid| Some(format!("user{uid}")),
+            own_uid: OWN_UID,
         });
         assert_eq!(found.followers.len(), 3);
         assert_eq!(found.dropped, 2);
@@ -662,6 +850,10 @@ mod tests {
             environ: &|_| None,
             owner_home: &|pid| (pid == 77).then(|| PathBuf::from("/home/ipfs")),
             max_followers: 3,
+            config_dir_explicit: false,
+            owner_of: &|_| Some(OWN_UID),
+            user_name: &|uid| Some(format!("user{uid}")),
+            own_uid: OWN_UID,
         });
         assert_eq!(
             found.followers[0].api,
@@ -693,6 +885,10 @@ mod tests {
             environ: &environ,
             owner_home: &|_| None,
             max_followers: 3,
+            config_dir_explicit: false,
+            owner_of: &|_| Some(OWN_UID),
+            user_name: &|uid| Some(format!("user{uid}")),
+            own_uid: OWN_UID,
         });
         assert_eq!(found.followers.len(), 1);
         assert_eq!(found.shadowed.len(), 1, "{found:?}");
@@ -712,8 +908,159 @@ mod tests {
             environ: &|_| None,
             owner_home: &|_| None,
             max_followers: 3,
+            config_dir_explicit: false,
+            owner_of: &|_| Some(OWN_UID),
+            user_name: &|uid| Some(format!("user{uid}")),
+            own_uid: OWN_UID,
         });
         assert!(found.followers.is_empty());
         assert!(found.problems.is_empty());
+    }
+
+    /// Discovery over `dir` as the config folder, with `procs` and their environments.
+    fn discover_in(
+        dir: &Path,
+        procs: Vec<ProcessInfo>,
+        environ: &dyn Fn(u32) -> Option<Vec<(String, String)>>,
+        max_followers: usize,
+    ) -> Discovery {
+        discover(&DiscoveryInput {
+            specs: &[],
+            config_dir: dir,
+            config_dir_explicit: true,
+            procs: &ProcessTable {
+                processes: procs,
+                ..ProcessTable::default()
+            },
+            environ,
+            owner_home: &|_| None,
+            owner_of: &|_| Some(OWN_UID),
+            user_name: &|uid| Some(format!("user{uid}")),
+            own_uid: OWN_UID,
+            max_followers,
+        })
+    }
+
+    /// A follower folder `<dir>/<name>/` holding only its `service.json`: configured, stopped.
+    fn stopped_follower(dir: &Path, name: &str) {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        std::fs::write(dir.join(name).join(CONFIG_FILE), "{}").unwrap();
+    }
+
+    #[test]
+    fn a_folder_with_a_service_json_is_a_follower_even_when_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        stopped_follower(dir.path(), "websites");
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        std::fs::write(dir.path().join("stray-file"), "").unwrap();
+        let found = discover_in(dir.path(), Vec::new(), &|_| None, 64);
+        let names: Vec<&str> = found.followers.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec!["websites"]);
+        let follower = &found.followers[0];
+        assert_eq!(follower.source, Source::ConfigDir);
+        assert!(follower.trusted);
+        assert_eq!(
+            follower.api,
+            Ok(Endpoint::Unix(dir.path().join("websites").join(API_SOCKET)))
+        );
+        assert!(found.problems.is_empty(), "{:?}", found.problems);
+    }
+
+    #[test]
+    fn a_config_folder_named_explicitly_and_missing_is_a_problem() {
+        let found = discover_in(Path::new("/nonexistent/follow"), Vec::new(), &|_| None, 64);
+        assert_eq!(found.problems.len(), 1, "{found:?}");
+        assert!(found.problems[0].contains("/nonexistent/follow does not exist"));
+        assert!(found.problems[0].contains("--follow.config-dir"));
+    }
+
+    fn process_of(uid: u32, pid: u32, line: &str) -> ProcessInfo {
+        ProcessInfo {
+            uid: Some(uid),
+            ..follow_process(pid, line)
+        }
+    }
+
+    #[test]
+    fn another_users_process_cannot_rename_replace_or_shadow_a_follower() {
+        let dir = tempfile::tempdir().unwrap();
+        stopped_follower(dir.path(), "mycluster");
+        let config_dir = dir.path().display().to_string();
+        let procs = vec![
+            // Its own folder, its own socket.
+            process_of(
+                2000,
+                50,
+                "ipfs-cluster-follow -c /home/evil/x mycluster run",
+            ),
+            // Pointing at the real folder, its API moved to a port of its own.
+            process_of(
+                2000,
+                51,
+                &format!("ipfs-cluster-follow -c {config_dir} mycluster run"),
+            ),
+        ];
+        let environ =
+            |pid: u32| (pid == 51).then(|| env(&[(API_ADDRESS_ENV, "/ip4/127.0.0.1/tcp/6666")]));
+        let found = discover_in(dir.path(), procs, &environ, 64);
+        let real = &found.followers[0];
+        assert_eq!(real.name, "mycluster");
+        assert_eq!(
+            real.api,
+            Ok(Endpoint::Unix(
+                dir.path().join("mycluster").join(API_SOCKET)
+            ))
+        );
+        assert_eq!(real.process, None, "another user's process joined it");
+        let others: Vec<(&str, bool)> = found.followers[1..]
+            .iter()
+            .map(|f| (f.name.as_str(), f.trusted))
+            .collect();
+        // Shown apart, under a name no trusted follower can have, and never trusted.
+        assert_eq!(others, vec![("user2000/mycluster", false)]);
+        assert_eq!(found.shadowed.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn processes_never_push_configured_followers_out_of_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        stopped_follower(dir.path(), "zz-real");
+        let procs = (0..70)
+            .map(|i| {
+                process_of(
+                    2000,
+                    100 + i,
+                    &format!("ipfs-cluster-follow -c /x c{i} run"),
+                )
+            })
+            .collect();
+        let found = discover_in(dir.path(), procs, &|_| None, 64);
+        assert_eq!(found.followers.len(), 64);
+        assert_eq!(found.followers[0].name, "zz-real");
+        assert_eq!(found.dropped, 7);
+    }
+
+    #[test]
+    fn the_owners_process_moves_its_followers_api_to_tcp() {
+        let dir = tempfile::tempdir().unwrap();
+        stopped_follower(dir.path(), "c");
+        let config_dir = dir.path().display().to_string();
+        let environ = |_| {
+            Some(env(&[
+                (API_ADDRESS_ENV, "/ip4/127.0.0.1/tcp/19094"),
+                (CLUSTER_PATH_ENV, config_dir.as_str()),
+            ]))
+        };
+        let procs = vec![process_of(OWN_UID, 7, "ipfs-cluster-follow c run")];
+        let found = discover_in(dir.path(), procs, &environ, 64);
+        assert_eq!(found.followers.len(), 1, "{found:?}");
+        let follower = &found.followers[0];
+        assert_eq!(
+            (follower.name.as_str(), follower.source),
+            ("c", Source::ConfigDir)
+        );
+        assert_eq!(follower.api, Ok(tcp("127.0.0.1", 19094)));
+        assert_eq!(follower.process.as_ref().map(|p| p.pid), Some(7));
+        assert!(follower.trusted);
     }
 }

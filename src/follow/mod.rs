@@ -49,7 +49,7 @@ use discovery::{Discovery, DiscoveryInput, Follower};
 use pins::{ERROR_STATES, OPERATION_STATES, TRACKER_STATES};
 
 pub use binary::{FollowBinary, FOLLOW_BINARY};
-pub use discovery::{parse_api_spec, ApiSpec, FollowError};
+pub use discovery::{parse_api_spec, ApiSpec, FollowError, Source};
 
 pub const CHECK_DISCOVERY: &str = "follow_discovery";
 pub const CHECK_BINARY: &str = "follow_binary";
@@ -82,9 +82,12 @@ pub struct FollowConfig {
     /// `--follow.api` (repeatable): `[NAME=]<multiaddr | http URL>`, parsed by [`parse_api_spec`]
     /// (usable as a clap `value_parser`). Merged with discovered followers.
     pub apis: Vec<ApiSpec>,
-    /// `--follow.config-dir` (default `~/.ipfs-cluster-follow`): every `<name>/api-socket` below
-    /// is a follower; also the folder assumed for a follow process whose environment is unreadable.
+    /// `--follow.config-dir` (default `~/.ipfs-cluster-follow`): every `<name>/` below holding a
+    /// `service.json` or an `api-socket` is a follower, running or not; also the folder assumed
+    /// for a follow process whose environment is unreadable.
     pub config_dir: PathBuf,
+    /// `config_dir` was named by `--follow.config-dir`: a missing folder fails discovery.
+    pub config_dir_explicit: bool,
     /// `--follow.basic-auth-file`: a file holding `user:password` for the REST API (read at every
     /// scrape, so it may be rotated).
     pub basic_auth_file: Option<PathBuf>,
@@ -113,6 +116,7 @@ impl Default for FollowConfig {
         FollowConfig {
             apis: Vec::new(),
             config_dir: default_config_dir(),
+            config_dir_explicit: false,
             basic_auth_file: None,
             refresh_interval: Duration::from_secs(5 * 60),
             body_cap: 4 * 1024 * 1024,
@@ -196,6 +200,12 @@ impl FollowReport {
 pub struct FollowHost {
     /// The `ipfs-cluster-follow` binary is on PATH and answers `--version`.
     pub binary_available: Option<bool>,
+    /// How many followers each source found, every source present; `None` when discovery did
+    /// not finish.
+    pub found_by: Option<Vec<(discovery::Source, usize)>>,
+    /// Followers found but not watched because of `--follow.max-followers`; `None` when
+    /// discovery did not finish.
+    pub over_cap: Option<usize>,
     /// `follow_discovery` and `follow_binary`.
     pub checks: Vec<CheckResult>,
 }
@@ -205,6 +215,8 @@ impl FollowHost {
     pub fn timed_out(elapsed: Duration) -> FollowHost {
         FollowHost {
             binary_available: None,
+            found_by: None,
+            over_cap: None,
             checks: [CHECK_DISCOVERY, CHECK_BINARY]
                 .into_iter()
                 .map(|check| CheckResult::new(check, CheckStatus::TimedOut, elapsed))
@@ -348,8 +360,12 @@ impl FollowChecks {
         if discovery_check.status == CheckStatus::Ok {
             self.forget_gone(&discovery.followers);
         }
+        let finished =
+            discovery_check.status != CheckStatus::TimedOut && !discovery.found_by.is_empty();
         let host = FollowHost {
             binary_available,
+            found_by: finished.then(|| discovery.found_by.clone()),
+            over_cap: finished.then_some(discovery.dropped),
             checks: vec![discovery_check, binary_check],
         };
         (reports, host)
@@ -370,6 +386,7 @@ impl FollowChecks {
         let started = std::time::Instant::now();
         let specs = self.config.apis.clone();
         let config_dir = self.config.config_dir.clone();
+        let config_dir_explicit = self.config.config_dir_explicit;
         let max_followers = self.config.max_followers;
         let Some(guard) = self.discovery_slot.try_take() else {
             let what = format!("{} and the followers' /proc entries", config_dir.display());
@@ -381,9 +398,13 @@ impl FollowChecks {
             discovery::discover(&DiscoveryInput {
                 specs: &specs,
                 config_dir: &config_dir,
+                config_dir_explicit,
                 procs: &procs,
                 environ: &crate::process::read_environ,
                 owner_home: &crate::process::owner_home,
+                owner_of: &crate::permissions::owner_of,
+                user_name: &crate::permissions::user_name,
+                own_uid: crate::permissions::own_uid(),
                 max_followers,
             })
         });
@@ -475,9 +496,11 @@ impl FollowChecks {
         let client = match (&follower.api, auth) {
             (Err(reason), _) => Err(format!("the API setting cannot be used: {reason}")),
             (_, Err(reason)) => Err(reason.clone()),
+            // Credentials go only to followers the operator configured, never to an endpoint
+            // that only a process pointed at.
             (Ok(endpoint), Ok(creds)) => Ok(ApiClient::new(
                 endpoint.clone(),
-                creds.as_deref(),
+                creds.as_deref().filter(|_| follower.trusted),
                 self.config.body_cap,
                 self.config.pin_line_cap,
             )),
@@ -809,11 +832,19 @@ fn process_verdict(
         Ok(table) => {
             // The process matched in discovery (whatever the follower's label), else one whose
             // arguments name the label.
+            // A process of another user (not the follower folder's owner, not the exporter's)
+            // cannot make a follower read as running by taking its name.
             let matched = follower
                 .process
                 .as_ref()
                 .is_some_and(|p| table.get(p.pid).is_some());
-            let found = matched || table.follow_peers().any(|(_, name)| name == follower.name);
+            let own = crate::permissions::own_uid();
+            let found = matched
+                || table.follow_peers().any(|(p, name)| {
+                    name == follower.name
+                        && p.uid
+                            .is_some_and(|uid| uid == own || Some(uid) == follower.folder_owner)
+                });
             match table.running(found) {
                 Some(running) => (Some(running), CheckStatus::Ok),
                 None => (
@@ -913,6 +944,8 @@ mod tests {
             api: Ok(api),
             source: discovery::Source::Flag,
             process: None,
+            trusted: true,
+            folder_owner: None,
         }
     }
 
@@ -923,6 +956,7 @@ mod tests {
                 pid: 7,
                 argv: vec!["ipfs-cluster-follow".into(), "c".into(), "run".into()],
                 comm: "ipfs-cluster-follow".into(),
+                uid: Some(crate::permissions::own_uid()),
             }],
             ..ProcessTable::default()
         };
@@ -958,6 +992,7 @@ mod tests {
                 pid: 42,
                 argv: vec!["ipfs-cluster-follow".into(), "c".into(), "run".into()],
                 comm: "ipfs-cluster-follow".into(),
+                uid: Some(crate::permissions::own_uid()),
             }],
             ..ProcessTable::default()
         };

@@ -394,10 +394,15 @@ fn read_process(root: &Path, pid: u32) -> Option<ProcessInfo> {
     let comm = std::fs::read_to_string(dir.join("comm"))
         .map(|c| c.trim_end().to_string())
         .unwrap_or_default();
+    let uid = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&dir).ok().map(|meta| meta.uid())
+    };
     Some(ProcessInfo {
         pid,
         argv: split_cmdline(&cmdline),
         comm,
+        uid,
     })
 }
 
@@ -549,6 +554,7 @@ mod tests {
             pid,
             argv: cmdline.split_whitespace().map(String::from).collect(),
             comm: String::new(),
+            uid: None,
         }
     }
 

@@ -73,6 +73,18 @@ pub fn render(reports: &[FollowReport], host: &FollowHost, out: &mut Families) {
         "1 when the ipfs-cluster-follow binary is on the exporter's PATH and answers --version, 0 when it is not on PATH.",
     )
     .maybe(&[], host.binary_available.map(bool_value));
+    let mut configured = out.gauge(
+        "cluster_follow_configured",
+        "Followers found by each way (source: flag = --follow.api, config_dir = a <name>/ folder with service.json or api-socket under --follow.config-dir, process = a running ipfs-cluster-follow <name> run); a follower found several ways counts in each. Every source is present, 0 where it found none; absent when discovery did not finish.",
+    );
+    for (source, n) in host.found_by.iter().flatten() {
+        configured.sample(&[("source", source.label())], *n as f64);
+    }
+    out.gauge(
+        "cluster_follow_over_cap",
+        "Followers found but not watched because --follow.max-followers was reached (process-found ones are left out first); absent when discovery did not finish.",
+    )
+    .maybe(&[], host.over_cap.map(|n| n as f64));
 }
 
 fn labels(report: &FollowReport) -> [(&str, &str); 1] {
@@ -198,6 +210,12 @@ mod tests {
         let mut families = Families::default();
         let host = FollowHost {
             binary_available: Some(true),
+            found_by: Some(vec![
+                (crate::follow::Source::Flag, 0),
+                (crate::follow::Source::ConfigDir, 2),
+                (crate::follow::Source::Process, 1),
+            ]),
+            over_cap: Some(0),
             checks: Vec::new(),
         };
         render(&[report("c")], &host, &mut families);
@@ -215,6 +233,10 @@ mod tests {
             "cluster_follow_info{cluster_name=\"c\",peer_id=\"12D3KooWP\",peername=\"host\",version=\"1.1.6\",api=\"unix:/f/api-socket\"} 1",
             "cluster_follow_running{cluster_name=\"c\"} 1",
             "cluster_follow_binary_available 1",
+            "cluster_follow_configured{source=\"flag\"} 0",
+            "cluster_follow_configured{source=\"config_dir\"} 2",
+            "cluster_follow_configured{source=\"process\"} 1",
+            "cluster_follow_over_cap 0",
             "cluster_follow_status{cluster_name=\"c\",state=\"running\"} 1",
             "cluster_follow_health{cluster_name=\"c\",state=\"unhealthy\"} 0",
         ] {
