@@ -164,6 +164,8 @@ pub struct FollowReport {
     pub trusted_peers_at: Option<SystemTime>,
     /// The peer reports no IPFS error.
     pub ipfs_connected: Option<bool>,
+    /// The IPFS error `/id` reported (`ipfs.error`), when there was one.
+    pub ipfs_error: Option<String>,
     /// Live counts of the operation states, every one of [`OPERATION_STATES`] present.
     pub pins: Option<BTreeMap<String, u64>>,
     /// Counts from the last full listing (cached), every one of [`TRACKER_STATES`] present.
@@ -180,8 +182,21 @@ pub struct FollowReport {
     pub swarm_addresses: Vec<String>,
     pub status: DaemonStatus,
     pub health: Health,
+    /// Why `health` is not healthy, every cause (empty when healthy).
+    pub reasons: Vec<HealthReason>,
     pub last_check: SystemTime,
     pub checks: Vec<CheckResult>,
+}
+
+/// One cause of a follower's degraded or unhealthy verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReason {
+    /// A fixed word for the cause (the `reason` label of `cluster_follow_health_reason`):
+    /// `stopped`, `api_unreachable`, `no_cluster_peers`, `ipfs_unreachable`, `pins_unknown`,
+    /// `pin_errors`.
+    pub code: &'static str,
+    /// The cause in words, with the follower's own error text where it gave one.
+    pub text: String,
 }
 
 impl FollowReport {
@@ -478,7 +493,23 @@ impl FollowChecks {
         parse_basic_auth(&text).map(Some).map_err(flag)
     }
 
+    /// One follower's report, with the reasons of its verdict.
     async fn check_follower(
+        &self,
+        follower: &Follower,
+        auth: &Result<Option<String>, String>,
+        procs: &Result<Arc<ProcessTable>, String>,
+        deadline: Instant,
+        last_check: SystemTime,
+    ) -> FollowReport {
+        let mut report = self
+            .ask_follower(follower, auth, procs, deadline, last_check)
+            .await;
+        report.reasons = reasons_of(&report);
+        report
+    }
+
+    async fn ask_follower(
         &self,
         follower: &Follower,
         auth: &Result<Option<String>, String>,
@@ -619,6 +650,7 @@ impl FollowChecks {
         report.peers = Some(id.other_peers());
         report.connected = Some(id.other_peers() > 0);
         report.ipfs_connected = id.ipfs_error.as_ref().map(String::is_empty);
+        report.ipfs_error = id.ipfs_error.clone().filter(|e| !e.is_empty());
         report.swarm_addresses = id.addresses.clone();
         report.status = DaemonStatus::Running;
 
@@ -877,6 +909,7 @@ fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
         trusted_peers: None,
         trusted_peers_at: None,
         ipfs_connected: None,
+        ipfs_error: None,
         pins: None,
         pins_listed: None,
         pins_listed_at: None,
@@ -885,6 +918,7 @@ fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
         swarm_addresses: Vec::new(),
         status: DaemonStatus::Error,
         health: Health::Unhealthy,
+        reasons: Vec::new(),
         last_check,
         checks: Vec::new(),
     }
@@ -912,6 +946,68 @@ fn with_zeros(
         }
     }
     out
+}
+
+/// Why a follower is not healthy, every cause, in the order an operator would look.
+fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
+    let reason = |code, text: String| HealthReason { code, text };
+    let failure_of = |check: &str| {
+        report
+            .checks
+            .iter()
+            .find(|c| c.check == check)
+            .and_then(|c| c.status.failure())
+    };
+    if report.api_reachable != Some(true) {
+        let why = failure_of(CHECK_API).unwrap_or_else(|| "it did not answer".to_string());
+        return vec![if report.status == DaemonStatus::Stopped {
+            reason(
+                "stopped",
+                format!(
+                    "stopped: no ipfs-cluster-follow process and nothing answers on {} ({why})",
+                    report.api
+                ),
+            )
+        } else {
+            reason("api_unreachable", format!("API not reachable: {why}"))
+        }];
+    }
+    let mut reasons = Vec::new();
+    if report.connected == Some(false) {
+        reasons.push(reason(
+            "no_cluster_peers",
+            "sees no cluster peer besides itself".to_string(),
+        ));
+    }
+    if report.ipfs_connected == Some(false) {
+        let said = report.ipfs_error.as_deref().unwrap_or("no error text");
+        reasons.push(reason(
+            "ipfs_unreachable",
+            format!("cannot reach its IPFS daemon: {said}"),
+        ));
+    }
+    match &report.pins {
+        None => {
+            let why = failure_of(CHECK_PINS).unwrap_or_else(|| "not measured".to_string());
+            reasons.push(reason(
+                "pins_unknown",
+                format!("live pin counts unknown: {why}"),
+            ));
+        }
+        Some(pins) => {
+            let errors: Vec<String> = ERROR_STATES
+                .iter()
+                .filter_map(|state| pins.get(*state).filter(|n| **n > 0).map(|n| (state, n)))
+                .map(|(state, n)| {
+                    format!("{n} {} in {state}", if *n == 1 { "pin" } else { "pins" })
+                })
+                .collect();
+            if !errors.is_empty() {
+                reasons.push(reason("pin_errors", errors.join(", ")));
+            }
+        }
+    }
+    reasons
 }
 
 /// Health of a reachable follower (see the module doc).

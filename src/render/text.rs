@@ -1,24 +1,52 @@
-//! Snapshot -> the readable report `lotus-follow-exporter check` prints.
+//! Snapshot -> the readable report `lotus-follow-exporter check` prints, and its exit status.
 
 use std::fmt::Write;
 
-use crate::snapshot::{Health, Snapshot};
+use crate::follow::FollowReport;
+use crate::snapshot::{CheckResult, Health, Snapshot};
 
-/// True when every watched daemon is healthy (the `check` exit status).
+/// True when nothing would alert (the `check` exit status: 0 when true, 1 when not): Lotus
+/// healthy, every follower healthy (a configured follower that is stopped or unreachable is
+/// not), no port in conflict, and no check failed or timed out (discovery, a config file, the
+/// listeners, ...). A skipped check (not applicable here) does not count against it.
 pub fn is_healthy(snapshot: &Snapshot) -> bool {
     snapshot.lotus.health == Health::Healthy
         && snapshot.follow.iter().all(|f| f.health == Health::Healthy)
+        && !snapshot.ports.has_conflict()
+        && snapshot.checks().all(|c| c.status.failure().is_none())
 }
 
-/// The report, one fact per line.
+/// The report, one fact per line; "unknown" once per section, not in every field; each
+/// distinct failure once, with every check it hit.
 pub fn render(snapshot: &Snapshot) -> String {
     let mut out = String::new();
+    render_lotus(snapshot, &mut out);
+    render_follow(snapshot, &mut out);
+    render_ports(snapshot, &mut out);
+    let failed = failures(snapshot.checks());
+    if !failed.is_empty() {
+        let _ = writeln!(out, "Failed checks:");
+        for line in failed {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+fn render_lotus(snapshot: &Snapshot, out: &mut String) {
     let lotus = &snapshot.lotus;
-    let unknown = || "unknown".to_string();
-    let num = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(unknown);
     let _ = writeln!(out, "Lotus {}", lotus.api_address);
     let _ = writeln!(out, "  status:   {}", lotus.status.as_str());
     let _ = writeln!(out, "  health:   {}", lotus.health.as_str());
+    if !lotus.up {
+        let _ = writeln!(
+            out,
+            "  figures:  unknown (the API did not answer; see the failed checks)"
+        );
+        return;
+    }
+    let unknown = || "unknown".to_string();
+    let num = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(unknown);
     let version = lotus
         .version
         .as_ref()
@@ -47,17 +75,111 @@ pub fn render(snapshot: &Snapshot) -> String {
         };
         let _ = writeln!(out, "  wallet:   {}{alias}: {balance}", wallet.address);
     }
-    for follower in &snapshot.follow {
-        let _ = writeln!(out, "Cluster follow {}", follower.cluster_name);
-        let _ = writeln!(out, "  status:   {}", follower.status.as_str());
-        let _ = writeln!(out, "  health:   {}", follower.health.as_str());
+}
+
+fn render_follow(snapshot: &Snapshot, out: &mut String) {
+    if snapshot.follow.is_empty() {
+        let found_by = match &snapshot.follow_host.found_by {
+            Some(found_by) => found_by
+                .iter()
+                .map(|(source, n)| format!("{n} by {}", source.label()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => "discovery did not finish".to_string(),
+        };
+        let _ = writeln!(out, "Cluster follow: no follower found ({found_by})");
     }
-    let failed: Vec<String> = snapshot.checks().filter_map(|c| c.error_line()).collect();
-    if !failed.is_empty() {
-        let _ = writeln!(out, "Failed checks:");
-        for line in failed {
-            let _ = writeln!(out, "  {line}");
+    for follower in &snapshot.follow {
+        render_follower(follower, out);
+    }
+    if let Some(n) = snapshot.follow_host.over_cap.filter(|n| *n > 0) {
+        let _ = writeln!(
+            out,
+            "Cluster follow: {n} more not watched (--follow.max-followers)"
+        );
+    }
+}
+
+fn render_follower(follower: &FollowReport, out: &mut String) {
+    let _ = writeln!(out, "Cluster follow {}", follower.cluster_name);
+    let _ = writeln!(out, "  api:      {}", follower.api);
+    let _ = writeln!(out, "  status:   {}", follower.status.as_str());
+    let _ = writeln!(out, "  health:   {}", follower.health.as_str());
+    for reason in &follower.reasons {
+        let _ = writeln!(out, "  why:      {}", reason.text);
+    }
+    if follower.api_reachable != Some(true) {
+        return;
+    }
+    let num = |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), |v| v.to_string());
+    let _ = writeln!(
+        out,
+        "  peers:    {} (trusted {})",
+        num(follower.peers),
+        num(follower.trusted_peers)
+    );
+    let ipfs = match follower.ipfs_connected {
+        Some(true) => "connected",
+        Some(false) => "not connected",
+        None => "unknown",
+    };
+    let _ = writeln!(out, "  ipfs:     {ipfs}");
+    if let Some(pins) = &follower.pins_listed {
+        let listed: Vec<String> = pins
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(status, n)| format!("{status} {n}"))
+            .collect();
+        let listed = if listed.is_empty() {
+            "none".to_string()
+        } else {
+            listed.join(", ")
+        };
+        let _ = writeln!(out, "  pins:     {listed}");
+    }
+}
+
+fn render_ports(snapshot: &Snapshot, out: &mut String) {
+    let conflicts: Vec<_> = snapshot
+        .ports
+        .entries
+        .iter()
+        .filter(|e| e.conflict)
+        .collect();
+    if conflicts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Port conflicts:");
+    for entry in conflicts {
+        let reason = entry.reason.as_deref().unwrap_or("conflict");
+        let _ = writeln!(
+            out,
+            "  {}/{}: {reason}",
+            entry.port,
+            entry.protocol.as_str()
+        );
+    }
+}
+
+/// Failed and timed-out checks, one line per distinct reason naming every check it hit
+/// (`lotus_version, lotus_chain_head: connection refused by ...`).
+fn failures<'a>(checks: impl Iterator<Item = &'a CheckResult>) -> Vec<String> {
+    let mut grouped: Vec<(Vec<String>, String)> = Vec::new();
+    for check in checks {
+        let Some(reason) = check.status.failure() else {
+            continue;
+        };
+        let name = match &check.cluster_name {
+            Some(follower) => format!("{} ({follower})", check.check),
+            None => check.check.to_string(),
+        };
+        match grouped.iter_mut().find(|(_, r)| *r == reason) {
+            Some((names, _)) => names.push(name),
+            None => grouped.push((vec![name], reason)),
         }
     }
-    out
+    grouped
+        .into_iter()
+        .map(|(names, reason)| format!("{}: {reason}", names.join(", ")))
+        .collect()
 }

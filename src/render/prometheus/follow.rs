@@ -164,6 +164,21 @@ fn render_verdicts(reports: &[FollowReport], out: &mut Families) {
     for report in reports {
         health.states(&labels(report), "state", &healths, report.health.as_str());
     }
+    let mut reasons = out.gauge(
+        "cluster_follow_health_reason",
+        "1 for each cause of a follower's degraded or unhealthy health (reason: stopped, api_unreachable, no_cluster_peers, ipfs_unreachable, pins_unknown, pin_errors); no series while it is healthy. The cause in words is in /status and `check`.",
+    );
+    for report in reports {
+        for reason in &report.reasons {
+            reasons.sample(
+                &[
+                    ("cluster_name", report.cluster_name.as_str()),
+                    ("reason", reason.code),
+                ],
+                1.0,
+            );
+        }
+    }
 }
 
 fn unix_seconds(time: std::time::SystemTime) -> f64 {
@@ -192,6 +207,7 @@ mod tests {
             trusted_peers: Some(1),
             trusted_peers_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_100)),
             ipfs_connected: Some(true),
+            ipfs_error: None,
             pins: Some(BTreeMap::from([("pin_error".to_string(), 0)])),
             pins_listed: Some(BTreeMap::from([("pinned".to_string(), 7)])),
             pins_listed_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
@@ -200,6 +216,7 @@ mod tests {
             swarm_addresses: Vec::new(),
             status: DaemonStatus::Running,
             health: Health::Healthy,
+            reasons: Vec::new(),
             last_check: SystemTime::now(),
             checks: Vec::new(),
         }
@@ -242,6 +259,39 @@ mod tests {
         ] {
             assert!(text.contains(&format!("{line}\n")), "missing {line}:\n{text}");
         }
+    }
+
+    #[test]
+    fn each_cause_of_a_bad_verdict_is_a_reason_series() {
+        let mut degraded = report("c");
+        degraded.health = Health::Degraded;
+        degraded.reasons = vec![
+            crate::follow::HealthReason {
+                code: "ipfs_unreachable",
+                text: "cannot reach its IPFS daemon: refused".into(),
+            },
+            crate::follow::HealthReason {
+                code: "pin_errors",
+                text: "1 pin in pin_error".into(),
+            },
+        ];
+        let mut families = Families::default();
+        render(
+            &[degraded, report("ok")],
+            &FollowHost::default(),
+            &mut families,
+        );
+        let text = families.encode();
+        for line in [
+            "cluster_follow_health_reason{cluster_name=\"c\",reason=\"ipfs_unreachable\"} 1",
+            "cluster_follow_health_reason{cluster_name=\"c\",reason=\"pin_errors\"} 1",
+        ] {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "missing {line}:\n{text}"
+            );
+        }
+        assert!(!text.contains("cluster_name=\"ok\",reason"), "{text}");
     }
 
     #[test]

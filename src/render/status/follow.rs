@@ -28,9 +28,11 @@ fn render_one(report: &FollowReport) -> Value {
         "peers": report.peers,
         "trusted_peers": report.trusted_peers,
         "ipfs_connected": report.ipfs_connected,
+        "ipfs_error": report.ipfs_error,
         "pins": report.pins,
         "version": report.version,
         "last_check": rfc3339(report.last_check),
+        "reasons": report.reasons.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
         "errors": errors,
     })
 }
@@ -56,6 +58,7 @@ mod tests {
             trusted_peers: None,
             trusted_peers_at: None,
             ipfs_connected: None,
+            ipfs_error: None,
             pins: None,
             pins_listed: None,
             pins_listed_at: None,
@@ -64,6 +67,10 @@ mod tests {
             swarm_addresses: Vec::new(),
             status: DaemonStatus::Error,
             health: Health::Unhealthy,
+            reasons: vec![crate::follow::HealthReason {
+                code: "api_unreachable",
+                text: "API not reachable: not a cluster API".into(),
+            }],
             last_check: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             checks: vec![CheckResult {
                 check: "follow_api",
@@ -90,9 +97,11 @@ mod tests {
                 "peers": null,
                 "trusted_peers": null,
                 "ipfs_connected": null,
+                "ipfs_error": null,
                 "pins": null,
                 "version": null,
                 "last_check": "2023-11-14T22:13:20Z",
+                "reasons": ["API not reachable: not a cluster API"],
                 "errors": ["follow_api (c): not a cluster API"],
             }])
         );
