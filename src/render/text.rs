@@ -19,6 +19,9 @@ pub fn render(snapshot: &Snapshot) -> String {
     let _ = writeln!(out, "Lotus {}", lotus.api_address);
     let _ = writeln!(out, "  status:   {}", lotus.status.as_str());
     let _ = writeln!(out, "  health:   {}", lotus.health.as_str());
+    for reason in &lotus.health_reasons {
+        let _ = writeln!(out, "    because {reason}");
+    }
     let version = lotus
         .version
         .as_ref()
