@@ -264,7 +264,8 @@ impl LotusCheck {
     pub fn new(config: LotusConfig) -> LotusCheck {
         let api_address = match &config.target {
             Ok(target) => target.display.clone(),
-            Err(_) => format!("unusable ({})", config.api_source),
+            // The reason names its source (`--lotus.api: ...`, `--lotus.token-file ...`).
+            Err(_) => "unusable".to_string(),
         };
         let look_for_process = config
             .target
@@ -401,6 +402,7 @@ impl LotusCheck {
         report.checks.retain(|c| c.check != "lotus_process");
         report.checks.push(process.0);
         report.daemon_running = process.1;
+        report.health_reasons = vec![format!("the Lotus API cannot be used: {reason}")];
         report
     }
 
