@@ -135,6 +135,15 @@ impl Collector {
         (rx, deadline)
     }
 
+    /// Who listens on the Lotus API's port, when the API is on this host and the port check
+    /// read the listeners (the port check's facts handed to the Lotus report).
+    fn lotus_api_listener(&self, observation: &PortsObservation) -> Option<Vec<String>> {
+        let (host, port) = self.inner.lotus.local_tcp_api()?;
+        let listeners = observation.listeners.as_deref()?;
+        let host = host.parse::<std::net::IpAddr>().ok();
+        Some(ports::tcp_listeners_for(listeners, host, port))
+    }
+
     fn assemble(&self, partial: Partial, taken_at: SystemTime, begun: Instant) -> Snapshot {
         let elapsed = begun.elapsed();
         let lotus = match partial.lotus {
@@ -161,6 +170,8 @@ impl Collector {
             Some(observation) => (*observation).clone(),
             None => PortsObservation::timed_out(elapsed),
         };
+        let mut lotus = lotus;
+        lotus.api_listener = self.lotus_api_listener(&observation);
         let followers_claiming = claims_from
             .as_deref()
             .map(|(reports, _)| reports.as_slice())

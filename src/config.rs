@@ -110,9 +110,13 @@ pub struct Flags {
     pub ports_kubo_config: Option<PathBuf>,
 
     /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, wins).
-    #[arg(long = "log.level", default_value = "info", global = true)]
+    #[arg(long = "log.level", default_value = "info", value_parser = LOG_LEVELS, ignore_case = true, global = true)]
     pub log_level: String,
 }
+
+/// The values `--log.level` takes (anything else stops the exporter at start, naming the flag,
+/// rather than silently turning logging off).
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 /// Parse flags from an argument list (the first item is the program name); for tests and embedding.
 pub fn parse_flags<I, T>(args: I) -> Result<Flags, clap::Error>
@@ -474,12 +478,17 @@ fn resolve_lotus(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> LotusConfig {
     let (api_info, api_source) = lotus_api_info(flags, lotus_path, env);
+    let api_info = api_info.and_then(|info| match host_port_taken_for_token(&info) {
+        Some(hint) => Err(format!("{api_source}: {hint}")),
+        None => Ok(info),
+    });
     let resolved = api_info
         .clone()
         .and_then(|info| rpc_target(&info.address).map_err(|e| format!("{api_source}: {e}")));
     let mut token = api_info.ok().and_then(|info| info.token);
-    if token.is_some() && api_source == "--lotus.api" {
-        log::warn!("the Lotus token is on the command line, where every user of this host can read it (ps): use --lotus.token-file or FULLNODE_API_INFO");
+    let query_token = resolved.as_ref().is_ok_and(|r| r.query_token.is_some());
+    if (token.is_some() || query_token) && api_source == "--lotus.api" {
+        log::warn!("the Lotus token is on the command line (--lotus.api, as TOKEN: or ?token=), where every user of this host can read it (ps): use --lotus.token-file or FULLNODE_API_INFO");
     }
     let mut target = resolved.map(|resolved| {
         token = token.take().or(resolved.query_token);
@@ -490,7 +499,7 @@ fn resolve_lotus(
         match read_small_file(path) {
             Ok(text) if !text.trim().is_empty() => token = Some(Secret::new(text.trim().to_string())),
             Ok(_) => target = Err(format!("--lotus.token-file {} is empty: put a token there (lotus auth create-token --perm read)", path.display())),
-            Err(e) => target = Err(format!("cannot read --lotus.token-file {}: {e} (make it readable by the exporter's user)", path.display())),
+            Err(e) => target = Err(token_file_error(path, &e, env)),
         }
     }
     if let Some(bad) = token.as_ref().and_then(|t| token_problem(t.expose())) {
@@ -524,6 +533,64 @@ fn resolve_lotus(
         sync_lag_threshold: flags.lotus_sync_lag_threshold,
         max_body_bytes: flags.lotus_max_body_bytes,
     }
+}
+
+/// Why `--lotus.token-file` could not be read, with the path actually tried and the fix that
+/// fits the error (a missing file is not a permission problem).
+fn token_file_error(
+    path: &Path,
+    error: &std::io::Error,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    use std::io::ErrorKind;
+    let tried = if path.is_absolute() {
+        String::new()
+    } else {
+        let cwd = std::env::current_dir()
+            .ok()
+            .or_else(|| env("PWD").map(PathBuf::from));
+        match cwd {
+            Some(cwd) => format!(
+                " (relative to the working directory: {})",
+                cwd.join(path).display()
+            ),
+            None => " (relative to the working directory, which cannot be read)".to_string(),
+        }
+    };
+    let shown = path.display();
+    match error.kind() {
+        ErrorKind::NotFound => format!("--lotus.token-file {shown}{tried} does not exist: check the path (an absolute one is safest under systemd), or create it with lotus auth create-token --perm read"),
+        ErrorKind::PermissionDenied => format!("--lotus.token-file {shown}{tried} cannot be read: permission denied (make it readable by the exporter's user, e.g. chown it and chmod 600)"),
+        _ => format!("cannot read --lotus.token-file {shown}{tried}: {error}"),
+    }
+}
+
+/// `HOST:PORT` given where an API-info string or URL belongs (`localhost:1234`): Lotus's own
+/// parser would take the host for a token. Returns the hint, naming the host only when it
+/// cannot be a token.
+fn host_port_taken_for_token(info: &ApiInfo) -> Option<String> {
+    let token = info.token.as_ref()?.expose();
+    let port = info.address.trim();
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err()
+    {
+        return None;
+    }
+    let looks_like_host = token == "localhost"
+        || token.parse::<std::net::IpAddr>().is_ok()
+        || (token.len() <= 253
+            && !token.starts_with("eyJ")
+            && token.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            }));
+    Some(if looks_like_host {
+        format!("{token}:{port} is HOST:PORT, not an API-info string (TOKEN:MULTIADDR): write it as the URL http://{token}:{port}")
+    } else {
+        format!("the address is only a port ({port}): write HOST:PORT as http://HOST:{port}, or an API-info string as TOKEN:/ip4/127.0.0.1/tcp/{port}/http")
+    })
 }
 
 /// Why a token cannot be sent in an HTTP header, if it cannot.
@@ -678,6 +745,48 @@ mod tests {
     }
 
     #[test]
+    fn host_and_port_is_not_taken_for_a_token() {
+        for (given, hint) in [
+            ("localhost:1234", "http://localhost:1234"),
+            ("127.0.0.1:1234", "http://127.0.0.1:1234"),
+            ("lotus.internal:1234", "http://lotus.internal:1234"),
+        ] {
+            let c = resolve(&["--lotus.api", given], &[]);
+            let reason = c.lotus.target.unwrap_err();
+            assert!(reason.contains(hint), "{given}: {reason}");
+            assert!(c.lotus.token.is_none(), "{given}");
+        }
+        // Something that may be a token is never repeated.
+        let c = resolve(
+            &[
+                "--lotus.api",
+                "eyJhbGciOiJIUzI1NiJ9.eyJBbGxvdyI6WyJyZWFkIl19.sig:1234",
+            ],
+            &[],
+        );
+        let reason = c.lotus.target.unwrap_err();
+        assert!(
+            !reason.contains("eyJ") && reason.contains("only a port"),
+            "{reason}"
+        );
+        // A real API-info string is still read as one.
+        let c = resolve(&["--lotus.api", "tok:/ip4/127.0.0.1/tcp/1234/http"], &[]);
+        assert!(c.lotus.target.is_ok() && c.lotus.token.is_some());
+    }
+
+    #[test]
+    fn log_level_takes_only_the_five_levels() {
+        let parse = |level: &str| TestCli::try_parse_from(["exporter", "--log.level", level]);
+        for level in LOG_LEVELS {
+            assert!(parse(level).is_ok(), "{level}");
+        }
+        for bad in ["warning", "verbose", "off", ""] {
+            let error = parse(bad).err().unwrap().to_string();
+            assert!(error.contains("--log.level"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn parses_api_info_like_lotus() {
         // The cases of lotus cli/util/apiinfo_test.go.
         let cases = [
@@ -806,7 +915,7 @@ mod tests {
         );
         let err = c.lotus.target.unwrap_err();
         assert!(
-            err.contains("cannot read --lotus.token-file") && err.contains("missing"),
+            err.contains("--lotus.token-file") && err.contains("missing does not exist"),
             "{err}"
         );
     }

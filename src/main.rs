@@ -33,7 +33,7 @@ enum Command {
     },
     /// Print the host's port plan, conflicts first; exit 1 when there is a conflict.
     Ports,
-    /// Read a password on stdin and print its bcrypt hash for `basic_auth_users`.
+    /// Read a password (not echoed on a terminal) and print its bcrypt hash for `basic_auth_users`.
     HashPassword {
         /// bcrypt cost (10 takes about 70 ms per check, as exporter-toolkit suggests).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=16))]
@@ -41,7 +41,33 @@ enum Command {
     },
 }
 
+/// `hash-password` on its own: the exporter's flags do not apply to it, so its help lists only
+/// its own.
+#[derive(Parser)]
+#[command(
+    name = "hash-password",
+    bin_name = "lotus-follow-exporter hash-password",
+    about = "Read a password (not echoed on a terminal) and print its bcrypt hash for `basic_auth_users`"
+)]
+struct HashPasswordCli {
+    /// bcrypt cost (10 takes about 70 ms per check, as exporter-toolkit suggests).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=16))]
+    cost: u32,
+}
+
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let word = |i: usize| args.get(i).and_then(|a| a.to_str());
+    match (word(1), word(2)) {
+        (Some("hash-password"), _) => {
+            let cli = HashPasswordCli::parse_from(&args[1..]);
+            return hash_password(cli.cost);
+        }
+        (Some("help"), Some("hash-password")) => {
+            HashPasswordCli::parse_from(["hash-password", "--help"]);
+        }
+        _ => {}
+    }
     let cli = Cli::parse();
     init_logging(&cli.flags.log_level);
     if let Some(Command::HashPassword { cost }) = cli.command {
@@ -90,10 +116,15 @@ async fn serve(config: Config) -> ExitCode {
             }
         },
     };
-    if let Err(reason) = &config.lotus.target {
-        log::error!(
-            "the Lotus API cannot be used: {reason}; the Lotus check will fail until this is fixed"
-        );
+    match &config.lotus.target {
+        Ok(target) => log::info!(
+            "watching Lotus at {} ({})",
+            target.display,
+            config.lotus.api_source
+        ),
+        Err(reason) => {
+            log::error!("cannot watch Lotus: {reason}; the Lotus check fails until this is fixed")
+        }
     }
     let mut listeners = Vec::new();
     for address in &config.listen_addresses {
@@ -113,11 +144,7 @@ async fn serve(config: Config) -> ExitCode {
     let scheme = if web.tls.is_some() { "https" } else { "http" };
     let app = Arc::new(App::new(&config, web));
     log::info!("serving {scheme}");
-    log::info!(
-        "watching Lotus at {} ({})",
-        app.collector.lotus_api_address(),
-        config.lotus.api_source
-    );
+
     server::serve(listeners, app, shutdown_signal()).await;
     log::info!("stopped");
     ExitCode::SUCCESS
@@ -152,15 +179,13 @@ async fn ports(config: Config) -> ExitCode {
 
 /// Read one line (the password) from stdin and print its bcrypt hash.
 fn hash_password(cost: u32) -> ExitCode {
-    use std::io::{BufRead, IsTerminal};
-    if std::io::stdin().is_terminal() {
-        eprint!("Password (input is echoed; pipe it in to avoid that): ");
-    }
-    let mut password = String::new();
-    if let Err(e) = std::io::stdin().lock().read_line(&mut password) {
-        eprintln!("lotus-follow-exporter: cannot read the password from stdin: {e}");
-        return ExitCode::FAILURE;
-    }
+    let password = match read_password() {
+        Ok(password) => password,
+        Err(e) => {
+            eprintln!("lotus-follow-exporter: cannot read the password from stdin: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let password = password.trim_end_matches(['\n', '\r']);
     if password.is_empty() {
         eprintln!("lotus-follow-exporter: empty password; type it on stdin");
@@ -174,6 +199,55 @@ fn hash_password(cost: u32) -> ExitCode {
         Err(e) => {
             eprintln!("lotus-follow-exporter: cannot hash: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line from stdin; on a terminal, prompted and with echo turned off while it is typed.
+fn read_password() -> std::io::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    let mut password = String::new();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+        let _quiet = EchoOff::new(libc::STDIN_FILENO)?;
+        stdin.lock().read_line(&mut password)?;
+        eprintln!();
+    } else {
+        stdin.lock().read_line(&mut password)?;
+    }
+    Ok(password)
+}
+
+/// A terminal's echo turned off until dropped (termios `ECHO`, as `getpass` does).
+struct EchoOff {
+    fd: libc::c_int,
+    saved: libc::termios,
+}
+
+impl EchoOff {
+    fn new(fd: libc::c_int) -> std::io::Result<EchoOff> {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails without touching memory
+        // beyond it.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        // SAFETY: a valid termios for a terminal fd; TCSAFLUSH drops input typed before the prompt.
+        if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(EchoOff { fd, saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read in `new` on the same fd.
+        unsafe {
+            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
         }
     }
 }

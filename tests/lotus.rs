@@ -60,7 +60,7 @@ async fn synced_node_is_up_synced_and_healthy() {
     assert_eq!(m.value("lotus_status{state=\"running\"}"), 1.0);
     assert_eq!(m.value("lotus_health{state=\"healthy\"}"), 1.0);
     assert_eq!(
-        m.value("lotus_daemon_running"),
+        only_series(&m, "lotus_daemon_running").1,
         0.0,
         "no lotus daemon process runs here"
     );
@@ -836,4 +836,266 @@ async fn a_gateway_without_session_keeps_its_chain_constants() {
     }
     assert_eq!(lotus.calls("Filecoin.ChainGetGenesis"), 1);
     assert_eq!(lotus.calls("Filecoin.AuthVerify"), 1);
+}
+
+/// The one series of a metric (its labels and value); panics when there is not exactly one.
+fn only_series(m: &util::Metrics, name: &str) -> (String, f64) {
+    let found: Vec<(String, f64)> = m
+        .text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one {name} series expected:\n{}", m.text);
+    found.into_iter().next().unwrap()
+}
+
+/// Run the built binary's `check` (text report, or `--json`) against `api`.
+async fn check_output(api: String, json: bool) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let none = std::env::temp_dir().join("lotus-follow-exporter-test-none");
+        let none = none.to_str().unwrap();
+        let mut args = vec!["check"];
+        if json {
+            args.push("--json");
+        }
+        args.extend([
+            "--lotus.api",
+            &api,
+            "--follow.process-discovery=false",
+            "--follow.config-dir",
+            none,
+            "--ports.cluster-service-config",
+            none,
+            "--ports.kubo-config",
+            none,
+            "--lotus.path",
+            none,
+        ]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
+            .args(&args)
+            .env("HOME", std::env::temp_dir())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_workers_error_message_reaches_status_and_check() {
+    // The case of ../shared/cases/lotus-sync-error-message: 1580 epochs behind, one worker in
+    // the error stage saying why.
+    const WHY: &str = "collectChain failed: fetching headers: no peer answered";
+    let lotus = FakeLotus::start_with(LotusState::lagging(1580)).await;
+    lotus.state_mut(|s| {
+        let mut broken = SyncWorker::new(2, 5, s.head_height);
+        broken.message = WHY.into();
+        s.sync_workers.push(broken);
+    });
+    let exporter = exporter_for(&lotus, &[]).await;
+    let status = exporter.status().await;
+    let lotus_status = &status["lotus"];
+    assert_eq!(lotus_status["sync_status"], "error");
+    assert_eq!(lotus_status["sync_errors"], json!([WHY]));
+    let errors = lotus_status["errors"].to_string();
+    assert!(errors.contains(WHY), "{errors}");
+    let reasons = lotus_status["health_reasons"].to_string();
+    assert!(
+        reasons.contains(WHY) && reasons.contains("1580 epochs behind"),
+        "{reasons}"
+    );
+
+    let report = check_output(lotus.api_info(), false).await;
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert_eq!(report.status.code(), Some(1), "{text}");
+    assert!(text.contains(WHY), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_method_not_served_is_skipped_however_the_node_says_so() {
+    type Saying = fn(&str) -> Behavior;
+    let ways: [(&str, Saying); 3] = [
+        ("JSON-RPC -32601", |method| Behavior::RpcError {
+            code: -32601,
+            message: format!("method '{method}' not found"),
+        }),
+        ("an error with no code", |method| {
+            Behavior::ErrorWithoutCode(format!(
+                "the method {method} does not exist/is not available"
+            ))
+        }),
+        ("HTTP 404", |_| {
+            Behavior::HttpStatus(404, "404 page not found".into())
+        }),
+    ];
+    for (way, behavior) in ways {
+        let lotus = FakeLotus::start().await;
+        for method in ["Filecoin.SyncState", "Filecoin.NetPeers"] {
+            lotus.set_behavior(method, behavior(method));
+        }
+        let exporter = exporter_for(&lotus, &[]).await;
+        let m = exporter.metrics().await;
+        for check in ["lotus_sync_state", "lotus_peers"] {
+            assert_eq!(m.check_success(check), None, "{way}: {check} skipped");
+        }
+        assert_eq!(
+            m.value("lotus_health{state=\"healthy\"}"),
+            1.0,
+            "{way}: no degraded health on account of a method not served\n{}",
+            m.text
+        );
+        let status = exporter.status().await;
+        assert_eq!(status["lotus"]["errors"], json!([]), "{way}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_without_a_code_gets_no_made_up_code() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior(
+        "Filecoin.NetPeers",
+        Behavior::ErrorWithoutCode("libp2p host is closing".into()),
+    );
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert_eq!(m.check_success("lotus_peers"), Some(0.0), "a real failure");
+    let errors = exporter.status().await["lotus"]["errors"].to_string();
+    assert!(errors.contains("libp2p host is closing"), "{errors}");
+    assert!(
+        errors.contains("carried no code") && !errors.contains("code 0"),
+        "{errors}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_type_comes_from_what_the_node_serves() {
+    let node_type = |m: &util::Metrics| {
+        let (series, _) = only_series(m, "lotus_node_info");
+        series
+            .split("node_type=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_string()
+    };
+    // lotus-gateway: Version forwarded unchanged (Agent "lotus"), no SyncState nor NetPeers.
+    let gateway = FakeLotus::start().await;
+    for method in [
+        "Filecoin.Session",
+        "Filecoin.SyncState",
+        "Filecoin.NetPeers",
+    ] {
+        gateway.set_behavior(
+            method,
+            Behavior::RpcError {
+                code: -32601,
+                message: format!("method '{method}' not found"),
+            },
+        );
+    }
+    assert_eq!(gateway.state().agent, "lotus");
+    let m = exporter_for(&gateway, &[]).await.metrics().await;
+    assert_eq!(node_type(&m), "gateway", "{}", m.text);
+
+    // Neither answered nor refused: no evidence either way.
+    let silent = FakeLotus::start().await;
+    for method in ["Filecoin.SyncState", "Filecoin.NetPeers"] {
+        silent.set_behavior(method, Behavior::HttpStatus(502, "bad gateway".into()));
+    }
+    let m = exporter_for(&silent, &[]).await.metrics().await;
+    assert_eq!(node_type(&m), "unknown", "{}", m.text);
+
+    let full = FakeLotus::start().await;
+    let m = exporter_for(&full, &[]).await.metrics().await;
+    assert_eq!(node_type(&m), "chain", "{}", m.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_ahead_of_the_clock_is_measured_and_degrades_health() {
+    let lotus = FakeLotus::start().await;
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    assert!(
+        m.value("lotus_chain_head_ahead_epochs") <= 1.0,
+        "0 normally (1 at an epoch boundary)"
+    );
+
+    lotus.state_mut(|s| {
+        let ahead = s.expected_height() + 40;
+        s.set_head_height(ahead);
+    });
+    let m = exporter.metrics().await;
+    let ahead = m.value("lotus_chain_head_ahead_epochs");
+    assert!((39.0..=40.0).contains(&ahead), "ahead {ahead}");
+    assert_eq!(m.value("lotus_health{state=\"degraded\"}"), 1.0);
+    let status = exporter.status().await;
+    let reasons = status["lotus"]["health_reasons"].to_string();
+    assert!(
+        reasons.contains("ahead of this host's clock: one of the two clocks is wrong"),
+        "{reasons}"
+    );
+
+    let down = FakeLotus::start().await;
+    down.stop().await;
+    let m = exporter_for(&down, &[]).await.metrics().await;
+    assert!(
+        !m.has("lotus_chain_head_ahead_epochs"),
+        "absent when not measured"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_height_no_chain_can_have_is_an_invalid_answer() {
+    let lotus = FakeLotus::start().await;
+    let exporter = exporter_for(&lotus, &[]).await;
+    for (what, height) in [
+        ("a week ahead", None),
+        ("beyond 2^53", Some((1i64 << 53) + 1)),
+    ] {
+        lotus.state_mut(|s| {
+            let h = height.unwrap_or(s.expected_height() + 7 * 2880);
+            s.set_head_height(h);
+        });
+        let m = exporter.metrics().await;
+        assert_eq!(m.check_success("lotus_chain_head"), Some(0.0), "{what}");
+        assert!(!m.has("lotus_chain_height"), "{what}: no height figure");
+        assert!(!m.has("lotus_chain_head_ahead_epochs"), "{what}");
+        let errors = exporter.status().await["lotus"]["errors"].to_string();
+        assert!(errors.contains("invalid answer"), "{what}: {errors}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_running_names_who_listens_on_the_api_port() {
+    // Here the API port is held by this test process (the fake), not by a `lotus daemon`:
+    // lotus_daemon_running 0 says so by naming the listener, as it would for Forest or
+    // lotus-gateway.
+    let lotus = FakeLotus::start().await;
+    let exporter = exporter_for(&lotus, &[]).await;
+    let m = exporter.metrics().await;
+    let me = std::env::args().next().unwrap();
+    let me = std::path::Path::new(&me)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let (series, running) = only_series(&m, "lotus_daemon_running");
+    assert_eq!(running, 0.0);
+    assert_eq!(
+        series,
+        format!("lotus_daemon_running{{api_listener=\"{me}\"}}"),
+        "{}",
+        m.text
+    );
+    let status = exporter.status().await;
+    assert_eq!(status["lotus"]["api_listener"], json!([me]));
+
+    lotus.stop().await;
+    let m = exporter.metrics().await;
+    let (series, _) = only_series(&m, "lotus_daemon_running");
+    assert_eq!(series, "lotus_daemon_running{api_listener=\"none\"}");
 }

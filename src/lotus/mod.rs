@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::config::{is_local, LotusConfig, WalletSpec};
+use crate::http_client::Endpoint;
 use crate::process::ProcessTable;
 use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
 use rpc::{RpcClient, RpcError};
@@ -44,6 +45,14 @@ pub const CHECKS: [&str; 10] = [
 /// Why a process verdict cannot be given when `/proc` hides other users' processes.
 const HIDDEN_PROCESSES: &str = "other users' processes are hidden (/proc mounted with hidepid): run the exporter as the daemon's user, or give it the gid= of the /proc mount";
 
+/// The highest height an answer may carry: 2^53, past which a height is no longer exact in
+/// JSON numbers (and which a chain of 30 s epochs reaches in 8.5 billion years).
+const MAX_HEIGHT: u64 = 1 << 53;
+
+/// How far ahead of the clock a head may be before it is an invalid answer rather than a
+/// wrong clock: a day's worth of epochs (2880 at 30 s).
+const MAX_AHEAD_SECONDS: u64 = 24 * 60 * 60;
+
 /// `WalletBalance` calls in flight at once.
 const WALLET_CALLS_AT_ONCE: usize = 8;
 
@@ -58,7 +67,9 @@ pub struct NodeVersion {
     /// The release part (`1.34.1`).
     pub release: String,
     pub commit: String,
-    /// `chain` for a full node (as Lotus's own `lotus_info{node_type}`), `gateway` for lotus-gateway.
+    /// What the node serves says it is: `chain` for a full node (as Lotus's own
+    /// `lotus_info{node_type}`), `gateway` for lotus-gateway, `unknown` when the evidence does
+    /// not tell (see [`node_type`]).
     pub node_type: String,
 }
 
@@ -107,16 +118,26 @@ pub struct LotusReport {
     pub head_timestamp_seconds: Option<u64>,
     pub expected_height: Option<u64>,
     pub sync_lag_epochs: Option<u64>,
+    /// Epochs the head is ahead of the expected height (0 normally): one of the two clocks is
+    /// wrong. `None` when not measured.
+    pub head_ahead_epochs: Option<u64>,
     pub synced: Option<bool>,
     pub sync_workers: Option<SyncWorkers>,
     pub peers: Option<u64>,
     pub wallets: Vec<WalletBalance>,
     /// A `lotus daemon` process runs here; `None` when not looked for (remote API) or not visible.
     pub daemon_running: Option<bool>,
+    /// Who listens on the Lotus API's port on this host (program names, sorted; `unknown` for
+    /// an owner that cannot be seen; empty when nothing listens). `None` when not looked at
+    /// (remote or unix-socket API, listeners not read). Filled in by the collector from the
+    /// port check's listeners.
+    pub api_listener: Option<Vec<String>>,
     /// The configured token's permissions (`Filecoin.AuthVerify`); `None` without a token or when unknown.
     pub token_permissions: Option<Vec<String>>,
     pub status: DaemonStatus,
     pub health: Health,
+    /// Why health is not `healthy`, in words (empty when healthy).
+    pub health_reasons: Vec<String>,
     pub sync_status: SyncStatus,
     pub last_check: SystemTime,
 }
@@ -139,22 +160,48 @@ impl LotusReport {
             head_timestamp_seconds: None,
             expected_height: None,
             sync_lag_epochs: None,
+            head_ahead_epochs: None,
             synced: None,
             sync_workers: None,
             peers: None,
             wallets: Vec::new(),
             daemon_running: None,
+            api_listener: None,
             token_permissions: None,
             status: DaemonStatus::Error,
             health: Health::Unhealthy,
+            health_reasons: Vec::new(),
             sync_status: SyncStatus::Unknown,
             last_check: started,
         }
     }
 
-    /// Failed and timed-out checks in words; checks that failed for the same reason share a line.
+    /// Failed and timed-out checks in words (checks that failed for the same reason share a
+    /// line), then the messages of sync workers in the error stage.
     pub fn errors(&self) -> Vec<String> {
-        crate::snapshot::grouped_errors(&self.checks)
+        let mut errors = crate::snapshot::grouped_errors(&self.checks);
+        errors.extend(
+            self.sync_errors()
+                .into_iter()
+                .map(|m| format!("sync worker in error: {m}")),
+        );
+        errors
+    }
+
+    /// What Lotus says about each sync worker in the `error` stage (its `Message`), each
+    /// distinct message once.
+    pub fn sync_errors(&self) -> Vec<String> {
+        let mut messages: Vec<String> = Vec::new();
+        for message in self.sync_workers.iter().flat_map(|w| w.errors.iter()) {
+            let message = match message.trim() {
+                "" => "(Lotus gave no message)".to_string(),
+                text => text.to_string(),
+            };
+            if !messages.contains(&message) {
+                messages.push(message);
+            }
+        }
+        messages
     }
 }
 
@@ -217,7 +264,8 @@ impl LotusCheck {
     pub fn new(config: LotusConfig) -> LotusCheck {
         let api_address = match &config.target {
             Ok(target) => target.display.clone(),
-            Err(_) => format!("unusable ({})", config.api_source),
+            // The reason names its source (`--lotus.api: ...`, `--lotus.token-file ...`).
+            Err(_) => "unusable".to_string(),
         };
         let look_for_process = config
             .target
@@ -243,6 +291,16 @@ impl LotusCheck {
 
     pub fn api_address(&self) -> &str {
         &self.api_address
+    }
+
+    /// The Lotus API's TCP host and port when it is on this host (so who listens there can be
+    /// named); `None` for a remote, unix-socket or unusable API.
+    pub fn local_tcp_api(&self) -> Option<(&str, u16)> {
+        let client = self.client.as_ref().ok()?;
+        match &client.target().endpoint {
+            Endpoint::Tcp { host, port } if self.look_for_process => Some((host.as_str(), *port)),
+            _ => None,
+        }
     }
 
     /// Run every Lotus call concurrently and judge the node, before `deadline`.
@@ -344,6 +402,7 @@ impl LotusCheck {
         report.checks.retain(|c| c.check != "lotus_process");
         report.checks.push(process.0);
         report.daemon_running = process.1;
+        report.health_reasons = vec![format!("the Lotus API cannot be used: {reason}")];
         report
     }
 
@@ -556,10 +615,97 @@ fn warn_about_powerful_token(permissions: Option<&[String]>) {
     }
 }
 
+/// What the node is, from what it serves. `Filecoin.Version` cannot tell: lotus-gateway forwards
+/// it unchanged (Agent `lotus`). A node that answered `SyncState` or `NetPeers` syncs a chain of
+/// its own; one that serves neither is a gateway (lotus-gateway serves Version, ChainHead,
+/// ChainGetGenesis, StateNetworkName and WalletBalance, not SyncState, NetPeers, Session or
+/// AuthVerify). Anything less (the calls failed or timed out) is `unknown`, never `chain`.
+fn node_type(
+    agent: Option<&str>,
+    not_served: &BTreeSet<&str>,
+    chain_answered: bool,
+) -> &'static str {
+    if agent.is_some_and(|a| a.to_ascii_lowercase().contains("gateway")) {
+        "gateway"
+    } else if chain_answered {
+        "chain"
+    } else if not_served.contains("Filecoin.SyncState") && not_served.contains("Filecoin.NetPeers")
+    {
+        "gateway"
+    } else {
+        "unknown"
+    }
+}
+
+/// Why a head height is no answer a chain can give, if it is not: past 2^53, or more than a
+/// day of epochs ahead of the clock (`limit` is the expected height and the block delay).
+fn impossible_height(height: u64, limit: Option<(u64, u64)>) -> Option<String> {
+    if height > MAX_HEIGHT {
+        return Some(format!(
+            "Filecoin.ChainHead answered height {height}, which no chain can have (above 2^53): an invalid answer"
+        ));
+    }
+    let (expected, delay) = limit?;
+    let most_ahead = MAX_AHEAD_SECONDS / delay.max(1);
+    (height > expected.saturating_add(most_ahead)).then(|| {
+        format!(
+            "Filecoin.ChainHead answered height {height}, {} epochs ahead of the {expected} this host's clock expects (more than a day): an invalid answer",
+            height - expected
+        )
+    })
+}
+
+/// Why a node that is up is not healthy: each part of health needs evidence (synced, no worker
+/// in error, at least one peer, a head not ahead of the clock). A method the node does not
+/// serve (skipped) is no evidence against it.
+fn health_reasons(report: &LotusReport, checks: &[CheckResult], threshold: u64) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if !report.up {
+        reasons.push("the Lotus API did not answer Filecoin.Version".to_string());
+        return reasons;
+    }
+    let not_served = |check| matches!(recorded_status(checks, check), CheckStatus::Skipped(_));
+    match (report.synced, report.sync_lag_epochs) {
+        (Some(true), _) => {}
+        (Some(false), Some(lag)) => reasons.push(format!(
+            "the head is {lag} epochs behind the clock (synced below {threshold}, --lotus.sync-lag-threshold)"
+        )),
+        _ => reasons.push("sync lag unknown (no head height or no expected height)".to_string()),
+    }
+    if let Some(ahead) = report.head_ahead_epochs.filter(|a| *a > 1) {
+        reasons.push(format!(
+            "head is {ahead} epochs ahead of this host's clock: one of the two clocks is wrong"
+        ));
+    }
+    match &report.sync_workers {
+        Some(workers) if workers.per_stage[STAGE_ERROR] > 0 => {
+            for message in report.sync_errors() {
+                reasons.push(format!("a sync worker is in the error stage: {message}"));
+            }
+        }
+        Some(_) => {}
+        None if not_served("lotus_sync_state") => {}
+        None => {
+            reasons.push("sync workers unknown (Filecoin.SyncState did not answer)".to_string())
+        }
+    }
+    match report.peers {
+        Some(0) => reasons.push("no peers".to_string()),
+        Some(_) => {}
+        None if not_served("lotus_peers") => {}
+        None => reasons.push("peers unknown (Filecoin.NetPeers did not answer)".to_string()),
+    }
+    reasons
+}
+
 /// Builds a report from the calls' outcomes, one sub-check at a time.
 struct Assembly {
     report: LotusReport,
     checks: Vec<CheckResult>,
+    /// Methods the node said it does not serve this round.
+    not_served: BTreeSet<&'static str>,
+    /// `Filecoin.Version`'s `Agent`.
+    agent: Option<String>,
     version_error: Option<RpcError>,
     genesis_timestamp: Option<u64>,
     network_name: Option<String>,
@@ -572,6 +718,8 @@ impl Assembly {
         Assembly {
             report,
             checks: Vec::new(),
+            not_served: BTreeSet::new(),
+            agent: None,
             version_error: None,
             genesis_timestamp: None,
             network_name: None,
@@ -590,7 +738,17 @@ impl Assembly {
                 Ok(parsed) => (CheckStatus::Ok, Some(parsed)),
                 Err(shape) => (CheckStatus::Failed(shape.to_string()), None),
             },
-            Err(e) => (status_of(&e), None),
+            Err(RpcError::MethodNotFound { method, evidence }) if check == "lotus_version" => {
+                // Every Lotus-API node serves Version: where it is missing, this is no Lotus API.
+                let reason = format!("{method} is not served here ({evidence}): this is not a Lotus API endpoint (is the path right? Lotus serves /rpc/v0 and /rpc/v1)");
+                (CheckStatus::Failed(reason), None)
+            }
+            Err(e) => {
+                if let RpcError::MethodNotFound { method, .. } = &e {
+                    self.not_served.insert(method);
+                }
+                (status_of(&e), None)
+            }
         };
         self.checks.push(CheckResult::new(check, status, duration));
         value
@@ -605,17 +763,14 @@ impl Assembly {
         };
         self.report.up = true;
         let parts = types::split_version(&parsed.version);
-        let node_type = match parsed.agent.as_deref() {
-            Some(agent) if agent.contains("gateway") => "gateway",
-            _ => "chain",
-        };
+        self.agent = parsed.agent.clone();
         self.report.network = parts.build_type.as_deref().map(types::normalise_network);
         self.report.block_delay_seconds = parsed.block_delay_seconds;
         self.report.version = Some(NodeVersion {
             full: parsed.version.clone(),
             release: parts.release,
             commit: parts.commit.unwrap_or_default(),
-            node_type: node_type.to_string(),
+            node_type: "unknown".to_string(),
         });
     }
 
@@ -758,8 +913,16 @@ impl Assembly {
         self.report.wallets = balances;
     }
 
-    /// Derive expected height, lag, verdicts.
+    /// Derive expected height, lag, node type, verdicts and their reasons.
     fn finish(mut self, sync_lag_threshold: u64) -> LotusReport {
+        let node_type = node_type(
+            self.agent.as_deref(),
+            &self.not_served,
+            self.report.sync_workers.is_some() || self.report.peers.is_some(),
+        );
+        if let Some(version) = self.report.version.as_mut() {
+            version.node_type = node_type.to_string();
+        }
         let report = &mut self.report;
         if report.network.is_none() && report.up {
             report.network = self.network_name.as_deref().map(types::normalise_network);
@@ -774,8 +937,26 @@ impl Assembly {
             }
             _ => None,
         };
+        if let Some(height) = report.chain_height {
+            let limit = report.expected_height.zip(report.block_delay_seconds);
+            if let Some(invalid) = impossible_height(height, limit) {
+                report.chain_height = None;
+                report.head_timestamp_seconds = None;
+                if let Some(head) = self
+                    .checks
+                    .iter_mut()
+                    .find(|c| c.check == "lotus_chain_head")
+                {
+                    head.status = CheckStatus::Failed(invalid);
+                }
+            }
+        }
         report.sync_lag_epochs = match (report.expected_height, report.chain_height) {
             (Some(expected), Some(height)) => Some(expected.saturating_sub(height)),
+            _ => None,
+        };
+        report.head_ahead_epochs = match (report.expected_height, report.chain_height) {
+            (Some(expected), Some(height)) => Some(height.saturating_sub(expected)),
             _ => None,
         };
         report.synced = report.sync_lag_epochs.map(|lag| lag < sync_lag_threshold);
@@ -801,27 +982,16 @@ impl Assembly {
         } else {
             DaemonStatus::Error
         };
-        // Healthy needs evidence for each part: synced, no worker in error, at least one peer. A
-        // method the node does not serve (skipped) is no evidence against it.
         let checks = &self.checks;
-        let not_served = |check| matches!(recorded_status(checks, check), CheckStatus::Skipped(_));
-        let workers_fine = error_workers
-            .map(|e| !e)
-            .or(not_served("lotus_sync_state").then_some(true));
-        let peers_fine = report
-            .peers
-            .map(|p| p > 0)
-            .or(not_served("lotus_peers").then_some(true));
+        let reasons = health_reasons(report, checks, sync_lag_threshold);
         report.health = if !report.up {
             Health::Unhealthy
-        } else if report.synced == Some(true)
-            && workers_fine == Some(true)
-            && peers_fine == Some(true)
-        {
+        } else if reasons.is_empty() {
             Health::Healthy
         } else {
             Health::Degraded
         };
+        report.health_reasons = reasons;
         self.checks
             .sort_by_key(|c| CHECKS.iter().position(|n| *n == c.check));
         report.checks = self.checks;

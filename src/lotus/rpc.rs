@@ -45,8 +45,13 @@ pub enum RpcError {
         status: u16,
         body: String,
     },
-    #[error("{method} is not served by this node (JSON-RPC -32601)")]
-    MethodNotFound { method: &'static str },
+    /// The node does not serve the method; `evidence` says how it said so (`JSON-RPC -32601`,
+    /// `HTTP 404`, or its own words when the error carried no code).
+    #[error("{method} is not served by this node ({evidence})")]
+    MethodNotFound {
+        method: &'static str,
+        evidence: String,
+    },
     #[error(
         "{method}: {message} (give a token with that permission, or name what to watch explicitly)"
     )]
@@ -54,10 +59,11 @@ pub enum RpcError {
         method: &'static str,
         message: String,
     },
-    #[error("{method} failed: {message} (JSON-RPC code {code})")]
+    #[error("{method} failed: {message} ({})", code_in_words(*.code))]
     Remote {
         method: &'static str,
-        code: i64,
+        /// The error's code; `None` when the error object carried none (never made up).
+        code: Option<i64>,
         message: String,
     },
     #[error("{method} answered with malformed JSON-RPC: {reason}")]
@@ -67,7 +73,20 @@ pub enum RpcError {
     },
 }
 
+/// `JSON-RPC code N`, or that the error carried no code.
+fn code_in_words(code: Option<i64>) -> String {
+    match code {
+        Some(code) => format!("JSON-RPC code {code}"),
+        None => "the error carried no code".to_string(),
+    }
+}
+
 impl RpcError {
+    /// True when the node said it does not serve the method.
+    pub fn is_not_served(&self) -> bool {
+        matches!(self, RpcError::MethodNotFound { .. })
+    }
+
     /// True when nothing listened at the address (connection refused, socket missing).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, RpcError::Unreachable(_))
@@ -205,6 +224,13 @@ pub fn interpret(
                 });
         }
     }
+    // An endpoint that does not exist (an old Lotus has no /rpc/v2): nothing on it is served.
+    if status == StatusCode::NOT_FOUND {
+        return Err(RpcError::MethodNotFound {
+            method,
+            evidence: format!("HTTP 404 at {display}: {}", snippet(body)),
+        });
+    }
     if !status.is_success() {
         return Err(RpcError::HttpStatus {
             display: display.to_string(),
@@ -223,14 +249,23 @@ pub fn interpret(
 }
 
 fn envelope_error(method: &'static str, error: &Value) -> RpcError {
-    let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
+    let code = error.get("code").and_then(Value::as_i64);
     let message = error
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    if code == METHOD_NOT_FOUND {
-        return RpcError::MethodNotFound { method };
+    if code == Some(METHOD_NOT_FOUND) {
+        return RpcError::MethodNotFound {
+            method,
+            evidence: format!("JSON-RPC {METHOD_NOT_FOUND}"),
+        };
+    }
+    if code.is_none() && says_not_served(method, &message) {
+        return RpcError::MethodNotFound {
+            method,
+            evidence: format!("the node says \"{}\", with no error code", clip(&message)),
+        };
     }
     // go-jsonrpc auth: "missing permission to invoke 'WalletList' (need 'write')", code 1.
     if message.contains("missing permission") {
@@ -240,6 +275,46 @@ fn envelope_error(method: &'static str, error: &Value) -> RpcError {
         method,
         code,
         message,
+    }
+}
+
+/// True when an error message says the method does not exist, in any of the ways Lotus-API
+/// nodes other than go-jsonrpc put it ("the method X does not exist/is not available",
+/// "Method not found", "unknown method", "not supported", ...). The message must be about the
+/// method (name it, or say "method"), so "actor not found" is not taken for it.
+pub fn says_not_served(method: &str, message: &str) -> bool {
+    const SAYINGS: [&str; 10] = [
+        "not exist",
+        "doesn't exist",
+        "not available",
+        "unavailable",
+        "not found",
+        "not supported",
+        "unsupported",
+        "unknown",
+        "not implemented",
+        "no such",
+    ];
+    let message = message.to_ascii_lowercase();
+    let short = method
+        .rsplit('.')
+        .next()
+        .unwrap_or(method)
+        .to_ascii_lowercase();
+    let about_the_method = message.contains("method") || message.contains(&short);
+    about_the_method && SAYINGS.iter().any(|s| message.contains(s))
+}
+
+/// A message cut to a readable length for error text.
+fn clip(message: &str) -> String {
+    const MAX: usize = 160;
+    let message: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match message.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}...", &message[..at]),
+        None => message,
     }
 }
 
@@ -321,6 +396,62 @@ mod tests {
             br#"{"error":{"code":1,"message":"boom"}}"#,
         );
         assert!(remote.unwrap_err().to_string().contains("boom"));
+    }
+
+    #[test]
+    fn a_method_not_served_is_recognised_however_the_node_says_so() {
+        let not_served = |status: StatusCode, body: &str| {
+            interpret(DISPLAY, "Filecoin.SyncState", status, body.as_bytes())
+        };
+        for (status, body) in [
+            (
+                StatusCode::OK,
+                r#"{"jsonrpc":"2.0","id":1,"error":{"message":"the method Filecoin.SyncState does not exist/is not available"}}"#,
+            ),
+            (
+                StatusCode::OK,
+                r#"{"error":{"message":"Method not found"}}"#,
+            ),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"error":{"message":"unknown method: SyncState"}}"#,
+            ),
+            (
+                StatusCode::OK,
+                r#"{"error":{"message":"SYNCSTATE IS NOT SUPPORTED"}}"#,
+            ),
+            (StatusCode::NOT_FOUND, "404 page not found"),
+        ] {
+            let error = not_served(status, body).unwrap_err();
+            assert!(error.is_not_served(), "{body}: {error}");
+        }
+        let no_code = not_served(
+            StatusCode::OK,
+            r#"{"error":{"message":"Method not found"}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(no_code.contains("no error code"), "{no_code}");
+        assert!(!no_code.contains("-32601"), "no code is made up: {no_code}");
+        // Not about the method, or carrying a code other than -32601: a real failure.
+        for body in [
+            r#"{"error":{"message":"actor not found"}}"#,
+            r#"{"error":{"code":1,"message":"method not found"}}"#,
+        ] {
+            assert!(
+                !not_served(StatusCode::OK, body)
+                    .unwrap_err()
+                    .is_not_served(),
+                "{body}"
+            );
+        }
+        let boom = not_served(StatusCode::OK, r#"{"error":{"message":"boom"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            boom.contains("boom") && boom.contains("carried no code") && !boom.contains("code 0"),
+            "{boom}"
+        );
     }
 
     #[test]

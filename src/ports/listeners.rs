@@ -226,6 +226,29 @@ pub fn name_holders(scan: &ListeningScan, procs: &ProcessTable, own_pid: u32) ->
         .collect()
 }
 
+/// Who listens on TCP `port` where a client on this host connecting to `host` would arrive (a
+/// loopback or wildcard socket, or `host`'s own address): program names, sorted, each once;
+/// `unknown` for a socket whose owner cannot be seen. Empty when nothing listens there.
+pub fn tcp_listeners_for(listeners: &[Listener], host: Option<IpAddr>, port: u16) -> Vec<String> {
+    let mut programs: Vec<String> = listeners
+        .iter()
+        .filter(|l| l.protocol == Transport::Tcp && l.port == port)
+        .filter(|l| {
+            l.address.is_loopback() || l.address.is_unspecified() || Some(l.address) == host
+        })
+        .flat_map(|l| {
+            if l.holders.is_empty() {
+                vec!["unknown".to_string()]
+            } else {
+                l.holders.iter().map(|h| h.program.clone()).collect()
+            }
+        })
+        .collect();
+    programs.sort();
+    programs.dedup();
+    programs
+}
+
 fn holder(pid: u32, process: Option<&ProcessInfo>, own_pid: u32) -> Holder {
     match process {
         Some(process) => Holder {
@@ -409,6 +432,38 @@ fn read_process(root: &Path, pid: u32) -> Option<ProcessInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_who_listens_where_a_local_client_arrives() {
+        let listener = |address: &str, port, holders: &[&str]| Listener {
+            protocol: Transport::Tcp,
+            address: ip(address),
+            port,
+            holders: holders
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Holder {
+                    pid: i as u32 + 10,
+                    program: p.to_string(),
+                    service: None,
+                })
+                .collect(),
+        };
+        let table = [
+            listener("0.0.0.0", 1234, &["forest"]),
+            listener("::1", 1234, &["forest"]),
+            listener("192.0.2.7", 1234, &["nginx"]),
+            listener("127.0.0.1", 2345, &[]),
+        ];
+        let local = Some(ip("127.0.0.1"));
+        assert_eq!(tcp_listeners_for(&table, local, 1234), ["forest"]);
+        assert_eq!(tcp_listeners_for(&table, local, 2345), ["unknown"]);
+        assert!(tcp_listeners_for(&table, local, 1).is_empty());
+        assert_eq!(
+            tcp_listeners_for(&table, Some(ip("192.0.2.7")), 1234),
+            ["forest", "nginx"]
+        );
+    }
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

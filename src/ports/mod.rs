@@ -36,7 +36,7 @@ use crate::snapshot::{CheckResult, CheckStatus};
 
 pub use claims::{exporter_claim, multiaddr_claim};
 pub use conflicts::overlaps;
-pub use listeners::{Holder, Listener};
+pub use listeners::{tcp_listeners_for, Holder, Listener};
 
 /// Check name: reading ipfs-cluster-service's `service.json`.
 pub const CHECK_CLUSTER_SERVICE_CONFIG: &str = "ports_cluster_service_config";

@@ -38,6 +38,9 @@ fn render_lotus(snapshot: &Snapshot, out: &mut String) {
     let _ = writeln!(out, "Lotus {}", lotus.api_address);
     let _ = writeln!(out, "  status:   {}", lotus.status.as_str());
     let _ = writeln!(out, "  health:   {}", lotus.health.as_str());
+    for reason in &lotus.health_reasons {
+        let _ = writeln!(out, "  why:      {reason}");
+    }
     if !lotus.up {
         let _ = writeln!(
             out,

@@ -298,6 +298,9 @@ pub enum Behavior {
     /// Headers (with the full `Content-Length`) and half the normal body, then the connection
     /// is dropped.
     ResetMidBody,
+    /// An error object with no `code`, only this message, as some third-party Lotus-API nodes
+    /// answer a method they do not serve (HTTP 200).
+    ErrorWithoutCode(String),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -698,6 +701,14 @@ async fn answer(
             return full(shared, method, reply);
         }
         Behavior::HttpStatus(status, text) => return plain_for(shared, method, status, text),
+        Behavior::ErrorWithoutCode(message) => {
+            let error = json!({"message": message});
+            let reply = envelope(
+                200,
+                json!({"jsonrpc": "2.0", "id": call.id, "error": error}),
+            );
+            return full(shared, method, reply);
+        }
         Behavior::RawBody(raw) => {
             let reply = Reply {
                 status: 200,

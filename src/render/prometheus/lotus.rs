@@ -34,11 +34,12 @@ pub fn render(report: &LotusReport, out: &mut Families) {
     )
     .maybe(&[], report.peers.map(|p| p as f64));
     wallets(report, out);
+    let listener = api_listener_label(report.api_listener.as_deref());
     out.gauge(
         "lotus_daemon_running",
-        "1 when a `lotus daemon` process runs on this host, 0 when none does; absent when the API is remote or processes cannot be read.",
+        "1 when a `lotus daemon` process runs on this host, 0 when none does; absent when the API is remote or processes cannot be read. Label api_listener: who listens on the Lotus API port here (forest, lotus-gateway, a proxy can serve it without a lotus daemon; none: nothing listens; unknown: not seen).",
     )
-    .maybe(&[], report.daemon_running.map(bool_value));
+    .maybe(&[("api_listener", &listener)], report.daemon_running.map(bool_value));
     if let Some(permissions) = &report.token_permissions {
         let mut family = out.gauge(
             "lotus_token_permissions",
@@ -78,6 +79,11 @@ fn chain(report: &LotusReport, out: &mut Families) {
         "Epochs the head is behind the expected height (never negative).",
     )
     .maybe(&[], as_f64(report.sync_lag_epochs));
+    out.gauge(
+        "lotus_chain_head_ahead_epochs",
+        "Epochs the head is ahead of the expected height (0 normally; above 1, one of the two clocks, this host's or the chain's, is wrong).",
+    )
+    .maybe(&[], as_f64(report.head_ahead_epochs));
     out.gauge(
         "lotus_chain_head_timestamp_seconds",
         "Unix time of the head tipset (its smallest block timestamp).",
@@ -119,5 +125,15 @@ fn wallets(report: &LotusReport, out: &mut Families) {
                 balance.to_fil(),
             );
         }
+    }
+}
+
+/// The `api_listener` label: the programs listening on the Lotus API port, `none` when nothing
+/// does, `unknown` when the listeners were not seen.
+fn api_listener_label(listener: Option<&[String]>) -> String {
+    match listener {
+        None => "unknown".to_string(),
+        Some([]) => "none".to_string(),
+        Some(programs) => programs.join(","),
     }
 }
