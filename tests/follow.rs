@@ -919,3 +919,120 @@ async fn an_id_answered_after_the_deadline_always_reads_as_timed_out() {
 async fn pins_answered_after_the_deadline_always_read_as_timed_out() {
     late_answers_read_as_timed_out("/pins", &[CHECK_PINS, CHECK_PINS_LISTING]).await;
 }
+
+/// A process of another user (uid 65534, started through setpriv) posing as
+/// `ipfs-cluster-follow -c <its folder> <name> run`, its argv rewritten with `exec -a` and kept
+/// alive by perl reading its program from stdin (so no argument of its own is taken as a flag).
+struct Impostor(std::process::Child);
+
+impl Impostor {
+    fn start(folder: &Path, name: &str) -> Option<Impostor> {
+        let setpriv = which_setpriv().ok()?;
+        let mut child = std::process::Command::new(setpriv)
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "bash",
+                "-c",
+            ])
+            .arg("exec -a ipfs-cluster-follow perl - -c \"$0\" \"$1\" run")
+            .arg(folder)
+            .arg(name)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        use std::io::Write;
+        let mut stdin = child.stdin.take()?;
+        stdin.write_all(b"sleep 600;\n").ok()?;
+        drop(stdin);
+        Some(Impostor(child))
+    }
+
+    /// Wait (bounded) until the process table shows the rewritten argv.
+    async fn visible(&self, name: &str) -> bool {
+        for _ in 0..500 {
+            let table = lotus_follow_exporter::process::scan(deadline())
+                .await
+                .unwrap();
+            if table
+                .follow_peers()
+                .any(|(p, n)| p.pid == self.0.id() && n == name)
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+}
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_users_process_gets_no_credentials_and_cannot_take_a_followers_place() {
+    if !running_as_root() {
+        println!("skipped: starting a process as another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let name = format!("mycluster-{}", std::process::id());
+    let creds = dir.path().join("creds");
+    std::fs::write(&creds, "follow:s3cret\n").unwrap();
+    let guarded = |peer: &str| ClusterState {
+        peer_id: peer.to_string(),
+        basic_auth: Some("follow:s3cret".to_string()),
+        ..ClusterState::default()
+    };
+    // The real follower, in the exporter's config folder.
+    let _real = follower_on_socket(dir.path(), &name, guarded("12D3KooWReal")).await;
+    // The impostor's socket in a folder of its own: it would answer anyone holding the
+    // credentials, so an answer proves they were sent.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(elsewhere.join(&name)).unwrap();
+    let _fake = cluster::serve_unix(
+        &elsewhere.join(&name).join("api-socket"),
+        guarded("12D3KooWImpostor"),
+    )
+    .await;
+    let Some(impostor) = Impostor::start(&elsewhere, &name) else {
+        println!("skipped: setpriv or perl missing");
+        return;
+    };
+    assert!(
+        impostor.visible(&name).await,
+        "the impostor never showed up"
+    );
+    let mut config = config_for(dir.path());
+    config.basic_auth_file = Some(creds);
+    let table = lotus_follow_exporter::process::scan(deadline())
+        .await
+        .unwrap();
+    let reports = run(config, table).await;
+    let real = reports
+        .iter()
+        .find(|r| r.cluster_name == name)
+        .expect("the real follower is still reported under its name");
+    assert_eq!(real.peer_id.as_deref(), Some("12D3KooWReal"));
+    assert_eq!(
+        real.running,
+        Some(false),
+        "the impostor made it read running"
+    );
+    let shown = reports
+        .iter()
+        .find(|r| r.cluster_name == format!("nobody/{name}"))
+        .unwrap_or_else(|| panic!("no nobody/{name} in {reports:#?}"));
+    assert_eq!(
+        shown.api_reachable,
+        Some(false),
+        "the impostor answered: the credentials were sent to it"
+    );
+    assert!(failure_of(shown, CHECK_API).contains("401"), "{shown:#?}");
+}
