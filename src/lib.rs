@@ -37,6 +37,7 @@
 //! - Every network call, file read and process spawn has a deadline; every body has a cap.
 //! - The Lotus token is sent as `Authorization: Bearer` and appears nowhere else.
 
+pub mod bound;
 pub mod collector;
 pub mod config;
 pub mod files;
