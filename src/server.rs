@@ -14,14 +14,25 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::collector::{scrape_budget, Collector};
 use crate::render;
 use crate::web::WebConfig;
 
-/// A client must send its request headers within this time (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+mod slots;
+
+pub use slots::{EVICTED as CONNECTIONS_EVICTED, REFUSED as CONNECTIONS_REFUSED};
+use slots::{Slot, Slots};
+
+/// A client must finish its TLS handshake, and send each request head, within this time of the
+/// connection opening or going idle: idle keep-alive connections close after it too (hyper
+/// starts this timer whenever it waits for a request head).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// When every slot is busy with a request, a new connection waits this long for one, then is
+/// closed (and counted as refused).
+const ADMIT_WAIT: Duration = Duration::from_secs(2);
 
 /// Default for `--web.max-connections`: far above what a Prometheus HA pair needs.
 pub const DEFAULT_MAX_CONNECTIONS: u16 = 1024;
@@ -39,7 +50,8 @@ pub struct App {
     pub web: WebConfig,
     pub telemetry_path: String,
     pub collector_timeout: Duration,
-    /// At most this many connections are served at once; more wait in the kernel's accept queue.
+    /// At most this many connections are served at once; when all are taken, the longest-idle
+    /// one is closed for a new one.
     pub max_connections: usize,
 }
 
@@ -118,8 +130,7 @@ pub async fn bind(address: &str) -> Result<TcpListener, String> {
 
 /// Serve on every listener until `shutdown` resolves, then let in-flight requests finish.
 pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let max_connections = app.max_connections.max(1);
-    let slots = Arc::new(Semaphore::new(max_connections));
+    let slots = Slots::new(app.max_connections);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut acceptors = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -134,10 +145,9 @@ pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Fu
     let _ = stop_tx.send(true);
     while acceptors.join_next().await.is_some() {}
     // Every open connection holds a slot: when all slots are free, every connection has finished.
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+    if !slots
+        .wait_empty(tokio::time::Instant::now() + SHUTDOWN_GRACE)
         .await
-        .is_err()
     {
         log::warn!("some connections did not finish within {SHUTDOWN_GRACE:?}; closing them");
     }
@@ -146,28 +156,11 @@ pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Fu
 async fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     mut stop: watch::Receiver<bool>,
 ) {
     let tls = app.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
-    let mut full_logged = false;
     loop {
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if !full_logged {
-                    log::warn!(
-                        "{} connections open (--web.max-connections): new ones wait until one closes",
-                        app.max_connections
-                    );
-                    full_logged = true;
-                }
-                tokio::select! {
-                    permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
-                    _ = stop.changed() => return,
-                }
-            }
-        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => stream,
@@ -179,37 +172,65 @@ async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
+        // Full: the longest-idle connection is closed for this one; none idle: wait a little.
+        let slot = tokio::select! {
+            slot = slots.admit(ADMIT_WAIT) => slot,
+            _ = stop.changed() => return,
+        };
+        let Some(slot) = slot else {
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let stop = stop.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(TokioIo::new(stream), app, stop).await,
+                None => serve_connection(TokioIo::new(stream), app, slot, stop).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => {
-                            serve_connection(TokioIo::new(tls_stream), app, stop).await
-                        }
-                        Ok(Err(e)) => log::debug!("TLS handshake failed: {e}"),
-                        Err(_) => log::debug!("TLS handshake timed out"),
+                    let handshake = acceptor.accept(stream);
+                    let closed = slot.close.clone();
+                    tokio::select! {
+                        done = tokio::time::timeout(CLIENT_TIMEOUT, handshake) => match done {
+                            Ok(Ok(tls_stream)) => {
+                                serve_connection(TokioIo::new(tls_stream), app, slot, stop).await
+                            }
+                            Ok(Err(e)) => log::debug!("TLS handshake failed: {e}"),
+                            Err(_) => log::debug!("TLS handshake timed out"),
+                        },
+                        _ = closed.notified() => log::debug!("TLS handshake cut: its slot was needed"),
                     }
                 }
             }
-            drop(permit);
         });
     }
 }
 
 /// Serve one connection until it closes, or finish its request and close it at shutdown.
-async fn serve_connection<T>(io: TokioIo<T>, app: Arc<App>, mut stop: watch::Receiver<bool>)
-where
+async fn serve_connection<T>(
+    io: TokioIo<T>,
+    app: Arc<App>,
+    slot: Slot,
+    mut stop: watch::Receiver<bool>,
+) where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| handle(app.clone(), request));
+    let slot = Arc::new(slot);
+    let close = slot.close.clone();
+    let tracked = slot.clone();
+    let service = service_fn(move |request| {
+        let busy = tracked.busy();
+        let app = app.clone();
+        async move {
+            let response = handle(app, request).await;
+            drop(busy);
+            response
+        }
+    });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(CLIENT_TIMEOUT)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES)
         .serve_connection(io, service);
     tokio::pin!(connection);
@@ -219,7 +240,14 @@ where
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
         }
+        _ = close.notified() => {
+            // Its slot is needed and it waits for its client: an idle connection closes at once;
+            // a response being written is finished first.
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(CLIENT_TIMEOUT, connection).await;
+        }
     }
+    drop(slot);
 }
 
 async fn handle(
