@@ -171,7 +171,11 @@ impl StreamScrubber {
         }
         self.held.extend_from_slice(chunk);
         let scrubbed = self.scrubber.bytes(&self.held).into_owned();
-        let keep = self.scrubber.longest().saturating_sub(1).min(scrubbed.len());
+        let keep = self
+            .scrubber
+            .longest()
+            .saturating_sub(1)
+            .min(scrubbed.len());
         let split = scrubbed.len() - keep;
         self.held = scrubbed[split..].to_vec();
         scrubbed[..split].to_vec()
@@ -339,7 +343,8 @@ pub fn cap_port_entries(entries: &mut Vec<PortEntry>) -> usize {
 mod tests {
     use super::*;
 
-    const TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJBbGxvdyI6WyJyZWFkIl19.c2lnbmF0dXJlLXBhcnQ";
+    const TOKEN: &str =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJBbGxvdyI6WyJyZWFkIl19.c2lnbmF0dXJlLXBhcnQ";
 
     #[test]
     fn scrubs_the_token_and_each_long_part() {
@@ -374,7 +379,10 @@ mod tests {
             "password correct-horse".to_string(),
         ] {
             let out = s.text(&text);
-            assert!(!out.contains("correct-horse") && !out.contains(&b64), "{out}");
+            assert!(
+                !out.contains("correct-horse") && !out.contains(&b64),
+                "{out}"
+            );
         }
     }
 

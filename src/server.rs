@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,12 +18,13 @@ use tokio::sync::watch;
 
 use crate::collector::{scrape_budget, Collector};
 use crate::render;
+use crate::web::auth::Verdict;
 use crate::web::WebConfig;
 
 mod slots;
 
-pub use slots::{EVICTED as CONNECTIONS_EVICTED, REFUSED as CONNECTIONS_REFUSED};
 use slots::{Slot, Slots};
+pub use slots::{EVICTED as CONNECTIONS_EVICTED, REFUSED as CONNECTIONS_REFUSED};
 
 /// A client must finish its TLS handshake, and send each request head, within this time of the
 /// connection opening or going idle: idle keep-alive connections close after it too (hyper
@@ -161,9 +162,9 @@ async fn accept_loop(
 ) {
     let tls = app.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
-        let stream = tokio::select! {
+        let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok((stream, peer)) => (stream, peer.ip()),
                 Err(e) => {
                     log::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -187,14 +188,14 @@ async fn accept_loop(
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(TokioIo::new(stream), app, slot, stop).await,
+                None => serve_connection(TokioIo::new(stream), app, client, slot, stop).await,
                 Some(acceptor) => {
                     let handshake = acceptor.accept(stream);
                     let closed = slot.close.clone();
                     tokio::select! {
                         done = tokio::time::timeout(CLIENT_TIMEOUT, handshake) => match done {
                             Ok(Ok(tls_stream)) => {
-                                serve_connection(TokioIo::new(tls_stream), app, slot, stop).await
+                                serve_connection(TokioIo::new(tls_stream), app, client, slot, stop).await
                             }
                             Ok(Err(e)) => log::debug!("TLS handshake failed: {e}"),
                             Err(_) => log::debug!("TLS handshake timed out"),
@@ -211,6 +212,7 @@ async fn accept_loop(
 async fn serve_connection<T>(
     io: TokioIo<T>,
     app: Arc<App>,
+    client: IpAddr,
     slot: Slot,
     mut stop: watch::Receiver<bool>,
 ) where
@@ -223,7 +225,7 @@ async fn serve_connection<T>(
         let busy = tracked.busy();
         let app = app.clone();
         async move {
-            let response = handle(app, request).await;
+            let response = handle(app, request, client).await;
             drop(busy);
             response
         }
@@ -253,8 +255,9 @@ async fn serve_connection<T>(
 async fn handle(
     app: Arc<App>,
     request: Request<Incoming>,
+    client: IpAddr,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut response = respond(&app, request).await;
+    let mut response = respond(&app, request, client).await;
     for (name, value) in &app.web.headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }
@@ -262,17 +265,30 @@ async fn handle(
 }
 
 /// Authenticate (when basic auth is configured), route, and answer.
-async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(app: &App, request: Request<Incoming>, client: IpAddr) -> Response<Full<Bytes>> {
     if let Some(auth) = &app.web.basic_auth {
-        if !auth
-            .authorize(request.headers().get(header::AUTHORIZATION))
+        match auth
+            .authorize(request.headers().get(header::AUTHORIZATION), client)
             .await
         {
-            let mut response = plain(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-            return response;
+            Verdict::Allowed => {}
+            Verdict::Denied => {
+                let mut response = plain(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                return response;
+            }
+            Verdict::Busy => {
+                let mut response = plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "429 too many login attempts being checked: try again\n",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
         }
     }
     let is_head = request.method() == Method::HEAD;

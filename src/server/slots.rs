@@ -252,7 +252,10 @@ mod tests {
         first.close.notified().await;
         assert!(EVICTED.load(Ordering::Relaxed) > evicted_before);
         drop(first);
-        assert!(waiting.await.unwrap(), "the new connection takes the freed slot");
+        assert!(
+            waiting.await.unwrap(),
+            "the new connection takes the freed slot"
+        );
     }
 
     #[tokio::test]
