@@ -354,7 +354,7 @@ mod tests {
         for text in [
             format!("Authorization: Bearer {TOKEN}"),
             format!("x {header} y"),
-            format!("{payload}"),
+            payload.to_string(),
             format!("sig={signature}!"),
         ] {
             let out = s.text(&text);

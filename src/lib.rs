@@ -24,8 +24,8 @@
 //!      over their unix socket or TCP REST API, pins counted line by line;
 //!    - [`ports`]: who is configured to listen where ([`ports::claims`]), who really listens
 //!      ([`ports::listeners`]), and conflicts ([`ports::conflicts`]).
-//!    Before a round's reports are shared, [`bound`] cuts every backend string and caps every
-//!    list; the secrets were already scrubbed from the bodies they came in.
+//!      Before a round's reports are shared, [`bound`] cuts every backend string and caps every
+//!      list; the secrets were already scrubbed from the bodies they came in.
 //! 5. [`snapshot`] is what one collection found; [`render`] turns it into Prometheus text, the
 //!    `/status` JSON, the `check` report or the `ports` table, without doing any I/O.
 //!
