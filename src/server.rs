@@ -131,7 +131,7 @@ pub async fn bind(address: &str) -> Result<TcpListener, String> {
 
 /// Serve on every listener until `shutdown` resolves, then let in-flight requests finish.
 pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let slots = Slots::new(app.max_connections);
+    let slots = Slots::new(fit_to_fd_limit(app.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut acceptors = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -152,6 +152,44 @@ pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Fu
     {
         log::warn!("some connections did not finish within {SHUTDOWN_GRACE:?}; closing them");
     }
+}
+
+/// File descriptors kept for everything but client connections (backends, `/proc`, files).
+const RESERVED_FDS: u64 = 128;
+
+/// Raise the soft open-files limit to the hard one (as Go programs do) and return how many
+/// connections fit under it: with a soft limit of 1024, 1024 connections would make `accept`
+/// fail before every slot is taken, and then no idle connection would ever be closed for a
+/// new one.
+fn fit_to_fd_limit(max_connections: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return max_connections;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+        }
+    }
+    let room = usize::try_from(limit.rlim_cur.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
+    if max_connections > room {
+        log::warn!(
+            "--web.max-connections {max_connections} does not fit the open-files limit ({}): \
+             serving at most {room} connections",
+            limit.rlim_cur
+        );
+        return room.max(1);
+    }
+    max_connections
 }
 
 async fn accept_loop(
