@@ -65,6 +65,9 @@ struct Args {
     /// `STATUS=COUNT` pins every follower holds (repeatable; default `pinned=1000`).
     #[arg(long = "pins", value_parser = parse_pins)]
     pins: Vec<(String, usize)>,
+    /// Make `Filecoin.Version`'s `Version` string this many bytes long (a hostile or broken node).
+    #[arg(long = "lotus-version-bytes")]
+    lotus_version_bytes: Option<usize>,
     /// Number of fake followers.
     #[arg(long, default_value_t = 1)]
     followers: usize,
@@ -106,6 +109,9 @@ async fn main() {
     let wallets: Vec<String> = (0..args.wallets).map(wallet_address).collect();
     for (i, wallet) in wallets.iter().enumerate() {
         state.add_wallet(wallet, &format!("{}000000000000000", 1500 + i));
+    }
+    if let Some(bytes) = args.lotus_version_bytes {
+        state.version = format!("1.28.0{}", "v".repeat(bytes.saturating_sub(6)));
     }
     let lotus = FakeLotus::start_with(state).await;
     if let Some(delay) = args.lotus_default_latency {

@@ -48,6 +48,9 @@ pub fn scrape_budget(
     }
 }
 
+/// Set once the port-plan cap has been logged (a scrape every 15 s must not flood the log).
+static PORT_CAP_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The checks and the round currently running.
 pub struct Collector {
     inner: Arc<Inner>,
@@ -55,6 +58,8 @@ pub struct Collector {
 
 struct Inner {
     lotus: LotusCheck,
+    /// Removes the Lotus token from whatever the Lotus check reports.
+    scrubber: crate::bound::Scrubber,
     follow: FollowChecks,
     ports: PortsCheck,
     /// The running round and the deadline it runs under.
@@ -81,6 +86,12 @@ impl Collector {
         Collector {
             inner: Arc::new(Inner {
                 lotus: LotusCheck::new(config.lotus.clone()),
+                scrubber: config
+                    .lotus
+                    .token
+                    .as_ref()
+                    .map(|t| crate::bound::Scrubber::for_token(t.expose()))
+                    .unwrap_or_default(),
                 follow: FollowChecks::new(config.follow.clone()),
                 ports: PortsCheck::new(config.ports.clone()),
                 current: Mutex::new(None),
@@ -176,7 +187,14 @@ impl Collector {
             .as_deref()
             .map(|(reports, _)| reports.as_slice())
             .unwrap_or(&[]);
-        let ports = ports::assemble(observation, followers_claiming);
+        let mut ports = ports::assemble(observation, followers_claiming);
+        let dropped = crate::bound::cap_port_entries(&mut ports.entries);
+        if dropped > 0 && !PORT_CAP_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            log::warn!(
+                "port plan: {dropped} entries beyond {} left out (conflicts kept first)",
+                crate::bound::MAX_PORT_ENTRIES
+            );
+        }
         Snapshot {
             taken_at,
             lotus,
@@ -232,18 +250,22 @@ async fn run_round(inner: Arc<Inner>, tx: watch::Sender<Partial>, deadline: Inst
             .map_err(|e| e.to_string());
         let table = procs.clone().unwrap_or_default();
         let lotus = async {
-            let report = inner.lotus.run(deadline, procs.clone()).await;
+            let mut report = inner.lotus.run(deadline, procs.clone()).await;
+            crate::bound::bound_lotus(&mut report, &inner.scrubber);
             tx.send_modify(|p| p.lotus = Some(Arc::new(report)));
         };
         let follow = async {
-            let section = Arc::new(inner.follow.run(deadline, procs.clone()).await);
+            let (mut reports, mut host) = inner.follow.run(deadline, procs.clone()).await;
+            crate::bound::bound_follow(&mut reports, &mut host);
+            let section = Arc::new((reports, host));
             if let Ok(mut last) = inner.last_follow.lock() {
                 *last = Some(section.clone());
             }
             tx.send_modify(|p| p.follow = Some(section));
         };
         let ports = async {
-            let observation = inner.ports.run(deadline, table.clone()).await;
+            let mut observation = inner.ports.run(deadline, table.clone()).await;
+            crate::bound::bound_ports(&mut observation);
             tx.send_modify(|p| p.ports = Some(Arc::new(observation)));
         };
         tokio::join!(lotus, follow, ports);

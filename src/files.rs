@@ -1,10 +1,25 @@
-//! Bounded reads of small local files: configs, `/proc` tables, token files.
+//! Bounded reads of small local files: configs, `/proc` tables, token files, certificates.
 //!
 //! Every read has a size cap, so a file that is not what it should be (a log where a config
-//! should be, a device) costs at most the cap.
+//! should be, a device) costs at most the cap; only regular files are read (a FIFO or device is
+//! refused, even one swapped in after the check); and every read has a deadline
+//! ([`READ_DEADLINE`]): it runs on a helper thread, and the caller stops waiting at the deadline.
+//! A helper stuck in the kernel (a hung network or FUSE mount) cannot be interrupted, so at most
+//! [`MAX_STUCK_READS`] may be outstanding; further reads are refused at once.
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// How long a caller waits for one file read.
+pub const READ_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Most reads outstanding at once (running, or stuck past their deadline).
+pub const MAX_STUCK_READS: usize = 32;
+
+/// Reads running now.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// Why a bounded read failed.
 #[derive(Debug, thiserror::Error)]
@@ -15,22 +30,90 @@ pub enum ReadError {
     TooLarge { limit: u64 },
     #[error("not a regular file (a directory, FIFO or device)")]
     NotAFile,
+    #[error("timed out reading it (after {0:?})")]
+    TimedOut(Duration),
+    #[error("{MAX_STUCK_READS} earlier file reads are still stuck; not read")]
+    TooManyStuck,
 }
 
-/// Read at most `limit` bytes of `path`; `Ok(None)` when the file does not exist.
+/// Read at most `limit` bytes of `path` within [`READ_DEADLINE`]; `Ok(None)` when the file
+/// does not exist.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
-    // A FIFO or device would block `open` or never end: only regular files are read.
+    read_capped_within(path, limit, READ_DEADLINE)
+}
+
+/// Read at most `limit` bytes of `path`, waiting at most `within`.
+pub fn read_capped_within(
+    path: &Path,
+    limit: u64,
+    within: Duration,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let owned = path.to_path_buf();
+    within_deadline(within, move || read_now(&owned, limit))
+}
+
+/// Run `read` on a helper thread and wait for it at most `within`.
+fn within_deadline<T: Send + 'static>(
+    within: Duration,
+    read: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
+) -> Result<T, ReadError> {
+    if IN_FLIGHT.fetch_add(1, Ordering::SeqCst) >= MAX_STUCK_READS {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        return Err(ReadError::TooManyStuck);
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("file-read".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let result = read();
+            IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+            let _ = tx.send(result);
+        });
+    if let Err(e) = spawned {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        return Err(ReadError::Io(e));
+    }
+    match rx.recv_timeout(within) {
+        Ok(result) => result,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ReadError::TimedOut(within)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ReadError::Io(
+            std::io::Error::other("the reading thread failed"),
+        )),
+    }
+}
+
+/// Read at most `limit` bytes of `path` on this thread, with no deadline of its own: only for
+/// callers already on a blocking task that is awaited under a deadline and that never runs
+/// twice at once (the process table scan, the port check's `/proc` reads), where a thread per
+/// file would cost too much.
+pub fn read_capped_here(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    read_now(path, limit)
+}
+
+fn read_now(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // A FIFO or device would block `open` or never end: only regular files are read. Checked
+    // before opening (opening some devices has effects) and again on the open file (the path
+    // may have been swapped for a FIFO in between; O_NONBLOCK keeps that open from blocking).
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => return Err(ReadError::NotAFile),
         Ok(_) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(ReadError::Io(err)),
     }
-    let file = match std::fs::File::open(path) {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(ReadError::Io(err)),
     };
+    if !file.metadata()?.is_file() {
+        return Err(ReadError::NotAFile);
+    }
     let mut raw = Vec::new();
     file.take(limit + 1).read_to_end(&mut raw)?;
     if raw.len() as u64 > limit {
@@ -68,5 +151,20 @@ mod tests {
             matches!(read_capped(&fifo, 5), Err(ReadError::NotAFile)),
             "a FIFO must not block"
         );
+        assert!(matches!(
+            read_capped(Path::new("/dev/zero"), 5),
+            Err(ReadError::NotAFile)
+        ));
+    }
+
+    #[test]
+    fn a_read_that_hangs_is_given_up_at_its_deadline() {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let result: Result<(), ReadError> = within_deadline(Duration::from_millis(50), move || {
+            let _ = hold.recv();
+            Ok(())
+        });
+        assert!(matches!(result, Err(ReadError::TimedOut(_))), "{result:?}");
+        let _ = release.send(());
     }
 }

@@ -24,6 +24,8 @@
 //!      over their unix socket or TCP REST API, pins counted line by line;
 //!    - [`ports`]: who is configured to listen where ([`ports::claims`]), who really listens
 //!      ([`ports::listeners`]), and conflicts ([`ports::conflicts`]).
+//!      Before a round's reports are shared, [`bound`] cuts every backend string and caps every
+//!      list; the secrets were already scrubbed from the bodies they came in.
 //! 5. [`snapshot`] is what one collection found; [`render`] turns it into Prometheus text, the
 //!    `/status` JSON, the `check` report or the `ports` table, without doing any I/O.
 //!
@@ -36,8 +38,10 @@
 //!
 //! - A figure that could not be measured is `None` and becomes an absent series, never a zero.
 //! - Every network call, file read and process spawn has a deadline; every body has a cap.
-//! - The Lotus token is sent as `Authorization: Bearer` and appears nowhere else.
+//! - The Lotus token is sent as `Authorization: Bearer` and appears nowhere else; answers that
+//!   echo it (or the follow credentials) are scrubbed before they are read.
 
+pub mod bound;
 pub mod collector;
 pub mod config;
 pub mod files;

@@ -177,6 +177,9 @@ async fn ports(config: Config) -> ExitCode {
     }
 }
 
+/// bcrypt uses only the first 72 bytes of a password.
+const MAX_BCRYPT_PASSWORD_BYTES: usize = 72;
+
 /// Read one line (the password) from stdin and print its bcrypt hash.
 fn hash_password(cost: u32) -> ExitCode {
     let password = match read_password() {
@@ -189,6 +192,14 @@ fn hash_password(cost: u32) -> ExitCode {
     let password = password.trim_end_matches(['\n', '\r']);
     if password.is_empty() {
         eprintln!("lotus-follow-exporter: empty password; type it on stdin");
+        return ExitCode::FAILURE;
+    }
+    if password.len() > MAX_BCRYPT_PASSWORD_BYTES {
+        eprintln!(
+            "lotus-follow-exporter: the password is {} bytes long; bcrypt reads only the first \
+             {MAX_BCRYPT_PASSWORD_BYTES}, so any password sharing them would log in: use a shorter one",
+            password.len()
+        );
         return ExitCode::FAILURE;
     }
     match bcrypt::hash(password, cost) {

@@ -88,6 +88,50 @@ pub enum ProcessError {
     TimedOut,
     #[error("process table reader failed: {0}")]
     Join(String),
+    #[error("the previous read of the process table is still stuck; not read again")]
+    StillRunning,
+}
+
+/// Most bytes of a `/proc/<pid>/cmdline` read (argv can reach megabytes).
+pub const MAX_CMDLINE_BYTES: u64 = 64 * 1024;
+
+/// The `/proc`-shaped roots being scanned now.
+static SCANNING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Marks a root as being scanned while alive.
+struct ScanGuard(PathBuf);
+
+impl ScanGuard {
+    fn take(root: &Path) -> Option<ScanGuard> {
+        let mut scanning = SCANNING.lock().unwrap_or_else(|p| p.into_inner());
+        if scanning.iter().any(|r| r == root) {
+            return None;
+        }
+        scanning.push(root.to_path_buf());
+        Some(ScanGuard(root.to_path_buf()))
+    }
+}
+
+impl Drop for ScanGuard {
+    fn drop(&mut self) {
+        let mut scanning = SCANNING.lock().unwrap_or_else(|p| p.into_inner());
+        scanning.retain(|r| r != &self.0);
+    }
+}
+
+/// `/proc/<pid>/cmdline`, capped at [`MAX_CMDLINE_BYTES`].
+pub fn read_cmdline(dir: &Path) -> Option<Vec<u8>> {
+    match crate::files::read_capped_here(&dir.join("cmdline"), MAX_CMDLINE_BYTES) {
+        Ok(Some(raw)) => Some(raw),
+        Err(crate::files::ReadError::TooLarge { .. }) => {
+            use std::io::Read;
+            let file = std::fs::File::open(dir.join("cmdline")).ok()?;
+            let mut raw = Vec::new();
+            file.take(MAX_CMDLINE_BYTES).read_to_end(&mut raw).ok()?;
+            Some(raw)
+        }
+        _ => None,
+    }
 }
 
 /// Read the process table from `/proc` before `deadline`.
@@ -97,7 +141,15 @@ pub async fn scan(deadline: Instant) -> Result<ProcessTable, ProcessError> {
 
 /// Read the process table from a `/proc`-shaped directory before `deadline`.
 pub async fn scan_root(root: PathBuf, deadline: Instant) -> Result<ProcessTable, ProcessError> {
-    let task = tokio::task::spawn_blocking(move || read_process_table(&root));
+    // A scan stuck in the kernel past its deadline keeps its thread: never start a second one
+    // beside it, so stuck reads cannot pile up threads.
+    let Some(guard) = ScanGuard::take(&root) else {
+        return Err(ProcessError::StillRunning);
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        read_process_table(&root)
+    });
     match timeout_at(deadline, task).await {
         Err(_) => Err(ProcessError::TimedOut),
         Ok(Err(join)) => Err(ProcessError::Join(join.to_string())),
@@ -121,7 +173,7 @@ pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
             continue;
         };
         let dir = entry.path();
-        let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+        let Some(cmdline) = read_cmdline(&dir) else {
             continue;
         };
         let comm = std::fs::read_to_string(dir.join("comm"))

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +14,26 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::collector::{scrape_budget, Collector};
 use crate::render;
+use crate::web::auth::Verdict;
 use crate::web::WebConfig;
 
-/// A client must send its request headers within this time (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+mod slots;
+
+use slots::{Slot, Slots};
+pub use slots::{EVICTED as CONNECTIONS_EVICTED, REFUSED as CONNECTIONS_REFUSED};
+
+/// A client must finish its TLS handshake, and send each request head, within this time of the
+/// connection opening or going idle: idle keep-alive connections close after it too (hyper
+/// starts this timer whenever it waits for a request head).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// When every slot is busy with a request, a new connection waits this long for one, then is
+/// closed (and counted as refused).
+const ADMIT_WAIT: Duration = Duration::from_secs(2);
 
 /// Default for `--web.max-connections`: far above what a Prometheus HA pair needs.
 pub const DEFAULT_MAX_CONNECTIONS: u16 = 1024;
@@ -39,7 +51,8 @@ pub struct App {
     pub web: WebConfig,
     pub telemetry_path: String,
     pub collector_timeout: Duration,
-    /// At most this many connections are served at once; more wait in the kernel's accept queue.
+    /// At most this many connections are served at once; when all are taken, the longest-idle
+    /// one is closed for a new one.
     pub max_connections: usize,
 }
 
@@ -158,8 +171,7 @@ async fn port_holder(address: SocketAddr) -> String {
 
 /// Serve on every listener until `shutdown` resolves, then let in-flight requests finish.
 pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let max_connections = app.max_connections.max(1);
-    let slots = Arc::new(Semaphore::new(max_connections));
+    let slots = Slots::new(fit_to_fd_limit(app.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut acceptors = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -174,43 +186,63 @@ pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Fu
     let _ = stop_tx.send(true);
     while acceptors.join_next().await.is_some() {}
     // Every open connection holds a slot: when all slots are free, every connection has finished.
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+    if !slots
+        .wait_empty(tokio::time::Instant::now() + SHUTDOWN_GRACE)
         .await
-        .is_err()
     {
         log::warn!("some connections did not finish within {SHUTDOWN_GRACE:?}; closing them");
     }
 }
 
+/// File descriptors kept for everything but client connections (backends, `/proc`, files).
+const RESERVED_FDS: u64 = 128;
+
+/// Raise the soft open-files limit to the hard one (as Go programs do) and return how many
+/// connections fit under it: with a soft limit of 1024, 1024 connections would make `accept`
+/// fail before every slot is taken, and then no idle connection would ever be closed for a
+/// new one.
+fn fit_to_fd_limit(max_connections: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return max_connections;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+        }
+    }
+    let room = usize::try_from(limit.rlim_cur.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
+    if max_connections > room {
+        log::warn!(
+            "--web.max-connections {max_connections} does not fit the open-files limit ({}): \
+             serving at most {room} connections",
+            limit.rlim_cur
+        );
+        return room.max(1);
+    }
+    max_connections
+}
+
 async fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     mut stop: watch::Receiver<bool>,
 ) {
     let tls = app.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
-    let mut full_logged = false;
     loop {
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if !full_logged {
-                    log::warn!(
-                        "{} connections open (--web.max-connections): new ones wait until one closes",
-                        app.max_connections
-                    );
-                    full_logged = true;
-                }
-                tokio::select! {
-                    permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
-                    _ = stop.changed() => return,
-                }
-            }
-        };
-        let stream = tokio::select! {
+        let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok((stream, peer)) => (stream, peer.ip()),
                 Err(e) => {
                     log::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -219,37 +251,66 @@ async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
+        // Full: the longest-idle connection is closed for this one; none idle: wait a little.
+        let slot = tokio::select! {
+            slot = slots.admit(ADMIT_WAIT) => slot,
+            _ = stop.changed() => return,
+        };
+        let Some(slot) = slot else {
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let stop = stop.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(TokioIo::new(stream), app, stop).await,
+                None => serve_connection(TokioIo::new(stream), app, client, slot, stop).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => {
-                            serve_connection(TokioIo::new(tls_stream), app, stop).await
-                        }
-                        Ok(Err(e)) => log::debug!("TLS handshake failed: {e}"),
-                        Err(_) => log::debug!("TLS handshake timed out"),
+                    let handshake = acceptor.accept(stream);
+                    let closed = slot.close.clone();
+                    tokio::select! {
+                        done = tokio::time::timeout(CLIENT_TIMEOUT, handshake) => match done {
+                            Ok(Ok(tls_stream)) => {
+                                serve_connection(TokioIo::new(tls_stream), app, client, slot, stop).await
+                            }
+                            Ok(Err(e)) => log::debug!("TLS handshake failed: {e}"),
+                            Err(_) => log::debug!("TLS handshake timed out"),
+                        },
+                        _ = closed.notified() => log::debug!("TLS handshake cut: its slot was needed"),
                     }
                 }
             }
-            drop(permit);
         });
     }
 }
 
 /// Serve one connection until it closes, or finish its request and close it at shutdown.
-async fn serve_connection<T>(io: TokioIo<T>, app: Arc<App>, mut stop: watch::Receiver<bool>)
-where
+async fn serve_connection<T>(
+    io: TokioIo<T>,
+    app: Arc<App>,
+    client: IpAddr,
+    slot: Slot,
+    mut stop: watch::Receiver<bool>,
+) where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| handle(app.clone(), request));
+    let slot = Arc::new(slot);
+    let close = slot.close.clone();
+    let tracked = slot.clone();
+    let service = service_fn(move |request| {
+        let busy = tracked.busy();
+        let app = app.clone();
+        async move {
+            let response = handle(app, request, client).await;
+            drop(busy);
+            response
+        }
+    });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(CLIENT_TIMEOUT)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES)
         .serve_connection(io, service);
     tokio::pin!(connection);
@@ -259,14 +320,22 @@ where
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
         }
+        _ = close.notified() => {
+            // Its slot is needed and it waits for its client: an idle connection closes at once;
+            // a response being written is finished first.
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(CLIENT_TIMEOUT, connection).await;
+        }
     }
+    drop(slot);
 }
 
 async fn handle(
     app: Arc<App>,
     request: Request<Incoming>,
+    client: IpAddr,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut response = respond(&app, request).await;
+    let mut response = respond(&app, request, client).await;
     for (name, value) in &app.web.headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }
@@ -274,17 +343,30 @@ async fn handle(
 }
 
 /// Authenticate (when basic auth is configured), route, and answer.
-async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(app: &App, request: Request<Incoming>, client: IpAddr) -> Response<Full<Bytes>> {
     if let Some(auth) = &app.web.basic_auth {
-        if !auth
-            .authorize(request.headers().get(header::AUTHORIZATION))
+        match auth
+            .authorize(request.headers().get(header::AUTHORIZATION), client)
             .await
         {
-            let mut response = plain(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-            return response;
+            Verdict::Allowed => {}
+            Verdict::Denied => {
+                let mut response = plain(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                return response;
+            }
+            Verdict::Busy => {
+                let mut response = plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "429 too many login attempts being checked: try again\n",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
         }
     }
     let is_head = request.method() == Method::HEAD;

@@ -187,3 +187,54 @@ async fn a_hurried_client_never_makes_a_patient_scrape_see_a_healthy_backend_dow
         "patient scrapes saw (follower, lotus) down"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_holding_every_slot_idle_does_not_lock_out_a_scrape() {
+    use tokio::io::AsyncReadExt;
+    let _serial = SERIAL.lock().await;
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&[
+        "--lotus.api",
+        &lotus.api_info(),
+        "--web.max-connections",
+        "8",
+    ])
+    .await;
+    // One client takes every slot with keep-alive connections that answered once and now idle.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(exporter.addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 512];
+        while !answer.ends_with(b"ok\n") {
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "closed before answering");
+            answer.extend_from_slice(&buffer[..n]);
+        }
+        held.push(stream);
+    }
+    // A scrape beside it is admitted by closing the longest-idle of them.
+    let scrape = tokio::time::timeout(Duration::from_secs(10), exporter.metrics())
+        .await
+        .expect("a scrape beside a client holding every slot answers");
+    assert_eq!(scrape.value("lotus_up"), 1.0);
+    assert!(
+        scrape.value("lotus_follow_exporter_connections_evicted_total") >= 1.0,
+        "the eviction is counted"
+    );
+    // The evicted connection was really closed: reading it ends.
+    let mut closed = 0;
+    for stream in &mut held {
+        let mut buffer = [0u8; 64];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buffer)).await
+        {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "an idle connection was closed for the scrape");
+}

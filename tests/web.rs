@@ -226,6 +226,33 @@ fn hash_password_prints_a_hash_that_verifies() {
     assert!(!hash.contains("correct horse"));
 }
 
+#[test]
+fn hash_password_refuses_what_bcrypt_would_ignore() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
+        .args(["hash-password", "--cost", "4"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let long = "p".repeat(73);
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{long}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "no hash is printed");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("73 bytes") && stderr.contains("72"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_exporter_gracefully() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -18,6 +18,7 @@ use super::pins::{excerpt, PinCounter, PinCounts, PinStreamError};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::bound::{Scrubber, StreamScrubber};
 use crate::http_client::{self, Endpoint, HttpError};
 
 /// Port of ipfs-cluster-service's pinning-service API (`api/pinsvcapi/config.go`).
@@ -174,6 +175,8 @@ pub struct ApiClient {
     pub endpoint: Endpoint,
     /// `Authorization` header value, when basic auth is configured.
     authorization: Option<String>,
+    /// Removes the credentials (in every form) from every answer before it is read.
+    scrubber: Scrubber,
     body_cap: usize,
     line_cap: usize,
 }
@@ -189,6 +192,7 @@ impl ApiClient {
         ApiClient {
             endpoint,
             authorization: basic_auth.map(|creds| format!("Basic {}", STANDARD.encode(creds))),
+            scrubber: basic_auth.map(Scrubber::for_basic_auth).unwrap_or_default(),
             body_cap,
             line_cap,
         }
@@ -199,6 +203,7 @@ impl ApiClient {
         const PATH: &str = "/id";
         let response =
             http_client::fetch(&self.endpoint, self.get(PATH)?, self.body_cap, deadline).await?;
+        let response = self.scrubbed(response);
         if matches!(
             response.status,
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
@@ -225,6 +230,7 @@ impl ApiClient {
         const PATH: &str = "/health/graph";
         let response =
             http_client::fetch(&self.endpoint, self.get(PATH)?, self.body_cap, deadline).await?;
+        let response = self.scrubbed(response);
         if response.status != StatusCode::OK {
             return Err(ApiError::Status {
                 endpoint: self.endpoint.clone(),
@@ -265,6 +271,7 @@ impl ApiClient {
                 let body = http_client::read_body(&self.endpoint, body, self.body_cap, deadline)
                     .await
                     .unwrap_or_default();
+                let body = self.scrubber.bytes(&body);
                 return Err(ApiError::Status {
                     endpoint: self.endpoint.clone(),
                     path,
@@ -283,6 +290,7 @@ impl ApiClient {
         deadline: Instant,
     ) -> Result<PinCounts, ApiError> {
         let mut counter = PinCounter::new(own_id.map(str::to_string), self.line_cap);
+        let mut scrub = StreamScrubber::new(self.scrubber.clone());
         let mut stream_errors = Vec::new();
         let stream_error = |source| ApiError::PinStream {
             endpoint: self.endpoint.clone(),
@@ -309,7 +317,7 @@ impl ApiClient {
             match frame.into_data() {
                 Ok(data) => {
                     http_client::count_bytes_read(data.len());
-                    counter.push(&data).map_err(stream_error)?;
+                    counter.push(&scrub.push(&data)).map_err(stream_error)?;
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
@@ -317,13 +325,17 @@ impl ApiClient {
                             trailers
                                 .get_all("x-stream-error")
                                 .iter()
-                                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+                                .map(|v| {
+                                    let v = self.scrubber.bytes(v.as_bytes());
+                                    String::from_utf8_lossy(&v).trim().to_string()
+                                })
                                 .filter(|v| !v.is_empty()),
                         );
                     }
                 }
             }
         }
+        counter.push(&scrub.finish()).map_err(stream_error)?;
         if !stream_errors.is_empty() {
             return Err(ApiError::StreamError {
                 endpoint: self.endpoint.clone(),
@@ -332,6 +344,14 @@ impl ApiClient {
             });
         }
         counter.finish().map_err(stream_error)
+    }
+
+    /// The response with the credentials scrubbed from its body.
+    fn scrubbed(&self, mut response: http_client::FullResponse) -> http_client::FullResponse {
+        if let std::borrow::Cow::Owned(clean) = self.scrubber.bytes(&response.body) {
+            response.body = clean.into();
+        }
+        response
     }
 
     fn get(&self, path: &str) -> Result<Request<Full<Bytes>>, ApiError> {

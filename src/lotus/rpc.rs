@@ -11,6 +11,7 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::bound::Scrubber;
 use crate::config::Secret;
 use crate::http_client::{Endpoint, HttpError, TcpPool};
 
@@ -102,6 +103,8 @@ pub struct RpcClient {
     next_id: AtomicU64,
     /// Keep-alive connections, reused across calls and scrapes.
     pool: TcpPool,
+    /// Removes the token (and its parts) from every answer before it is read.
+    scrubber: Scrubber,
 }
 
 /// Idle connections kept to Lotus: about the calls one round makes at once.
@@ -109,9 +112,14 @@ const POOLED_CONNECTIONS: usize = 16;
 
 impl RpcClient {
     pub fn new(target: RpcTarget, token: Option<Secret>, body_cap: usize) -> RpcClient {
+        let scrubber = token
+            .as_ref()
+            .map(|t| Scrubber::for_token(t.expose()))
+            .unwrap_or_default();
         RpcClient {
             target,
             token,
+            scrubber,
             body_cap,
             next_id: AtomicU64::new(1),
             pool: TcpPool::new(POOLED_CONNECTIONS),
@@ -174,24 +182,19 @@ impl RpcClient {
             .fetch(&self.target.endpoint, request, self.body_cap, deadline)
             .await
             .map_err(transport_error)?;
-        interpret(
-            &self.target.display,
-            method,
-            response.status,
-            &response.body,
-        )
+        // Scrubbed before anything is parsed or cut: an answer echoing the token (an error page
+        // quoting the request's headers, a node putting it in a result) carries none of it on.
+        let body = self.scrubber.bytes(&response.body);
+        interpret(&self.target.display, method, response.status, &body)
     }
 
     /// Remove the token from any text that might carry it (a server echoing headers, say).
     fn scrub(&self, error: RpcError) -> RpcError {
-        let Some(token) = &self.token else {
-            return error;
-        };
         let text = error.to_string();
-        if token.expose().is_empty() || !text.contains(token.expose()) {
-            return error;
+        match self.scrubber.text(&text) {
+            std::borrow::Cow::Borrowed(_) => error,
+            std::borrow::Cow::Owned(clean) => RpcError::Transport(clean),
         }
-        RpcError::Transport(text.replace(token.expose(), "<redacted>"))
     }
 }
 

@@ -413,7 +413,7 @@ pub fn read_socket_owners(root: &Path, inodes: &HashSet<u64>) -> HashMap<u64, Ve
 
 fn read_process(root: &Path, pid: u32) -> Option<ProcessInfo> {
     let dir = root.join(pid.to_string());
-    let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+    let cmdline = crate::process::read_cmdline(&dir)?;
     let comm = std::fs::read_to_string(dir.join("comm"))
         .map(|c| c.trim_end().to_string())
         .unwrap_or_default();

@@ -1,14 +1,20 @@
 //! HTTP basic auth against bcrypt hashes, as exporter-toolkit does it.
 //!
-//! An unknown user is checked against a fallback hash of the same cost, so the answer takes as
-//! long as for a known user and user names cannot be probed by timing. Only one bcrypt
-//! verification runs at a time (it is deliberately expensive), and successes are remembered in a
-//! small cache compared in constant time, so a Prometheus scraping every few seconds pays the
-//! bcrypt cost once.
+//! An unknown user is checked against a fallback hash of the highest configured cost, and a
+//! failed check of a known user whose hash is cheaper is padded to as long as that fallback check
+//! takes, so user names cannot be probed by timing. Only one bcrypt verification runs at a time
+//! (it is deliberately expensive); at most [`MAX_PENDING`] attempts wait for it, at most
+//! [`MAX_PENDING_PER_CLIENT`] from one client address, each for at most [`VERIFY_WAIT`]: an attempt
+//! beyond that is refused at once ([`Verdict::Busy`], HTTP 429), so a flood of wrong passwords
+//! cannot queue a correct login behind it. Successes are remembered in a small cache compared in
+//! constant time, so a Prometheus scraping every few seconds pays the bcrypt cost once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use http::HeaderValue;
@@ -19,12 +25,35 @@ pub const MAX_COST: u32 = 16;
 /// Most remembered successful (user, password) pairs.
 const CACHE_SIZE: usize = 64;
 
+/// Most attempts waiting for (or in) a bcrypt verification at once.
+pub const MAX_PENDING: usize = 8;
+/// Most of those from one client address.
+pub const MAX_PENDING_PER_CLIENT: usize = 2;
+/// Longest an attempt waits for its turn before it is refused.
+pub const VERIFY_WAIT: Duration = Duration::from_secs(5);
+
+/// What became of one request's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A configured user with the right password.
+    Allowed,
+    /// No credentials, an unknown user or a wrong password (HTTP 401).
+    Denied,
+    /// Too many attempts are being checked: not checked, try again (HTTP 429).
+    Busy,
+}
+
 /// Basic-auth users and their bcrypt hashes.
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     fallback_hash: String,
     verifying: tokio::sync::Mutex<()>,
     successes: Mutex<Vec<(String, String)>>,
+    /// Attempts waiting or being verified, per client address.
+    pending: Mutex<HashMap<IpAddr, usize>>,
+    /// How long the last check against the fallback (highest-cost) hash took, in nanoseconds:
+    /// every failed check lasts at least this long.
+    failure_time: AtomicU64,
 }
 
 impl std::fmt::Debug for BasicAuth {
@@ -54,36 +83,71 @@ impl BasicAuth {
         let filler = std::collections::hash_map::RandomState::new().hash_one("fallback");
         let fallback_hash = bcrypt::hash(format!("{filler:x}"), cost)
             .map_err(|e| format!("basic_auth_users: {e}"))?;
+        // One check at the highest cost, timed: the floor of every failed check until the next.
+        let begun = Instant::now();
+        let _ = bcrypt::verify("", &fallback_hash);
+        let failure_time = AtomicU64::new(nanos(begun.elapsed()));
         Ok(BasicAuth {
             users,
             fallback_hash,
             verifying: tokio::sync::Mutex::new(()),
             successes: Mutex::new(Vec::new()),
+            pending: Mutex::new(HashMap::new()),
+            failure_time,
         })
     }
 
-    /// True when the `Authorization` header carries a configured user and their password.
-    pub async fn authorize(&self, header: Option<&HeaderValue>) -> bool {
+    /// Check the `Authorization` header of a request from `client`.
+    pub async fn authorize(&self, header: Option<&HeaderValue>, client: IpAddr) -> Verdict {
         let Some((user, password)) = header.and_then(parse_basic) else {
-            return false;
+            return Verdict::Denied;
         };
         if self.remembered(&user, &password) {
-            return true;
+            return Verdict::Allowed;
         }
+        let Some(_pending) = self.enter(client) else {
+            return Verdict::Busy;
+        };
         let known = self.users.get(&user);
         let hash = known.unwrap_or(&self.fallback_hash).clone();
-        let ok = {
-            let _one_at_a_time = self.verifying.lock().await;
-            let candidate = password.clone();
+        let Ok(_one_at_a_time) = tokio::time::timeout(VERIFY_WAIT, self.verifying.lock()).await
+        else {
+            return Verdict::Busy;
+        };
+        let begun = Instant::now();
+        let candidate = password.clone();
+        let ok =
             tokio::task::spawn_blocking(move || bcrypt::verify(candidate, &hash).unwrap_or(false))
                 .await
-                .unwrap_or(false)
-        };
-        let ok = ok && known.is_some();
-        if ok {
-            self.remember(user, password);
+                .unwrap_or(false);
+        let took = begun.elapsed();
+        drop(_one_at_a_time);
+        drop(_pending);
+        if known.is_none() {
+            self.failure_time.store(nanos(took), Ordering::Relaxed);
         }
-        ok
+        if ok && known.is_some() {
+            self.remember(user, password);
+            return Verdict::Allowed;
+        }
+        // A known user's cheaper hash fails faster than the fallback: wait out the difference.
+        let floor = Duration::from_nanos(self.failure_time.load(Ordering::Relaxed));
+        if let Some(left) = floor.checked_sub(took) {
+            tokio::time::sleep(left).await;
+        }
+        Verdict::Denied
+    }
+
+    /// Take a place among the pending attempts, or `None` when there is none for `client`.
+    fn enter(&self, client: IpAddr) -> Option<Pending<'_>> {
+        let mut pending = self.pending.lock().ok()?;
+        let total: usize = pending.values().sum();
+        let mine = pending.get(&client).copied().unwrap_or(0);
+        if total >= MAX_PENDING || mine >= MAX_PENDING_PER_CLIENT {
+            return None;
+        }
+        *pending.entry(client).or_insert(0) += 1;
+        Some(Pending { auth: self, client })
     }
 
     fn remembered(&self, user: &str, password: &str) -> bool {
@@ -103,6 +167,29 @@ impl BasicAuth {
             cache.push((user, password));
         }
     }
+}
+
+/// A place among the pending attempts, given back on drop.
+struct Pending<'a> {
+    auth: &'a BasicAuth,
+    client: IpAddr,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pending) = self.auth.pending.lock() {
+            if let Some(count) = pending.get_mut(&self.client) {
+                *count -= 1;
+                if *count == 0 {
+                    pending.remove(&self.client);
+                }
+            }
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Decode `Basic base64(user:password)`.
@@ -145,21 +232,93 @@ mod tests {
         BasicAuth::new(users).unwrap()
     }
 
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     #[tokio::test]
     async fn accepts_only_the_right_password() {
         let auth = auth();
-        assert!(auth.authorize(Some(&header("alice", "secret"))).await);
-        assert!(
-            auth.authorize(Some(&header("alice", "secret"))).await,
+        let check = |h: Option<HeaderValue>| {
+            let auth = &auth;
+            async move { auth.authorize(h.as_ref(), HERE).await }
+        };
+        assert_eq!(
+            check(Some(header("alice", "secret"))).await,
+            Verdict::Allowed
+        );
+        assert_eq!(
+            check(Some(header("alice", "secret"))).await,
+            Verdict::Allowed,
             "cached success"
         );
-        assert!(!auth.authorize(Some(&header("alice", "wrong"))).await);
-        assert!(!auth.authorize(Some(&header("mallory", "secret"))).await);
-        assert!(!auth.authorize(None).await);
+        assert_eq!(check(Some(header("alice", "wrong"))).await, Verdict::Denied);
+        assert_eq!(
+            check(Some(header("mallory", "secret"))).await,
+            Verdict::Denied
+        );
+        assert_eq!(check(None).await, Verdict::Denied);
+        assert_eq!(
+            check(Some(HeaderValue::from_static("Bearer x"))).await,
+            Verdict::Denied
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_wrong_passwords_is_refused_and_does_not_queue_a_correct_login() {
+        let mut users = BTreeMap::new();
+        users.insert("alice".to_string(), bcrypt::hash("secret", 6).unwrap());
+        let auth = std::sync::Arc::new(BasicAuth::new(users).unwrap());
+        let flooder: IpAddr = "192.0.2.1".parse().unwrap();
+        let flood: Vec<_> = (0..50)
+            .map(|i| {
+                let auth = auth.clone();
+                tokio::spawn(async move {
+                    auth.authorize(Some(&header("alice", &format!("wrong{i}"))), flooder)
+                        .await
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let begun = Instant::now();
+        let login = auth
+            .authorize(
+                Some(&header("alice", "secret")),
+                "192.0.2.2".parse().unwrap(),
+            )
+            .await;
+        let took = begun.elapsed();
+        assert_eq!(login, Verdict::Allowed);
+        let mut busy = 0;
+        for attempt in flood {
+            match attempt.await.unwrap() {
+                Verdict::Busy => busy += 1,
+                verdict => assert_eq!(verdict, Verdict::Denied),
+            }
+        }
+        assert!(busy > 0, "attempts beyond the bound are refused at once");
+        // Generous: the login waits for at most two of the flood's checks, not fifty.
         assert!(
-            !auth
-                .authorize(Some(&HeaderValue::from_static("Bearer x")))
-                .await
+            took < Duration::from_secs(10),
+            "a correct login took {took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_of_cheap_hashes_last_as_long_as_the_costliest_check() {
+        let mut users = BTreeMap::new();
+        users.insert("cheap".to_string(), bcrypt::hash("x", 4).unwrap());
+        users.insert("dear".to_string(), bcrypt::hash("y", 8).unwrap());
+        let auth = BasicAuth::new(users).unwrap();
+        let floor = Duration::from_nanos(auth.failure_time.load(Ordering::Relaxed));
+        let begun = Instant::now();
+        assert_eq!(
+            auth.authorize(Some(&header("cheap", "wrong")), HERE).await,
+            Verdict::Denied
+        );
+        // Not a timing bound on the machine: the padding is at least the floor measured at start.
+        assert!(
+            begun.elapsed() >= floor,
+            "{:?} < {floor:?}",
+            begun.elapsed()
         );
     }
 

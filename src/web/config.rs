@@ -187,8 +187,10 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<rustls::ServerConfig, String> 
         .ok_or("tls_server_config.key_file is required when TLS is configured")?;
     let cert_file = base.join(cert_file);
     let key_file = base.join(key_file);
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+    let cert_pem = read_pem_file("cert_file", &cert_file)?;
+    let key_pem = read_pem_file("key_file", &key_file)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             format!(
                 "tls_server_config.cert_file {}: {}",
@@ -202,7 +204,7 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<rustls::ServerConfig, String> 
             cert_file.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(&key_file).map_err(|e| {
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
         format!(
             "tls_server_config.key_file {}: {}",
             key_file.display(),
@@ -233,8 +235,9 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<rustls::ServerConfig, String> 
                 .ok_or_else(|| format!("tls_server_config.client_ca_file is required with client_auth_type {kind}"))?;
             let ca_file = base.join(ca_file);
             let mut roots = rustls::RootCertStore::empty();
-            let cas = CertificateDer::pem_file_iter(&ca_file)
-                .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+            let ca_pem = read_pem_file("client_ca_file", &ca_file)?;
+            let cas = CertificateDer::pem_slice_iter(&ca_pem)
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("tls_server_config.client_ca_file {}: {}", ca_file.display(), pem_problem(&e)))?;
             for ca in cas {
                 roots
@@ -260,6 +263,22 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<rustls::ServerConfig, String> 
         .map_err(|e| format!("tls_server_config: the key does not fit the certificate: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Largest certificate, key or CA bundle file read (a CA bundle of a few hundred certificates).
+pub const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
+
+/// Read a PEM file like every other file: a regular file, at most [`MAX_PEM_FILE_BYTES`], within
+/// the file-read deadline.
+fn read_pem_file(key: &str, path: &Path) -> Result<Vec<u8>, String> {
+    match crate::files::read_capped(path, MAX_PEM_FILE_BYTES) {
+        Ok(Some(raw)) => Ok(raw),
+        Ok(None) => Err(format!(
+            "tls_server_config.{key} {}: no such file",
+            path.display()
+        )),
+        Err(e) => Err(format!("tls_server_config.{key} {}: {e}", path.display())),
+    }
 }
 
 /// A PEM reading error in words (the library's own message prints raw bytes).
@@ -361,5 +380,32 @@ mod tests {
             err.contains("tls_server_config.cert_file /nonexistent/c.pem"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn certificate_files_are_read_like_every_other_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.pem");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let big = dir.path().join("big.pem");
+        std::fs::write(&big, vec![b'a'; MAX_PEM_FILE_BYTES as usize + 1]).unwrap();
+        for (cert, expected) in [
+            ("/dev/zero", "not a regular file"),
+            (fifo.to_str().unwrap(), "not a regular file"),
+            (big.to_str().unwrap(), "larger than"),
+        ] {
+            let text = format!("tls_server_config:\n  cert_file: {cert}\n  key_file: {cert}\n");
+            let Err(err) = WebConfig::parse(&text, dir.path()) else {
+                panic!("{cert} should be refused");
+            };
+            assert!(
+                err.contains("tls_server_config.cert_file") && err.contains(expected),
+                "{cert}: {err}"
+            );
+        }
     }
 }

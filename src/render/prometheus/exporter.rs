@@ -1,5 +1,5 @@
 //! The exporter's own metrics: build info, per-check success and duration, scrape duration,
-//! bytes read from backends, and the standard `process_*` metrics.
+//! bytes read from backends, connections evicted and refused, and the standard `process_*` metrics.
 
 use std::sync::atomic::Ordering;
 
@@ -7,6 +7,7 @@ use prometheus::core::Collector;
 
 use super::{bool_value, Families};
 use crate::http_client::BODY_BYTES_READ;
+use crate::server::{CONNECTIONS_EVICTED, CONNECTIONS_REFUSED};
 use crate::snapshot::{CheckStatus, Snapshot};
 
 /// The rustc that built this binary (set by build.rs).
@@ -38,6 +39,16 @@ pub fn render(snapshot: &Snapshot, out: &mut Families) {
         "Bytes of response bodies read from all backends since the exporter started.",
     )
     .sample(&[], BODY_BYTES_READ.load(Ordering::Relaxed) as f64);
+    out.counter(
+        "lotus_follow_exporter_connections_evicted_total",
+        "Idle connections closed to admit a new one while all --web.max-connections slots were taken.",
+    )
+    .sample(&[], CONNECTIONS_EVICTED.load(Ordering::Relaxed) as f64);
+    out.counter(
+        "lotus_follow_exporter_connections_refused_total",
+        "Connections closed unserved because every --web.max-connections slot stayed busy with a request.",
+    )
+    .sample(&[], CONNECTIONS_REFUSED.load(Ordering::Relaxed) as f64);
     if cfg!(target_os = "linux") {
         out.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
     }
