@@ -723,7 +723,7 @@ async fn a_flag_naming_a_running_follower_otherwise_keeps_it_running() {
     );
     let pid = child.0.id();
     // Between fork and exec the child still shows this process's environment: wait for the exec.
-    let until = std::time::Instant::now() + Duration::from_secs(5);
+    let until = std::time::Instant::now() + Duration::from_secs(60);
     while !lotus_follow_exporter::process::read_environ(pid)
         .unwrap_or_default()
         .iter()
