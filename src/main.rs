@@ -220,8 +220,10 @@ fn read_password() -> std::io::Result<String> {
     let stdin = std::io::stdin();
     let mut password = String::new();
     if stdin.is_terminal() {
-        eprint!("Password: ");
+        // Echo off first, then the prompt (as getpass does): what is typed after the prompt is
+        // never echoed, and never dropped by the flush that turning echo off makes.
         let _quiet = EchoOff::new(libc::STDIN_FILENO)?;
+        eprint!("Password: ");
         stdin.lock().read_line(&mut password)?;
         eprintln!();
     } else {
