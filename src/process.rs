@@ -5,8 +5,10 @@
 //! root directory (so tests feed them a fake tree); [`scan`] runs them off the async runtime under
 //! a deadline.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
@@ -88,7 +90,7 @@ pub enum ProcessError {
     Join(String),
 }
 
-/// Read the process table from `/proc` before `deadline`.
+/// Read the process table from `/proc` before `deadline` (every process read afresh).
 pub async fn scan(deadline: Instant) -> Result<ProcessTable, ProcessError> {
     scan_root(PathBuf::from("/proc"), deadline).await
 }
@@ -103,13 +105,78 @@ pub async fn scan_root(root: PathBuf, deadline: Instant) -> Result<ProcessTable,
     }
 }
 
+/// Read the process table from `/proc` before `deadline`, reading the command line only of
+/// processes `cache` does not know as they are (see [`ProcessCache`]).
+pub async fn scan_cached(
+    deadline: Instant,
+    cache: Arc<Mutex<ProcessCache>>,
+) -> Result<ProcessTable, ProcessError> {
+    let task = tokio::task::spawn_blocking(move || {
+        // Taken out for the scan, so no lock is held across the reads; a scan still running
+        // from a timed-out round leaves the next one an empty cache.
+        let mut taken = std::mem::take(&mut *lock(&cache));
+        let table = read_process_table_cached(Path::new("/proc"), &mut taken);
+        *lock(&cache) = taken;
+        table
+    });
+    match timeout_at(deadline, task).await {
+        Err(_) => Err(ProcessError::TimedOut),
+        Ok(Err(join)) => Err(ProcessError::Join(join.to_string())),
+        Ok(Ok(result)) => result,
+    }
+}
+
+/// A poisoned cache is only command lines still checked on use: keep using it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Blocking: read every `<root>/<pid>/cmdline` and `comm`. Processes that vanish mid-scan are skipped.
 pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
+    read_process_table_cached(root, &mut ProcessCache::default())
+}
+
+/// What identifies one program run: `exec` keeps the pid and the start time but changes the
+/// executable, and a reused pid has another start time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessKey {
+    /// Field 22 of `/proc/<pid>/stat`, in clock ticks since boot.
+    pub start_time: u64,
+    /// The `exe` link; `None` for a kernel thread.
+    pub exe: Option<PathBuf>,
+}
+
+/// Each process's command line, kept while its [`ProcessKey`] stays the same, so a scan reads
+/// `stat` and `exe` of every process but `cmdline` only of new or changed ones. A process whose
+/// `exe` this user may not read (another user's, without privileges) could `exec` unseen, so its
+/// command line is read on every scan; kernel threads never `exec`.
+#[derive(Debug, Default)]
+pub struct ProcessCache {
+    entries: HashMap<u32, (ProcessKey, ProcessInfo)>,
+    cmdline_reads: u64,
+}
+
+impl ProcessCache {
+    /// How many `cmdline` files were read (for tests and benchmarks: counted, not timed).
+    pub fn cmdline_reads(&self) -> u64 {
+        self.cmdline_reads
+    }
+}
+
+/// Blocking: the process table under `root`, reading `cmdline` only of processes `cache` does
+/// not know as they are. Processes that vanish mid-scan are skipped and forgotten.
+pub fn read_process_table_cached(
+    root: &Path,
+    cache: &mut ProcessCache,
+) -> Result<ProcessTable, ProcessError> {
     let entries = std::fs::read_dir(root).map_err(|source| ProcessError::List {
         path: root.to_path_buf(),
         source,
     })?;
-    let mut processes = Vec::new();
+    let mut kept = HashMap::with_capacity(cache.entries.len());
+    let mut processes = Vec::with_capacity(cache.entries.len());
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -119,24 +186,75 @@ pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
             continue;
         };
         let dir = entry.path();
-        let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+        let Some(stat) = read_stat(&dir) else {
             continue;
         };
-        let comm = std::fs::read_to_string(dir.join("comm"))
-            .map(|c| c.trim_end().to_string())
-            .unwrap_or_default();
-        processes.push(ProcessInfo {
-            pid,
-            argv: split_cmdline(&cmdline),
-            comm,
-        });
+        let exe = std::fs::read_link(dir.join("exe")).ok();
+        // Without the exe link an exec would go unseen: such a process is read every time.
+        let cacheable = exe.is_some() || stat.kernel_thread;
+        let key = ProcessKey {
+            start_time: stat.start_time,
+            exe,
+        };
+        let cached = cache.entries.remove(&pid);
+        let info = match cached {
+            Some((cached_key, info)) if cacheable && cached_key == key => info,
+            _ => {
+                cache.cmdline_reads += 1;
+                let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+                    continue;
+                };
+                ProcessInfo {
+                    pid,
+                    argv: split_cmdline(&cmdline),
+                    comm: stat.comm,
+                }
+            }
+        };
+        if cacheable {
+            kept.insert(pid, (key, info.clone()));
+        }
+        processes.push(info);
     }
+    // Processes not seen this time have exited: forgotten.
+    cache.entries = kept;
     processes.sort_by_key(|p| p.pid);
     // PID 1 is visible to everyone unless /proc hides other users' processes (hidepid=1,2).
     let others_hidden = !processes.iter().any(|p| p.pid == 1);
     Ok(ProcessTable {
         processes,
         others_hidden,
+    })
+}
+
+/// What a scan needs from `/proc/<pid>/stat`.
+struct Stat {
+    comm: String,
+    start_time: u64,
+    kernel_thread: bool,
+}
+
+/// `PF_KTHREAD` in the `flags` field of `/proc/<pid>/stat`.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+fn read_stat(dir: &Path) -> Option<Stat> {
+    let text = std::fs::read_to_string(dir.join("stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// `pid (comm) state ppid ...`: the comm may hold spaces and parentheses, so it ends at the last `)`.
+fn parse_stat(text: &str) -> Option<Stat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_string();
+    // Fields after the comm, numbered from 3 (state).
+    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+    let flags: u64 = rest.get(9 - 3)?.parse().ok()?;
+    let start_time: u64 = rest.get(22 - 3)?.parse().ok()?;
+    Some(Stat {
+        comm,
+        start_time,
+        kernel_thread: flags & PF_KTHREAD != 0,
     })
 }
 
@@ -342,13 +460,99 @@ mod tests {
         assert_eq!(home_dir_in(passwd, 7), None);
     }
 
+    /// A `/proc/<pid>/stat` line with this comm, flags and start time.
+    fn stat_line(pid: u32, comm: &str, flags: u64, start: u64) -> String {
+        format!("{pid} ({comm}) S 1 1 1 0 -1 {flags} 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0 0")
+    }
+
+    #[test]
+    fn parses_stat_lines() {
+        let stat = parse_stat(&stat_line(7, "a) (b", PF_KTHREAD, 99)).unwrap();
+        assert_eq!(stat.comm, "a) (b");
+        assert_eq!(stat.start_time, 99);
+        assert!(stat.kernel_thread);
+        assert!(parse_stat("7 (x) S 1").is_none());
+        let own = read_stat(Path::new("/proc/self")).expect("our own stat");
+        assert!(!own.kernel_thread);
+    }
+
+    #[test]
+    fn command_lines_are_read_again_only_for_new_or_changed_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let process = |pid: u32, cmdline: &[u8], exe: &str, start: u64| {
+            let proc_dir = dir.path().join(pid.to_string());
+            std::fs::create_dir_all(&proc_dir).unwrap();
+            std::fs::write(proc_dir.join("cmdline"), cmdline).unwrap();
+            let comm = exe.rsplit('/').next().unwrap();
+            std::fs::write(proc_dir.join("stat"), stat_line(pid, comm, 0, start)).unwrap();
+            let _ = std::fs::remove_file(proc_dir.join("exe"));
+            std::os::unix::fs::symlink(exe, proc_dir.join("exe")).unwrap();
+        };
+        let argv = |table: &ProcessTable, pid| table.get(pid).map(|p| p.argv.join(" "));
+        process(1, b"init\0", "/sbin/init", 1);
+        process(10, b"lotus\0daemon\0", "/usr/bin/lotus", 100);
+        let mut cache = ProcessCache::default();
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(argv(&table, 10).as_deref(), Some("lotus daemon"));
+        assert_eq!(cache.cmdline_reads(), 2);
+
+        // Nothing changed: nothing read again.
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(table.processes.len(), 2);
+        assert_eq!(cache.cmdline_reads(), 2);
+
+        // exec: same pid and start time, another executable.
+        process(
+            10,
+            b"ipfs-cluster-follow\0c\0run\0",
+            "/usr/bin/ipfs-cluster-follow",
+            100,
+        );
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(
+            argv(&table, 10).as_deref(),
+            Some("ipfs-cluster-follow c run")
+        );
+        assert_eq!(table.follow_peers().count(), 1);
+        assert_eq!(cache.cmdline_reads(), 3);
+
+        // The pid reused by a new run of the same program.
+        process(
+            10,
+            b"ipfs-cluster-follow\0d\0run\0",
+            "/usr/bin/ipfs-cluster-follow",
+            200,
+        );
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(
+            argv(&table, 10).as_deref(),
+            Some("ipfs-cluster-follow d run")
+        );
+
+        // It exits: gone from the very next scan.
+        std::fs::remove_dir_all(dir.path().join("10")).unwrap();
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(argv(&table, 10), None);
+        assert_eq!(table.follow_peers().count(), 0);
+
+        // A process whose exe cannot be read is read every time.
+        let hidden = dir.path().join("20");
+        std::fs::create_dir_all(&hidden).unwrap();
+        std::fs::write(hidden.join("cmdline"), b"lotus\0daemon\0").unwrap();
+        std::fs::write(hidden.join("stat"), stat_line(20, "lotus", 0, 300)).unwrap();
+        let reads = cache.cmdline_reads();
+        read_process_table_cached(dir.path(), &mut cache).unwrap();
+        read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(cache.cmdline_reads(), reads + 2);
+    }
+
     #[test]
     fn reads_a_fake_proc_tree() {
         let dir = tempfile::tempdir().unwrap();
         let pid = dir.path().join("42");
         std::fs::create_dir(&pid).unwrap();
         std::fs::write(pid.join("cmdline"), b"lotus\0daemon\0").unwrap();
-        std::fs::write(pid.join("comm"), "lotus\n").unwrap();
+        std::fs::write(pid.join("stat"), stat_line(42, "lotus", 0, 1000)).unwrap();
         std::fs::create_dir(dir.path().join("self-not-a-pid")).unwrap();
         let table = read_process_table(dir.path()).unwrap();
         assert!(
