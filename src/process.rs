@@ -116,6 +116,7 @@ pub async fn scan_cached(
         // from a timed-out round leaves the next one an empty cache.
         let mut taken = std::mem::take(&mut *lock(&cache));
         let table = read_process_table_cached(Path::new("/proc"), &mut taken);
+        publish_keys(&taken);
         *lock(&cache) = taken;
         table
     });
@@ -138,20 +139,23 @@ pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
     read_process_table_cached(root, &mut ProcessCache::default())
 }
 
-/// What identifies one program run: `exec` keeps the pid and the start time but changes the
-/// executable, and a reused pid has another start time.
+/// What identifies one program run: `exec` keeps the pid (and the process's `/proc/<pid>`
+/// directory) but changes the executable; a reused pid is another process with another
+/// `/proc/<pid>` directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessKey {
-    /// Field 22 of `/proc/<pid>/stat`, in clock ticks since boot.
-    pub start_time: u64,
-    /// The `exe` link; `None` for a kernel thread.
+    /// The inode of `/proc/<pid>`, which the kernel ties to one process for as long as it lives
+    /// (a reused pid gets a new one): the start time, without reading `stat`. A directory the
+    /// kernel merely dropped from its cache and made again also changes it, which costs only a read.
+    pub instance: u64,
+    /// The `exe` link; `None` for a kernel thread or a zombie (which cannot `exec`).
     pub exe: Option<PathBuf>,
 }
 
-/// Each process's command line, kept while its [`ProcessKey`] stays the same, so a scan reads
-/// `stat` and `exe` of every process but `cmdline` only of new or changed ones. A process whose
-/// `exe` this user may not read (another user's, without privileges) could `exec` unseen, so its
-/// command line is read on every scan; kernel threads never `exec`.
+/// Each process's command line, kept while its [`ProcessKey`] stays the same, so a scan lists
+/// `/proc` and reads each `exe` link but reads `cmdline` and `comm` only of new or changed
+/// processes. A process whose `exe` this user may not read (another user's, without privileges)
+/// could `exec` unseen, so it is read on every scan.
 #[derive(Debug, Default)]
 pub struct ProcessCache {
     entries: HashMap<u32, (ProcessKey, ProcessInfo)>,
@@ -171,6 +175,7 @@ pub fn read_process_table_cached(
     root: &Path,
     cache: &mut ProcessCache,
 ) -> Result<ProcessTable, ProcessError> {
+    use std::os::unix::fs::DirEntryExt;
     let entries = std::fs::read_dir(root).map_err(|source| ProcessError::List {
         path: root.to_path_buf(),
         source,
@@ -186,28 +191,31 @@ pub fn read_process_table_cached(
             continue;
         };
         let dir = entry.path();
-        let Some(stat) = read_stat(&dir) else {
-            continue;
+        let (exe, cacheable) = match std::fs::read_link(dir.join("exe")) {
+            Ok(exe) => (Some(exe), true),
+            // A kernel thread or a zombie has no executable, and never gets one.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => (None, true),
+            // Not ours to see: an exec would go unseen, so it is read every time.
+            Err(_) => (None, false),
         };
-        let exe = std::fs::read_link(dir.join("exe")).ok();
-        // Without the exe link an exec would go unseen: such a process is read every time.
-        let cacheable = exe.is_some() || stat.kernel_thread;
         let key = ProcessKey {
-            start_time: stat.start_time,
+            instance: entry.ino(),
             exe,
         };
-        let cached = cache.entries.remove(&pid);
-        let info = match cached {
+        let info = match cache.entries.remove(&pid) {
             Some((cached_key, info)) if cacheable && cached_key == key => info,
             _ => {
                 cache.cmdline_reads += 1;
                 let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
                     continue;
                 };
+                let comm = std::fs::read_to_string(dir.join("comm"))
+                    .map(|c| c.trim_end().to_string())
+                    .unwrap_or_default();
                 ProcessInfo {
                     pid,
                     argv: split_cmdline(&cmdline),
-                    comm: stat.comm,
+                    comm,
                 }
             }
         };
@@ -224,37 +232,6 @@ pub fn read_process_table_cached(
     Ok(ProcessTable {
         processes,
         others_hidden,
-    })
-}
-
-/// What a scan needs from `/proc/<pid>/stat`.
-struct Stat {
-    comm: String,
-    start_time: u64,
-    kernel_thread: bool,
-}
-
-/// `PF_KTHREAD` in the `flags` field of `/proc/<pid>/stat`.
-const PF_KTHREAD: u64 = 0x0020_0000;
-
-fn read_stat(dir: &Path) -> Option<Stat> {
-    let text = std::fs::read_to_string(dir.join("stat")).ok()?;
-    parse_stat(&text)
-}
-
-/// `pid (comm) state ppid ...`: the comm may hold spaces and parentheses, so it ends at the last `)`.
-fn parse_stat(text: &str) -> Option<Stat> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    // Fields after the comm, numbered from 3 (state).
-    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    let flags: u64 = rest.get(9 - 3)?.parse().ok()?;
-    let start_time: u64 = rest.get(22 - 3)?.parse().ok()?;
-    Some(Stat {
-        comm,
-        start_time,
-        kernel_thread: flags & PF_KTHREAD != 0,
     })
 }
 
@@ -277,8 +254,67 @@ pub fn parse_environ(raw: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Read another process's environment, when this user may (`None` when not readable).
+/// Environments read by [`read_environ`], kept per process while the last [`scan_cached`]
+/// still sees that process under the same [`ProcessKey`] (an `exec` or a reused pid drops it).
+static ENVIRONS: Mutex<EnvironCache> = Mutex::new(EnvironCache {
+    keys: None,
+    environs: Vec::new(),
+});
+
+/// Most environments kept (followers are capped at a few dozen).
+const MAX_ENVIRONS: usize = 256;
+
+struct EnvironCache {
+    /// The keys of the processes the last cached scan saw.
+    keys: Option<HashMap<u32, ProcessKey>>,
+    environs: Vec<(u32, ProcessKey, Environ)>,
+}
+
+/// A process environment as `(name, value)` pairs.
+type Environ = Vec<(String, String)>;
+
+/// After a scan: remember its keys, forget environments of processes gone or changed.
+fn publish_keys(cache: &ProcessCache) {
+    let keys: HashMap<u32, ProcessKey> = cache
+        .entries
+        .iter()
+        .map(|(pid, (key, _))| (*pid, key.clone()))
+        .collect();
+    let mut environs = lock(&ENVIRONS);
+    environs
+        .environs
+        .retain(|(pid, key, _)| keys.get(pid) == Some(key));
+    environs.keys = Some(keys);
+}
+
+/// Read another process's environment, when this user may (`None` when not readable); reused
+/// while the process is the one the last scan saw (see [`ProcessCache`]).
 pub fn read_environ(pid: u32) -> Option<Vec<(String, String)>> {
+    let key = {
+        let cache = lock(&ENVIRONS);
+        let key = cache.keys.as_ref().and_then(|keys| keys.get(&pid)).cloned();
+        if let Some(key) = &key {
+            let hit = cache
+                .environs
+                .iter()
+                .find(|(p, k, _)| *p == pid && k == key);
+            if let Some((_, _, environ)) = hit {
+                return Some(environ.clone());
+            }
+        }
+        key
+    };
+    let environ = read_environ_uncached(pid)?;
+    if let Some(key) = key {
+        let mut cache = lock(&ENVIRONS);
+        if cache.environs.len() < MAX_ENVIRONS {
+            cache.environs.push((pid, key, environ.clone()));
+        }
+    }
+    Some(environ)
+}
+
+fn read_environ_uncached(pid: u32) -> Option<Vec<(String, String)>> {
     let path = PathBuf::from(format!("/proc/{pid}/environ"));
     crate::files::read_capped(&path, ENVIRON_CAP)
         .ok()
@@ -460,37 +496,30 @@ mod tests {
         assert_eq!(home_dir_in(passwd, 7), None);
     }
 
-    /// A `/proc/<pid>/stat` line with this comm, flags and start time.
-    fn stat_line(pid: u32, comm: &str, flags: u64, start: u64) -> String {
-        format!("{pid} ({comm}) S 1 1 1 0 -1 {flags} 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0 0")
-    }
-
-    #[test]
-    fn parses_stat_lines() {
-        let stat = parse_stat(&stat_line(7, "a) (b", PF_KTHREAD, 99)).unwrap();
-        assert_eq!(stat.comm, "a) (b");
-        assert_eq!(stat.start_time, 99);
-        assert!(stat.kernel_thread);
-        assert!(parse_stat("7 (x) S 1").is_none());
-        let own = read_stat(Path::new("/proc/self")).expect("our own stat");
-        assert!(!own.kernel_thread);
-    }
-
     #[test]
     fn command_lines_are_read_again_only_for_new_or_changed_processes() {
         let dir = tempfile::tempdir().unwrap();
-        let process = |pid: u32, cmdline: &[u8], exe: &str, start: u64| {
+        // A new process under `pid`: its directory is made before the old one goes, so it is
+        // another inode, as the kernel's /proc/<pid> of a new process is.
+        let start = |pid: u32, cmdline: &[u8], exe: &str| {
+            let fresh = dir.path().join(format!("{pid}.new"));
+            std::fs::create_dir_all(&fresh).unwrap();
+            std::fs::write(fresh.join("cmdline"), cmdline).unwrap();
+            std::os::unix::fs::symlink(exe, fresh.join("exe")).unwrap();
+            let old = dir.path().join(pid.to_string());
+            let _ = std::fs::remove_dir_all(&old);
+            std::fs::rename(&fresh, &old).unwrap();
+        };
+        // exec: the same process (directory), another executable and command line.
+        let exec = |pid: u32, cmdline: &[u8], exe: &str| {
             let proc_dir = dir.path().join(pid.to_string());
-            std::fs::create_dir_all(&proc_dir).unwrap();
             std::fs::write(proc_dir.join("cmdline"), cmdline).unwrap();
-            let comm = exe.rsplit('/').next().unwrap();
-            std::fs::write(proc_dir.join("stat"), stat_line(pid, comm, 0, start)).unwrap();
-            let _ = std::fs::remove_file(proc_dir.join("exe"));
+            std::fs::remove_file(proc_dir.join("exe")).unwrap();
             std::os::unix::fs::symlink(exe, proc_dir.join("exe")).unwrap();
         };
         let argv = |table: &ProcessTable, pid| table.get(pid).map(|p| p.argv.join(" "));
-        process(1, b"init\0", "/sbin/init", 1);
-        process(10, b"lotus\0daemon\0", "/usr/bin/lotus", 100);
+        start(1, b"init\0", "/sbin/init");
+        start(10, b"lotus\0daemon\0", "/usr/bin/lotus");
         let mut cache = ProcessCache::default();
         let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
         assert_eq!(argv(&table, 10).as_deref(), Some("lotus daemon"));
@@ -501,12 +530,10 @@ mod tests {
         assert_eq!(table.processes.len(), 2);
         assert_eq!(cache.cmdline_reads(), 2);
 
-        // exec: same pid and start time, another executable.
-        process(
+        exec(
             10,
             b"ipfs-cluster-follow\0c\0run\0",
             "/usr/bin/ipfs-cluster-follow",
-            100,
         );
         let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
         assert_eq!(
@@ -517,11 +544,10 @@ mod tests {
         assert_eq!(cache.cmdline_reads(), 3);
 
         // The pid reused by a new run of the same program.
-        process(
+        start(
             10,
             b"ipfs-cluster-follow\0d\0run\0",
             "/usr/bin/ipfs-cluster-follow",
-            200,
         );
         let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
         assert_eq!(
@@ -535,15 +561,30 @@ mod tests {
         assert_eq!(argv(&table, 10), None);
         assert_eq!(table.follow_peers().count(), 0);
 
-        // A process whose exe cannot be read is read every time.
+        // A process whose exe cannot be read (here: a link that is not one) is read every time.
         let hidden = dir.path().join("20");
-        std::fs::create_dir_all(&hidden).unwrap();
+        std::fs::create_dir_all(hidden.join("exe")).unwrap();
         std::fs::write(hidden.join("cmdline"), b"lotus\0daemon\0").unwrap();
-        std::fs::write(hidden.join("stat"), stat_line(20, "lotus", 0, 300)).unwrap();
         let reads = cache.cmdline_reads();
         read_process_table_cached(dir.path(), &mut cache).unwrap();
         read_process_table_cached(dir.path(), &mut cache).unwrap();
         assert_eq!(cache.cmdline_reads(), reads + 2);
+    }
+
+    #[tokio::test]
+    async fn environments_are_kept_while_the_process_is_the_same() {
+        let own = std::process::id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let cache = Arc::default();
+        let table = scan_cached(deadline, Arc::clone(&cache)).await.unwrap();
+        assert!(table.get(own).is_some());
+        let first = read_environ(own).expect("our own environment");
+        let cached = |pid| lock(&ENVIRONS).environs.iter().any(|(p, _, _)| *p == pid);
+        assert!(cached(own));
+        assert_eq!(read_environ(own), Some(first));
+        // A process the last scan did not see is read, not kept.
+        assert!(read_environ(u32::MAX).is_none());
+        assert!(!cached(u32::MAX));
     }
 
     #[test]
@@ -552,7 +593,7 @@ mod tests {
         let pid = dir.path().join("42");
         std::fs::create_dir(&pid).unwrap();
         std::fs::write(pid.join("cmdline"), b"lotus\0daemon\0").unwrap();
-        std::fs::write(pid.join("stat"), stat_line(42, "lotus", 0, 1000)).unwrap();
+        std::fs::write(pid.join("comm"), "lotus\n").unwrap();
         std::fs::create_dir(dir.path().join("self-not-a-pid")).unwrap();
         let table = read_process_table(dir.path()).unwrap();
         assert!(

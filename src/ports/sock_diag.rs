@@ -100,8 +100,9 @@ impl SockDiag {
             .map_err(SockDiagError::Open)?;
         Ok(SockDiag {
             socket,
-            // The kernel fills up to a page (or 32 KiB) per read; 64 KiB holds any batch.
-            buffer: vec![0; 64 * 1024],
+            // The kernel sizes each batch to the reader's buffer, 32 KiB at most; a 64 KiB buffer
+            // would also make every free of it consolidate the allocator's heap.
+            buffer: vec![0; 32 * 1024],
             sequence: 0,
         })
     }
