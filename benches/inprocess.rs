@@ -1,6 +1,7 @@
 //! In-process benchmarks of the exporter's hot pure parts: rendering a snapshot, counting the
-//! NDJSON pin stream, attoFIL conversion, `/proc/net` parsing, and one whole collection round
-//! against the in-process fakes.
+//! NDJSON pin stream, attoFIL conversion, `/proc/net` parsing, the listening sockets over netlink
+//! and `/proc/net`, socket owners and the process table (before and after their caches), and one
+//! whole collection round against the in-process fakes.
 //!
 //! ```sh
 //! cargo bench --bench inprocess            # every benchmark
@@ -16,6 +17,7 @@
 #[path = "../tests/fakes/mod.rs"]
 mod fakes;
 
+use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,7 @@ use lotus_follow_exporter::config::{parse_flags, Config};
 use lotus_follow_exporter::follow::pins::PinCounter;
 use lotus_follow_exporter::lotus::types::AttoFil;
 use lotus_follow_exporter::multiaddr::Transport;
-use lotus_follow_exporter::ports::listeners;
+use lotus_follow_exporter::ports::{listeners, owners, SocketReader};
 use lotus_follow_exporter::process;
 use lotus_follow_exporter::render;
 use lotus_follow_exporter::snapshot::Snapshot;
@@ -148,17 +150,69 @@ fn main() {
             || listeners::parse_table(&real, Transport::Tcp).0.len(),
         );
     }
-    harness.run("proc/read_process_table host", None, || {
-        process::read_process_table(std::path::Path::new("/proc")).map(|t| t.processes.len())
+    // Before/after issue 14: the socket tables from /proc/net against netlink, the fd walk for
+    // owners against the remembered ones, and the process table read whole against the cache.
+    let proc_root = std::path::Path::new("/proc");
+    harness.run("listeners/sockets from /proc/net (before)", None, || {
+        listeners::read_sockets(proc_root, SocketReader::ProcNet).map(|s| s.0.len())
     });
-    harness.run("proc_net/read_listening_sockets host", None, || {
-        listeners::read_listening_sockets(std::path::Path::new("/proc")).map(|s| s.sockets.len())
+    harness.run("listeners/sockets over netlink (after)", None, || {
+        listeners::read_sockets(proc_root, SocketReader::Netlink).map(|s| s.0.len())
     });
-
-    let mut owners = listeners::OwnerCache::default();
-    harness.run("proc_net/read_listening_sockets host cached", None, || {
-        listeners::read_listening_sockets_cached(std::path::Path::new("/proc"), &mut owners)
+    let inodes: HashSet<u64> = listeners::read_sockets(proc_root, SocketReader::Netlink)
+        .map(|(sockets, _)| sockets.iter().map(|s| s.inode).collect())
+        .unwrap_or_default();
+    harness.run(
+        &format!(
+            "owners/walk every /proc/*/fd ({} sockets; before)",
+            inodes.len()
+        ),
+        None,
+        || owners::read_socket_owners(proc_root, &inodes).len(),
+    );
+    let mut cache = owners::OwnerCache::default();
+    harness.run(
+        &format!(
+            "owners/remembered, re-checked ({} sockets; after)",
+            inodes.len()
+        ),
+        None,
+        || cache.owners(proc_root, &inodes).len(),
+    );
+    let table = process::read_process_table(proc_root).unwrap_or_default();
+    harness.run(
+        &format!(
+            "listeners/whole scan, /proc/net, no cache ({} processes)",
+            table.processes.len()
+        ),
+        None,
+        || {
+            listeners::read_listening_sockets(proc_root, SocketReader::ProcNet)
+                .map(|s| s.sockets.len())
+        },
+    );
+    let mut cache = owners::OwnerCache::default();
+    harness.run(
+        "listeners/whole scan, netlink, owners remembered",
+        None,
+        || {
+            listeners::read_listening_sockets_cached(
+                proc_root,
+                SocketReader::Netlink,
+                &mut cache,
+                &table,
+            )
             .map(|s| s.sockets.len())
+        },
+    );
+    harness.run(
+        "proc/read_process_table host (every cmdline; before)",
+        None,
+        || process::read_process_table(proc_root).map(|t| t.processes.len()),
+    );
+    let mut cache = process::ProcessCache::default();
+    harness.run("proc/read_process_table host (cached; after)", None, || {
+        process::read_process_table_cached(proc_root, &mut cache).map(|t| t.processes.len())
     });
 
     let runtime = runtime();

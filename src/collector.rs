@@ -62,6 +62,8 @@ struct Inner {
     scrubber: crate::bound::Scrubber,
     follow: FollowChecks,
     ports: PortsCheck,
+    /// Command lines of the processes seen by earlier rounds, reused while each process is the same.
+    processes: Arc<Mutex<process::ProcessCache>>,
     /// The running round and the deadline it runs under.
     current: Mutex<Option<(watch::Receiver<Partial>, Instant)>>,
     /// The last finished follow section, whose followers' claims keep the port plan whole when
@@ -94,6 +96,7 @@ impl Collector {
                     .unwrap_or_default(),
                 follow: FollowChecks::new(config.follow.clone()),
                 ports: PortsCheck::new(config.ports.clone()),
+                processes: Arc::default(),
                 current: Mutex::new(None),
                 last_follow: Mutex::new(None),
             }),
@@ -244,10 +247,11 @@ impl Partial {
 /// One collection: the process table once, then every check concurrently, each publishing when done.
 async fn run_round(inner: Arc<Inner>, tx: watch::Sender<Partial>, deadline: Instant) {
     let round = async {
-        let procs: Result<Arc<ProcessTable>, String> = process::scan(deadline)
-            .await
-            .map(Arc::new)
-            .map_err(|e| e.to_string());
+        let procs: Result<Arc<ProcessTable>, String> =
+            process::scan_cached(deadline, inner.processes.clone())
+                .await
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
         let table = procs.clone().unwrap_or_default();
         let lotus = async {
             let mut report = inner.lotus.run(deadline, procs.clone()).await;

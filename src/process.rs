@@ -5,8 +5,10 @@
 //! root directory (so tests feed them a fake tree); [`scan`] runs them off the async runtime under
 //! a deadline.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
@@ -88,34 +90,38 @@ pub enum ProcessError {
     TimedOut,
     #[error("process table reader failed: {0}")]
     Join(String),
-    #[error("the previous read of the process table is still stuck; not read again")]
+    #[error("{MAX_SCANS_IN_FLIGHT} reads of the process table are still running past their deadlines (stuck in the kernel?); not read again until one ends")]
     StillRunning,
 }
 
 /// Most bytes of a `/proc/<pid>/cmdline` read (argv can reach megabytes).
 pub const MAX_CMDLINE_BYTES: u64 = 64 * 1024;
 
-/// The `/proc`-shaped roots being scanned now.
-static SCANNING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// Scans of the process table that may be in flight at once. Rounds that overlap (a hurried
+/// scrape's and a patient one's) each scan; a scan stuck in the kernel past its deadline keeps
+/// its thread, so this many stuck ones stop further scans instead of piling up threads.
+pub const MAX_SCANS_IN_FLIGHT: usize = 4;
 
-/// Marks a root as being scanned while alive.
-struct ScanGuard(PathBuf);
+static SCANS_IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One scan's place among the [`MAX_SCANS_IN_FLIGHT`], given back when dropped.
+struct ScanGuard;
 
 impl ScanGuard {
-    fn take(root: &Path) -> Option<ScanGuard> {
-        let mut scanning = SCANNING.lock().unwrap_or_else(|p| p.into_inner());
-        if scanning.iter().any(|r| r == root) {
-            return None;
-        }
-        scanning.push(root.to_path_buf());
-        Some(ScanGuard(root.to_path_buf()))
+    fn take() -> Option<ScanGuard> {
+        use std::sync::atomic::Ordering;
+        SCANS_IN_FLIGHT
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_SCANS_IN_FLIGHT).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ScanGuard)
     }
 }
 
 impl Drop for ScanGuard {
     fn drop(&mut self) {
-        let mut scanning = SCANNING.lock().unwrap_or_else(|p| p.into_inner());
-        scanning.retain(|r| r != &self.0);
+        SCANS_IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -134,16 +140,14 @@ pub fn read_cmdline(dir: &Path) -> Option<Vec<u8>> {
     }
 }
 
-/// Read the process table from `/proc` before `deadline`.
+/// Read the process table from `/proc` before `deadline` (every process read afresh).
 pub async fn scan(deadline: Instant) -> Result<ProcessTable, ProcessError> {
     scan_root(PathBuf::from("/proc"), deadline).await
 }
 
 /// Read the process table from a `/proc`-shaped directory before `deadline`.
 pub async fn scan_root(root: PathBuf, deadline: Instant) -> Result<ProcessTable, ProcessError> {
-    // A scan stuck in the kernel past its deadline keeps its thread: never start a second one
-    // beside it, so stuck reads cannot pile up threads.
-    let Some(guard) = ScanGuard::take(&root) else {
+    let Some(guard) = ScanGuard::take() else {
         return Err(ProcessError::StillRunning);
     };
     let task = tokio::task::spawn_blocking(move || {
@@ -157,13 +161,87 @@ pub async fn scan_root(root: PathBuf, deadline: Instant) -> Result<ProcessTable,
     }
 }
 
+/// Read the process table from `/proc` before `deadline`, reading the command line only of
+/// processes `cache` does not know as they are (see [`ProcessCache`]).
+pub async fn scan_cached(
+    deadline: Instant,
+    cache: Arc<Mutex<ProcessCache>>,
+) -> Result<ProcessTable, ProcessError> {
+    let Some(guard) = ScanGuard::take() else {
+        return Err(ProcessError::StillRunning);
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        // Taken out for the scan, so no lock is held across the reads; a scan still running
+        // from a timed-out round leaves the next one an empty cache.
+        let mut taken = std::mem::take(&mut *lock(&cache));
+        let table = read_process_table_cached(Path::new("/proc"), &mut taken);
+        publish_keys(&taken);
+        *lock(&cache) = taken;
+        table
+    });
+    match timeout_at(deadline, task).await {
+        Err(_) => Err(ProcessError::TimedOut),
+        Ok(Err(join)) => Err(ProcessError::Join(join.to_string())),
+        Ok(Ok(result)) => result,
+    }
+}
+
+/// A poisoned cache is only command lines still checked on use: keep using it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Blocking: read every `<root>/<pid>/cmdline` and `comm`. Processes that vanish mid-scan are skipped.
 pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
+    read_process_table_cached(root, &mut ProcessCache::default())
+}
+
+/// What identifies one program run: `exec` keeps the pid (and the process's `/proc/<pid>`
+/// directory) but changes the executable; a reused pid is another process with another
+/// `/proc/<pid>` directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessKey {
+    /// The inode of `/proc/<pid>`, which the kernel ties to one process for as long as it lives
+    /// (a reused pid gets a new one): the start time, without reading `stat`. A directory the
+    /// kernel merely dropped from its cache and made again also changes it, which costs only a read.
+    pub instance: u64,
+    /// The `exe` link; `None` for a kernel thread or a zombie (which cannot `exec`).
+    pub exe: Option<PathBuf>,
+}
+
+/// Each process's command line, kept while its [`ProcessKey`] stays the same, so a scan lists
+/// `/proc` and reads each `exe` link but reads `cmdline` and `comm` only of new or changed
+/// processes. A process whose `exe` this user may not read (another user's, without privileges)
+/// could `exec` unseen, so it is read on every scan.
+#[derive(Debug, Default)]
+pub struct ProcessCache {
+    entries: HashMap<u32, (ProcessKey, ProcessInfo)>,
+    cmdline_reads: u64,
+}
+
+impl ProcessCache {
+    /// How many `cmdline` files were read (for tests and benchmarks: counted, not timed).
+    pub fn cmdline_reads(&self) -> u64 {
+        self.cmdline_reads
+    }
+}
+
+/// Blocking: the process table under `root`, reading `cmdline` only of processes `cache` does
+/// not know as they are. Processes that vanish mid-scan are skipped and forgotten.
+pub fn read_process_table_cached(
+    root: &Path,
+    cache: &mut ProcessCache,
+) -> Result<ProcessTable, ProcessError> {
+    use std::os::unix::fs::DirEntryExt;
     let entries = std::fs::read_dir(root).map_err(|source| ProcessError::List {
         path: root.to_path_buf(),
         source,
     })?;
-    let mut processes = Vec::new();
+    let mut kept = HashMap::with_capacity(cache.entries.len());
+    let mut processes = Vec::with_capacity(cache.entries.len());
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -173,23 +251,46 @@ pub fn read_process_table(root: &Path) -> Result<ProcessTable, ProcessError> {
             continue;
         };
         let dir = entry.path();
-        let Some(cmdline) = read_cmdline(&dir) else {
-            continue;
+        let (exe, cacheable) = match std::fs::read_link(dir.join("exe")) {
+            Ok(exe) => (Some(exe), true),
+            // A kernel thread or a zombie has no executable, and never gets one.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => (None, true),
+            // Not ours to see: an exec would go unseen, so it is read every time.
+            Err(_) => (None, false),
         };
-        let comm = std::fs::read_to_string(dir.join("comm"))
-            .map(|c| c.trim_end().to_string())
-            .unwrap_or_default();
-        let uid = {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(&dir).ok().map(|meta| meta.uid())
+        let key = ProcessKey {
+            instance: entry.ino(),
+            exe,
         };
-        processes.push(ProcessInfo {
-            pid,
-            argv: split_cmdline(&cmdline),
-            comm,
-            uid,
-        });
+        let info = match cache.entries.remove(&pid) {
+            Some((cached_key, info)) if cacheable && cached_key == key => info,
+            _ => {
+                cache.cmdline_reads += 1;
+                let Some(cmdline) = read_cmdline(&dir) else {
+                    continue;
+                };
+                let comm = std::fs::read_to_string(dir.join("comm"))
+                    .map(|c| c.trim_end().to_string())
+                    .unwrap_or_default();
+                let uid = {
+                    use std::os::unix::fs::MetadataExt;
+                    std::fs::metadata(&dir).ok().map(|meta| meta.uid())
+                };
+                ProcessInfo {
+                    pid,
+                    argv: split_cmdline(&cmdline),
+                    comm,
+                    uid,
+                }
+            }
+        };
+        if cacheable {
+            kept.insert(pid, (key, info.clone()));
+        }
+        processes.push(info);
     }
+    // Processes not seen this time have exited: forgotten.
+    cache.entries = kept;
     processes.sort_by_key(|p| p.pid);
     // PID 1 is visible to everyone unless /proc hides other users' processes (hidepid=1,2).
     let others_hidden = !processes.iter().any(|p| p.pid == 1);
@@ -218,8 +319,67 @@ pub fn parse_environ(raw: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Read another process's environment, when this user may (`None` when not readable).
+/// Environments read by [`read_environ`], kept per process while the last [`scan_cached`]
+/// still sees that process under the same [`ProcessKey`] (an `exec` or a reused pid drops it).
+static ENVIRONS: Mutex<EnvironCache> = Mutex::new(EnvironCache {
+    keys: None,
+    environs: Vec::new(),
+});
+
+/// Most environments kept (followers are capped at a few dozen).
+const MAX_ENVIRONS: usize = 256;
+
+struct EnvironCache {
+    /// The keys of the processes the last cached scan saw.
+    keys: Option<HashMap<u32, ProcessKey>>,
+    environs: Vec<(u32, ProcessKey, Environ)>,
+}
+
+/// A process environment as `(name, value)` pairs.
+type Environ = Vec<(String, String)>;
+
+/// After a scan: remember its keys, forget environments of processes gone or changed.
+fn publish_keys(cache: &ProcessCache) {
+    let keys: HashMap<u32, ProcessKey> = cache
+        .entries
+        .iter()
+        .map(|(pid, (key, _))| (*pid, key.clone()))
+        .collect();
+    let mut environs = lock(&ENVIRONS);
+    environs
+        .environs
+        .retain(|(pid, key, _)| keys.get(pid) == Some(key));
+    environs.keys = Some(keys);
+}
+
+/// Read another process's environment, when this user may (`None` when not readable); reused
+/// while the process is the one the last scan saw (see [`ProcessCache`]).
 pub fn read_environ(pid: u32) -> Option<Vec<(String, String)>> {
+    let key = {
+        let cache = lock(&ENVIRONS);
+        let key = cache.keys.as_ref().and_then(|keys| keys.get(&pid)).cloned();
+        if let Some(key) = &key {
+            let hit = cache
+                .environs
+                .iter()
+                .find(|(p, k, _)| *p == pid && k == key);
+            if let Some((_, _, environ)) = hit {
+                return Some(environ.clone());
+            }
+        }
+        key
+    };
+    let environ = read_environ_uncached(pid)?;
+    if let Some(key) = key {
+        let mut cache = lock(&ENVIRONS);
+        if cache.environs.len() < MAX_ENVIRONS {
+            cache.environs.push((pid, key, environ.clone()));
+        }
+    }
+    Some(environ)
+}
+
+fn read_environ_uncached(pid: u32) -> Option<Vec<(String, String)>> {
     let path = PathBuf::from(format!("/proc/{pid}/environ"));
     crate::files::read_capped(&path, ENVIRON_CAP)
         .ok()
@@ -398,6 +558,97 @@ mod tests {
         );
         assert_eq!(home_dir_in(passwd, 0), Some(PathBuf::from("/root")));
         assert_eq!(home_dir_in(passwd, 7), None);
+    }
+
+    #[test]
+    fn command_lines_are_read_again_only_for_new_or_changed_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        // A new process under `pid`: its directory is made before the old one goes, so it is
+        // another inode, as the kernel's /proc/<pid> of a new process is.
+        let start = |pid: u32, cmdline: &[u8], exe: &str| {
+            let fresh = dir.path().join(format!("{pid}.new"));
+            std::fs::create_dir_all(&fresh).unwrap();
+            std::fs::write(fresh.join("cmdline"), cmdline).unwrap();
+            std::os::unix::fs::symlink(exe, fresh.join("exe")).unwrap();
+            let old = dir.path().join(pid.to_string());
+            let _ = std::fs::remove_dir_all(&old);
+            std::fs::rename(&fresh, &old).unwrap();
+        };
+        // exec: the same process (directory), another executable and command line.
+        let exec = |pid: u32, cmdline: &[u8], exe: &str| {
+            let proc_dir = dir.path().join(pid.to_string());
+            std::fs::write(proc_dir.join("cmdline"), cmdline).unwrap();
+            std::fs::remove_file(proc_dir.join("exe")).unwrap();
+            std::os::unix::fs::symlink(exe, proc_dir.join("exe")).unwrap();
+        };
+        let argv = |table: &ProcessTable, pid| table.get(pid).map(|p| p.argv.join(" "));
+        start(1, b"init\0", "/sbin/init");
+        start(10, b"lotus\0daemon\0", "/usr/bin/lotus");
+        let mut cache = ProcessCache::default();
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(argv(&table, 10).as_deref(), Some("lotus daemon"));
+        assert_eq!(cache.cmdline_reads(), 2);
+
+        // Nothing changed: nothing read again.
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(table.processes.len(), 2);
+        assert_eq!(cache.cmdline_reads(), 2);
+
+        exec(
+            10,
+            b"ipfs-cluster-follow\0c\0run\0",
+            "/usr/bin/ipfs-cluster-follow",
+        );
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(
+            argv(&table, 10).as_deref(),
+            Some("ipfs-cluster-follow c run")
+        );
+        assert_eq!(table.follow_peers().count(), 1);
+        assert_eq!(cache.cmdline_reads(), 3);
+
+        // The pid reused by a new run of the same program.
+        start(
+            10,
+            b"ipfs-cluster-follow\0d\0run\0",
+            "/usr/bin/ipfs-cluster-follow",
+        );
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(
+            argv(&table, 10).as_deref(),
+            Some("ipfs-cluster-follow d run")
+        );
+
+        // It exits: gone from the very next scan.
+        std::fs::remove_dir_all(dir.path().join("10")).unwrap();
+        let table = read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(argv(&table, 10), None);
+        assert_eq!(table.follow_peers().count(), 0);
+
+        // A process whose exe cannot be read (here: a link that is not one) is read every time.
+        let hidden = dir.path().join("20");
+        std::fs::create_dir_all(hidden.join("exe")).unwrap();
+        std::fs::write(hidden.join("cmdline"), b"lotus\0daemon\0").unwrap();
+        let reads = cache.cmdline_reads();
+        read_process_table_cached(dir.path(), &mut cache).unwrap();
+        read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(cache.cmdline_reads(), reads + 2);
+    }
+
+    #[tokio::test]
+    async fn environments_are_kept_while_the_process_is_the_same() {
+        let own = std::process::id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let cache = Arc::default();
+        let table = scan_cached(deadline, Arc::clone(&cache)).await.unwrap();
+        assert!(table.get(own).is_some());
+        let first = read_environ(own).expect("our own environment");
+        let cached = |pid| lock(&ENVIRONS).environs.iter().any(|(p, _, _)| *p == pid);
+        assert!(cached(own));
+        assert_eq!(read_environ(own), Some(first));
+        // A process the last scan did not see is read, not kept.
+        assert!(read_environ(u32::MAX).is_none());
+        assert!(!cached(u32::MAX));
     }
 
     #[test]

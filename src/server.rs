@@ -143,7 +143,7 @@ async fn port_holder(address: SocketAddr) -> String {
     let unseen =
         format!("a process this user cannot see (`ss -ltnp 'sport = :{port}'` as root names it)");
     let scan = tokio::task::spawn_blocking(|| {
-        listeners::read_listening_sockets(std::path::Path::new("/proc"))
+        listeners::read_listening_sockets(std::path::Path::new("/proc"), Default::default())
     });
     let scan = match tokio::time::timeout(PORT_HOLDER_DEADLINE, scan).await {
         Ok(Ok(Ok(scan))) => scan,

@@ -1,5 +1,6 @@
 //! The ports check on real sockets: listeners held by another process (a python3 helper), found
-//! through /proc/net and /proc/<pid>/fd, and conflicts decided from them and from config files.
+//! over netlink and through the /proc/net fallback, owners from /proc/<pid>/fd, and conflicts
+//! decided from them and from config files. Every plan is made both ways and must agree.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,9 +12,10 @@ use lotus_follow_exporter::lotus::LotusReport;
 use lotus_follow_exporter::multiaddr::Transport;
 use lotus_follow_exporter::ports::listeners::{name_holders, read_listening_sockets, Listener};
 use lotus_follow_exporter::ports::{
-    assemble_with, FollowerClaims, PortsCheck, PortsConfig, PortsReport, CHECK_LISTENERS,
+    assemble_with, FollowerClaims, PortsCheck, PortsConfig, PortsObservation, PortsReport,
+    SocketReader, CHECK_LISTENERS,
 };
-use lotus_follow_exporter::process::{scan, ProcessTable};
+use lotus_follow_exporter::process::{scan, scan_cached, ProcessCache, ProcessTable};
 use lotus_follow_exporter::snapshot::{CheckStatus, Snapshot};
 use tokio::time::Instant;
 
@@ -26,12 +28,19 @@ t.listen()
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.bind(("127.0.0.1", 0))
 print(t.getsockname()[1], u.getsockname()[1], flush=True)
-sys.stdin.read()
+for line in sys.stdin:
+    if line.strip() == "close-tcp":
+        t.close()
+        print("closed", flush=True)
 "#;
+
+/// Both ways of reading the socket tables.
+const READERS: [SocketReader; 2] = [SocketReader::Netlink, SocketReader::ProcNet];
 
 /// A helper process holding one TCP and one UDP port; killed when dropped.
 struct PortHolder {
     child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
     tcp: u16,
     udp: u16,
 }
@@ -53,7 +62,8 @@ impl PortHolder {
             .spawn()
             .unwrap_or_else(|e| panic!("these tests need python3 ({}): {e}", program.display()));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        stdout
             .read_line(&mut line)
             .expect("helper prints its ports");
         let ports: Vec<u16> = line
@@ -63,6 +73,7 @@ impl PortHolder {
         assert_eq!(ports.len(), 2, "helper said {line:?}");
         PortHolder {
             child,
+            stdout,
             tcp: ports[0],
             udp: ports[1],
         }
@@ -70,6 +81,25 @@ impl PortHolder {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Close the TCP listener (the process lives on); returns once the helper says it is closed.
+    fn close_tcp(&mut self) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        stdin.write_all(b"close-tcp\n").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "closed");
+    }
+
+    /// Kill the helper and reap it.
+    fn exit(mut self) -> u32 {
+        let pid = self.pid();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        pid
     }
 }
 
@@ -125,16 +155,40 @@ fn config(dir: &Path, files: &[(&str, String)], own_listen: Vec<String>) -> Port
     }
 }
 
+/// The plan made over netlink and over the /proc/net fallback; both must agree.
 async fn plan(config: PortsConfig, followers: &[FollowerClaims]) -> PortsReport {
     let procs = process_table().await;
-    let observation = PortsCheck::new(config).run(deadline(), procs).await;
+    let mut reports = Vec::new();
+    for reader in READERS {
+        let check = PortsCheck::new(config.clone()).with_socket_reader(reader);
+        let observation = check.run(deadline(), procs.clone()).await;
+        assert_source(&observation, reader);
+        reports.push(assemble_with(observation, followers));
+    }
+    let proc_net = reports.pop().unwrap();
+    let netlink = reports.pop().unwrap();
+    assert_eq!(
+        netlink.entries, proc_net.entries,
+        "netlink and /proc/net disagree"
+    );
+    netlink
+}
+
+/// The listeners check succeeded, and read the tables the way it was asked to.
+fn assert_source(observation: &PortsObservation, reader: SocketReader) {
     let listeners = observation
         .checks
         .iter()
         .find(|c| c.check == CHECK_LISTENERS)
         .expect("listeners check ran");
     assert_eq!(listeners.status, CheckStatus::Ok);
-    assemble_with(observation, followers)
+    let source = observation.listener_source.clone().expect("a source");
+    let expected = match reader {
+        SocketReader::Netlink => "netlink",
+        SocketReader::ProcNet => "/proc/net",
+    };
+    assert_eq!(source.name(), expected, "{source:?}");
+    assert_eq!(source.fallback_reason, None, "{source:?}");
 }
 
 fn metrics(report: PortsReport) -> String {
@@ -153,16 +207,22 @@ fn metrics(report: PortsReport) -> String {
 async fn finds_listeners_held_by_another_process_with_their_owner() {
     let holder = PortHolder::start(Path::new("python3"));
     let procs = process_table().await;
-    let scan = read_listening_sockets(Path::new("/proc")).expect("/proc/net is readable");
-    let listeners = name_holders(&scan, &procs, std::process::id());
+    for reader in READERS {
+        let scan =
+            read_listening_sockets(Path::new("/proc"), reader).expect("sockets are readable");
+        let listeners = name_holders(&scan, &procs, std::process::id());
+        assert_owned_by_python(&listeners, &holder);
+    }
+}
 
+fn assert_owned_by_python(listeners: &[Listener], holder: &PortHolder) {
     for protocol in [Transport::Tcp, Transport::Udp] {
         let port = if protocol == Transport::Tcp {
             holder.tcp
         } else {
             holder.udp
         };
-        let listener = find(&listeners, protocol, port);
+        let listener = find(listeners, protocol, port);
         assert_eq!(
             listener.address,
             "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
@@ -386,4 +446,64 @@ async fn a_followers_own_process_holding_its_swarm_port_is_no_conflict_whatever_
     let unmatched = entry_of(plan(config(dir.path(), &[], vec![]), &[claims(None)]).await);
     let reason = unmatched.reason.unwrap_or_default();
     assert!(reason.contains("held by ipfs-cluster-follow:c"), "{reason}");
+}
+
+/// The listeners seen on `port` by one run of `check`, with the process table of `cache`.
+async fn listening_on(
+    check: &PortsCheck,
+    cache: &Arc<std::sync::Mutex<ProcessCache>>,
+    protocol: Transport,
+    port: u16,
+) -> (Vec<Listener>, Arc<ProcessTable>) {
+    let procs = Arc::new(scan_cached(deadline(), cache.clone()).await.unwrap());
+    let observation = check.run(deadline(), procs.clone()).await;
+    let listeners = observation.listeners.expect("listeners were read");
+    let on_port = listeners
+        .into_iter()
+        .filter(|l| l.protocol == protocol && l.port == port)
+        .collect();
+    (on_port, procs)
+}
+
+#[tokio::test]
+async fn a_closed_listener_and_an_exited_process_are_gone_from_the_very_next_scrape() {
+    for reader in READERS {
+        // One check and one process cache across scrapes, as the collector keeps them.
+        let check = PortsCheck::new(PortsConfig::default()).with_socket_reader(reader);
+        let cache = Arc::default();
+        let mut closing = PortHolder::start(Path::new("python3"));
+        let exiting = PortHolder::start(Path::new("python3"));
+        for holder in [&closing, &exiting] {
+            let (found, procs) = listening_on(&check, &cache, Transport::Tcp, holder.tcp).await;
+            assert_eq!(found.len(), 1, "{reader:?}: {found:?}");
+            assert_eq!(found[0].holders[0].pid, holder.pid());
+            assert!(procs.get(holder.pid()).is_some());
+        }
+        // Seen twice, so every cache now knows them.
+        listening_on(&check, &cache, Transport::Tcp, closing.tcp).await;
+
+        closing.close_tcp();
+        let (found, procs) = listening_on(&check, &cache, Transport::Tcp, closing.tcp).await;
+        assert!(
+            found.is_empty(),
+            "{reader:?}: closed, still seen: {found:?}"
+        );
+        assert!(procs.get(closing.pid()).is_some(), "the process lives on");
+        let (udp, _) = listening_on(&check, &cache, Transport::Udp, closing.udp).await;
+        assert_eq!(udp.len(), 1, "its UDP socket is still open");
+
+        let (tcp, udp) = (exiting.tcp, exiting.udp);
+        let pid = exiting.exit();
+        let (found, procs) = listening_on(&check, &cache, Transport::Tcp, tcp).await;
+        assert!(
+            found.is_empty(),
+            "{reader:?}: exited, still seen: {found:?}"
+        );
+        let (found, _) = listening_on(&check, &cache, Transport::Udp, udp).await;
+        assert!(
+            found.is_empty(),
+            "{reader:?}: exited, still seen: {found:?}"
+        );
+        assert!(procs.get(pid).is_none(), "an exited process left the table");
+    }
 }

@@ -687,7 +687,7 @@ mod tests {
 
     #[test]
     fn many_claims_on_one_port_are_compared_per_service() {
-        // 20k claims of two services on one port: one reason per pair of services, quickly.
+        // 20k claims of two services on one port: one reason per pair of services.
         let mut claims: Vec<Claim> = (0..10_000u32)
             .map(|i| {
                 let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();

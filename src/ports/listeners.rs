@@ -1,5 +1,6 @@
-//! Who really listens: listening sockets from `/proc/net/{tcp,tcp6,udp,udp6}` and their owning
-//! processes, found by matching socket inodes against the `/proc/<pid>/fd` links.
+//! Who really listens: listening sockets from the kernel over netlink ([`super::sock_diag`]), or
+//! from `/proc/net/{tcp,tcp6,udp,udp6}` where netlink is refused, and their owning processes
+//! ([`super::owners`]).
 //!
 //! The line parsers are pure; [`read_listening_sockets`] is the blocking reader over a
 //! `/proc`-shaped root. A socket whose owner cannot be seen (another user's process and no
@@ -12,8 +13,9 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
+pub use super::owners::{read_socket_owners, socket_inode, OwnerCache, OWNER_CACHE_TTL};
+use super::sock_diag::{self, SockDiag};
 use super::{SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_FOLLOW, SERVICE_KUBO, SERVICE_LOTUS};
 use crate::files::ReadError;
 use crate::multiaddr::Transport;
@@ -88,6 +90,8 @@ pub struct ListeningScan {
     pub owners: HashMap<u64, Vec<u32>>,
     /// The owners as read during the scan, for pids the shared process table does not know.
     pub processes: HashMap<u32, ProcessInfo>,
+    /// Where the socket tables were read.
+    pub source: SocketSource,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,14 +181,6 @@ fn hex_word(hex: &str) -> Option<[u8; 4]> {
     u32::from_str_radix(hex, 16).ok().map(u32::to_ne_bytes)
 }
 
-/// The inode of a `/proc/<pid>/fd/<n>` link target `socket:[12345]`.
-pub fn socket_inode(link: &str) -> Option<u64> {
-    link.strip_prefix("socket:[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
-}
-
 /// The plan's service a process is, by program name; this exporter also by its pid.
 pub fn service_of(process: &ProcessInfo, own_pid: u32) -> Option<String> {
     if process.pid == own_pid {
@@ -267,101 +263,139 @@ fn holder(pid: u32, process: Option<&ProcessInfo>, own_pid: u32) -> Holder {
 // ---------------------------------------------------------------------------------------------
 // Blocking readers
 
-/// The four socket tables and their protocols.
-const TABLES: [(&str, Transport); 4] = [
-    ("tcp", Transport::Tcp),
-    ("tcp6", Transport::Tcp),
-    ("udp", Transport::Udp),
-    ("udp6", Transport::Udp),
-];
-
-/// Blocking: read every listening socket under `<root>/net` and find their owners under `<root>`.
-pub fn read_listening_sockets(root: &Path) -> Result<ListeningScan, ListenersError> {
-    read_listening_sockets_cached(root, &mut OwnerCache::default())
+/// How the socket tables are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SocketReader {
+    /// Over netlink (`NETLINK_SOCK_DIAG`), and from `/proc/net` for any table it refuses.
+    #[default]
+    Netlink,
+    /// From `<root>/net/{tcp,tcp6,udp,udp6}` only (a fake `/proc` tree, or to test the fallback).
+    ProcNet,
 }
 
-/// How long socket owners found by one walk of `/proc/<pid>/fd` are trusted at most.
-pub const OWNER_CACHE_TTL: Duration = Duration::from_secs(60);
-
-/// Socket owners found by the last walk of every `/proc/<pid>/fd`, the costly part of a scan
-/// (one `readlink` per open file of every process). Reused while the listening sockets are the
-/// same ones, every cached owner is still alive, and the walk is younger than [`OWNER_CACHE_TTL`].
-#[derive(Debug, Default)]
-pub struct OwnerCache {
-    walked_at: Option<Instant>,
-    /// Every inode looked for by that walk, with the pids found holding it (possibly none).
-    owners: HashMap<u64, Vec<u32>>,
+/// Which reader answered a scan, table by table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketSource {
+    /// The tables read over netlink (`tcp`, `tcp6`, `udp`, `udp6`).
+    pub netlink: Vec<&'static str>,
+    /// The tables read from `/proc/net`.
+    pub proc_net: Vec<&'static str>,
+    /// Why netlink was not used for the `/proc/net` tables (`None` when the fallback was asked for).
+    pub fallback_reason: Option<String>,
 }
 
-impl OwnerCache {
-    /// The cached owners of `inodes`, when the cache still answers for all of them.
-    fn owners_of(&self, root: &Path, inodes: &HashSet<u64>) -> Option<HashMap<u64, Vec<u32>>> {
-        let fresh = self
-            .walked_at
-            .is_some_and(|at| at.elapsed() < OWNER_CACHE_TTL);
-        if !fresh || !inodes.iter().all(|inode| self.owners.contains_key(inode)) {
-            return None;
+impl SocketSource {
+    /// `netlink`, `/proc/net`, or `netlink and /proc/net` when some tables were refused.
+    pub fn name(&self) -> &'static str {
+        match (self.netlink.is_empty(), self.proc_net.is_empty()) {
+            (false, true) => "netlink",
+            (true, _) => "/proc/net",
+            (false, false) => "netlink and /proc/net",
         }
-        let owners: HashMap<u64, Vec<u32>> = inodes
-            .iter()
-            .filter_map(|inode| {
-                let pids = &self.owners[inode];
-                (!pids.is_empty()).then(|| (*inode, pids.clone()))
-            })
-            .collect();
-        let alive = owners
-            .values()
-            .flatten()
-            .all(|pid| root.join(pid.to_string()).exists());
-        alive.then_some(owners)
-    }
-
-    fn remember(&mut self, inodes: &HashSet<u64>, owners: &HashMap<u64, Vec<u32>>) {
-        self.walked_at = Some(Instant::now());
-        self.owners = inodes
-            .iter()
-            .map(|inode| (*inode, owners.get(inode).cloned().unwrap_or_default()))
-            .collect();
     }
 }
 
-/// [`read_listening_sockets`], walking the `fd` folders only when `cache` cannot answer.
+/// Blocking: every listening socket of the host and its owners, nothing remembered.
+pub fn read_listening_sockets(
+    root: &Path,
+    reader: SocketReader,
+) -> Result<ListeningScan, ListenersError> {
+    read_listening_sockets_cached(
+        root,
+        reader,
+        &mut OwnerCache::default(),
+        &ProcessTable::default(),
+    )
+}
+
+/// Blocking: every listening socket (from the kernel over netlink, or `<root>/net`) and its
+/// owners under `<root>`, searching the fd folders only for sockets `cache` has not seen; the
+/// owners' command lines are read for pids `procs` does not know.
 pub fn read_listening_sockets_cached(
     root: &Path,
+    reader: SocketReader,
     cache: &mut OwnerCache,
+    procs: &ProcessTable,
 ) -> Result<ListeningScan, ListenersError> {
-    let mut sockets = Vec::new();
-    for (name, protocol) in TABLES {
-        let path = root.join("net").join(name);
-        // A kernel without IPv6 has no tcp6/udp6: nothing listens there.
-        let Some(text) = read_table(&path)? else {
-            continue;
-        };
-        let (found, malformed) = parse_table(&text, protocol);
-        if malformed > 0 {
-            log::debug!("{}: skipped {malformed} unreadable lines", path.display());
-        }
-        sockets.extend(found);
-    }
+    let (sockets, source) = read_sockets(root, reader)?;
     let inodes: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
-    let owners = match cache.owners_of(root, &inodes) {
-        Some(owners) => owners,
-        None => {
-            let owners = read_socket_owners(root, &inodes);
-            cache.remember(&inodes, &owners);
-            owners
-        }
-    };
+    let owners = cache.owners(root, &inodes);
     let processes = owners
         .values()
         .flatten()
+        .filter(|pid| procs.get(**pid).is_none())
         .filter_map(|pid| read_process(root, *pid).map(|p| (*pid, p)))
         .collect();
     Ok(ListeningScan {
         sockets,
         owners,
         processes,
+        source,
     })
+}
+
+/// Blocking: the listening sockets of the four tables (no owners), and where each was read.
+pub fn read_sockets(
+    root: &Path,
+    reader: SocketReader,
+) -> Result<(Vec<Socket>, SocketSource), ListenersError> {
+    let mut source = SocketSource::default();
+    let mut refusals = Vec::new();
+    let mut diag = match reader {
+        SocketReader::ProcNet => None,
+        SocketReader::Netlink => match SockDiag::open() {
+            Ok(diag) => Some(diag),
+            Err(err) => {
+                refusals.push(err.to_string());
+                None
+            }
+        },
+    };
+    let mut sockets = Vec::new();
+    for table in sock_diag::TABLES {
+        if let Some(diag) = diag.as_mut() {
+            match diag.listening(table) {
+                Ok(found) => {
+                    sockets.extend(found);
+                    source.netlink.push(table.name);
+                    continue;
+                }
+                Err(err) => refusals.push(err.to_string()),
+            }
+        }
+        source.proc_net.push(table.name);
+        let path = root.join("net").join(table.name);
+        // A kernel without IPv6 has no tcp6/udp6: nothing listens there.
+        let Some(text) = read_table(&path)? else {
+            continue;
+        };
+        let (found, malformed) = parse_table(&text, table.protocol);
+        if malformed > 0 {
+            log::debug!("{}: skipped {malformed} unreadable lines", path.display());
+        }
+        sockets.extend(found);
+    }
+    if !refusals.is_empty() {
+        let reason = refusals.join("; ");
+        log_fallback(&reason);
+        source.fallback_reason = Some(reason);
+    }
+    Ok((sockets, source))
+}
+
+/// Set once the netlink fallback has been logged at `warn`.
+static FALLBACK_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn log_fallback(reason: &str) {
+    use std::sync::atomic::Ordering;
+    if FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
+        log::debug!("listening sockets read from /proc/net: {reason}");
+    } else {
+        log::warn!(
+            "listening sockets read from /proc/net, which costs more on a busy host: {reason} \
+             (logged once)"
+        );
+    }
 }
 
 fn read_table(path: &Path) -> Result<Option<String>, ListenersError> {
@@ -371,44 +405,6 @@ fn read_table(path: &Path) -> Result<Option<String>, ListenersError> {
             path: path.to_path_buf(),
             source,
         })
-}
-
-/// Blocking: which pids hold each of `inodes`, from the `<root>/<pid>/fd/*` links this user may read.
-pub fn read_socket_owners(root: &Path, inodes: &HashSet<u64>) -> HashMap<u64, Vec<u32>> {
-    let mut owners: HashMap<u64, Vec<u32>> = HashMap::new();
-    if inodes.is_empty() {
-        return owners;
-    }
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return owners;
-    };
-    for pid in entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-    {
-        // Another user's fd directory is unreadable without privileges: its sockets stay unknown.
-        let Ok(fds) = std::fs::read_dir(root.join(pid.to_string()).join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let Some(inode) = target.to_str().and_then(socket_inode) else {
-                continue;
-            };
-            if inodes.contains(&inode) {
-                let pids = owners.entry(inode).or_default();
-                if !pids.contains(&pid) {
-                    pids.push(pid);
-                }
-            }
-        }
-    }
-    for pids in owners.values_mut() {
-        pids.sort_unstable();
-    }
-    owners
 }
 
 fn read_process(root: &Path, pid: u32) -> Option<ProcessInfo> {
@@ -596,14 +592,6 @@ mod tests {
         assert_eq!(malformed, 1);
     }
 
-    #[test]
-    fn socket_links() {
-        assert_eq!(socket_inode("socket:[12345]"), Some(12345));
-        assert_eq!(socket_inode("pipe:[12345]"), None);
-        assert_eq!(socket_inode("socket:[]"), None);
-        assert_eq!(socket_inode("/dev/null"), None);
-    }
-
     fn process(pid: u32, cmdline: &str) -> ProcessInfo {
         ProcessInfo {
             pid,
@@ -656,6 +644,7 @@ mod tests {
             sockets: vec![socket(1), socket(2), socket(3)],
             owners: HashMap::from([(1, vec![100]), (2, vec![200, 300])]),
             processes: HashMap::from([(200, process(200, "ipfs-cluster-follow c run"))]),
+            source: SocketSource::default(),
         };
         let procs = ProcessTable {
             processes: vec![process(100, "ipfs-cluster-service daemon")],
@@ -710,7 +699,9 @@ mod tests {
         std::os::unix::fs::symlink("socket:[999]", proc_dir.join("fd").join("8")).unwrap();
         std::os::unix::fs::symlink("/dev/null", proc_dir.join("fd").join("0")).unwrap();
 
-        let scan = read_listening_sockets(root.path()).unwrap();
+        let scan = read_listening_sockets(root.path(), SocketReader::ProcNet).unwrap();
+        assert_eq!(scan.source.name(), "/proc/net");
+        assert_eq!(scan.source.fallback_reason, None);
         assert_eq!(scan.sockets.len(), 1);
         assert_eq!(scan.owners.get(&555), Some(&vec![4242]));
         let listeners = name_holders(&scan, &ProcessTable::default(), 1);
@@ -723,7 +714,7 @@ mod tests {
 
     #[cfg(target_endian = "little")]
     #[test]
-    fn socket_owners_are_reused_until_a_socket_or_an_owner_changes() {
+    fn a_closed_listener_and_an_exited_owner_are_gone_from_the_next_scan() {
         let line = |inode: u64, port: u16| {
             format!("   0: 0100007F:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 {inode} 1 0 100 0 0 10 0\n")
         };
@@ -731,43 +722,58 @@ mod tests {
         let net = root.path().join("net");
         std::fs::create_dir(&net).unwrap();
         let fd = |pid: u32| root.path().join(pid.to_string()).join("fd");
-        std::fs::create_dir_all(fd(10)).unwrap();
+        for pid in [10, 11] {
+            std::fs::create_dir_all(fd(pid)).unwrap();
+            std::fs::write(
+                root.path().join(pid.to_string()).join("cmdline"),
+                b"ipfs\0daemon\0",
+            )
+            .unwrap();
+        }
         std::os::unix::fs::symlink("socket:[555]", fd(10).join("3")).unwrap();
-        std::fs::write(net.join("tcp"), format!("  sl\n{}", line(555, 9094))).unwrap();
-        let mut cache = OwnerCache::default();
-        let scan = read_listening_sockets_cached(root.path(), &mut cache).unwrap();
-        assert_eq!(scan.owners[&555], vec![10]);
-
-        // A new holder appears but the sockets are the same ones: the cached owners answer.
-        std::os::unix::fs::symlink("socket:[555]", fd(10).join("4")).unwrap();
-        std::fs::create_dir_all(fd(11)).unwrap();
-        std::os::unix::fs::symlink("socket:[555]", fd(11).join("3")).unwrap();
-        let scan = read_listening_sockets_cached(root.path(), &mut cache).unwrap();
-        assert_eq!(scan.owners[&555], vec![10]);
-
-        // A new listening socket: walk again.
-        std::os::unix::fs::symlink("socket:[777]", fd(11).join("5")).unwrap();
+        std::os::unix::fs::symlink("socket:[777]", fd(11).join("3")).unwrap();
         let tcp = format!("  sl\n{}{}", line(555, 9094), line(777, 9096));
         std::fs::write(net.join("tcp"), tcp).unwrap();
-        let scan = read_listening_sockets_cached(root.path(), &mut cache).unwrap();
-        assert_eq!(scan.owners[&555], vec![10, 11]);
-        assert_eq!(scan.owners[&777], vec![11]);
+        let mut cache = OwnerCache::default();
+        let procs = ProcessTable::default();
+        let scan = |cache: &mut OwnerCache| {
+            read_listening_sockets_cached(root.path(), SocketReader::ProcNet, cache, &procs)
+                .unwrap()
+        };
+        let first = scan(&mut cache);
+        assert_eq!(first.sockets.len(), 2);
+        assert_eq!(
+            first.processes.len(),
+            2,
+            "owners unknown to the table are read"
+        );
+        assert_eq!(cache.walks(), 1);
 
-        // A cached owner is gone: walk again.
+        // 9096 closes: gone at once, without a walk.
+        std::fs::write(net.join("tcp"), format!("  sl\n{}", line(555, 9094))).unwrap();
+        let second = scan(&mut cache);
+        assert_eq!(second.sockets.len(), 1);
+        assert!(!second.owners.contains_key(&777));
+        assert_eq!(cache.walks(), 1);
+
+        // The owner of 9094 exits (its socket is left to nobody visible): no stale owner.
         std::fs::remove_dir_all(root.path().join("10")).unwrap();
-        let scan = read_listening_sockets_cached(root.path(), &mut cache).unwrap();
-        assert_eq!(scan.owners[&555], vec![11]);
+        let third = scan(&mut cache);
+        assert!(third.owners.is_empty(), "{:?}", third.owners);
+        assert!(name_holders(&third, &procs, 1)[0].holders.is_empty());
     }
 
     #[test]
     fn a_missing_tcp_table_is_fine_but_an_unreadable_one_fails() {
         let root = tempfile::tempdir().unwrap();
-        assert!(read_listening_sockets(root.path())
+        assert!(read_listening_sockets(root.path(), SocketReader::ProcNet)
             .unwrap()
             .sockets
             .is_empty());
         std::fs::create_dir_all(root.path().join("net").join("tcp")).unwrap();
-        let err = read_listening_sockets(root.path()).unwrap_err().to_string();
+        let err = read_listening_sockets(root.path(), SocketReader::ProcNet)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot read"), "{err}");
     }
 }

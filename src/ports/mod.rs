@@ -1,8 +1,9 @@
 //! The port plan of the host (who is configured to listen where), who really listens, and conflicts.
 //!
 //! The check runs in two steps. [`PortsCheck::run`] does the I/O: it reads ipfs-cluster-service's
-//! `service.json`, Lotus's `config.toml` and Kubo's `config` into [`Claim`]s, and `/proc/net/*`
-//! plus `/proc/<pid>/fd` into [`Listener`]s. [`assemble_with`] is pure: it merges the followers'
+//! `service.json`, Lotus's `config.toml` and Kubo's `config` into [`Claim`]s, and the kernel's
+//! listening sockets (over netlink, [`sock_diag`]; `/proc/net/*` where that is refused) plus their
+//! owners in `/proc/<pid>/fd` ([`owners`]) into [`Listener`]s. [`assemble_with`] is pure: it merges the followers'
 //! claims (known only after the follow check ran), groups everything per (port, protocol) and
 //! decides, in words, whether each port is in conflict.
 //!
@@ -13,13 +14,15 @@
 //!   `/ip6/::/tcp/4001`. The exporter's own `:port` form means every address of both families.
 //! - A claim on a DNS name (`/dns/localhost/...`) is not resolved (no I/O here) and is taken to
 //!   overlap every address on its port.
-//! - `/proc/net` shows the sockets of the exporter's own network namespace only: a daemon in a
+//! - Netlink and `/proc/net` show the sockets of the exporter's own network namespace only: a daemon in a
 //!   container with its own namespace is seen through whatever publishes its port (docker-proxy).
 
 pub mod claims;
 pub mod conflicts;
 pub mod host;
 pub mod listeners;
+pub mod owners;
+pub mod sock_diag;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -36,7 +39,7 @@ use crate::snapshot::{CheckResult, CheckStatus};
 
 pub use claims::{exporter_claim, multiaddr_claim};
 pub use conflicts::overlaps;
-pub use listeners::{tcp_listeners_for, Holder, Listener};
+pub use listeners::{tcp_listeners_for, Holder, Listener, SocketReader, SocketSource};
 
 /// Check name: reading ipfs-cluster-service's `service.json`.
 pub const CHECK_CLUSTER_SERVICE_CONFIG: &str = "ports_cluster_service_config";
@@ -44,7 +47,7 @@ pub const CHECK_CLUSTER_SERVICE_CONFIG: &str = "ports_cluster_service_config";
 pub const CHECK_LOTUS_CONFIG: &str = "ports_lotus_config";
 /// Check name: reading Kubo's `config`.
 pub const CHECK_KUBO_CONFIG: &str = "ports_kubo_config";
-/// Check name: reading `/proc/net/{tcp,tcp6,udp,udp6}` and the sockets' owners.
+/// Check name: reading the listening sockets (netlink or `/proc/net/*`) and their owners.
 pub const CHECK_LISTENERS: &str = "ports_listeners";
 
 /// Service name of ipfs-cluster-service.
@@ -151,8 +154,10 @@ pub struct PortsObservation {
     pub checks: Vec<CheckResult>,
     /// Claims from the config files and the exporter's own flags.
     pub claims: Vec<Claim>,
-    /// Listening sockets with their owners; `None` when `/proc/net` could not be read.
+    /// Listening sockets with their owners; `None` when the socket tables could not be read.
     pub listeners: Option<Vec<Listener>>,
+    /// Where the listening sockets were read; `None` when they were not.
+    pub listener_source: Option<SocketSource>,
     /// This host's interface addresses (which follower addresses are claims here).
     pub host_addresses: host::HostAddresses,
 }
@@ -180,6 +185,8 @@ pub struct PortsReport {
     pub checks: Vec<CheckResult>,
     /// One entry per claimed (port, protocol), sorted by port then protocol.
     pub entries: Vec<PortEntry>,
+    /// Where the listening sockets were read; `None` when they were not.
+    pub listener_source: Option<SocketSource>,
 }
 
 impl PortsReport {
@@ -245,8 +252,10 @@ pub struct PortsCheck {
     config: PortsConfig,
     /// Claims from `--web.listen-address`, parsed once.
     own_claims: Vec<Claim>,
-    /// Socket owners from the last walk of `/proc/<pid>/fd`, reused while still true.
-    owners: Arc<Mutex<listeners::OwnerCache>>,
+    /// Socket owners found in `/proc/<pid>/fd`, reused while still true.
+    owners: Arc<Mutex<owners::OwnerCache>>,
+    /// How the socket tables are read (netlink unless the `/proc/net` fallback is asked for).
+    reader: SocketReader,
     /// One read in flight per reader: cluster-service config, Lotus config, Kubo config, /proc/net.
     slots: [ReadSlot; 4],
 }
@@ -268,8 +277,21 @@ impl PortsCheck {
             config,
             own_claims,
             owners: Arc::default(),
+            reader: SocketReader::default(),
             slots: Default::default(),
         }
+    }
+
+    /// The check reading the socket tables with `reader` (`SocketReader::ProcNet` forces the
+    /// `/proc/net` fallback, for tests and comparisons).
+    pub fn with_socket_reader(mut self, reader: SocketReader) -> PortsCheck {
+        self.reader = reader;
+        self
+    }
+
+    /// How many times the fd folders were walked for socket owners (counted for tests).
+    pub fn owner_walks(&self) -> u64 {
+        lock(&self.owners).walks()
     }
 
     /// Read the configs and the socket tables before `deadline`.
@@ -279,6 +301,8 @@ impl PortsCheck {
         let lotus_api = self.config.lotus_api.clone();
         let kubo_path = self.config.kubo_config.clone();
         let owners = self.owners.clone();
+        let reader_kind = self.reader;
+        let table = procs.clone();
         let [cluster_slot, lotus_slot, kubo_slot, sockets_slot] = &self.slots;
         let reader = |check, slot: &ReadSlot, path: &Path| Reader {
             check,
@@ -303,13 +327,22 @@ impl PortsCheck {
             ),
             blocking(
                 deadline,
-                reader(CHECK_LISTENERS, sockets_slot, Path::new("/proc/net")),
+                reader(
+                    CHECK_LISTENERS,
+                    sockets_slot,
+                    Path::new("the socket tables")
+                ),
                 move || {
                     // Taken out for the scan, so no lock is held across the reads; a scan still
                     // running from a timed-out round leaves the next one an empty cache.
                     let mut cache = std::mem::take(&mut *lock(&owners));
                     let root = Path::new(listeners::PROC_ROOT);
-                    let scan = listeners::read_listening_sockets_cached(root, &mut cache);
+                    let scan = listeners::read_listening_sockets_cached(
+                        root,
+                        reader_kind,
+                        &mut cache,
+                        &table,
+                    );
                     *lock(&owners) = cache;
                     let (addresses, problems) = host::read_host_addresses(root);
                     if !problems.is_empty() {
@@ -336,6 +369,7 @@ impl PortsCheck {
             Ok((Ok(scan), addresses)) => {
                 observation.listeners =
                     Some(listeners::name_holders(&scan, &procs, std::process::id()));
+                observation.listener_source = Some(scan.source);
                 observation.host_addresses = addresses;
                 CheckStatus::Ok
             }
@@ -453,6 +487,7 @@ pub fn assemble_with(observation: PortsObservation, followers: &[FollowerClaims]
     PortsReport {
         checks: observation.checks,
         entries: conflicts::plan_entries(all_claims, observation.listeners.as_deref(), &own),
+        listener_source: observation.listener_source,
     }
 }
 
@@ -575,6 +610,7 @@ mod tests {
             )],
             claims: vec![claim(SERVICE_LOTUS, 1234), claim(SERVICE_KUBO, 5001)],
             listeners: None,
+            listener_source: None,
             host_addresses: Default::default(),
         };
         let followers = [FollowerClaims {

@@ -14,6 +14,7 @@ pub fn render(snapshot: &Snapshot) -> Value {
         "lotus": lotus(&snapshot.lotus),
         "cluster_follow": follow::render(&snapshot.follow),
         "ports": ports::render(&snapshot.ports),
+        "ports_listeners": ports::source(&snapshot.ports),
     })
 }
 

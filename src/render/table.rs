@@ -152,6 +152,7 @@ mod tests {
     #[test]
     fn conflicts_come_first_with_their_reason() {
         let report = PortsReport {
+            listener_source: None,
             checks: vec![
                 CheckResult::new(
                     "ports_kubo_config",

@@ -128,6 +128,7 @@ mod tests {
     #[test]
     fn every_claimed_port_has_a_conflict_series_and_listeners_only_when_listening() {
         let report = PortsReport {
+            listener_source: None,
             checks: vec![],
             entries: vec![
                 entry(9094, false, Some(vec![])),
@@ -162,6 +163,7 @@ mod tests {
             .collect();
         entries.push(entry(60000, true, None));
         let report = PortsReport {
+            listener_source: None,
             checks: vec![],
             entries,
         };

@@ -15,6 +15,20 @@ pub fn render(report: &PortsReport) -> Value {
     Value::Array(report.entries.iter().map(entry).collect())
 }
 
+/// `{"source","tables":{"netlink":[..],"proc_net":[..]},"fallback_reason"}`: where the listening
+/// sockets were read (`netlink`, `/proc/net`, or `netlink and /proc/net` when some tables were
+/// refused), and why netlink was not used; `source` is `"not read"` when the tables were not read.
+pub fn source(report: &PortsReport) -> Value {
+    match &report.listener_source {
+        None => json!({"source": LISTENERS_NOT_READ, "tables": null, "fallback_reason": null}),
+        Some(source) => json!({
+            "source": source.name(),
+            "tables": {"netlink": source.netlink, "proc_net": source.proc_net},
+            "fallback_reason": source.fallback_reason,
+        }),
+    }
+}
+
 fn entry(entry: &PortEntry) -> Value {
     let claims: Vec<Value> = entry
         .claims
@@ -45,6 +59,7 @@ mod tests {
     #[test]
     fn renders_the_plan() {
         let report = PortsReport {
+            listener_source: None,
             checks: vec![],
             entries: vec![
                 PortEntry {
@@ -93,6 +108,7 @@ mod tests {
     #[test]
     fn unread_listeners_are_not_nothing_listening() {
         let report = PortsReport {
+            listener_source: None,
             checks: vec![],
             entries: vec![PortEntry {
                 port: 5001,
@@ -104,5 +120,24 @@ mod tests {
             }],
         };
         assert_eq!(render(&report)[0]["listener"], json!("not read"));
+        assert_eq!(source(&report)["source"], json!("not read"));
+    }
+
+    #[test]
+    fn says_where_the_listeners_were_read() {
+        let report = PortsReport {
+            listener_source: Some(crate::ports::SocketSource {
+                netlink: vec!["tcp", "tcp6", "udp"],
+                proc_net: vec!["udp6"],
+                fallback_reason: Some("the kernel refused the udp6 dump".into()),
+            }),
+            ..PortsReport::default()
+        };
+        assert_eq!(
+            source(&report),
+            json!({"source": "netlink and /proc/net",
+                   "tables": {"netlink": ["tcp", "tcp6", "udp"], "proc_net": ["udp6"]},
+                   "fallback_reason": "the kernel refused the udp6 dump"})
+        );
     }
 }
