@@ -401,11 +401,19 @@ async fn impostor() {
 
     let (code, table) = subcommand("ports", &args).await;
     assert_eq!(code, 1, "a conflict: {table}");
+    // The conflict's first row: PORT PROTO CONFLICT SERVICE ROLE ADDRESS LISTENER.
+    let port_text = port.to_string();
     let line = table
         .lines()
-        .find(|l| l.contains(&port.to_string()) && l.contains("ipfs-cluster-service"))
-        .unwrap_or_else(|| panic!("no line names ipfs-cluster-service on {port}:\n{table}"));
-    assert!(line.contains("ipfs-cluster-service"), "{line}");
+        .find(|l| l.split_whitespace().next() == Some(port_text.as_str()))
+        .unwrap_or_else(|| panic!("no row for port {port}:\n{table}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cells[1..3], ["tcp", "yes"], "{table}");
+    assert_eq!(
+        cells.last(),
+        Some(&"ipfs-cluster-service"),
+        "the holder: {table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

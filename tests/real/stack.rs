@@ -272,11 +272,16 @@ impl Follower {
 
     /// `init` then `run` a follower of `template_url` in `folder`, with `env` added; awaits its
     /// API and its first sight of the service.
+    ///
+    /// `run` first waits (up to two minutes, before it opens its API) for IPFS at the default
+    /// `/ip4/127.0.0.1/tcp/5001` or at `CLUSTER_IPFSHTTP_NODEMULTIADDRESS`, not at the template's
+    /// `node_multiaddress` (`cmdutils.WaitForIPFS`), so that variable names our Kubo.
     pub async fn start(
         bins: &Bins,
         folder: &Path,
         name: &str,
         template_url: &str,
+        kubo_api: &str,
         env: &[(&str, String)],
         log: &Path,
     ) -> Follower {
@@ -286,7 +291,10 @@ impl Follower {
             .env("IPFS_CLUSTER_PATH", folder);
         run("ipfs-cluster-follow init", init).await;
         let mut command = Command::new(&bins.follow);
-        command.args([name, "run"]).env("IPFS_CLUSTER_PATH", folder);
+        command
+            .args([name, "run"])
+            .env("IPFS_CLUSTER_PATH", folder)
+            .env("CLUSTER_IPFSHTTP_NODEMULTIADDRESS", kubo_api);
         let mut api = Endpoint::Unix(folder.join(name).join("api-socket"));
         for (key, value) in env {
             command.env(key, value);
@@ -354,6 +362,7 @@ impl Stack {
             &follow_dir,
             &name,
             &template.url,
+            &kubo.api_multiaddr(),
             &[],
             &root.path().join("follow.log"),
         )
@@ -387,7 +396,17 @@ impl Stack {
         let name = unique("g");
         let folder = self.root.path().join(&name);
         let log = self.root.path().join(format!("{name}.log"));
-        Follower::start(&self.bins, &folder, &name, &self.template.url, env, &log).await
+        let kubo_api = self.kubo.api_multiaddr();
+        Follower::start(
+            &self.bins,
+            &folder,
+            &name,
+            &self.template.url,
+            &kubo_api,
+            env,
+            &log,
+        )
+        .await
     }
 
     /// Exporter flags watching this stack: its follower folder, the service's and Kubo's configs,
