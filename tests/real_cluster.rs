@@ -399,6 +399,13 @@ async fn impostor() {
     assert_eq!(m.value(&conflict), 1.0);
     let entry = status_entry(&exporter.status().await, "impostor");
     assert_eq!(entry["health"], "unhealthy", "{entry:#}");
+    // The real pinning-service API's 404 is recognised and named.
+    assert!(
+        strings(&entry["errors"])
+            .iter()
+            .any(|e| e.contains("ipfs-cluster-service's pinning-service API")),
+        "{entry:#}"
+    );
 
     let (code, table) = subcommand("ports", &args).await;
     assert_eq!(code, 1, "a conflict: {table}");
