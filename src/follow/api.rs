@@ -376,7 +376,8 @@ impl ApiClient {
 
 /// A hint naming the usual impostor, when the answer looks like it: ipfs-cluster-service's
 /// pinning-service API, on its default port 9097 or answering in its own error shape
-/// `{"error":{"reason":...,"details":...}}` (`api/pinsvcapi/pinsvc`) on any port.
+/// `{"error":{"reason":...}}` (`api/pinsvcapi/pinsvc`; `details` is optional, and absent from
+/// a real v1.1.6's 404) on any port.
 fn impostor_hint(endpoint: &Endpoint, answer: &str) -> String {
     let on_pinsvc_port =
         matches!(endpoint, Endpoint::Tcp { port, .. } if *port == PINSVCAPI_DEFAULT_PORT);
@@ -482,7 +483,8 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9097,
         };
-        let pinsvc_404 = r#"404 {"error":{"reason":"NOT_FOUND","details":"not found"}}"#;
+        // What a real ipfs-cluster-service v1.1.6 answers on its pinning-service API.
+        let pinsvc_404 = r#"404 {"error":{"reason":"not found"}}"#;
         let hint = impostor_hint(&tcp, pinsvc_404);
         assert!(hint.contains("9097"), "{hint}");
         // Its own port says enough, whatever it answered.

@@ -181,7 +181,12 @@ pub fn cluster_service_claims(text: &str) -> Result<Vec<Claim>, ConfigError> {
             "metrics",
         ));
     }
-    claims_at_fields(&root, SERVICE_CLUSTER, &fields)
+    let mut claims = claims_at_fields(&root, SERVICE_CLUSTER, &fields)?;
+    // The default `listen_multiaddress` lists `/udp/9096/quic`, but ipfs-cluster's libp2p host
+    // has only the TCP and websocket transports (`clusterhost.go baseOpts`: "quic does not
+    // support private networks"), so nothing ever listens there: no claim.
+    claims.retain(|c| !(c.role == "swarm" && c.protocol == Transport::Udp));
+    Ok(claims)
 }
 
 /// Claims of Kubo from its `config` text: `Addresses.API`, `Addresses.Gateway`, `Addresses.Swarm`.
@@ -535,7 +540,6 @@ mod tests {
                 "ipfs-cluster-service ipfsproxy tcp 127.0.0.1 9095",
                 "ipfs-cluster-service pinsvcapi tcp 127.0.0.1 9097",
                 "ipfs-cluster-service swarm tcp 0.0.0.0 9096",
-                "ipfs-cluster-service swarm udp 0.0.0.0 9096",
             ]
         );
     }

@@ -6,7 +6,7 @@
 //! generated lazily so 100k pins never sit in memory), `/health/graph` a ConnectGraph, `/health`
 //! 204, anything else 404 `{"code":404,"message":"not found"}`. The impostor answers like
 //! ipfs-cluster-service's pinsvcapi: `/health` 204, `/pins` `{"count":0,"results":[]}`, `/id` 404
-//! with the pinning-service error body `{"error":{"reason":"NOT_FOUND","details":"not found"}}`.
+//! with the pinning-service error body `{"error":{"reason":"not found"}}` (as the real v1.1.6 answers).
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -244,12 +244,12 @@ fn pinning_service_answer(request: &Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// The pinning-service API's error shape (`api/pinsvcapi/pinsvc`: `{"error":{"reason","details"}}`),
-/// not the REST API's `{"code","message"}`.
+/// The pinning-service API's error shape (`api/pinsvcapi/pinsvc`: `{"error":{"reason"[,"details"]}}`),
+/// not the REST API's `{"code","message"}`; a real v1.1.6 answers unknown paths with exactly this.
 fn pinning_service_not_found() -> Response<Body> {
     json(
         StatusCode::NOT_FOUND,
-        r#"{"error":{"reason":"NOT_FOUND","details":"not found"}}"#.into(),
+        r#"{"error":{"reason":"not found"}}"#.into(),
     )
 }
 
@@ -270,17 +270,20 @@ fn id_json(state: &ClusterState) -> String {
     peers.sort();
     serde_json::json!({
         "id": state.peer_id,
-        "addresses": [
-            format!("/ip4/127.0.0.1/tcp/9096/p2p/{}", state.peer_id),
-            format!("/ip4/127.0.0.1/udp/9096/quic/p2p/{}", state.peer_id),
-        ],
+        // A real peer listens on TCP only (ipfs-cluster's host has no QUIC transport).
+        "addresses": [format!("/ip4/127.0.0.1/tcp/9096/p2p/{}", state.peer_id)],
         "cluster_peers": peers,
         "cluster_peers_addresses": [],
         "version": state.version,
         "commit": "",
         "rpc_protocol_version": "/ipfscluster/1.0/rpc",
         "error": "",
-        "ipfs": {"id": "12D3KooWKubo", "addresses": [], "error": state.ipfs_error},
+        // With IPFS down a real peer sends no `id` and `"addresses": null`.
+        "ipfs": if state.ipfs_error.is_empty() {
+            serde_json::json!({"id": "12D3KooWKubo", "addresses": [], "error": ""})
+        } else {
+            serde_json::json!({"addresses": null, "error": state.ipfs_error})
+        },
         "peername": state.peername,
     })
     .to_string()
