@@ -395,6 +395,28 @@ async fn a_socket_its_group_may_not_write_refuses_the_group_and_says_so() {
 /// A follower socket of `mode` owned by root, checked by a child test process running as uid
 /// 65534 with group `gid`; the API error must contain each of `expect`.
 async fn refused_as_nobody(mode: u32, gid: &str, expect: &[&str]) {
+    refused_as_nobody_in(0o755, mode, gid, expect).await
+}
+
+#[tokio::test]
+async fn a_follower_folder_the_exporter_may_not_search_is_reported_with_its_owner_and_fix() {
+    // ipfs-cluster creates its folders 0700: the follower is still reported, with the folder,
+    // its owner and the fix, never skipped.
+    refused_as_nobody_in(
+        0o700,
+        0o600,
+        "65534",
+        &[
+            "cannot look into the follower's folder",
+            "owned by root:root, mode 700",
+            "run the exporter as root",
+        ],
+    )
+    .await;
+}
+
+/// [`refused_as_nobody`] with the follower's folder of `folder_mode`.
+async fn refused_as_nobody_in(folder_mode: u32, mode: u32, gid: &str, expect: &[&str]) {
     // As root, file modes do not stop connect(2): run the check in a child process as nobody
     // (uid 65534), so the EACCES path is exercised whoever runs the tests.
     if std::env::var_os(FORBIDDEN_SOCKET_ENV).is_some() || !running_as_root() {
@@ -416,6 +438,11 @@ async fn refused_as_nobody(mode: u32, gid: &str, expect: &[&str]) {
     }
     let _fake = cluster::serve_unix(&socket, ClusterState::default()).await;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::fs::set_permissions(
+        socket.parent().unwrap(),
+        std::fs::Permissions::from_mode(folder_mode),
+    )
+    .unwrap();
     let output = std::process::Command::new(setpriv)
         .args(["--reuid=65534", &format!("--regid={gid}"), "--clear-groups"])
         .arg(std::env::current_exe().unwrap())
@@ -461,7 +488,10 @@ async fn forbidden_socket_seen_by_nobody() {
     let report = only(&reports);
     assert_eq!(report.cluster_name, "locked");
     let error = failure_of(report, CHECK_API);
-    assert!(error.contains("permission denied"), "{error}");
+    assert!(
+        error.to_lowercase().contains("permission denied"),
+        "{error}"
+    );
     let expect = std::env::var(FORBIDDEN_EXPECT_ENV).unwrap_or_default();
     for said in expect.split('|').filter(|s| !s.is_empty()) {
         assert!(error.contains(said), "{said:?} missing from: {error}");
