@@ -410,15 +410,30 @@ impl FollowChecks {
         };
         let task = tokio::task::spawn_blocking(move || {
             let _held = guard;
+            // /etc/passwd at most once per pass, however many processes ask (a host may run
+            // dozens of follow processes, each another user's).
+            let passwd_text = std::cell::OnceCell::new();
+            let passwd = || {
+                passwd_text
+                    .get_or_init(crate::config::read_small_passwd)
+                    .as_deref()
+                    .unwrap_or_default()
+            };
+            let owner_home = |pid: u32| {
+                let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+                let uid = crate::permissions::owner_of(&proc_dir)?;
+                crate::process::home_dir_in(passwd(), uid)
+            };
+            let user_name = |uid: u32| crate::permissions::name_in(passwd(), uid);
             discovery::discover(&DiscoveryInput {
                 specs: &specs,
                 config_dir: &config_dir,
                 config_dir_explicit,
                 procs: &procs,
                 environ: &crate::process::read_environ,
-                owner_home: &crate::process::owner_home,
+                owner_home: &owner_home,
                 owner_of: &crate::permissions::owner_of,
-                user_name: &crate::permissions::user_name,
+                user_name: &user_name,
                 own_uid: crate::permissions::own_uid(),
                 max_followers,
             })
