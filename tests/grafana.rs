@@ -179,7 +179,9 @@ fn the_finality_row_shows_f3_running_instance_both_lags_and_the_ec_depth() {
     let lag = panel_querying(&d, "lotus_f3_finality_lag_epochs");
     let steps = array(&lag["fieldConfig"]["defaults"]["thresholds"]["steps"]);
     assert!(
-        steps.iter().any(|s| s["color"] == "red" && s["value"] == 20),
+        steps
+            .iter()
+            .any(|s| s["color"] == "red" && s["value"] == 20),
         "red from LotusF3Stalled's 20 epochs: {steps:?}"
     );
 }
