@@ -19,7 +19,8 @@
 //!    scrapes that arrive during a collection share it.
 //! 4. The checks return plain reports, with no Prometheus types inside:
 //!    - [`lotus`]: JSON-RPC calls ([`lotus::rpc`]) read liberally ([`lotus::types`]) and judged
-//!      only on what the node answered;
+//!      only on what the node answered, finality (F3, the v2 finality status) in
+//!      [`lotus::finality`];
 //!    - [`follow`]: followers found on disk, in the process table and on the command line, asked
 //!      over their unix socket or TCP REST API, pins counted line by line;
 //!    - [`ports`]: who is configured to listen where ([`ports::claims`]), who really listens

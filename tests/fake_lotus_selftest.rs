@@ -5,7 +5,10 @@ mod fakes;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fakes::lotus::{Behavior, FakeLotus, LotusState, Peer, SyncWorker, ADMIN_TOKEN, READ_TOKEN};
+use fakes::lotus::{
+    Behavior, F3Certificate, FakeF3, FakeLotus, LotusState, Peer, SyncWorker, ADMIN_TOKEN,
+    READ_TOKEN,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -418,4 +421,132 @@ async fn stop_restart_and_silent() {
         fake.api_info(),
         format!("/ip4/127.0.0.1/tcp/{}/http", fake.port())
     );
+}
+
+/// Calls a method on `path` with no token and parses the JSON envelope.
+async fn rpc_at(fake: &FakeLotus, path: &str, method: &str) -> (u16, Value) {
+    let (status, body) = post(fake, path, None, &request(method, json!([])))
+        .await
+        .expect("rpc call");
+    (status, serde_json::from_slice(&body).expect("json body"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f3_shapes_as_the_reference_gives_them() {
+    let fake = FakeLotus::start().await;
+    let head = fake.state().head_height;
+    let (_, running) = rpc(&fake, "Filecoin.F3IsRunning", json!([]), None).await;
+    assert_eq!(running["result"], true);
+    let (_, cert) = rpc(&fake, "Filecoin.F3GetLatestCertificate", json!([]), None).await;
+    let cert = &cert["result"];
+    let chain = cert["ECChain"].as_array().unwrap();
+    assert_eq!(
+        chain.last().unwrap()["Epoch"],
+        head - 5,
+        "the last entry is finalized"
+    );
+    assert!(chain[0]["Key"][0]["/"].is_string() && chain[0]["PowerTable"]["/"].is_string());
+    for key in [
+        "GPBFTInstance",
+        "SupplementalData",
+        "Signers",
+        "Signature",
+        "PowerTableDelta",
+    ] {
+        assert!(!cert[key].is_null(), "{key}");
+    }
+    let (_, progress) = rpc(&fake, "Filecoin.F3GetProgress", json!([]), None).await;
+    assert_eq!(
+        progress["result"]["ID"],
+        cert["GPBFTInstance"].as_u64().unwrap() + 1
+    );
+    let (_, manifest) = rpc(&fake, "Filecoin.F3GetManifest", json!([]), None).await;
+    assert_eq!(manifest["result"]["NetworkName"], "filecoin");
+    assert_eq!(manifest["result"]["BootstrapEpoch"], 4_920_480);
+    assert_eq!(manifest["result"]["EC"]["Period"], 30_000_000_000u64);
+
+    fake.state_mut(|s| s.f3 = FakeF3::disabled());
+    for method in [
+        "F3IsRunning",
+        "F3GetLatestCertificate",
+        "F3GetProgress",
+        "F3GetManifest",
+    ] {
+        let (status, answer) = rpc(&fake, &format!("Filecoin.{method}"), json!([]), None).await;
+        assert_eq!(status, 200, "{method}");
+        assert_eq!(
+            answer["error"],
+            json!({"code": 4, "message": "f3 is disabled"})
+        );
+    }
+
+    fake.state_mut(|s| s.f3 = FakeF3::not_running());
+    let (_, running) = rpc(&fake, "Filecoin.F3IsRunning", json!([]), None).await;
+    assert_eq!(running["result"], false);
+    let (_, progress) = rpc(&fake, "Filecoin.F3GetProgress", json!([]), None).await;
+    assert_eq!(
+        progress["result"],
+        json!({"ID": 0, "Round": 0, "Phase": 0, "Input": null})
+    );
+    let (_, cert) = rpc(&fake, "Filecoin.F3GetLatestCertificate", json!([]), None).await;
+    assert_eq!(
+        cert["error"],
+        json!({"code": 1, "message": "f3 is not running"})
+    );
+
+    fake.state_mut(|s| {
+        s.f3 = FakeF3 {
+            certificate: F3Certificate::Null,
+            ..FakeF3::default()
+        }
+    });
+    let (_, cert) = rpc(&fake, "Filecoin.F3GetLatestCertificate", json!([]), None).await;
+    assert_eq!(cert["result"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_finality_status_and_the_v1_fallback() {
+    let fake = FakeLotus::start().await;
+    let head = fake.state().head_height;
+    let (status, answer) = rpc_at(&fake, "/rpc/v2", "Filecoin.ChainGetTipSetFinalityStatus").await;
+    assert_eq!(status, 200);
+    let result = &answer["result"];
+    assert_eq!(result["ecFinalityThresholdDepth"], 30);
+    assert_eq!(result["ecFinalizedTipSet"]["Height"], head - 30);
+    assert_eq!(result["f3FinalizedTipSet"]["Height"], head - 5);
+    assert_eq!(result["finalizedTipSet"]["Height"], head - 5);
+    assert_eq!(result["head"]["Height"], head);
+    // Each API serves its own methods.
+    let (status, v1) = rpc_at(&fake, "/rpc/v1", "Filecoin.ChainGetTipSetFinalityStatus").await;
+    assert_eq!((status, v1["error"]["code"].as_i64()), (500, Some(-32601)));
+    let (_, v2) = rpc_at(&fake, "/rpc/v2", "Filecoin.F3IsRunning").await;
+    assert_eq!(v2["error"]["code"], -32601);
+    let (_, finalized) = rpc_at(&fake, "/rpc/v1", "Filecoin.ChainGetFinalizedTipSet").await;
+    assert_eq!(finalized["result"]["Height"], head - 5);
+
+    // A degraded chain: depth -1 and no EC tipset; F3 stalled beyond 900: head - 900.
+    fake.state_mut(|s| {
+        s.ec_finality_depth = -1;
+        s.stall_f3();
+        let moved = s.head_height + 1000;
+        s.set_head_height(moved);
+    });
+    let (_, answer) = rpc_at(&fake, "/rpc/v2", "Filecoin.ChainGetTipSetFinalityStatus").await;
+    let result = &answer["result"];
+    assert_eq!(result["ecFinalityThresholdDepth"], -1);
+    assert_eq!(result["ecFinalizedTipSet"], Value::Null);
+    assert_eq!(result["f3FinalizedTipSet"], Value::Null);
+    assert_eq!(result["finalizedTipSet"]["Height"], head + 1000 - 900);
+
+    // An older Lotus: no /rpc/v2 at all.
+    fake.state_mut(|s| s.rpc_v2 = false);
+    let (status, body) = post(
+        &fake,
+        "/rpc/v2",
+        None,
+        &request("Filecoin.ChainGetTipSetFinalityStatus", json!([])),
+    )
+    .await
+    .unwrap();
+    assert_eq!((status, &body[..]), (404, &b"404 page not found\n"[..]));
 }

@@ -147,14 +147,43 @@ fn wallet_balances_are_in_fil() {
 }
 
 #[test]
-fn rows_are_lotus_cluster_follow_ports_exporter() {
+fn rows_are_lotus_finality_cluster_follow_ports_exporter() {
     let d = dashboard::load();
     let rows: Vec<&str> = panels(&d)
         .into_iter()
         .filter(|p| p["type"] == "row")
         .map(title)
         .collect();
-    assert_eq!(rows, ["Lotus", "Cluster follow", "Ports", "Exporter"]);
+    assert_eq!(
+        rows,
+        ["Lotus", "Finality", "Cluster follow", "Ports", "Exporter"]
+    );
+}
+
+#[test]
+fn the_finality_row_shows_f3_running_instance_both_lags_and_the_ec_depth() {
+    let d = dashboard::load();
+    let exprs: Vec<String> = dashboard::queries(&d).into_iter().map(|(_, e)| e).collect();
+    for metric in [
+        "lotus_f3_running",
+        "lotus_f3_latest_instance",
+        "lotus_f3_finality_lag_epochs",
+        "lotus_chain_finality_lag_epochs",
+        "lotus_ec_finality_threshold_depth",
+    ] {
+        assert!(
+            exprs.iter().any(|e| e.contains(metric)),
+            "no panel queries {metric}"
+        );
+    }
+    let lag = panel_querying(&d, "lotus_f3_finality_lag_epochs");
+    let steps = array(&lag["fieldConfig"]["defaults"]["thresholds"]["steps"]);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["color"] == "red" && s["value"] == 20),
+        "red from LotusF3Stalled's 20 epochs: {steps:?}"
+    );
 }
 
 #[test]

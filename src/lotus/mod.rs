@@ -4,12 +4,14 @@
 //! Sub-checks, each with its own `check` label value (the fixed set [`CHECKS`]):
 //! `lotus_version` (`Filecoin.Version`, which decides `lotus_up`), `lotus_session`,
 //! `lotus_chain_head`, `lotus_sync_state`, `lotus_peers`, `lotus_network_name`, `lotus_genesis`,
-//! `lotus_wallets` and `lotus_process`. A failed call fails only its own sub-check; the figures it
-//! would have given are `None`.
+//! `lotus_wallets`, `lotus_process`, `lotus_token`, and the finality section ([`finality`]):
+//! `lotus_f3` and `lotus_chain_finality`. A failed call fails only its own sub-check; the figures
+//! it would have given are `None`.
 //!
 //! Genesis timestamp and network name never change for a running node: they are fetched once and
 //! again only when `Filecoin.Session` (a UUID that changes on restart) changes.
 
+pub mod finality;
 pub mod rpc;
 pub mod types;
 
@@ -25,11 +27,12 @@ use crate::config::{is_local, LotusConfig, WalletSpec};
 use crate::http_client::Endpoint;
 use crate::process::ProcessTable;
 use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
+use finality::{ChainFinality, F3Report, FinalityCache};
 use rpc::{RpcClient, RpcError};
 use types::{AttoFil, SyncWorkers, STAGE_ERROR};
 
 /// Every `check` label value the Lotus check uses.
-pub const CHECKS: [&str; 10] = [
+pub const CHECKS: [&str; 12] = [
     "lotus_version",
     "lotus_session",
     "lotus_chain_head",
@@ -40,6 +43,8 @@ pub const CHECKS: [&str; 10] = [
     "lotus_wallets",
     "lotus_process",
     "lotus_token",
+    finality::F3_CHECK,
+    finality::CHAIN_CHECK,
 ];
 
 /// Why a process verdict cannot be given when `/proc` hides other users' processes.
@@ -134,6 +139,10 @@ pub struct LotusReport {
     pub api_listener: Option<Vec<String>>,
     /// The configured token's permissions (`Filecoin.AuthVerify`); `None` without a token or when unknown.
     pub token_permissions: Option<Vec<String>>,
+    /// F3 (Fast Finality): running, latest certificate, progress, manifest.
+    pub f3: F3Report,
+    /// The node's own finalized tipset and the EC finality depth.
+    pub chain_finality: ChainFinality,
     pub status: DaemonStatus,
     pub health: Health,
     /// Why health is not `healthy`, in words (empty when healthy).
@@ -168,6 +177,8 @@ impl LotusReport {
             daemon_running: None,
             api_listener: None,
             token_permissions: None,
+            f3: F3Report::unknown(),
+            chain_finality: ChainFinality::default(),
             status: DaemonStatus::Error,
             health: Health::Unhealthy,
             health_reasons: Vec::new(),
@@ -253,6 +264,8 @@ pub struct LotusCheck {
     token_given: bool,
     look_for_process: bool,
     constants: Mutex<Option<ChainConstants>>,
+    /// The F3 manifest and which finality call the node serves, per session.
+    finality: Mutex<FinalityCache>,
     /// Log lines already written once (hints that would otherwise repeat every scrape).
     logged_once: Mutex<BTreeSet<String>>,
 }
@@ -285,6 +298,7 @@ impl LotusCheck {
             token_given,
             look_for_process,
             constants: Mutex::new(None),
+            finality: Mutex::new(FinalityCache::default()),
             logged_once: Mutex::new(BTreeSet::new()),
         }
     }
@@ -316,7 +330,8 @@ impl LotusCheck {
             Err(reason) => return self.unusable(reason, started, process),
         };
         let cached = self.cached_constants();
-        let (version, session, head, sync, peers, wallets, fresh) = tokio::join!(
+        let finality_cached = self.finality.lock().map(|c| c.clone()).unwrap_or_default();
+        let (version, session, head, sync, peers, wallets, fresh, finality) = tokio::join!(
             timed(client.call("Filecoin.Version", json!([]), deadline)),
             timed(client.call("Filecoin.Session", json!([]), deadline)),
             timed(client.call("Filecoin.ChainHead", json!([]), deadline)),
@@ -329,6 +344,7 @@ impl LotusCheck {
                     None => Some(fetch_constants(client, deadline).await),
                 }
             },
+            finality::collect(client, &finality_cached, deadline),
         );
         let session_id = session
             .0
@@ -343,6 +359,23 @@ impl LotusCheck {
             }
             None => None,
         };
+        // A new session may be a new Lotus (or a new F3 manifest): what was learned once per
+        // session is asked again, once.
+        let other_session = session_id.is_some()
+            && finality_cached.session.is_some()
+            && finality_cached.session != session_id;
+        let (finality_cached, finality) = if other_session {
+            let fresh = FinalityCache::default();
+            let round = finality::collect(client, &fresh, deadline).await;
+            (fresh, round)
+        } else {
+            (finality_cached, finality)
+        };
+        let (f3, chain_finality, finality_checks, learned) =
+            finality::judge(finality, &finality_cached, session_id.as_deref());
+        if let Ok(mut slot) = self.finality.lock() {
+            *slot = learned;
+        }
         let mut assembly = Assembly::new(self, started);
         assembly.version(version);
         assembly.session(session);
@@ -351,6 +384,9 @@ impl LotusCheck {
         assembly.sync(sync);
         assembly.peers(peers);
         assembly.wallets(wallets);
+        assembly.checks.extend(finality_checks);
+        assembly.report.f3 = f3;
+        assembly.report.chain_finality = chain_finality;
         assembly.checks.push(process.0);
         assembly.report.daemon_running = process.1;
         assembly.finish(self.sync_lag_threshold)
@@ -959,6 +995,11 @@ impl Assembly {
             (Some(expected), Some(height)) => Some(height.saturating_sub(expected)),
             _ => None,
         };
+        finality::set_lags(
+            &mut report.f3,
+            &mut report.chain_finality,
+            report.chain_height,
+        );
         report.synced = report.sync_lag_epochs.map(|lag| lag < sync_lag_threshold);
         let error_workers = report
             .sync_workers

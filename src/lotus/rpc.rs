@@ -107,8 +107,34 @@ pub struct RpcClient {
     scrubber: Scrubber,
 }
 
-/// Idle connections kept to Lotus: about the calls one round makes at once.
-const POOLED_CONNECTIONS: usize = 16;
+/// Idle connections kept to Lotus: about the calls one round makes at once (the health calls,
+/// up to 8 wallet balances, the per-session constants, the F3 and finality calls).
+const POOLED_CONNECTIONS: usize = 24;
+
+/// Another JSON-RPC endpoint on the same listener as the configured one (`/rpc/v2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcPath {
+    /// The request path (`/rpc/v2`).
+    pub path: String,
+    /// The address as shown to operators, never with a token.
+    pub display: String,
+}
+
+/// The `/rpc/v2` path beside `path` (`/rpc/v1`, `/rpc/v0`, or either behind a prefix such as
+/// `/lotus/rpc/v1`), with its display; `None` when `path` does not end in `/rpc/vN`.
+pub fn v2_beside(path: &str, display: &str) -> Option<RpcPath> {
+    let at = path.rfind("/rpc/v")?;
+    let version = &path[at + "/rpc/v".len()..];
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v2 = format!("{}/rpc/v2", &path[..at]);
+    let display = match display.strip_suffix(path) {
+        Some(base) => format!("{base}{v2}"),
+        None => display.to_string(),
+    };
+    Some(RpcPath { path: v2, display })
+}
 
 impl RpcClient {
     pub fn new(target: RpcTarget, token: Option<Secret>, body_cap: usize) -> RpcClient {
@@ -128,6 +154,11 @@ impl RpcClient {
 
     pub fn target(&self) -> &RpcTarget {
         &self.target
+    }
+
+    /// The `/rpc/v2` endpoint beside the configured one (see [`v2_beside`]).
+    pub fn v2(&self) -> Option<RpcPath> {
+        v2_beside(&self.target.path, &self.target.display)
     }
 
     /// `Filecoin.AuthVerify` on the configured token (the token travels in the request body to
@@ -150,13 +181,30 @@ impl RpcClient {
         params: Value,
         deadline: Instant,
     ) -> Result<Value, RpcError> {
-        self.call_inner(method, params, deadline)
+        let at = RpcPath {
+            path: self.target.path.clone(),
+            display: self.target.display.clone(),
+        };
+        self.call_at(&at, method, params, deadline).await
+    }
+
+    /// Call `method` on another endpoint of the same listener (`/rpc/v2`), over the same
+    /// keep-alive connections, with the same token.
+    pub async fn call_at(
+        &self,
+        at: &RpcPath,
+        method: &'static str,
+        params: Value,
+        deadline: Instant,
+    ) -> Result<Value, RpcError> {
+        self.call_inner(at, method, params, deadline)
             .await
             .map_err(|e| self.scrub(e))
     }
 
     async fn call_inner(
         &self,
+        at: &RpcPath,
         method: &'static str,
         params: Value,
         deadline: Instant,
@@ -165,7 +213,7 @@ impl RpcClient {
         let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id});
         let mut request = Request::builder()
             .method(Method::POST)
-            .uri(&self.target.path)
+            .uri(&at.path)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json");
         if let Some(token) = &self.token {
@@ -185,7 +233,7 @@ impl RpcClient {
         // Scrubbed before anything is parsed or cut: an answer echoing the token (an error page
         // quoting the request's headers, a node putting it in a result) carries none of it on.
         let body = self.scrubber.bytes(&response.body);
-        interpret(&self.target.display, method, response.status, &body)
+        interpret(&at.display, method, response.status, &body)
     }
 
     /// Remove the token from any text that might carry it (a server echoing headers, say).
@@ -497,6 +545,32 @@ mod tests {
             array.to_string().contains("not a JSON-RPC object"),
             "{array}"
         );
+    }
+
+    #[test]
+    fn the_v2_endpoint_sits_beside_the_configured_one() {
+        let v2 = |path: &str, display: &str| v2_beside(path, display);
+        assert_eq!(
+            v2("/rpc/v1", "http://127.0.0.1:1234/rpc/v1"),
+            Some(RpcPath {
+                path: "/rpc/v2".into(),
+                display: "http://127.0.0.1:1234/rpc/v2".into()
+            })
+        );
+        assert_eq!(
+            v2("/lotus/rpc/v0", "http://h:80/lotus/rpc/v0").map(|p| p.path),
+            Some("/lotus/rpc/v2".into())
+        );
+        assert_eq!(
+            v2("/rpc/v1", "unix:/run/lotus.sock:/rpc/v1").map(|p| p.display),
+            Some("unix:/run/lotus.sock:/rpc/v2".into())
+        );
+        assert_eq!(
+            v2("/rpc/v2", "http://h:1/rpc/v2").map(|p| p.path),
+            Some("/rpc/v2".into())
+        );
+        assert_eq!(v2("/api", "http://h:1/api"), None);
+        assert_eq!(v2("/rpc/vx", "http://h:1/rpc/vx"), None);
     }
 
     #[test]

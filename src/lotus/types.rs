@@ -13,7 +13,7 @@ pub struct ShapeError {
     pub what: String,
 }
 
-fn shape(method: &'static str, what: impl Into<String>) -> ShapeError {
+pub(crate) fn shape(method: &'static str, what: impl Into<String>) -> ShapeError {
     ShapeError {
         method,
         what: what.into(),

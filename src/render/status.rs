@@ -5,6 +5,7 @@ mod ports;
 
 use serde_json::{json, Value};
 
+use crate::lotus::finality::F3Report;
 use crate::lotus::LotusReport;
 use crate::snapshot::{rfc3339, Snapshot};
 
@@ -48,9 +49,34 @@ pub fn lotus(report: &LotusReport) -> Value {
         "daemon_running": report.daemon_running,
         "api_listener": report.api_listener,
         "peers_count": report.peers,
+        "f3": f3(&report.f3),
+        "chain_finalized_height": report.chain_finality.finalized_height,
+        "chain_finality_lag_epochs": report.chain_finality.finality_lag_epochs,
+        "ec_finality_threshold_depth": report.chain_finality.ec_threshold_depth,
+        "ec_finalized_height": report.chain_finality.ec_finalized_height,
+        "finality_source": report.chain_finality.source.map(|s| s.as_str()),
         "wallets": wallets,
         "api_address": report.api_address,
         "last_check": rfc3339(report.last_check),
         "errors": report.errors(),
+    })
+}
+
+/// The `lotus.f3` object: state in words, running, the latest certificate, progress, manifest.
+fn f3(f3: &F3Report) -> Value {
+    json!({
+        "state": f3.state.as_str(),
+        "running": f3.running(),
+        "network": f3.manifest.as_ref().map(|m| m.network_name.clone()),
+        "bootstrap_epoch": f3.manifest.as_ref().map(|m| m.bootstrap_epoch),
+        "latest_instance": f3.latest_instance,
+        "finalized_height": f3.finalized_height,
+        "finality_lag_epochs": f3.finality_lag_epochs,
+        "progress": f3.progress.map(|p| json!({
+            "instance": p.instance,
+            "round": p.round,
+            "phase": p.phase,
+            "phase_name": p.phase_name(),
+        })),
     })
 }

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use crate::follow::FollowReport;
-use crate::snapshot::{CheckResult, Health, Snapshot};
+use crate::lotus::finality::{self, F3State};
+use crate::lotus::LotusReport;
+use crate::snapshot::{CheckResult, CheckStatus, Health, Snapshot};
 
 /// True when nothing would alert (the `check` exit status: 0 when true, 1 when not): Lotus
 /// healthy, every follower healthy (a configured follower that is stopped or unreachable is
@@ -66,6 +68,7 @@ fn render_lotus(snapshot: &Snapshot, out: &mut String) {
         lotus.sync_status.as_str()
     );
     let _ = writeln!(out, "  peers:    {}", num(lotus.peers));
+    let _ = writeln!(out, "  finality: {}", finality_line(lotus));
     for wallet in &lotus.wallets {
         let balance = wallet
             .balance
@@ -78,6 +81,45 @@ fn render_lotus(snapshot: &Snapshot, out: &mut String) {
         };
         let _ = writeln!(out, "  wallet:   {}{alias}: {balance}", wallet.address);
     }
+}
+
+/// One line on finality: F3's state and lag, then the node's finalized tipset and EC depth.
+fn finality_line(lotus: &LotusReport) -> String {
+    let f3 = &lotus.f3;
+    let mut f3_part = format!("F3 {}", f3.state.as_str());
+    if let (Some(instance), Some(height)) = (f3.latest_instance, f3.finalized_height) {
+        let lag = f3
+            .finality_lag_epochs
+            .map_or_else(String::new, |l| format!(", {l} epochs behind the head"));
+        let _ = write!(f3_part, ", instance {instance} finalized {height}{lag}");
+    } else if f3.state == F3State::Running {
+        f3_part.push_str(", no certificate yet");
+    }
+    let chain = &lotus.chain_finality;
+    let chain_part = match (chain.finalized_height, chain.source) {
+        (Some(height), Some(source)) => {
+            let lag = chain
+                .finality_lag_epochs
+                .map_or_else(String::new, |l| format!(", {l} behind"));
+            let depth = match chain.ec_threshold_depth {
+                Some(-1) => ", EC finality degraded (threshold not met)".to_string(),
+                Some(depth) => format!(", EC depth {depth}"),
+                None => String::new(),
+            };
+            format!("chain finalized {height}{lag} ({}){depth}", source.as_str())
+        }
+        _ => {
+            let skipped = lotus.checks.iter().any(|c| {
+                c.check == finality::CHAIN_CHECK && matches!(c.status, CheckStatus::Skipped(_))
+            });
+            if skipped {
+                "chain finality not served by this node".to_string()
+            } else {
+                "chain finalized unknown".to_string()
+            }
+        }
+    };
+    format!("{f3_part}; {chain_part}")
 }
 
 fn render_follow(snapshot: &Snapshot, out: &mut String) {

@@ -1,7 +1,14 @@
 //! A fake Lotus full node speaking go-jsonrpc over HTTP/1.1, with fault injection.
 //!
 //! It mirrors what a real daemon does on the wire (see `lotus-api.md` §4.1–4.6):
-//! - `/rpc/v0` and `/rpc/v1` answer JSON-RPC 2.0; any other path is `404 page not found`.
+//! - `/rpc/v0` and `/rpc/v1` answer JSON-RPC 2.0, and `/rpc/v2` (the v2 API, here only
+//!   `ChainGetTipSetFinalityStatus`) unless [`LotusState::rpc_v2`] is off, as on a Lotus before
+//!   v1.35; any other path is `404 page not found`. A method of one API called on another is
+//!   `-32601`.
+//! - F3 (`lotus-finality.md`): `F3IsRunning`, `F3GetLatestCertificate`, `F3GetProgress`,
+//!   `F3GetManifest` with the reference's shapes; disabled is code 4 `f3 is disabled` on every
+//!   F3 method; enabled but not running is `false`, all-zero progress and code 1 `f3 is not
+//!   running` for the certificate ([`FakeF3`]).
 //!   Like go-jsonrpc, the HTTP method is not checked: any request with a body is handled.
 //! - Auth: no `Authorization` header (and no `?token=` query) means `["read"]`; `Bearer <tok>`
 //!   with a configured token gives that token's permissions; anything else is HTTP 401 with an
@@ -142,6 +149,74 @@ pub struct LotusState {
     pub wallet_default: Option<String>,
     /// Bearer token → permissions.
     pub tokens: HashMap<String, Vec<String>>,
+    /// F3 (Fast Finality).
+    pub f3: FakeF3,
+    /// Whether `/rpc/v2` exists (false: HTTP 404 there, as on a Lotus before v1.35).
+    pub rpc_v2: bool,
+    /// v2 `ecFinalityThresholdDepth`: about 30 healthy, -1 when the EC calculator's threshold
+    /// is not met (then `ecFinalizedTipSet` is `null`).
+    pub ec_finality_depth: i64,
+}
+
+/// F3 as the fake serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeF3 {
+    /// false: every F3 method answers code 4 `f3 is disabled`.
+    pub enabled: bool,
+    /// false (while enabled): `F3IsRunning` false, all-zero progress, and the certificate
+    /// call fails with code 1 `f3 is not running`.
+    pub running: bool,
+    /// The manifest's `NetworkName` (F3's own: `filecoin` on mainnet).
+    pub network_name: String,
+    pub bootstrap_epoch: i64,
+    pub certificate: F3Certificate,
+    /// GPBFT round of the current instance (`F3GetProgress.Round`).
+    pub round: u64,
+}
+
+/// What `F3GetLatestCertificate` finalizes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum F3Certificate {
+    /// `null`: no certificate yet.
+    Null,
+    /// Finalizes `behind` epochs below the head; the instance advances with the head.
+    FollowingHead { behind: i64 },
+    /// Frozen (a stall): the head moves on, the lag grows.
+    Frozen { instance: u64, epoch: i64 },
+}
+
+/// Mainnet's F3 bootstrap epoch (`lotus-finality.md`).
+pub const MAINNET_F3_BOOTSTRAP: i64 = 4_920_480;
+
+impl Default for FakeF3 {
+    fn default() -> FakeF3 {
+        FakeF3 {
+            enabled: true,
+            running: true,
+            network_name: "filecoin".to_string(),
+            bootstrap_epoch: MAINNET_F3_BOOTSTRAP,
+            certificate: F3Certificate::FollowingHead { behind: 5 },
+            round: 0,
+        }
+    }
+}
+
+impl FakeF3 {
+    /// F3 disabled (a lite node, `LOTUS_DISABLE_F3_SUBSYSTEM`).
+    pub fn disabled() -> FakeF3 {
+        FakeF3 {
+            enabled: false,
+            ..FakeF3::default()
+        }
+    }
+
+    /// F3 enabled but not running.
+    pub fn not_running() -> FakeF3 {
+        FakeF3 {
+            running: false,
+            ..FakeF3::default()
+        }
+    }
 }
 
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -230,10 +305,39 @@ impl LotusState {
             wallet_list: Vec::new(),
             wallet_default: Some(wallet_a.to_string()),
             tokens: default_tokens(),
+            f3: FakeF3::default(),
+            rpc_v2: true,
+            ec_finality_depth: 30,
         };
         state.add_wallet(wallet_a, "1500000000000000000");
         state.add_wallet(wallet_b, "42");
         state
+    }
+
+    /// Freezes F3 where it is now (a stall): the certificate stops, rounds climb, and the
+    /// finality lag grows as the head moves on.
+    pub fn stall_f3(&mut self) {
+        if let Some((instance, epoch)) = self.f3_finalized() {
+            self.f3.certificate = F3Certificate::Frozen { instance, epoch };
+            self.f3.round = 7;
+        }
+    }
+
+    /// `(instance, finalized epoch)` of the latest certificate, `None` without one (or when F3
+    /// is disabled or not running).
+    pub fn f3_finalized(&self) -> Option<(u64, i64)> {
+        if !self.f3.enabled || !self.f3.running {
+            return None;
+        }
+        match self.f3.certificate {
+            F3Certificate::Null => None,
+            F3Certificate::FollowingHead { behind } => {
+                let epoch = (self.head_height - behind).max(0);
+                let instance = (epoch - self.f3.bootstrap_epoch).max(0) as u64 * 58 / 100;
+                Some((instance, epoch))
+            }
+            F3Certificate::Frozen { instance, epoch } => Some((instance, epoch)),
+        }
     }
 
     fn min_timestamp(&self) -> u64 {
@@ -415,6 +519,15 @@ impl FakeLotus {
         lock(&self.shared.stats).auth_headers.len()
     }
 
+    /// HTTP requests seen on one path (`/rpc/v2`), whatever the answer (404s included).
+    pub fn requests_to(&self, path: &str) -> usize {
+        lock(&self.shared.stats)
+            .paths
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The `Authorization` header of every HTTP request, in order (`None` when absent).
     pub fn auth_headers(&self) -> Vec<Option<String>> {
         lock(&self.shared.stats).auth_headers.clone()
@@ -497,6 +610,8 @@ impl Default for Behaviors {
 struct Stats {
     calls: HashMap<String, usize>,
     auth_headers: Vec<Option<String>>,
+    /// HTTP requests per path (any answer, 404s included).
+    paths: HashMap<String, usize>,
     bytes_by_method: HashMap<String, u64>,
 }
 
@@ -610,7 +725,11 @@ async fn hold_silently(stream: TcpStream) {
 enum Api {
     V0,
     V1,
+    V2,
 }
+
+/// The only methods `/rpc/v2` serves here (and which v0/v1 do not).
+const V2_METHODS: [&str; 1] = ["Filecoin.ChainGetTipSetFinalityStatus"];
 
 async fn handle(
     shared: Arc<Shared>,
@@ -618,9 +737,15 @@ async fn handle(
 ) -> Result<Response<FakeBody>, Infallible> {
     let header = auth_header(&req);
     shared.record_auth(header.clone());
+    *lock(&shared.stats)
+        .paths
+        .entry(req.uri().path().to_string())
+        .or_default() += 1;
+    let v2 = lock(&shared.state).rpc_v2;
     let api = match req.uri().path() {
         "/rpc/v0" => Api::V0,
         "/rpc/v1" => Api::V1,
+        "/rpc/v2" if v2 => Api::V2,
         _ => return Ok(plain(&shared, 404, "404 page not found\n")),
     };
     let Some(perms) = shared.authorize(header.as_deref()) else {
@@ -751,7 +876,9 @@ fn normal_reply(shared: &Shared, call: &Call, perms: &[String], api: Api) -> Rep
 }
 
 fn dispatch(shared: &Shared, call: &Call, perms: &[String], api: Api) -> Result<Value, RpcFailure> {
-    let Some(spec) = method_spec(&call.method) else {
+    let on_v2 = V2_METHODS.contains(&call.method.as_str());
+    let spec = method_spec(&call.method).filter(|_| on_v2 == (api == Api::V2));
+    let Some(spec) = spec else {
         return Err(RpcFailure {
             code: -32601,
             message: format!("method '{}' not found", call.method),
@@ -833,6 +960,12 @@ fn method_spec(method: &str) -> Option<MethodSpec> {
         "Filecoin.AuthVerify" => ("read", 1, auth_verify),
         "Filecoin.WalletList" => ("write", 0, |s, _, _| Ok(json!(s.wallet_list))),
         "Filecoin.WalletDefaultAddress" => ("write", 0, wallet_default),
+        "Filecoin.F3IsRunning" => ("read", 0, f3_is_running),
+        "Filecoin.F3GetLatestCertificate" => ("read", 0, f3_certificate),
+        "Filecoin.F3GetProgress" => ("read", 0, f3_progress),
+        "Filecoin.F3GetManifest" => ("read", 0, f3_manifest),
+        "Filecoin.ChainGetFinalizedTipSet" => ("read", 0, finalized_tipset),
+        "Filecoin.ChainGetTipSetFinalityStatus" => ("read", 0, finality_status),
         _ => return None,
     };
     Some(MethodSpec { perm, params, run })
@@ -841,13 +974,131 @@ fn method_spec(method: &str) -> Option<MethodSpec> {
 fn version(state: &LotusState, _: &[Value], api: Api) -> Result<Value, RpcFailure> {
     let api_version = match api {
         Api::V0 => state.api_version_v0,
-        Api::V1 => state.api_version,
+        Api::V1 | Api::V2 => state.api_version,
     };
     Ok(json!({
         "Version": state.version,
         "APIVersion": api_version,
         "BlockDelay": state.block_delay,
         "Agent": state.agent,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// F3 and finality
+// ---------------------------------------------------------------------------------------------
+
+/// Lotus's `ErrF3Disabled` (`EF3Disabled` = 4).
+fn f3_enabled(state: &LotusState) -> Result<(), RpcFailure> {
+    if state.f3.enabled {
+        Ok(())
+    } else {
+        Err(RpcFailure {
+            code: 4,
+            message: "f3 is disabled".to_string(),
+        })
+    }
+}
+
+fn f3_is_running(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
+    f3_enabled(state)?;
+    Ok(json!(state.f3.running))
+}
+
+fn f3_certificate(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
+    f3_enabled(state)?;
+    if !state.f3.running {
+        return Err(RpcFailure::method("f3 is not running"));
+    }
+    let Some((instance, epoch)) = state.f3_finalized() else {
+        return Ok(Value::Null);
+    };
+    let commitments = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let power_table =
+        json!({"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"});
+    // The base (what the previous instance finalized) first, the finalized tipset last.
+    let chain: Vec<Value> = [(epoch - 5).max(0), epoch]
+        .iter()
+        .map(|e| {
+            json!({
+                "Key": [{"/": fake_cid(*e as u64, 0)}],
+                "Commitments": commitments,
+                "Epoch": e,
+                "PowerTable": power_table,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "GPBFTInstance": instance,
+        "ECChain": chain,
+        "SupplementalData": {"Commitments": commitments, "PowerTable": power_table},
+        "Signers": [2, 2, 1, 1, 1, 1],
+        "Signature": "VW5EYWRhU2VB",
+        "PowerTableDelta": [{"ParticipantID": 0, "PowerDelta": "0", "SigningKey": "QmFScmVsRVll"}],
+    }))
+}
+
+fn f3_progress(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
+    f3_enabled(state)?;
+    let next = match state.f3_finalized() {
+        Some((instance, _)) => instance + 1,
+        None if state.f3.running => 1,
+        None => return Ok(json!({"ID": 0, "Round": 0, "Phase": 0, "Input": null})),
+    };
+    let input = json!([{"Key": [{"/": fake_cid(state.head_height as u64, 0)}], "Commitments": "AAAA", "Epoch": state.head_height, "PowerTable": {"/": "bafy2bzacea3wsdh6y3a36tb3skempjoxqpuyompjbmfeyf34fi3uy6uue42v4"}}]);
+    Ok(json!({"ID": next, "Round": state.f3.round, "Phase": 1, "Input": input}))
+}
+
+fn f3_manifest(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
+    f3_enabled(state)?;
+    Ok(json!({
+        "Pause": false,
+        "ProtocolVersion": 7,
+        "InitialInstance": 0,
+        "BootstrapEpoch": state.f3.bootstrap_epoch,
+        "NetworkName": state.f3.network_name,
+        "ExplicitPower": null,
+        "IgnoreECPower": false,
+        "InitialPowerTable": {"/": "bafy2bzacecklgxd2eksmodvhgurqvorkg3wamgqkrunir3al2gchv2cikgmbu"},
+        "CommitteeLookback": 10,
+        "CatchUpAlignment": 15_000_000_000u64,
+        "Gpbft": {"Delta": 6_000_000_000u64, "DeltaBackOffExponent": 2, "QualityDeltaMultiplier": 1, "MaxLookaheadRounds": 5, "ChainProposedLength": 100, "RebroadcastBackoffBase": 6_000_000_000u64, "RebroadcastBackoffExponent": 1.3, "RebroadcastBackoffSpread": 0.1, "RebroadcastBackoffMax": 60_000_000_000u64},
+        "EC": {"Period": 30_000_000_000u64, "Finality": 900, "DelayMultiplier": 2, "BaseDecisionBackoffTable": [1.3, 1.69, 2.2, 2.86, 3.71, 4.83, 6.27, 7.5], "HeadLookback": 4, "Finalize": true},
+        "CertificateExchange": {"ClientRequestTimeout": 10_000_000_000u64, "ServerRequestTimeout": 60_000_000_000u64, "MinimumPollInterval": 30_000_000_000u64, "MaximumPollInterval": 120_000_000_000u64},
+        "PubSub": {"CompressionEnabled": true, "ChainCompressionEnabled": true, "GMessageSubscriptionBufferSize": 128, "ValidatedMessageBufferSize": 128},
+        "ChainExchange": {"SubscriptionBufferSize": 32, "MaxChainLength": 100, "MaxInstanceLookahead": 10, "MaxDiscoveredChainsPerInstance": 1000, "MaxWantedChainsPerInstance": 1000, "RebroadcastInterval": 2_000_000_000u64, "MaxTimestampAge": 8_000_000_000u64},
+        "PartialMessageManager": {"PendingDiscoveredChainsBufferSize": 100, "PendingPartialMessagesBufferSize": 100, "PendingChainBroadcastsBufferSize": 100, "PendingInstanceRemovalBufferSize": 10, "CompletedMessagesBufferSize": 100, "MaxBufferedMessagesPerInstance": 25000, "MaxCachedValidatedMessagesPerInstance": 25000},
+    }))
+}
+
+/// F3's finalized epoch when it is within 900 epochs of the head (v2 `f3FinalizedTipSet`).
+fn f3_recent(state: &LotusState) -> Option<i64> {
+    let (_, epoch) = state.f3_finalized()?;
+    (state.head_height - epoch <= 900).then_some(epoch)
+}
+
+/// v1 `ChainGetFinalizedTipSet`: F3's finalized tipset, else head - 900.
+fn finalized_tipset(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
+    let height = f3_recent(state).unwrap_or((state.head_height - 900).max(0));
+    Ok(tipset_at(state, height))
+}
+
+/// v2 `ChainGetTipSetFinalityStatus`.
+fn finality_status(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
+    let depth = state.ec_finality_depth;
+    let ec = (depth >= 0).then(|| (state.head_height - depth).max(0));
+    let f3 = f3_recent(state);
+    let finalized = match (f3, ec) {
+        (Some(f3), Some(ec)) => f3.max(ec),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => (state.head_height - 900).max(0),
+    };
+    Ok(json!({
+        "ecFinalityThresholdDepth": depth,
+        "ecFinalizedTipSet": ec.map(|h| tipset_at(state, h)),
+        "f3FinalizedTipSet": f3.map(|h| tipset_at(state, h)),
+        "finalizedTipSet": tipset_at(state, finalized),
+        "head": head_tipset(state),
     }))
 }
 

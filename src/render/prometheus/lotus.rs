@@ -27,6 +27,7 @@ pub fn render(report: &LotusReport, out: &mut Families) {
         );
     }
     chain(report, out);
+    finality(report, out);
     sync(report, out);
     out.gauge(
         "lotus_peers",
@@ -94,6 +95,85 @@ fn chain(report: &LotusReport, out: &mut Families) {
         "The network's block delay (epoch duration).",
     )
     .maybe(&[], as_f64(report.block_delay_seconds));
+}
+
+/// F3 and the node's own finality. Absent when not measured: F3 disabled or not served gives
+/// no `lotus_f3_*` series at all, a `null` certificate no finalized figures.
+fn finality(report: &LotusReport, out: &mut Families) {
+    let as_f64 = |v: Option<u64>| v.map(|v| v as f64);
+    let signed = |v: Option<i64>| v.map(|v| v as f64);
+    let f3 = &report.f3;
+    out.gauge(
+        "lotus_f3_running",
+        "1 when F3 (Fast Finality) runs on the node, 0 when it is enabled but not running; absent when F3 is disabled, not served, or unknown.",
+    )
+    .maybe(&[], f3.running().map(bool_value));
+    if let Some(manifest) = &f3.manifest {
+        let bootstrap = manifest.bootstrap_epoch.to_string();
+        out.gauge(
+            "lotus_f3_info",
+            "F3 manifest (read once per Lotus session): f3_network is F3's own network name (filecoin on mainnet, not the chain's), bootstrap_epoch the epoch F3 starts at; the value is always 1.",
+        )
+        .sample(
+            &[
+                ("f3_network", &manifest.network_name),
+                ("bootstrap_epoch", &bootstrap),
+            ],
+            1.0,
+        );
+        out.gauge(
+            "lotus_f3_bootstrap_epoch",
+            "The epoch F3 starts at on this network (F3 manifest BootstrapEpoch, read once per Lotus session).",
+        )
+        .sample(&[], manifest.bootstrap_epoch as f64);
+    }
+    out.gauge(
+        "lotus_f3_latest_instance",
+        "GPBFTInstance of the latest F3 certificate; absent when there is none yet.",
+    )
+    .maybe(&[], as_f64(f3.latest_instance));
+    out.gauge(
+        "lotus_f3_finalized_height",
+        "Epoch finalized by the latest F3 certificate (the last ECChain entry).",
+    )
+    .maybe(&[], as_f64(f3.finalized_height));
+    out.gauge(
+        "lotus_f3_finality_lag_epochs",
+        "Head height minus lotus_f3_finalized_height (4-10 epochs normally; negative when the head is below what F3 finalized).",
+    )
+    .maybe(&[], signed(f3.finality_lag_epochs));
+    let progress = f3.progress;
+    out.gauge(
+        "lotus_f3_progress_instance",
+        "The GPBFT instance F3 is working on (only while F3 runs).",
+    )
+    .maybe(&[], progress.map(|p| p.instance as f64));
+    out.gauge(
+        "lotus_f3_progress_round",
+        "The GPBFT round of the current instance (only while F3 runs; above 0 means the first round did not decide).",
+    )
+    .maybe(&[], progress.map(|p| p.round as f64));
+    out.gauge(
+        "lotus_f3_progress_phase",
+        "The GPBFT phase number (0 INITIAL, 1 QUALITY, 2 CONVERGE, 3 PREPARE, 4 COMMIT, 5 DECIDE, 6 TERMINATED; only while F3 runs).",
+    )
+    .maybe(&[], progress.map(|p| p.phase as f64));
+    let chain = &report.chain_finality;
+    out.gauge(
+        "lotus_chain_finalized_height",
+        "Height of the node's own finalized tipset (v2 ChainGetTipSetFinalityStatus finalizedTipSet, else v1 ChainGetFinalizedTipSet).",
+    )
+    .maybe(&[], as_f64(chain.finalized_height));
+    out.gauge(
+        "lotus_chain_finality_lag_epochs",
+        "Head height minus lotus_chain_finalized_height.",
+    )
+    .maybe(&[], signed(chain.finality_lag_epochs));
+    out.gauge(
+        "lotus_ec_finality_threshold_depth",
+        "Depth at which the EC finality calculator considers a tipset final (v2 ecFinalityThresholdDepth; about 25-35 healthy, -1 when the threshold is not met: a degraded chain).",
+    )
+    .maybe(&[], signed(chain.ec_threshold_depth));
 }
 
 fn sync(report: &LotusReport, out: &mut Families) {
