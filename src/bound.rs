@@ -246,8 +246,28 @@ fn checks(checks: &mut [CheckResult], scrubber: &Scrubber) {
     }
 }
 
+/// Scrub and cut a reason in words to [`MAX_TEXT_BYTES`].
+fn text(reason: &mut String, scrubber: &Scrubber) {
+    if let Cow::Owned(clean) = scrubber.text(reason) {
+        *reason = clean;
+    }
+    cut_in_place(reason, MAX_TEXT_BYTES);
+}
+
+/// Bound a list of reasons in words: at most [`MAX_LIST`], each scrubbed and cut.
+fn texts(reasons: &mut Vec<String>, scrubber: &Scrubber) {
+    reasons.truncate(MAX_LIST);
+    for reason in reasons.iter_mut() {
+        text(reason, scrubber);
+    }
+}
+
 /// Bound a Lotus report: version strings, network, wallets' names, reasons, lists.
 pub fn bound_lotus(report: &mut LotusReport, scrubber: &Scrubber) {
+    texts(&mut report.health_reasons, scrubber);
+    if let Some(workers) = &mut report.sync_workers {
+        texts(&mut workers.errors, scrubber);
+    }
     if let Some(version) = &mut report.version {
         for part in [
             &mut version.full,
@@ -283,6 +303,13 @@ pub fn bound_lotus(report: &mut LotusReport, scrubber: &Scrubber) {
 pub fn bound_follow(reports: &mut [FollowReport], host: &mut FollowHost) {
     let none = Scrubber::default();
     for report in reports.iter_mut() {
+        if let Some(error) = &mut report.ipfs_error {
+            text(error, &none);
+        }
+        report.reasons.truncate(MAX_LIST);
+        for reason in &mut report.reasons {
+            text(&mut reason.text, &none);
+        }
         label(&mut report.cluster_name);
         label(&mut report.api);
         label_opt(&mut report.peer_id);
@@ -406,6 +433,63 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    #[test]
+    fn reasons_in_words_from_backends_are_cut() {
+        use crate::follow::HealthReason;
+        use crate::snapshot::{DaemonStatus, Health};
+        use std::time::{Duration, SystemTime};
+        let huge = "E".repeat(100_000);
+
+        let mut lotus = LotusReport::timed_out("x".into(), SystemTime::now(), Duration::ZERO);
+        lotus.health_reasons = vec![format!("a sync worker is in the error stage: {huge}")];
+        lotus.sync_workers = Some(crate::lotus::types::SyncWorkers {
+            errors: vec![huge.clone(); 100],
+            ..Default::default()
+        });
+        bound_lotus(&mut lotus, &Scrubber::default());
+        let workers = lotus.sync_workers.as_ref().unwrap();
+        assert_eq!(workers.errors.len(), MAX_LIST);
+        for text in lotus.health_reasons.iter().chain(&workers.errors) {
+            assert!(text.len() <= MAX_TEXT_BYTES && text.ends_with(CUT_MARK));
+        }
+
+        let mut follow = FollowReport {
+            cluster_name: "c".into(),
+            api: "unix:/f/api-socket".into(),
+            api_port: None,
+            api_reachable: Some(true),
+            peer_id: None,
+            peername: None,
+            version: None,
+            peers: None,
+            connected: None,
+            trusted_peers: None,
+            trusted_peers_at: None,
+            ipfs_connected: Some(false),
+            ipfs_error: Some(huge.clone()),
+            pins: None,
+            pins_listed: None,
+            pins_listed_at: None,
+            running: None,
+            pid: None,
+            swarm_addresses: Vec::new(),
+            status: DaemonStatus::Running,
+            health: Health::Degraded,
+            reasons: vec![HealthReason {
+                code: "ipfs_unreachable",
+                text: format!("cannot reach its IPFS daemon: {huge}"),
+            }],
+            last_check: SystemTime::now(),
+            checks: Vec::new(),
+        };
+        let mut host = FollowHost::default();
+        bound_follow(std::slice::from_mut(&mut follow), &mut host);
+        let error = follow.ipfs_error.as_deref().unwrap();
+        assert!(error.len() <= MAX_TEXT_BYTES && error.ends_with(CUT_MARK));
+        let reason = &follow.reasons[0].text;
+        assert!(reason.len() <= MAX_TEXT_BYTES && reason.ends_with(CUT_MARK));
     }
 
     #[test]
