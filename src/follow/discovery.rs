@@ -230,7 +230,8 @@ pub struct DiscoveryInput<'a> {
 /// follower when the process's user is trusted (the exporter's, or an owner of the config
 /// folder or of one of its followers' folders). Any other process is a follower of its own,
 /// named `<user>/<name>` when its user is not trusted, never given credentials. Later sources
-/// never push earlier ones out of the cap. Blocking: reads the config folder.
+/// never push earlier ones out of the cap, nor untrusted users' processes trusted users' ones.
+/// Blocking: reads the config folder.
 pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
     let mut found = Discovery::default();
     let flags: Vec<Follower> = from_flags(input.specs).collect();
@@ -248,8 +249,17 @@ pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
     for follower in flags.into_iter().chain(folders) {
         add(&mut followers, follower, &mut found.shadowed);
     }
-    for (mut follower, uid) in processes {
-        let trusted_user = uid.is_some_and(|uid| trusted_uids.contains(&uid));
+    // Processes of trusted users first: another user's processes, however many and whatever
+    // their pids, never push a trusted user's follower out of the cap.
+    let mut processes: Vec<(Follower, Option<u32>, bool)> = processes
+        .into_iter()
+        .map(|(follower, uid)| {
+            let trusted_user = uid.is_some_and(|uid| trusted_uids.contains(&uid));
+            (follower, uid, trusted_user)
+        })
+        .collect();
+    processes.sort_by_key(|(_, _, trusted_user)| !trusted_user);
+    for (mut follower, uid, trusted_user) in processes {
         if let Some(kept) = followers
             .iter_mut()
             .find(|kept| process_may_join(kept, &follower, uid, trusted_user, input))
@@ -1037,6 +1047,31 @@ mod tests {
         let found = discover_in(dir.path(), procs, &|_| None, 64);
         assert_eq!(found.followers.len(), 64);
         assert_eq!(found.followers[0].name, "zz-real");
+        assert_eq!(found.dropped, 7);
+    }
+
+    #[test]
+    fn other_users_processes_never_push_a_trusted_users_process_out_of_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        // The other user's processes started first (lower pids) than the exporter's own
+        // follower, restarted in another folder and found only by its process.
+        let mut procs: Vec<ProcessInfo> = (0..70)
+            .map(|i| {
+                process_of(
+                    2000,
+                    100 + i,
+                    &format!("ipfs-cluster-follow -c /x c{i} run"),
+                )
+            })
+            .collect();
+        procs.push(process_of(
+            OWN_UID,
+            9000,
+            "ipfs-cluster-follow -c /own mine run",
+        ));
+        let found = discover_in(dir.path(), procs, &|_| None, 64);
+        assert_eq!(found.followers.len(), 64);
+        assert_eq!(found.followers[0].name, "mine", "{:?}", found.followers[0]);
         assert_eq!(found.dropped, 7);
     }
 
