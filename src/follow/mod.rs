@@ -436,7 +436,10 @@ impl FollowChecks {
             }
         };
         self.log_cap(found.dropped);
-        self.log_shadowed(&found.shadowed);
+        if !found.found_by.is_empty() {
+            // Discovery ran to its end (a timed-out one says nothing about the pairs).
+            self.log_shadowed(&found.shadowed);
+        }
         let check = CheckResult::new(CHECK_DISCOVERY, status, started.elapsed());
         (found, check)
     }
@@ -455,9 +458,14 @@ impl FollowChecks {
         }
     }
 
-    /// Warn once about each pair of followers that share a cluster name.
+    /// Warn once about each pair of followers that share a cluster name, for as long as they
+    /// do (only the pairs of this discovery are remembered: processes that come and go with new
+    /// names cannot grow the set without bound).
     fn log_shadowed(&self, shadowed: &[String]) {
         let mut state = self.lock();
+        state
+            .shadowed_logged
+            .retain(|logged| shadowed.contains(logged));
         for message in shadowed {
             if state.shadowed_logged.insert(message.clone()) {
                 log::warn!("{message}");
@@ -1229,5 +1237,16 @@ mod tests {
         assert!(slow.due(t0 + FAILED_RETRY, interval));
         assert!(slow.last_success.is_some());
         assert_eq!(slow.current(), (None, CheckStatus::TimedOut));
+    }
+
+    #[test]
+    fn shadowed_warnings_remembered_are_only_the_current_ones() {
+        let checks = FollowChecks::new(FollowConfig::default());
+        for round in 0..100 {
+            checks.log_shadowed(&[format!("pair {round}")]);
+        }
+        assert_eq!(checks.lock().shadowed_logged.len(), 1);
+        checks.log_shadowed(&[]);
+        assert!(checks.lock().shadowed_logged.is_empty());
     }
 }
