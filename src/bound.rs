@@ -225,6 +225,23 @@ fn label(text: &mut String) {
     cut_in_place(text, MAX_LABEL_BYTES);
 }
 
+/// Bound a follower's name (the `cluster_name` label, its identity): like [`label`], but a
+/// name that had to change (cut, or control characters replaced) ends in a hash of the whole
+/// name, so two long names sharing their first bytes never become one label (two followers
+/// under one label are duplicate series, and mix each other's verdicts).
+fn identity(name: &mut String) {
+    use std::hash::{Hash, Hasher};
+    if let Cow::Borrowed(_) = cut(name, MAX_LABEL_BYTES) {
+        return;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    let tag = format!("~{:016x}", hasher.finish());
+    let mut bounded = cut(name, MAX_LABEL_BYTES - tag.len()).into_owned();
+    bounded.push_str(&tag);
+    *name = bounded;
+}
+
 fn label_opt(text: &mut Option<String>) {
     if let Some(text) = text {
         label(text);
@@ -235,7 +252,7 @@ fn label_opt(text: &mut Option<String>) {
 fn checks(checks: &mut [CheckResult], scrubber: &Scrubber) {
     for check in checks {
         if let Some(name) = &mut check.cluster_name {
-            label(name);
+            identity(name);
         }
         if let CheckStatus::Failed(reason) | CheckStatus::Skipped(reason) = &mut check.status {
             if let Cow::Owned(clean) = scrubber.text(reason) {
@@ -310,7 +327,7 @@ pub fn bound_follow(reports: &mut [FollowReport], host: &mut FollowHost) {
         for reason in &mut report.reasons {
             text(&mut reason.text, &none);
         }
-        label(&mut report.cluster_name);
+        identity(&mut report.cluster_name);
         label(&mut report.api);
         label_opt(&mut report.peer_id);
         label_opt(&mut report.peername);
@@ -490,6 +507,28 @@ mod tests {
         assert!(error.len() <= MAX_TEXT_BYTES && error.ends_with(CUT_MARK));
         let reason = &follow.reasons[0].text;
         assert!(reason.len() <= MAX_TEXT_BYTES && reason.ends_with(CUT_MARK));
+    }
+
+    #[test]
+    fn long_follower_names_sharing_a_prefix_stay_apart() {
+        let long = "L".repeat(200);
+        let mut names = [
+            format!("nobody/{long}1"),
+            format!("nobody/{long}2"),
+            "a\nb".to_string(),
+            "a\tb".to_string(),
+        ];
+        names.iter_mut().for_each(identity);
+        for name in &names {
+            assert!(name.len() <= MAX_LABEL_BYTES, "{name}");
+            assert!(!name.chars().any(char::is_control), "{name:?}");
+        }
+        assert_ne!(names[0], names[1]);
+        assert_ne!(names[2], names[3]);
+        assert!(names[0].contains(CUT_MARK));
+        let mut short = "websites".to_string();
+        identity(&mut short);
+        assert_eq!(short, "websites");
     }
 
     #[test]
