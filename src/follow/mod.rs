@@ -423,7 +423,7 @@ impl FollowChecks {
                 max_followers,
             })
         });
-        let (found, status) = match timeout_at(deadline, task).await {
+        let (mut found, status) = match timeout_at(deadline, task).await {
             Err(_) => (Discovery::default(), CheckStatus::TimedOut),
             Ok(Err(join)) => (
                 Discovery::default(),
@@ -435,6 +435,12 @@ impl FollowChecks {
                 (found, CheckStatus::Failed(reason))
             }
         };
+        if !self.config.discover_processes {
+            // Processes were not looked at: no count of them, rather than a 0 that says none run.
+            found
+                .found_by
+                .retain(|(source, _)| *source != Source::Process);
+        }
         self.log_cap(found.dropped);
         if !found.found_by.is_empty() {
             // Discovery ran to its end (a timed-out one says nothing about the pairs).
@@ -1184,6 +1190,23 @@ mod tests {
         assert!(
             checks.lock().peer_ids.is_empty(),
             "forgotten once discovery says it is gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn processes_not_looked_at_are_not_counted_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let checks = FollowChecks::new(FollowConfig {
+            config_dir: dir.path().to_path_buf(),
+            discover_processes: false,
+            ..FollowConfig::default()
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (found, _) = checks.discover(deadline, Arc::default()).await;
+        assert_eq!(
+            found.found_by,
+            vec![(Source::Flag, 0), (Source::ConfigDir, 0)],
+            "no process count when process discovery is off"
         );
     }
 
