@@ -225,6 +225,23 @@ fn label(text: &mut String) {
     cut_in_place(text, MAX_LABEL_BYTES);
 }
 
+/// Bound a follower's name (the `cluster_name` label, its identity): like [`label`], but a
+/// name that had to change (cut, or control characters replaced) ends in a hash of the whole
+/// name, so two long names sharing their first bytes never become one label (two followers
+/// under one label are duplicate series, and mix each other's verdicts).
+fn identity(name: &mut String) {
+    use std::hash::{Hash, Hasher};
+    if let Cow::Borrowed(_) = cut(name, MAX_LABEL_BYTES) {
+        return;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    let tag = format!("~{:016x}", hasher.finish());
+    let mut bounded = cut(name, MAX_LABEL_BYTES - tag.len()).into_owned();
+    bounded.push_str(&tag);
+    *name = bounded;
+}
+
 fn label_opt(text: &mut Option<String>) {
     if let Some(text) = text {
         label(text);
@@ -235,7 +252,7 @@ fn label_opt(text: &mut Option<String>) {
 fn checks(checks: &mut [CheckResult], scrubber: &Scrubber) {
     for check in checks {
         if let Some(name) = &mut check.cluster_name {
-            label(name);
+            identity(name);
         }
         if let CheckStatus::Failed(reason) | CheckStatus::Skipped(reason) = &mut check.status {
             if let Cow::Owned(clean) = scrubber.text(reason) {
@@ -246,8 +263,28 @@ fn checks(checks: &mut [CheckResult], scrubber: &Scrubber) {
     }
 }
 
+/// Scrub and cut a reason in words to [`MAX_TEXT_BYTES`].
+fn text(reason: &mut String, scrubber: &Scrubber) {
+    if let Cow::Owned(clean) = scrubber.text(reason) {
+        *reason = clean;
+    }
+    cut_in_place(reason, MAX_TEXT_BYTES);
+}
+
+/// Bound a list of reasons in words: at most [`MAX_LIST`], each scrubbed and cut.
+fn texts(reasons: &mut Vec<String>, scrubber: &Scrubber) {
+    reasons.truncate(MAX_LIST);
+    for reason in reasons.iter_mut() {
+        text(reason, scrubber);
+    }
+}
+
 /// Bound a Lotus report: version strings, network, wallets' names, reasons, lists.
 pub fn bound_lotus(report: &mut LotusReport, scrubber: &Scrubber) {
+    texts(&mut report.health_reasons, scrubber);
+    if let Some(workers) = &mut report.sync_workers {
+        texts(&mut workers.errors, scrubber);
+    }
     if let Some(version) = &mut report.version {
         for part in [
             &mut version.full,
@@ -283,7 +320,14 @@ pub fn bound_lotus(report: &mut LotusReport, scrubber: &Scrubber) {
 pub fn bound_follow(reports: &mut [FollowReport], host: &mut FollowHost) {
     let none = Scrubber::default();
     for report in reports.iter_mut() {
-        label(&mut report.cluster_name);
+        if let Some(error) = &mut report.ipfs_error {
+            text(error, &none);
+        }
+        report.reasons.truncate(MAX_LIST);
+        for reason in &mut report.reasons {
+            text(&mut reason.text, &none);
+        }
+        identity(&mut report.cluster_name);
         label(&mut report.api);
         label_opt(&mut report.peer_id);
         label_opt(&mut report.peername);
@@ -406,6 +450,85 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    #[test]
+    fn reasons_in_words_from_backends_are_cut() {
+        use crate::follow::HealthReason;
+        use crate::snapshot::{DaemonStatus, Health};
+        use std::time::{Duration, SystemTime};
+        let huge = "E".repeat(100_000);
+
+        let mut lotus = LotusReport::timed_out("x".into(), SystemTime::now(), Duration::ZERO);
+        lotus.health_reasons = vec![format!("a sync worker is in the error stage: {huge}")];
+        lotus.sync_workers = Some(crate::lotus::types::SyncWorkers {
+            errors: vec![huge.clone(); 100],
+            ..Default::default()
+        });
+        bound_lotus(&mut lotus, &Scrubber::default());
+        let workers = lotus.sync_workers.as_ref().unwrap();
+        assert_eq!(workers.errors.len(), MAX_LIST);
+        for text in lotus.health_reasons.iter().chain(&workers.errors) {
+            assert!(text.len() <= MAX_TEXT_BYTES && text.ends_with(CUT_MARK));
+        }
+
+        let mut follow = FollowReport {
+            cluster_name: "c".into(),
+            api: "unix:/f/api-socket".into(),
+            api_port: None,
+            api_reachable: Some(true),
+            peer_id: None,
+            peername: None,
+            version: None,
+            peers: None,
+            connected: None,
+            trusted_peers: None,
+            trusted_peers_at: None,
+            ipfs_connected: Some(false),
+            ipfs_error: Some(huge.clone()),
+            pins: None,
+            pins_listed: None,
+            pins_listed_at: None,
+            running: None,
+            pid: None,
+            swarm_addresses: Vec::new(),
+            status: DaemonStatus::Running,
+            health: Health::Degraded,
+            reasons: vec![HealthReason {
+                code: "ipfs_unreachable",
+                text: format!("cannot reach its IPFS daemon: {huge}"),
+            }],
+            last_check: SystemTime::now(),
+            checks: Vec::new(),
+        };
+        let mut host = FollowHost::default();
+        bound_follow(std::slice::from_mut(&mut follow), &mut host);
+        let error = follow.ipfs_error.as_deref().unwrap();
+        assert!(error.len() <= MAX_TEXT_BYTES && error.ends_with(CUT_MARK));
+        let reason = &follow.reasons[0].text;
+        assert!(reason.len() <= MAX_TEXT_BYTES && reason.ends_with(CUT_MARK));
+    }
+
+    #[test]
+    fn long_follower_names_sharing_a_prefix_stay_apart() {
+        let long = "L".repeat(200);
+        let mut names = [
+            format!("nobody/{long}1"),
+            format!("nobody/{long}2"),
+            "a\nb".to_string(),
+            "a\tb".to_string(),
+        ];
+        names.iter_mut().for_each(identity);
+        for name in &names {
+            assert!(name.len() <= MAX_LABEL_BYTES, "{name}");
+            assert!(!name.chars().any(char::is_control), "{name:?}");
+        }
+        assert_ne!(names[0], names[1]);
+        assert_ne!(names[2], names[3]);
+        assert!(names[0].contains(CUT_MARK));
+        let mut short = "websites".to_string();
+        identity(&mut short);
+        assert_eq!(short, "websites");
     }
 
     #[test]

@@ -61,7 +61,8 @@ async fn everything_healthy_exits_0() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
         text(&output).contains(
-            "Cluster follow: no follower found (0 by flag, 0 by config_dir, 0 by process)"
+            // Processes are not looked at here (--follow.process-discovery=false): not counted.
+            "Cluster follow: no follower found (0 by flag, 0 by config_dir)"
         ),
         "{}",
         text(&output)
@@ -137,12 +138,14 @@ async fn a_stopped_follower_keeps_its_series_so_its_alerts_can_fire() {
         )),
         1.0
     );
-    for (source, n) in [("flag", 0.0), ("config_dir", 1.0), ("process", 0.0)] {
+    for (source, n) in [("flag", 0.0), ("config_dir", 1.0)] {
         assert_eq!(
             m.value(&format!("cluster_follow_configured{{source=\"{source}\"}}")),
             n
         );
     }
+    // Processes are not looked at here (--follow.process-discovery=false): no count, not 0.
+    assert_eq!(m.get("cluster_follow_configured{source=\"process\"}"), None);
     assert_eq!(m.value("cluster_follow_over_cap"), 0.0);
 }
 

@@ -167,7 +167,8 @@ pub struct Follower {
     /// Configured by the operator (`--follow.api` or the config folder): only these are sent
     /// `--follow.basic-auth-file`'s credentials.
     pub trusted: bool,
-    /// The owner (uid) of its folder under the config folder, when it has one.
+    /// The owner (uid) of its folder: under the config folder, or the folder of the unix
+    /// socket a `--follow.api` value names; `None` when it has none or it cannot be seen.
     pub folder_owner: Option<u32>,
 }
 
@@ -230,10 +231,19 @@ pub struct DiscoveryInput<'a> {
 /// follower when the process's user is trusted (the exporter's, or an owner of the config
 /// folder or of one of its followers' folders). Any other process is a follower of its own,
 /// named `<user>/<name>` when its user is not trusted, never given credentials. Later sources
-/// never push earlier ones out of the cap. Blocking: reads the config folder.
+/// never push earlier ones out of the cap, nor untrusted users' processes trusted users' ones.
+/// Blocking: reads the config folder.
 pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
     let mut found = Discovery::default();
-    let flags: Vec<Follower> = from_flags(input.specs).collect();
+    let flags: Vec<Follower> = from_flags(input.specs)
+        .map(|mut follower| {
+            // The operator named this socket: the owner of its folder runs the follower.
+            if let Ok(Endpoint::Unix(socket)) = &follower.api {
+                follower.folder_owner = socket.parent().and_then(|f| (input.owner_of)(f));
+            }
+            follower
+        })
+        .collect();
     let folders = from_config_dir(input, &mut found.problems);
     let processes: Vec<(Follower, Option<u32>)> = from_processes(input).collect();
     found.found_by = vec![
@@ -248,8 +258,17 @@ pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
     for follower in flags.into_iter().chain(folders) {
         add(&mut followers, follower, &mut found.shadowed);
     }
-    for (mut follower, uid) in processes {
-        let trusted_user = uid.is_some_and(|uid| trusted_uids.contains(&uid));
+    // Processes of trusted users first: another user's processes, however many and whatever
+    // their pids, never push a trusted user's follower out of the cap.
+    let mut processes: Vec<(Follower, Option<u32>, bool)> = processes
+        .into_iter()
+        .map(|(follower, uid)| {
+            let trusted_user = uid.is_some_and(|uid| trusted_uids.contains(&uid));
+            (follower, uid, trusted_user)
+        })
+        .collect();
+    processes.sort_by_key(|(_, _, trusted_user)| !trusted_user);
+    for (mut follower, uid, trusted_user) in processes {
         if let Some(kept) = followers
             .iter_mut()
             .find(|kept| process_may_join(kept, &follower, uid, trusted_user, input))
@@ -315,7 +334,9 @@ fn process_may_join(
                 && uid.is_some()
                 && uid == kept.folder_owner
         }
-        Source::Flag => trusted_user && (kept.same_as(process)),
+        Source::Flag => {
+            (trusted_user || (uid.is_some() && uid == kept.folder_owner)) && kept.same_as(process)
+        }
         Source::Process => false,
     }
 }
@@ -1038,6 +1059,71 @@ mod tests {
         assert_eq!(found.followers.len(), 64);
         assert_eq!(found.followers[0].name, "zz-real");
         assert_eq!(found.dropped, 7);
+    }
+
+    #[test]
+    fn other_users_processes_never_push_a_trusted_users_process_out_of_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        // The other user's processes started first (lower pids) than the exporter's own
+        // follower, restarted in another folder and found only by its process.
+        let mut procs: Vec<ProcessInfo> = (0..70)
+            .map(|i| {
+                process_of(
+                    2000,
+                    100 + i,
+                    &format!("ipfs-cluster-follow -c /x c{i} run"),
+                )
+            })
+            .collect();
+        procs.push(process_of(
+            OWN_UID,
+            9000,
+            "ipfs-cluster-follow -c /own mine run",
+        ));
+        let found = discover_in(dir.path(), procs, &|_| None, 64);
+        assert_eq!(found.followers.len(), 64);
+        assert_eq!(found.followers[0].name, "mine", "{:?}", found.followers[0]);
+        assert_eq!(found.dropped, 7);
+    }
+
+    #[test]
+    fn the_owner_of_a_flagged_sockets_folder_runs_that_follower() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("c");
+        let socket = format!("c=/unix{}", folder.join(API_SOCKET).display());
+        let specs = vec![parse_api_spec(&socket).unwrap()];
+        let home = dir.path().display().to_string();
+        let procs = ProcessTable {
+            processes: vec![
+                // Another user (the follower's, say `ipfs`) runs it in the folder named.
+                process_of(2000, 7, &format!("ipfs-cluster-follow -c {home} c run")),
+                // A third user's process claiming the same name and folder.
+                process_of(3000, 8, &format!("ipfs-cluster-follow -c {home} c run")),
+            ],
+            ..ProcessTable::default()
+        };
+        let folder_for_owner = folder.clone();
+        let owner_of = move |path: &Path| (path == folder_for_owner).then_some(2000);
+        let found = discover(&DiscoveryInput {
+            specs: &specs,
+            config_dir: Path::new("/nonexistent/follow"),
+            config_dir_explicit: false,
+            procs: &procs,
+            environ: &|_| Some(Vec::new()),
+            owner_home: &|_| None,
+            owner_of: &owner_of,
+            user_name: &|uid| Some(format!("user{uid}")),
+            own_uid: OWN_UID,
+            max_followers: 64,
+        });
+        assert_eq!(found.followers.len(), 1, "{found:?}");
+        let follower = &found.followers[0];
+        assert_eq!(
+            (follower.name.as_str(), follower.source),
+            ("c", Source::Flag)
+        );
+        assert_eq!(follower.folder_owner, Some(2000));
+        assert_eq!(follower.process.as_ref().map(|p| p.pid), Some(7));
     }
 
     #[test]

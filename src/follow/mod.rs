@@ -438,7 +438,7 @@ impl FollowChecks {
                 max_followers,
             })
         });
-        let (found, status) = match timeout_at(deadline, task).await {
+        let (mut found, status) = match timeout_at(deadline, task).await {
             Err(_) => (Discovery::default(), CheckStatus::TimedOut),
             Ok(Err(join)) => (
                 Discovery::default(),
@@ -450,8 +450,17 @@ impl FollowChecks {
                 (found, CheckStatus::Failed(reason))
             }
         };
+        if !self.config.discover_processes {
+            // Processes were not looked at: no count of them, rather than a 0 that says none run.
+            found
+                .found_by
+                .retain(|(source, _)| *source != Source::Process);
+        }
         self.log_cap(found.dropped);
-        self.log_shadowed(&found.shadowed);
+        if !found.found_by.is_empty() {
+            // Discovery ran to its end (a timed-out one says nothing about the pairs).
+            self.log_shadowed(&found.shadowed);
+        }
         let check = CheckResult::new(CHECK_DISCOVERY, status, started.elapsed());
         (found, check)
     }
@@ -470,9 +479,14 @@ impl FollowChecks {
         }
     }
 
-    /// Warn once about each pair of followers that share a cluster name.
+    /// Warn once about each pair of followers that share a cluster name, for as long as they
+    /// do (only the pairs of this discovery are remembered: processes that come and go with new
+    /// names cannot grow the set without bound).
     fn log_shadowed(&self, shadowed: &[String]) {
         let mut state = self.lock();
+        state
+            .shadowed_logged
+            .retain(|logged| shadowed.contains(logged));
         for message in shadowed {
             if state.shadowed_logged.insert(message.clone()) {
                 log::warn!("{message}");
@@ -1195,6 +1209,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn processes_not_looked_at_are_not_counted_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let checks = FollowChecks::new(FollowConfig {
+            config_dir: dir.path().to_path_buf(),
+            discover_processes: false,
+            ..FollowConfig::default()
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (found, _) = checks.discover(deadline, Arc::default()).await;
+        assert_eq!(
+            found.found_by,
+            vec![(Source::Flag, 0), (Source::ConfigDir, 0)],
+            "no process count when process discovery is off"
+        );
+    }
+
+    #[tokio::test]
     async fn a_discovery_still_running_is_reported_not_started_again() {
         let checks = FollowChecks::new(FollowConfig::default());
         let _held = checks.discovery_slot.try_take().unwrap();
@@ -1244,5 +1275,16 @@ mod tests {
         assert!(slow.due(t0 + FAILED_RETRY, interval));
         assert!(slow.last_success.is_some());
         assert_eq!(slow.current(), (None, CheckStatus::TimedOut));
+    }
+
+    #[test]
+    fn shadowed_warnings_remembered_are_only_the_current_ones() {
+        let checks = FollowChecks::new(FollowConfig::default());
+        for round in 0..100 {
+            checks.log_shadowed(&[format!("pair {round}")]);
+        }
+        assert_eq!(checks.lock().shadowed_logged.len(), 1);
+        checks.log_shadowed(&[]);
+        assert!(checks.lock().shadowed_logged.is_empty());
     }
 }

@@ -75,7 +75,7 @@ pub fn render(reports: &[FollowReport], host: &FollowHost, out: &mut Families) {
     .maybe(&[], host.binary_available.map(bool_value));
     let mut configured = out.gauge(
         "cluster_follow_configured",
-        "Followers found by each way (source: flag = --follow.api, config_dir = a <name>/ folder with service.json or api-socket under --follow.config-dir, process = a running ipfs-cluster-follow <name> run); a follower found several ways counts in each. Every source is present, 0 where it found none; absent when discovery did not finish.",
+        "Followers found by each way (source: flag = --follow.api, config_dir = a <name>/ folder with service.json or api-socket under --follow.config-dir, process = a running ipfs-cluster-follow <name> run); a follower found several ways counts in each. Every source consulted is present, 0 where it found none (process is absent with --follow.process-discovery=false); absent when discovery did not finish.",
     );
     for (source, n) in host.found_by.iter().flatten() {
         configured.sample(&[("source", source.label())], *n as f64);
