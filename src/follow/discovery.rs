@@ -201,6 +201,17 @@ pub struct Discovery {
     pub shadowed: Vec<String>,
 }
 
+impl Discovery {
+    /// The followers named by `--follow.api` alone (up to the cap), for a pass that could not
+    /// look at the config folder or the processes: nothing is said of the other sources.
+    pub fn only_flags(specs: &[ApiSpec], max_followers: usize) -> Discovery {
+        Discovery {
+            followers: from_flags(specs).take(max_followers).collect(),
+            ..Discovery::default()
+        }
+    }
+}
+
 /// Inputs of a discovery pass.
 pub struct DiscoveryInput<'a> {
     pub specs: &'a [ApiSpec],
@@ -1148,5 +1159,21 @@ mod tests {
         assert_eq!(follower.api, Ok(tcp("127.0.0.1", 19094)));
         assert_eq!(follower.process.as_ref().map(|p| p.pid), Some(7));
         assert!(follower.trusted);
+    }
+
+    #[test]
+    fn a_pass_that_could_not_finish_keeps_the_followers_named_by_flag() {
+        let specs = vec![
+            parse_api_spec("a=/ip4/127.0.0.1/tcp/1").unwrap(),
+            parse_api_spec("b=/ip4/127.0.0.1/tcp/2").unwrap(),
+        ];
+        let found = Discovery::only_flags(&specs, 1);
+        let names: Vec<&str> = found.followers.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec!["a"]);
+        assert!(found.followers[0].trusted);
+        assert!(
+            found.found_by.is_empty(),
+            "nothing is said of sources not looked at"
+        );
     }
 }

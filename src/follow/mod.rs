@@ -406,7 +406,7 @@ impl FollowChecks {
         let Some(guard) = self.discovery_slot.try_take() else {
             let what = format!("{} and the followers' /proc entries", config_dir.display());
             let check = CheckResult::new(CHECK_DISCOVERY, still_running(&what), started.elapsed());
-            return (Discovery::default(), check);
+            return (Discovery::only_flags(&specs, max_followers), check);
         };
         let task = tokio::task::spawn_blocking(move || {
             let _held = guard;
@@ -438,10 +438,15 @@ impl FollowChecks {
                 max_followers,
             })
         });
+        // Followers named by flag need no file access: they are checked even when the rest
+        // of discovery did not finish.
         let (mut found, status) = match timeout_at(deadline, task).await {
-            Err(_) => (Discovery::default(), CheckStatus::TimedOut),
+            Err(_) => (
+                Discovery::only_flags(&self.config.apis, max_followers),
+                CheckStatus::TimedOut,
+            ),
             Ok(Err(join)) => (
-                Discovery::default(),
+                Discovery::only_flags(&self.config.apis, max_followers),
                 CheckStatus::Failed(format!("discovery task failed: {join}")),
             ),
             Ok(Ok(found)) if found.problems.is_empty() => (found, CheckStatus::Ok),
