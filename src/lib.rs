@@ -28,8 +28,8 @@
 //!    `/status` JSON, the `check` report or the `ports` table, without doing any I/O.
 //!
 //! Below them: [`http_client`] (one small HTTP/1.1 client for TCP and unix sockets, with deadlines
-//! and body caps), [`multiaddr`] (the address syntax every daemon here uses), [`process`] (the
-//! process table), [`files`] (bounded reads of small files) and [`permissions`] (who may open
+//! and body caps; https for Lotus through [`tls_client`]), [`multiaddr`] (the address syntax
+//! every daemon here uses), [`process`] (the process table), [`files`] (bounded reads of small files) and [`permissions`] (who may open
 //! a socket or a folder, and the fix when the exporter may not).
 //!
 //! # Principles
@@ -51,4 +51,5 @@ pub mod process;
 pub mod render;
 pub mod server;
 pub mod snapshot;
+pub mod tls_client;
 pub mod web;

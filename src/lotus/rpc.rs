@@ -25,6 +25,8 @@ pub struct RpcTarget {
     pub path: String,
     /// The address as shown to operators (`http://127.0.0.1:1234/rpc/v1`), never with a token.
     pub display: String,
+    /// TLS settings when the API is https (certificates always verified); `None`: plain HTTP.
+    pub tls: Option<crate::tls_client::ClientTls>,
 }
 
 /// Why a call failed.
@@ -109,12 +111,13 @@ const POOLED_CONNECTIONS: usize = 16;
 
 impl RpcClient {
     pub fn new(target: RpcTarget, token: Option<Secret>, body_cap: usize) -> RpcClient {
+        let pool = TcpPool::with_tls(POOLED_CONNECTIONS, target.tls.clone());
         RpcClient {
             target,
             token,
             body_cap,
             next_id: AtomicU64::new(1),
-            pool: TcpPool::new(POOLED_CONNECTIONS),
+            pool,
         }
     }
 
@@ -360,6 +363,7 @@ mod tests {
                 },
                 path: "/rpc/v1".into(),
                 display: "http://127.0.0.1:1/rpc/v1".into(),
+                tls: None,
             },
             token.map(|t| Secret::new(t.to_string())),
             1024,
