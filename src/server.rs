@@ -1,4 +1,5 @@
-//! HTTP routing only: `/metrics`, `/status`, `/healthz` and the landing page; content types,
+//! HTTP routing only: `/metrics`, `/status`, `/healthz`, `/` (the status page for browsers, else
+//! the landing page); content types,
 //! connection limits and graceful shutdown. Verdicts come from the collector and renderers.
 
 use std::convert::Infallible;
@@ -289,6 +290,14 @@ async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>>
     }
     let is_head = request.method() == Method::HEAD;
     let response = match route(request.method(), request.uri().path(), &app.telemetry_path) {
+        Route::Landing if wants_html(&request) => {
+            let refresh = render::html::refresh_from_query(request.uri().query());
+            scrape(app, &request, |s| {
+                let page = render::html::render(s, &app.telemetry_path, refresh);
+                (render::html::CONTENT_TYPE, page)
+            })
+            .await
+        }
         Route::Landing => html(landing_page(&app.telemetry_path)),
         Route::Healthz => plain(StatusCode::OK, "ok\n"),
         Route::NotFound => plain(StatusCode::NOT_FOUND, "404 page not found\n"),
@@ -349,6 +358,16 @@ async fn scrape(
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// True when the client asks for HTML (a browser): `/` is then the status page.
+fn wants_html(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"))
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
