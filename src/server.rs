@@ -312,13 +312,19 @@ async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>>
             response
         }
         Route::Metrics => {
-            scrape(app, &request, |s| {
+            let gzip = crate::web::gzip::accepted(request.headers());
+            let mut response = scrape(app, &request, |s| {
                 (
                     render::prometheus::CONTENT_TYPE,
                     render::prometheus::render(s),
                 )
             })
-            .await
+            .await;
+            crate::web::gzip::vary(&mut response);
+            if gzip {
+                response = crate::web::gzip::compress(response);
+            }
+            response
         }
         Route::Status => {
             scrape(app, &request, |s| {

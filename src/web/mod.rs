@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod gzip;
 
 pub use auth::BasicAuth;
 pub use config::{WebConfig, WebConfigError};
