@@ -19,7 +19,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::collector::{scrape_budget, Collector};
 use crate::render;
-use crate::web::WebConfig;
+use crate::web::{LiveWebConfig, WebConfig};
 
 /// A client must send its request headers within this time (slowloris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,8 +36,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// What the handlers need.
 pub struct App {
     pub collector: Collector,
-    /// TLS, basic auth and extra headers from `--web.config.file`.
-    pub web: WebConfig,
+    /// TLS, basic auth and extra headers from `--web.config.file`, re-read when it changes.
+    pub web: LiveWebConfig,
     pub telemetry_path: String,
     pub collector_timeout: Duration,
     /// At most this many connections are served at once; more wait in the kernel's accept queue.
@@ -47,6 +47,10 @@ pub struct App {
 impl App {
     /// The application for a configuration and its web settings.
     pub fn new(config: &crate::config::Config, web: WebConfig) -> App {
+        let web = match &config.web_config_file {
+            Some(path) => LiveWebConfig::watching(path.clone(), web),
+            None => LiveWebConfig::fixed(web),
+        };
         App {
             web,
             collector: Collector::new(config),
@@ -190,7 +194,7 @@ async fn accept_loop(
     slots: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let tls = app.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let tls = app.web.tls_at_start();
     let mut full_logged = false;
     loop {
         let permit = match slots.clone().try_acquire_owned() {
@@ -223,9 +227,17 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let stop = stop.clone();
-        let tls = tls.clone();
         tokio::spawn(async move {
-            match tls {
+            // The certificate as it is now: a renewed one is served from the next handshake.
+            let acceptor = match tls {
+                true => match app.web.current().await.tls.clone() {
+                    Some(config) => Some(config),
+                    // Never plain on a TLS port (a reload cannot turn TLS off).
+                    None => return,
+                },
+                false => None,
+            };
+            match acceptor.map(tokio_rustls::TlsAcceptor::from) {
                 None => serve_connection(TokioIo::new(stream), app, stop).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
@@ -268,7 +280,7 @@ async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut response = respond(&app, request).await;
-    for (name, value) in &app.web.headers {
+    for (name, value) in &app.web.current().await.headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }
     Ok(response)
@@ -276,7 +288,7 @@ async fn handle(
 
 /// Authenticate (when basic auth is configured), route, and answer.
 async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    if let Some(auth) = &app.web.basic_auth {
+    if let Some(auth) = &app.web.current().await.basic_auth {
         if !auth
             .authorize(request.headers().get(header::AUTHORIZATION))
             .await

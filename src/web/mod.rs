@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod config;
 pub mod gzip;
+pub mod live;
 
 pub use auth::BasicAuth;
 pub use config::{WebConfig, WebConfigError};
+pub use live::LiveWebConfig;

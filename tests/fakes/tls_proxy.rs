@@ -58,6 +58,18 @@ impl Ca {
     }
 }
 
+impl Ca {
+    /// A server certificate for `names` and its key, both PEM.
+    pub fn server_pem(&self, names: &[&str]) -> (String, String) {
+        let params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
 /// A running TLS proxy.
 pub struct TlsProxy {
     pub addr: SocketAddr,
