@@ -37,6 +37,14 @@ pub struct Flags {
     #[arg(long = "web.config.file", global = true)]
     pub web_config_file: Option<PathBuf>,
 
+    /// Serve `/probe?target=<lotus api>&module=<module>` (blackbox_exporter style): anyone who can reach the exporter can make it call any URL, so it is off unless given.
+    #[arg(long = "web.enable-probe", global = true)]
+    pub web_enable_probe: bool,
+
+    /// YAML file of `/probe` modules (per module: token_file, ca_file, timeout); module `lotus` exists without it and sends no token.
+    #[arg(long = "probe.config.file", global = true)]
+    pub probe_config_file: Option<PathBuf>,
+
     /// Most connections served at once; more wait until one closes.
     #[arg(long = "web.max-connections", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..), global = true)]
     pub web_max_connections: u16,
@@ -409,6 +417,10 @@ pub struct Config {
     pub listen_addresses: Vec<String>,
     pub telemetry_path: String,
     pub web_config_file: Option<PathBuf>,
+    /// `/probe` is served (`--web.enable-probe`).
+    pub probe_enabled: bool,
+    /// `--probe.config.file`, read at start.
+    pub probe_config_file: Option<PathBuf>,
     pub max_connections: usize,
     pub collector_timeout: Duration,
     pub lotus: LotusConfig,
@@ -481,6 +493,8 @@ impl Config {
             listen_addresses: flags.listen_address,
             telemetry_path: flags.telemetry_path,
             web_config_file: flags.web_config_file,
+            probe_enabled: flags.web_enable_probe,
+            probe_config_file: flags.probe_config_file,
             max_connections: usize::from(flags.web_max_connections),
             collector_timeout: flags.collector_timeout,
             lotus,
@@ -564,7 +578,11 @@ fn resolve_lotus(
 
 /// The target with its TLS settings when the address says https; `--lotus.ca-file` on a plain
 /// http address is said and ignored.
-fn with_tls(mut target: RpcTarget, tls: bool, ca_file: Option<&Path>) -> Result<RpcTarget, String> {
+pub(crate) fn with_tls(
+    mut target: RpcTarget,
+    tls: bool,
+    ca_file: Option<&Path>,
+) -> Result<RpcTarget, String> {
     if !tls {
         if let Some(path) = ca_file {
             log::warn!(
@@ -581,7 +599,7 @@ fn with_tls(mut target: RpcTarget, tls: bool, ca_file: Option<&Path>) -> Result<
 
 /// Why the token may not be sent to `target` (plain http to another host), or `None` when it
 /// may: over https, to this host, or with `--lotus.allow-token-over-http` (then with a warning).
-fn clear_token_refusal(target: &RpcTarget, allowed: bool) -> Option<String> {
+pub(crate) fn clear_token_refusal(target: &RpcTarget, allowed: bool) -> Option<String> {
     if target.tls.is_some() || is_local(&target.endpoint) {
         return None;
     }

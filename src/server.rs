@@ -42,6 +42,8 @@ pub struct App {
     pub collector_timeout: Duration,
     /// At most this many connections are served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// `/probe`, when enabled (`--web.enable-probe`).
+    pub prober: Option<crate::probe::Prober>,
 }
 
 impl App {
@@ -57,6 +59,15 @@ impl App {
             telemetry_path: config.telemetry_path.clone(),
             collector_timeout: config.collector_timeout,
             max_connections: config.max_connections,
+            prober: config.probe_enabled.then(|| {
+                // `serve` has checked the file at start; a file broken since keeps module lotus.
+                let modules = crate::probe::load_modules(config.probe_config_file.as_deref())
+                    .unwrap_or_else(|reason| {
+                        log::error!("{reason}; /probe serves only module lotus");
+                        crate::probe::load_modules(None).unwrap_or_default()
+                    });
+                crate::probe::Prober::new(config, modules)
+            }),
         }
     }
 }
@@ -68,6 +79,7 @@ pub enum Route {
     Metrics,
     Status,
     Healthz,
+    Probe,
     NotFound,
     MethodNotAllowed,
 }
@@ -79,6 +91,7 @@ pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
     } else {
         match path {
             "/" => Route::Landing,
+            "/probe" => Route::Probe,
             "/status" => Route::Status,
             "/healthz" => Route::Healthz,
             _ => return Route::NotFound,
@@ -312,6 +325,7 @@ async fn respond(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>>
         }
         Route::Landing => html(landing_page(&app.telemetry_path)),
         Route::Healthz => plain(StatusCode::OK, "ok\n"),
+        Route::Probe => probe(app, &request).await,
         Route::NotFound => plain(StatusCode::NOT_FOUND, "404 page not found\n"),
         Route::MethodNotAllowed => {
             let mut response = plain(
@@ -376,6 +390,40 @@ async fn scrape(
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// `/probe`: 404 unless enabled, 400 for a missing target or an unknown module.
+async fn probe(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(prober) = &app.prober else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "404 /probe is off: start the exporter with --web.enable-probe\n",
+        );
+    };
+    let bad = |reason: String| plain(StatusCode::BAD_REQUEST, &format!("{reason}\n"));
+    let probe = match crate::probe::parse_query(request.uri().query()) {
+        Ok(probe) => probe,
+        Err(e) => return bad(e.to_string()),
+    };
+    let header = request
+        .headers()
+        .get("X-Prometheus-Scrape-Timeout-Seconds")
+        .map(|v| v.to_str().unwrap_or("invalid"));
+    let budget = match prober.budget(&probe.module, header) {
+        Ok(budget) => budget,
+        Err(reason) => return bad(reason),
+    };
+    match prober.probe(&probe, budget).await {
+        Ok(text) => {
+            let mut response = Response::new(Full::new(Bytes::from(text)));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(render::prometheus::CONTENT_TYPE),
+            );
+            response
+        }
+        Err(e) => bad(e.to_string()),
+    }
 }
 
 /// True when the client asks for HTML (a browser): `/` is then the status page.
