@@ -75,26 +75,27 @@ pub fn load_modules(path: Option<&Path>) -> Result<BTreeMap<String, Module>, Str
         .map_err(|e| format!("--probe.config.file {shown} is not valid: {e}"))?;
     let base = path.parent().unwrap_or(Path::new("."));
     for (name, module) in raw.modules {
-        let token =
-            match &module.token_file {
-                None => None,
-                Some(file) => {
-                    let file = base.join(file);
-                    let token = crate::config::read_small_file(&file).map_err(|e| {
-                        format!(
-                            "--probe.config.file {shown}: module {name}: token_file {}: {e}",
-                            file.display()
-                        )
-                    })?;
-                    match token.trim() {
-                        "" => return Err(format!(
+        let token = match &module.token_file {
+            None => None,
+            Some(file) => {
+                let file = base.join(file);
+                let token = crate::config::read_small_file(&file).map_err(|e| {
+                    format!(
+                        "--probe.config.file {shown}: module {name}: token_file {}: {e}",
+                        file.display()
+                    )
+                })?;
+                match token.trim() {
+                    "" => {
+                        return Err(format!(
                             "--probe.config.file {shown}: module {name}: token_file {} is empty",
                             file.display()
-                        )),
-                        t => Some(Secret::new(t.to_string())),
+                        ))
                     }
+                    t => Some(Secret::new(t.to_string())),
                 }
-            };
+            }
+        };
         let ca_file = module.ca_file.map(|f| base.join(f));
         if let Some(ca) = &ca_file {
             crate::tls_client::client_config(Some(ca))
