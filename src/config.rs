@@ -913,6 +913,24 @@ mod tests {
         assert!(c.lotus.target.is_ok());
         let c = resolve(&[], &[("FULLNODE_API_INFO", "http://10.0.0.5:1234")]);
         assert!(c.lotus.target.is_ok(), "no token, nothing to protect");
+        // A CA file, so that the test does not depend on this machine's trusted roots.
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        let ca = ca.to_str().unwrap();
+        for info in [
+            "TOKEN:https://10.0.0.5/rpc/v1",
+            "TOKEN:wss://10.0.0.5:8443/rpc/v1",
+        ] {
+            let c = resolve(&["--lotus.ca-file", ca], &[("FULLNODE_API_INFO", info)]);
+            let target = c.lotus.target.unwrap();
+            assert!(
+                target.tls.is_some() && target.display.starts_with("https://"),
+                "{info}"
+            );
+            assert_eq!(c.lotus.token.unwrap().expose(), "TOKEN");
+        }
     }
 
     #[test]

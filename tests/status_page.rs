@@ -169,6 +169,7 @@ async fn chromium_shows_the_status_page_and_saves_a_screenshot() {
         "Lotus",
         "running",
         "Cluster followers (1)",
+        "0 of 1 healthy",
         "web-cluster",
         "Port plan",
         "hot",

@@ -57,6 +57,7 @@ pub fn render(snapshot: &Snapshot, telemetry_path: &str, refresh: Option<u32>) -
         snapshot.scrape_duration.as_millis(),
         env!("CARGO_PKG_VERSION")
     );
+    summary(&mut out, snapshot);
     lotus(&mut out, &snapshot.lotus);
     followers(&mut out, &snapshot.follow);
     ports(&mut out, &snapshot.ports);
@@ -124,6 +125,32 @@ fn row(out: &mut String, name: &str, value: &str) {
     let _ = writeln!(
         out,
         "<tr><th scope=\"row\">{name}</th><td>{value}</td></tr>"
+    );
+}
+
+/// One line on top: Lotus's health, how many followers are healthy, how many ports conflict.
+fn summary(out: &mut String, snapshot: &Snapshot) {
+    let healthy = snapshot
+        .follow
+        .iter()
+        .filter(|f| f.health == crate::snapshot::Health::Healthy)
+        .count();
+    let conflicts = snapshot.ports.entries.iter().filter(|e| e.conflict).count();
+    let followers_class = if healthy == snapshot.follow.len() {
+        "healthy"
+    } else {
+        "degraded"
+    };
+    let ports_class = if conflicts == 0 {
+        "healthy"
+    } else {
+        "unhealthy"
+    };
+    let _ = writeln!(
+        out,
+        "<p id=\"summary\"><a href=\"#lotus\">Lotus</a> {} · <a href=\"#followers\">followers</a> <span class=\"badge {followers_class}\">{healthy} of {} healthy</span> · <a href=\"#ports\">ports</a> <span class=\"badge {ports_class}\">{conflicts} in conflict</span></p>",
+        verdict(snapshot.lotus.health.as_str()),
+        snapshot.follow.len(),
     );
 }
 
