@@ -20,6 +20,9 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+/// The longest a TLS handshake may take, even outside a call (calls end by their own deadline).
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A client TLS configuration, shared by every connection to one backend.
 pub type ClientTls = Arc<rustls::ClientConfig>;
 
@@ -266,7 +269,16 @@ impl tower_service::Service<Uri> for Connector {
         Box::pin(async move {
             let tcp = connecting.await?.into_inner();
             let stream = match tls {
-                Some(config) => MaybeTls::Tls(Box::new(handshake(config, &host, tcp).await?)),
+                Some(config) => {
+                    // A handshake the pool finishes in the background has no call deadline.
+                    let shake = handshake(config, &host, tcp);
+                    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, shake)
+                        .await
+                        .map_err(|_| {
+                            io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+                        })??;
+                    MaybeTls::Tls(Box::new(tls))
+                }
                 None => MaybeTls::Plain(tcp),
             };
             Ok(PooledStream(TokioIo::new(stream)))

@@ -128,3 +128,22 @@ async fn a_name_mismatch_and_an_expired_certificate_are_named() {
     let (errors, _) = failure(&exporter).await;
     assert!(errors.contains("certificate expired"), "{errors}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handshake_that_never_completes_reads_as_timed_out() {
+    // Accepts TCP, never speaks TLS.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let api = format!("https://127.0.0.1:{port}");
+    let exporter = util::start(&["--lotus.api", &api, "--collector.timeout", "2s"]).await;
+    let status = exporter.status().await;
+    let errors = status["lotus"]["errors"].to_string();
+    assert!(errors.contains("timed out"), "{errors}");
+    holder.abort();
+}
