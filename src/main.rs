@@ -223,8 +223,10 @@ fn read_password() -> std::io::Result<String> {
     let stdin = std::io::stdin();
     let mut password = String::new();
     if stdin.is_terminal() {
-        eprint!("Password: ");
+        // Echo off (and earlier input flushed) before the prompt: input typed once the prompt
+        // shows must not be flushed away (a race that left the command waiting for ever).
         let _quiet = EchoOff::new(libc::STDIN_FILENO)?;
+        eprint!("Password: ");
         stdin.lock().read_line(&mut password)?;
         eprintln!();
     } else {
