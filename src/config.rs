@@ -37,6 +37,14 @@ pub struct Flags {
     #[arg(long = "web.config.file", global = true)]
     pub web_config_file: Option<PathBuf>,
 
+    /// Serve `/probe?target=<lotus api>&module=<module>` (blackbox_exporter style): anyone who can reach the exporter can make it call any URL, so it is off unless given.
+    #[arg(long = "web.enable-probe", global = true)]
+    pub web_enable_probe: bool,
+
+    /// YAML file of `/probe` modules (per module: token_file, ca_file, timeout); module `lotus` exists without it and sends no token.
+    #[arg(long = "probe.config.file", global = true)]
+    pub probe_config_file: Option<PathBuf>,
+
     /// Most connections served at once; more wait until one closes.
     #[arg(long = "web.max-connections", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..), global = true)]
     pub web_max_connections: u16,
@@ -52,6 +60,14 @@ pub struct Flags {
     /// The Lotus repo, where the `api` file and `config.toml` are read (never the admin `token`).
     #[arg(long = "lotus.path", env = "LOTUS_PATH", global = true)]
     pub lotus_path: Option<PathBuf>,
+
+    /// A PEM file of the CA(s) that signed an https Lotus API's certificate; replaces the system's trusted roots for Lotus.
+    #[arg(long = "lotus.ca-file", global = true)]
+    pub lotus_ca_file: Option<PathBuf>,
+
+    /// Send the Lotus token even over plain http to a host that is not this one (it travels in clear; a warning is logged).
+    #[arg(long = "lotus.allow-token-over-http", global = true)]
+    pub lotus_allow_token_over_http: bool,
 
     /// A file holding a Lotus API token (a read-only one: `lotus auth create-token --perm read`).
     #[arg(long = "lotus.token-file", global = true)]
@@ -238,6 +254,9 @@ impl ApiInfo {
 pub struct ResolvedApi {
     pub target: RpcTarget,
     pub query_token: Option<Secret>,
+    /// The address says https (`https://`, `wss://`, `/https`, `/wss`, `/tls`); the target's TLS
+    /// settings are filled in by [`Config::resolve`] (roots, `--lotus.ca-file`).
+    pub tls: bool,
 }
 
 /// Turn an API address (multiaddr or URL) into where to POST JSON-RPC.
@@ -254,19 +273,23 @@ pub fn rpc_target(address: &str) -> Result<ResolvedApi, String> {
     }
     if address.starts_with('/') {
         let multiaddr = Multiaddr::parse(address).map_err(|e| e.to_string())?;
-        let endpoint = Endpoint::from_multiaddr(&multiaddr).map_err(|e| e.to_string())?;
+        let endpoint = Endpoint::socket_of(&multiaddr).map_err(|e| e.to_string())?;
+        let tls = multiaddr.wants_tls();
         let display = match &endpoint {
             Endpoint::Unix(path) => format!("unix:{}:/rpc/v1", path.display()),
+            tcp if tls => format!("https://{tcp}/rpc/v1"),
             tcp => format!("http://{tcp}/rpc/v1"),
         };
         let target = RpcTarget {
             endpoint,
             path: "/rpc/v1".to_string(),
             display,
+            tls: None,
         };
         return Ok(ResolvedApi {
             target,
             query_token: None,
+            tls,
         });
     }
     url_target(address)
@@ -291,14 +314,14 @@ fn url_target(url: &str) -> Result<ResolvedApi, String> {
         ));
     }
     let shown = format!("{scheme}://{authority}{path}");
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" | "ws" => 80,
-        "https" | "wss" => {
+    let (default_port, tls) = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => (80, false),
+        "https" | "wss" => (443, true),
+        other => {
             return Err(format!(
-                "{scheme}:// endpoints are not supported yet ({shown}); use a plain http endpoint on the node"
+                "unsupported scheme {other:?} in {shown} (expected http, https, ws or wss)"
             ))
         }
-        other => return Err(format!("unsupported scheme {other:?} in {shown} (expected http or ws)")),
     };
     let (host, port) = split_host_port(authority, default_port)
         .ok_or_else(|| format!("cannot read host and port in {shown}"))?;
@@ -318,14 +341,17 @@ fn url_target(url: &str) -> Result<ResolvedApi, String> {
         .filter(|t| !t.is_empty())
         .map(|t| Secret::new(t.to_string()));
     let endpoint = Endpoint::Tcp { host, port };
+    let shown_scheme = if tls { "https" } else { "http" };
     let target = RpcTarget {
-        display: format!("http://{endpoint}{path}"),
+        display: format!("{shown_scheme}://{endpoint}{path}"),
         endpoint,
         path,
+        tls: None,
     };
     Ok(ResolvedApi {
         target,
         query_token,
+        tls,
     })
 }
 
@@ -391,6 +417,10 @@ pub struct Config {
     pub listen_addresses: Vec<String>,
     pub telemetry_path: String,
     pub web_config_file: Option<PathBuf>,
+    /// `/probe` is served (`--web.enable-probe`).
+    pub probe_enabled: bool,
+    /// `--probe.config.file`, read at start.
+    pub probe_config_file: Option<PathBuf>,
     pub max_connections: usize,
     pub collector_timeout: Duration,
     pub lotus: LotusConfig,
@@ -463,6 +493,8 @@ impl Config {
             listen_addresses: flags.listen_address,
             telemetry_path: flags.telemetry_path,
             web_config_file: flags.web_config_file,
+            probe_enabled: flags.web_enable_probe,
+            probe_config_file: flags.probe_config_file,
             max_connections: usize::from(flags.web_max_connections),
             collector_timeout: flags.collector_timeout,
             lotus,
@@ -490,9 +522,13 @@ fn resolve_lotus(
     if (token.is_some() || query_token) && api_source == "--lotus.api" {
         log::warn!("the Lotus token is on the command line (--lotus.api, as TOKEN: or ?token=), where every user of this host can read it (ps): use --lotus.token-file or FULLNODE_API_INFO");
     }
-    let mut target = resolved.map(|resolved| {
+    let mut target = resolved.and_then(|resolved| {
         token = token.take().or(resolved.query_token);
-        resolved.target
+        with_tls(
+            resolved.target,
+            resolved.tls,
+            flags.lotus_ca_file.as_deref(),
+        )
     });
     if let Some(path) = &flags.lotus_token_file {
         warn_if_shared(path);
@@ -508,6 +544,11 @@ fn resolve_lotus(
             token_source(flags, &api_source)
         ));
         token = None;
+    }
+    if let (Some(_), Ok(t)) = (&token, &target) {
+        if let Some(refusal) = clear_token_refusal(t, flags.lotus_allow_token_over_http) {
+            target = Err(refusal);
+        }
     }
     let mut wallets: Vec<WalletSpec> = Vec::new();
     for wallet in &flags.lotus_wallet {
@@ -533,6 +574,46 @@ fn resolve_lotus(
         sync_lag_threshold: flags.lotus_sync_lag_threshold,
         max_body_bytes: flags.lotus_max_body_bytes,
     }
+}
+
+/// The target with its TLS settings when the address says https; `--lotus.ca-file` on a plain
+/// http address is said and ignored.
+pub(crate) fn with_tls(
+    mut target: RpcTarget,
+    tls: bool,
+    ca_file: Option<&Path>,
+) -> Result<RpcTarget, String> {
+    if !tls {
+        if let Some(path) = ca_file {
+            log::warn!(
+                "--lotus.ca-file {} is ignored: the Lotus API {} is plain http",
+                path.display(),
+                target.display
+            );
+        }
+        return Ok(target);
+    }
+    target.tls = Some(crate::tls_client::client_config(ca_file)?);
+    Ok(target)
+}
+
+/// Why the token may not be sent to `target` (plain http to another host), or `None` when it
+/// may: over https, to this host, or with `--lotus.allow-token-over-http` (then with a warning).
+pub(crate) fn clear_token_refusal(target: &RpcTarget, allowed: bool) -> Option<String> {
+    if target.tls.is_some() || is_local(&target.endpoint) {
+        return None;
+    }
+    if allowed {
+        log::warn!(
+            "the Lotus token is sent in clear over plain http to {} (--lotus.allow-token-over-http): anyone on the path can read and reuse it; prefer https",
+            target.display
+        );
+        return None;
+    }
+    Some(format!(
+        "the Lotus token would travel in clear over plain http to {} (another host): use https (with --lotus.ca-file for a private CA), run without a token (read methods need none), or accept it with --lotus.allow-token-over-http",
+        target.display
+    ))
 }
 
 /// Why `--lotus.token-file` could not be read, with the path actually tried and the fix that
@@ -817,6 +898,57 @@ mod tests {
     }
 
     #[test]
+    fn the_token_goes_in_clear_only_to_this_host_or_when_allowed() {
+        let token = &[("FULLNODE_API_INFO", "TOKEN:http://10.0.0.5:1234")][..];
+        let c = resolve(&[], token);
+        let err = c.lotus.target.unwrap_err();
+        assert!(
+            err.contains("in clear") && err.contains("--lotus.allow-token-over-http"),
+            "{err}"
+        );
+        assert!(!err.contains("TOKEN"), "{err}");
+        let c = resolve(&["--lotus.allow-token-over-http"], token);
+        assert!(c.lotus.target.is_ok());
+        let c = resolve(&[], &[("FULLNODE_API_INFO", "TOKEN:http://127.0.0.1:1234")]);
+        assert!(c.lotus.target.is_ok());
+        let c = resolve(&[], &[("FULLNODE_API_INFO", "http://10.0.0.5:1234")]);
+        assert!(c.lotus.target.is_ok(), "no token, nothing to protect");
+        // A CA file, so that the test does not depend on this machine's trusted roots.
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        let ca = ca.to_str().unwrap();
+        for info in [
+            "TOKEN:https://10.0.0.5/rpc/v1",
+            "TOKEN:wss://10.0.0.5:8443/rpc/v1",
+        ] {
+            let c = resolve(&["--lotus.ca-file", ca], &[("FULLNODE_API_INFO", info)]);
+            let target = c.lotus.target.unwrap();
+            assert!(
+                target.tls.is_some() && target.display.starts_with("https://"),
+                "{info}"
+            );
+            assert_eq!(c.lotus.token.unwrap().expose(), "TOKEN");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_be_read_fails_the_https_target() {
+        let c = resolve(
+            &[
+                "--lotus.api",
+                "https://node:8443",
+                "--lotus.ca-file",
+                "/nonexistent/ca.pem",
+            ],
+            &[],
+        );
+        let err = c.lotus.target.unwrap_err();
+        assert!(err.contains("--lotus.ca-file /nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
     fn resolves_rpc_targets() {
         let t = rpc_target("/ip4/127.0.0.1/tcp/1234/http").unwrap().target;
         assert_eq!(
@@ -840,9 +972,25 @@ mod tests {
             (t.path.as_str(), t.endpoint.to_string().as_str()),
             ("/lotus/rpc/v1", "proxy:80")
         );
+        for (given, shown) in [
+            (
+                "https://api.node.glif.io/rpc/v1",
+                "https://api.node.glif.io:443/rpc/v1",
+            ),
+            ("wss://node:8443/rpc/v1", "https://node:8443/rpc/v1"),
+            ("/dns/host/tcp/443/wss", "https://host:443/rpc/v1"),
+            ("/dns/host/tcp/443/https", "https://host:443/rpc/v1"),
+            (
+                "/ip4/10.0.0.1/tcp/1234/tls/http",
+                "https://10.0.0.1:1234/rpc/v1",
+            ),
+        ] {
+            let resolved = rpc_target(given).unwrap();
+            assert!(resolved.tls, "{given}");
+            assert_eq!(resolved.target.display, shown);
+        }
+        assert!(!rpc_target("ws://node:1234").unwrap().tls);
         for (bad, why) in [
-            ("https://api.node.glif.io/rpc/v1", "not supported yet"),
-            ("/dns/host/tcp/443/wss", "TLS"),
             ("ftp://x", "unsupported scheme"),
             ("nonsense", "neither a multiaddr"),
             ("/ip4/1.2.3.4", "names no port"),

@@ -8,8 +8,8 @@
 //! the connection said as it closed.
 //!
 //! # Caveats
-//! `https` is not spoken: an `https://` endpoint is refused with [`HttpError::TlsUnsupported`]
-//! rather than silently downgraded.
+//! `https` is spoken only by [`TcpPool::with_tls`] (Lotus); the one-shot calls refuse a TLS
+//! endpoint with [`HttpError::TlsUnsupported`] rather than silently downgrading it.
 
 use std::fmt;
 use std::io;
@@ -54,6 +54,12 @@ impl Endpoint {
         if addr.wants_tls() {
             return Err(HttpError::TlsUnsupported(format!("{addr:?}")));
         }
+        Endpoint::socket_of(addr)
+    }
+
+    /// The TCP or unix endpoint a multiaddr names, whether or not it says TLS (the caller
+    /// speaks TLS over it when [`Multiaddr::wants_tls`]).
+    pub fn socket_of(addr: &Multiaddr) -> Result<Endpoint, HttpError> {
         match addr {
             Multiaddr::Unix(path) => Ok(Endpoint::Unix(path.clone())),
             Multiaddr::Socket {
@@ -109,6 +115,9 @@ pub enum HttpError {
     BodyTooLarge { endpoint: Endpoint, cap: usize },
     #[error("TLS endpoints are not supported yet: {0}")]
     TlsUnsupported(String),
+    /// The TLS handshake failed; a certificate that did not verify says "certificate".
+    #[error("TLS with {endpoint} failed: {reason}")]
+    Tls { endpoint: Endpoint, reason: String },
     #[error("not a TCP address: {0}")]
     NotTcp(String),
     #[error("invalid request: {0}")]
@@ -255,10 +264,9 @@ pub async fn read_body(
 /// leaving one TIME_WAIT socket per call; a call that times out drops its connection.
 #[derive(Clone)]
 pub struct TcpPool {
-    client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        Full<Bytes>,
-    >,
+    client: hyper_util::client::legacy::Client<crate::tls_client::Connector, Full<Bytes>>,
+    /// `https` or `http`, for the pool's request URIs.
+    scheme: &'static str,
 }
 
 impl fmt::Debug for TcpPool {
@@ -277,8 +285,15 @@ const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(20);
 const POOL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl TcpPool {
-    /// A pool keeping at most `max_idle` idle connections per host.
+    /// A pool of plain TCP connections, keeping at most `max_idle` idle ones per host.
     pub fn new(max_idle: usize) -> TcpPool {
+        TcpPool::with_tls(max_idle, None)
+    }
+
+    /// A pool keeping at most `max_idle` idle connections per host, speaking TLS over each
+    /// when `tls` is given (certificates always verified).
+    pub fn with_tls(max_idle: usize, tls: Option<crate::tls_client::ClientTls>) -> TcpPool {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
         connector.set_nodelay(true);
         // A connect the pool finishes in the background (when an idle connection won the race)
@@ -289,8 +304,8 @@ impl TcpPool {
                 .pool_idle_timeout(POOL_IDLE)
                 .pool_max_idle_per_host(max_idle)
                 .pool_timer(hyper_util::rt::TokioTimer::new())
-                .build(connector);
-        TcpPool { client }
+                .build(crate::tls_client::Connector::new(connector, tls));
+        TcpPool { client, scheme }
     }
 
     /// Send one request to a TCP `endpoint` over a pooled connection and read the whole body,
@@ -310,7 +325,7 @@ impl TcpPool {
             .path_and_query()
             .map(|pq| pq.as_str().to_string())
             .unwrap_or_else(|| "/".to_string());
-        *request.uri_mut() = format!("http://{endpoint}{path}")
+        *request.uri_mut() = format!("{}://{endpoint}{path}", self.scheme)
             .parse()
             .map_err(|e: http::uri::InvalidUri| HttpError::InvalidRequest(e.to_string()))?;
         let response = timeout_at(deadline, self.client.request(request))
@@ -336,6 +351,12 @@ impl TcpPool {
 /// A pooled request's failure in the same words as a direct one's.
 fn pool_error(endpoint: &Endpoint, error: hyper_util::client::legacy::Error) -> HttpError {
     use std::error::Error as _;
+    if let Some(failure) = crate::tls_client::find_failure(&error) {
+        return HttpError::Tls {
+            endpoint: endpoint.clone(),
+            reason: failure.to_string(),
+        };
+    }
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<io::Error>() {

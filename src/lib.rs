@@ -13,8 +13,9 @@
 //!
 //! 1. [`config`] turns flags and environment into a [`config::Config`]: where Lotus is (the way
 //!    Lotus's own tools find it), which token (if any), which followers and config files.
-//! 2. [`server`] only routes HTTP: `/metrics`, `/status`, `/healthz`, the landing page, with the
-//!    TLS and basic auth of [`web`].
+//! 2. [`server`] only routes HTTP: `/metrics`, `/status`, `/healthz`, `/` (the status page of
+//!    [`render::html`] for browsers), `/probe` ([`probe`]: one Lotus target of a fleet), with the
+//!    TLS and basic auth of [`web`] (re-read when its files change).
 //! 3. [`collector`] runs the three checks concurrently under one deadline per scrape, and lets
 //!    scrapes that arrive during a collection share it.
 //! 4. The checks return plain reports, with no Prometheus types inside:
@@ -31,8 +32,8 @@
 //!    `/status` JSON, the `check` report or the `ports` table, without doing any I/O.
 //!
 //! Below them: [`http_client`] (one small HTTP/1.1 client for TCP and unix sockets, with deadlines
-//! and body caps), [`multiaddr`] (the address syntax every daemon here uses), [`process`] (the
-//! process table), [`files`] (bounded reads of small files) and [`permissions`] (who may open
+//! and body caps; https for Lotus through [`tls_client`]), [`multiaddr`] (the address syntax
+//! every daemon here uses), [`process`] (the process table), [`files`] (bounded reads of small files) and [`permissions`] (who may open
 //! a socket or a folder, and the fix when the exporter may not).
 //!
 //! # Principles
@@ -52,8 +53,10 @@ pub mod lotus;
 pub mod multiaddr;
 pub mod permissions;
 pub mod ports;
+pub mod probe;
 pub mod process;
 pub mod render;
 pub mod server;
 pub mod snapshot;
+pub mod tls_client;
 pub mod web;

@@ -126,6 +126,20 @@ async fn serve(config: Config) -> ExitCode {
             log::error!("cannot watch Lotus: {reason}; the Lotus check fails until this is fixed")
         }
     }
+    if config.probe_enabled {
+        match lotus_follow_exporter::probe::load_modules(config.probe_config_file.as_deref()) {
+            Ok(modules) => log::warn!(
+                "/probe is on (--web.enable-probe): anyone who can reach this exporter can make it call any URL; modules: {}",
+                modules.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            Err(reason) => {
+                eprintln!("lotus-follow-exporter: {reason}");
+                return ExitCode::from(2);
+            }
+        }
+    } else if config.probe_config_file.is_some() {
+        log::warn!("--probe.config.file is ignored without --web.enable-probe");
+    }
     let mut listeners = Vec::new();
     for address in &config.listen_addresses {
         match server::bind(address).await {

@@ -1,4 +1,5 @@
-//! HTTP routing only: `/metrics`, `/status`, `/healthz` and the landing page; content types,
+//! HTTP routing only: `/metrics`, `/status`, `/healthz`, `/` (the status page for browsers, else
+//! the landing page); content types,
 //! connection limits and graceful shutdown. Verdicts come from the collector and renderers.
 
 use std::convert::Infallible;
@@ -19,7 +20,7 @@ use tokio::sync::watch;
 use crate::collector::{scrape_budget, Collector};
 use crate::render;
 use crate::web::auth::Verdict;
-use crate::web::WebConfig;
+use crate::web::{LiveWebConfig, WebConfig};
 
 mod slots;
 
@@ -47,24 +48,39 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// What the handlers need.
 pub struct App {
     pub collector: Collector,
-    /// TLS, basic auth and extra headers from `--web.config.file`.
-    pub web: WebConfig,
+    /// TLS, basic auth and extra headers from `--web.config.file`, re-read when it changes.
+    pub web: LiveWebConfig,
     pub telemetry_path: String,
     pub collector_timeout: Duration,
     /// At most this many connections are served at once; when all are taken, the longest-idle
     /// one is closed for a new one.
     pub max_connections: usize,
+    /// `/probe`, when enabled (`--web.enable-probe`).
+    pub prober: Option<crate::probe::Prober>,
 }
 
 impl App {
     /// The application for a configuration and its web settings.
     pub fn new(config: &crate::config::Config, web: WebConfig) -> App {
+        let web = match &config.web_config_file {
+            Some(path) => LiveWebConfig::watching(path.clone(), web),
+            None => LiveWebConfig::fixed(web),
+        };
         App {
             web,
             collector: Collector::new(config),
             telemetry_path: config.telemetry_path.clone(),
             collector_timeout: config.collector_timeout,
             max_connections: config.max_connections,
+            prober: config.probe_enabled.then(|| {
+                // `serve` has checked the file at start; a file broken since keeps module lotus.
+                let modules = crate::probe::load_modules(config.probe_config_file.as_deref())
+                    .unwrap_or_else(|reason| {
+                        log::error!("{reason}; /probe serves only module lotus");
+                        crate::probe::load_modules(None).unwrap_or_default()
+                    });
+                crate::probe::Prober::new(config, modules)
+            }),
         }
     }
 }
@@ -76,6 +92,7 @@ pub enum Route {
     Metrics,
     Status,
     Healthz,
+    Probe,
     NotFound,
     MethodNotAllowed,
 }
@@ -87,6 +104,7 @@ pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
     } else {
         match path {
             "/" => Route::Landing,
+            "/probe" => Route::Probe,
             "/status" => Route::Status,
             "/healthz" => Route::Healthz,
             _ => return Route::NotFound,
@@ -238,7 +256,7 @@ async fn accept_loop(
     slots: Arc<Slots>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let tls = app.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let tls = app.web.tls_at_start();
     loop {
         let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -263,9 +281,17 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let stop = stop.clone();
-        let tls = tls.clone();
         tokio::spawn(async move {
-            match tls {
+            // The certificate as it is now: a renewed one is served from the next handshake.
+            let acceptor = match tls {
+                true => match app.web.current().await.tls.clone() {
+                    Some(config) => Some(config),
+                    // Never plain on a TLS port (a reload cannot turn TLS off).
+                    None => return,
+                },
+                false => None,
+            };
+            match acceptor.map(tokio_rustls::TlsAcceptor::from) {
                 None => serve_connection(TokioIo::new(stream), app, client, slot, stop).await,
                 Some(acceptor) => {
                     let handshake = acceptor.accept(stream);
@@ -336,7 +362,7 @@ async fn handle(
     client: IpAddr,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut response = respond(&app, request, client).await;
-    for (name, value) in &app.web.headers {
+    for (name, value) in &app.web.current().await.headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }
     Ok(response)
@@ -344,7 +370,7 @@ async fn handle(
 
 /// Authenticate (when basic auth is configured), route, and answer.
 async fn respond(app: &App, request: Request<Incoming>, client: IpAddr) -> Response<Full<Bytes>> {
-    if let Some(auth) = &app.web.basic_auth {
+    if let Some(auth) = &app.web.current().await.basic_auth {
         match auth
             .authorize(request.headers().get(header::AUTHORIZATION), client)
             .await
@@ -371,8 +397,17 @@ async fn respond(app: &App, request: Request<Incoming>, client: IpAddr) -> Respo
     }
     let is_head = request.method() == Method::HEAD;
     let response = match route(request.method(), request.uri().path(), &app.telemetry_path) {
+        Route::Landing if wants_html(&request) => {
+            let refresh = render::html::refresh_from_query(request.uri().query());
+            scrape(app, &request, |s| {
+                let page = render::html::render(s, &app.telemetry_path, refresh);
+                (render::html::CONTENT_TYPE, page)
+            })
+            .await
+        }
         Route::Landing => html(landing_page(&app.telemetry_path)),
         Route::Healthz => plain(StatusCode::OK, "ok\n"),
+        Route::Probe => probe(app, &request).await,
         Route::NotFound => plain(StatusCode::NOT_FOUND, "404 page not found\n"),
         Route::MethodNotAllowed => {
             let mut response = plain(
@@ -385,13 +420,19 @@ async fn respond(app: &App, request: Request<Incoming>, client: IpAddr) -> Respo
             response
         }
         Route::Metrics => {
-            scrape(app, &request, |s| {
+            let gzip = crate::web::gzip::accepted(request.headers());
+            let mut response = scrape(app, &request, |s| {
                 (
                     render::prometheus::CONTENT_TYPE,
                     render::prometheus::render(s),
                 )
             })
-            .await
+            .await;
+            crate::web::gzip::vary(&mut response);
+            if gzip {
+                response = crate::web::gzip::compress(response);
+            }
+            response
         }
         Route::Status => {
             scrape(app, &request, |s| {
@@ -431,6 +472,50 @@ async fn scrape(
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// `/probe`: 404 unless enabled, 400 for a missing target or an unknown module.
+async fn probe(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(prober) = &app.prober else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "404 /probe is off: start the exporter with --web.enable-probe\n",
+        );
+    };
+    let bad = |reason: String| plain(StatusCode::BAD_REQUEST, &format!("{reason}\n"));
+    let probe = match crate::probe::parse_query(request.uri().query()) {
+        Ok(probe) => probe,
+        Err(e) => return bad(e.to_string()),
+    };
+    let header = request
+        .headers()
+        .get("X-Prometheus-Scrape-Timeout-Seconds")
+        .map(|v| v.to_str().unwrap_or("invalid"));
+    let budget = match prober.budget(&probe.module, header) {
+        Ok(budget) => budget,
+        Err(reason) => return bad(reason),
+    };
+    match prober.probe(&probe, budget).await {
+        Ok(text) => {
+            let mut response = Response::new(Full::new(Bytes::from(text)));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(render::prometheus::CONTENT_TYPE),
+            );
+            response
+        }
+        Err(e) => bad(e.to_string()),
+    }
+}
+
+/// True when the client asks for HTML (a browser): `/` is then the status page.
+fn wants_html(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"))
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {

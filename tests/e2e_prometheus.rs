@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(110);
 /// How long one awaited event may take (a few scrape and evaluation rounds of 1 s).
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The scrape job name; LotusFollowExporterDown matches it.
+/// The scrape job name; the recording rule lotus_follow_exporter:up matches it.
 const JOB: &str = "lotus-follow";
 /// `for:` of the alerts other alerts inhibit, in the test copy of the rules.
 const SOURCE_FOR: &str = "1s";

@@ -307,6 +307,12 @@ impl LotusCheck {
         &self.api_address
     }
 
+    /// The same check without looking at this host's processes (a `/probe` of a target).
+    pub fn without_host_checks(mut self) -> LotusCheck {
+        self.look_for_process = false;
+        self
+    }
+
     /// The Lotus API's TCP host and port when it is on this host (so who listens there can be
     /// named); `None` for a remote, unix-socket or unusable API.
     pub fn local_tcp_api(&self) -> Option<(&str, u16)> {

@@ -26,6 +26,8 @@ pub struct RpcTarget {
     pub path: String,
     /// The address as shown to operators (`http://127.0.0.1:1234/rpc/v1`), never with a token.
     pub display: String,
+    /// TLS settings when the API is https (certificates always verified); `None`: plain HTTP.
+    pub tls: Option<crate::tls_client::ClientTls>,
 }
 
 /// Why a call failed.
@@ -142,13 +144,14 @@ impl RpcClient {
             .as_ref()
             .map(|t| Scrubber::for_token(t.expose()))
             .unwrap_or_default();
+        let pool = TcpPool::with_tls(POOLED_CONNECTIONS, target.tls.clone());
         RpcClient {
             target,
             token,
             scrubber,
             body_cap,
             next_id: AtomicU64::new(1),
-            pool: TcpPool::new(POOLED_CONNECTIONS),
+            pool,
         }
     }
 
@@ -411,6 +414,7 @@ mod tests {
                 },
                 path: "/rpc/v1".into(),
                 display: "http://127.0.0.1:1/rpc/v1".into(),
+                tls: None,
             },
             token.map(|t| Secret::new(t.to_string())),
             1024,

@@ -1,5 +1,6 @@
 //! Renderers: a snapshot in, text out. No I/O happens here.
 
+pub mod html;
 pub mod prometheus;
 pub mod status;
 pub mod table;

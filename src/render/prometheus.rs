@@ -140,6 +140,39 @@ pub fn render(snapshot: &Snapshot) -> String {
     families.encode()
 }
 
+/// Render one `/probe` answer: only the target's `lotus_*` figures, its check results,
+/// `probe_success` (the API answered) and `probe_duration_seconds`; a fresh set per probe.
+pub fn render_probe(report: &crate::lotus::LotusReport, took: std::time::Duration) -> String {
+    let mut families = Families::default();
+    lotus::render(report, &mut families);
+    families
+        .gauge(
+            "probe_success",
+            "1 when the probed Lotus API answered Filecoin.Version, 0 when it did not.",
+        )
+        .sample(&[], bool_value(report.up));
+    families
+        .gauge(
+            "probe_duration_seconds",
+            "How long the probe took, in seconds.",
+        )
+        .sample(&[], took.as_secs_f64());
+    let ran = || {
+        report
+            .checks
+            .iter()
+            .filter(|c| !matches!(c.status, crate::snapshot::CheckStatus::Skipped(_)))
+    };
+    let mut success = families.gauge(
+        "lotus_follow_exporter_check_success",
+        "1 when a check succeeded in this probe, 0 when it failed or timed out (skipped checks are not exported).",
+    );
+    for check in ran() {
+        success.sample(&[("check", check.check)], bool_value(check.status.is_ok()));
+    }
+    families.encode()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

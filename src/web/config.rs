@@ -75,6 +75,9 @@ pub struct WebConfig {
     pub basic_auth: Option<Arc<BasicAuth>>,
     /// Extra response headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The files this configuration was read from besides the config file itself (certificate,
+    /// key, client CA), so that a change to any of them can be noticed (see [`super::live`]).
+    pub files: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -109,6 +112,13 @@ impl WebConfig {
         } else {
             serde_norway::from_str(text).map_err(|e| e.to_string())?
         };
+        let files: Vec<PathBuf> = raw
+            .tls_server_config
+            .iter()
+            .flat_map(|t| [&t.cert_file, &t.key_file, &t.client_ca_file])
+            .flatten()
+            .map(|file| base.join(file))
+            .collect();
         let tls = raw
             .tls_server_config
             .map(|tls| tls_config(tls, base).map(Arc::new))
@@ -130,6 +140,7 @@ impl WebConfig {
             tls,
             basic_auth,
             headers,
+            files,
         })
     }
 }

@@ -2,6 +2,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod gzip;
+pub mod live;
 
 pub use auth::BasicAuth;
 pub use config::{WebConfig, WebConfigError};
+pub use live::LiveWebConfig;

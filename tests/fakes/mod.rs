@@ -3,3 +3,4 @@
 
 pub mod cluster;
 pub mod lotus;
+pub mod tls_proxy;
