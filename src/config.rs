@@ -113,8 +113,9 @@ pub struct Flags {
     #[arg(long = "follow.max-body-bytes", default_value_t = 4 << 20, global = true)]
     pub follow_max_body_bytes: usize,
 
-    /// At most this many followers are watched.
-    #[arg(long = "follow.max-followers", default_value_t = 64, global = true)]
+    /// At most this many followers are watched (at least 1: 0 would watch none while saying
+    /// nothing is wrong).
+    #[arg(long = "follow.max-followers", default_value_t = 64, value_parser = parse_max_followers, global = true)]
     pub follow_max_followers: usize,
 
     /// ipfs-cluster-service's service.json (default $IPFS_CLUSTER_PATH/service.json or ~/.ipfs-cluster/service.json).
@@ -155,6 +156,15 @@ pub struct WalletSpec {
     pub address: String,
     /// A human name for dashboards; empty when none was given.
     pub alias: String,
+}
+
+/// `--follow.max-followers`: a whole number of at least 1.
+fn parse_max_followers(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (0 would watch no follower)".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

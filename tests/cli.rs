@@ -64,6 +64,18 @@ fn an_unknown_log_level_stops_the_exporter_naming_the_flag() {
 }
 
 #[test]
+fn a_follower_cap_of_zero_is_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["check", "--follow.max-followers", "0"], dir.path());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--follow.max-followers") && err.contains("at least 1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn host_and_port_is_not_taken_for_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["check", "--lotus.api", "localhost:1234"], dir.path());
