@@ -174,6 +174,8 @@ async fn chromium_shows_the_status_page_and_saves_a_screenshot() {
         "Port plan",
         "hot",
         "1234.5",
+        "Finality",
+        "F3 running",
     ] {
         assert!(dom.contains(visible), "{visible:?} not on the page:\n{dom}");
     }

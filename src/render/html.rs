@@ -193,6 +193,9 @@ fn lotus(out: &mut String, report: &LotusReport) {
     row(out, "Sync lag", &lag);
     row(out, "Sync", &esc(report.sync_status.as_str()));
     row(out, "Peers", &num(report.peers));
+    if report.up {
+        row(out, "Finality", &esc(&super::text::finality_line(report)));
+    }
     out.push_str("</table></div>\n");
     if !report.wallets.is_empty() {
         out.push_str("<h3>Wallets</h3>\n<div class=\"scroll\"><table class=\"stack\">\n<tr><th>Alias</th><th>Address</th><th>Balance (FIL)</th></tr>\n");

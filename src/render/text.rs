@@ -84,7 +84,7 @@ fn render_lotus(snapshot: &Snapshot, out: &mut String) {
 }
 
 /// One line on finality: F3's state and lag, then the node's finalized tipset and EC depth.
-fn finality_line(lotus: &LotusReport) -> String {
+pub(crate) fn finality_line(lotus: &LotusReport) -> String {
     let f3 = &lotus.f3;
     let mut f3_part = format!("F3 {}", f3.state.as_str());
     if let (Some(instance), Some(height)) = (f3.latest_instance, f3.finalized_height) {
