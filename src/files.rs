@@ -3,7 +3,8 @@
 //! Every read has a size cap, so a file that is not what it should be (a log where a config
 //! should be, a device) costs at most the cap; only regular files are read (a FIFO or device is
 //! refused, even one swapped in after the check); and every read has a deadline
-//! ([`READ_DEADLINE`]): it runs on a helper thread, and the caller stops waiting at the deadline.
+//! ([`READ_DEADLINE`]): it runs on a helper thread (kept and reused), and the caller stops
+//! waiting at the deadline.
 //! A helper stuck in the kernel (a hung network or FUSE mount) cannot be interrupted, so at most
 //! [`MAX_STUCK_READS`] may be outstanding; further reads are refused at once.
 
@@ -62,15 +63,12 @@ fn within_deadline<T: Send + 'static>(
         return Err(ReadError::TooManyStuck);
     }
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let spawned = std::thread::Builder::new()
-        .name("file-read".into())
-        .stack_size(256 * 1024)
-        .spawn(move || {
-            let result = read();
-            IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-            let _ = tx.send(result);
-        });
-    if let Err(e) = spawned {
+    let submitted = readers::submit(Box::new(move || {
+        let result = read();
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        let _ = tx.send(result);
+    }));
+    if let Err(e) = submitted {
         IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
         return Err(ReadError::Io(e));
     }
@@ -80,6 +78,93 @@ fn within_deadline<T: Send + 'static>(
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ReadError::Io(
             std::io::Error::other("the reading thread failed"),
         )),
+    }
+}
+
+/// The helper threads that run reads: kept (up to [`readers::MAX_IDLE`] idle) and reused, so a
+/// scrape's handful of reads costs no thread creation; a new one is started whenever no idle
+/// helper is free (one stuck in the kernel never holds up the next read).
+mod readers {
+    use std::collections::VecDeque;
+    use std::sync::{Condvar, Mutex, OnceLock};
+    use std::time::Duration;
+
+    /// A read to run.
+    pub type Job = Box<dyn FnOnce() + Send>;
+
+    /// Idle helpers kept waiting for work; more end.
+    pub const MAX_IDLE: usize = 4;
+
+    /// An idle helper ends after this long without work.
+    const IDLE_FOR: Duration = Duration::from_secs(60);
+
+    #[derive(Default)]
+    struct Queue {
+        jobs: VecDeque<Job>,
+        idle: usize,
+    }
+
+    #[derive(Default)]
+    struct Pool {
+        queue: Mutex<Queue>,
+        work: Condvar,
+    }
+
+    fn pool() -> &'static Pool {
+        static POOL: OnceLock<Pool> = OnceLock::new();
+        POOL.get_or_init(Pool::default)
+    }
+
+    /// Run `job` on an idle helper, or on a new one when none is free.
+    pub fn submit(job: Job) -> std::io::Result<()> {
+        let pool = pool();
+        let start_one = {
+            let mut queue = pool.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.jobs.push_back(job);
+            queue.idle < queue.jobs.len()
+        };
+        if !start_one {
+            pool.work.notify_one();
+            return Ok(());
+        }
+        let started = std::thread::Builder::new()
+            .name("file-read".into())
+            .stack_size(256 * 1024)
+            .spawn(|| work(pool));
+        if let Err(e) = started {
+            // Nobody will run it: take it back (the newest job is ours).
+            let mut queue = pool.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.jobs.pop_back();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn work(pool: &Pool) {
+        loop {
+            let job = {
+                let mut queue = pool.queue.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if let Some(job) = queue.jobs.pop_front() {
+                        break job;
+                    }
+                    if queue.idle >= MAX_IDLE {
+                        return;
+                    }
+                    queue.idle += 1;
+                    let (woken, timeout) = pool
+                        .work
+                        .wait_timeout(queue, IDLE_FOR)
+                        .unwrap_or_else(|p| p.into_inner());
+                    queue = woken;
+                    queue.idle -= 1;
+                    if timeout.timed_out() && queue.jobs.is_empty() {
+                        return;
+                    }
+                }
+            };
+            job();
+        }
     }
 }
 

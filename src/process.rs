@@ -220,12 +220,18 @@ pub struct ProcessKey {
 pub struct ProcessCache {
     entries: HashMap<u32, (ProcessKey, ProcessInfo)>,
     cmdline_reads: u64,
+    exe_reads: u64,
 }
 
 impl ProcessCache {
     /// How many `cmdline` files were read (for tests and benchmarks: counted, not timed).
     pub fn cmdline_reads(&self) -> u64 {
         self.cmdline_reads
+    }
+
+    /// How many `exe` links were read (counted, not timed).
+    pub fn exe_reads(&self) -> u64 {
+        self.exe_reads
     }
 }
 
@@ -251,6 +257,20 @@ pub fn read_process_table_cached(
             continue;
         };
         let dir = entry.path();
+        // A kernel thread or a zombie seen before (no executable, the same `/proc/<pid>`) can
+        // never exec: it is known without even reading its `exe` link.
+        let never_execs = cache
+            .entries
+            .get(&pid)
+            .is_some_and(|(key, _)| key.exe.is_none() && key.instance == entry.ino());
+        if never_execs {
+            if let Some((cached_key, info)) = cache.entries.remove(&pid) {
+                processes.push(info.clone());
+                kept.insert(pid, (cached_key, info));
+                continue;
+            }
+        }
+        cache.exe_reads += 1;
         let (exe, cacheable) = match std::fs::read_link(dir.join("exe")) {
             Ok(exe) => (Some(exe), true),
             // A kernel thread or a zombie has no executable, and never gets one.
@@ -594,6 +614,19 @@ mod tests {
         assert_eq!(table.processes.len(), 2);
         assert_eq!(cache.cmdline_reads(), 2);
 
+        // A kernel thread (no executable) seen before is not even looked at again.
+        let kthread = dir.path().join("2");
+        std::fs::create_dir_all(&kthread).unwrap();
+        std::fs::write(kthread.join("cmdline"), b"").unwrap();
+        read_process_table_cached(dir.path(), &mut cache).unwrap();
+        let exe_reads = cache.exe_reads();
+        read_process_table_cached(dir.path(), &mut cache).unwrap();
+        assert_eq!(
+            cache.exe_reads(),
+            exe_reads + 2,
+            "only the two with an executable"
+        );
+
         exec(
             10,
             b"ipfs-cluster-follow\0c\0run\0",
@@ -605,7 +638,11 @@ mod tests {
             Some("ipfs-cluster-follow c run")
         );
         assert_eq!(table.follow_peers().count(), 1);
-        assert_eq!(cache.cmdline_reads(), 3);
+        assert_eq!(
+            cache.cmdline_reads(),
+            4,
+            "init, lotus, the kernel thread, the exec"
+        );
 
         // The pid reused by a new run of the same program.
         start(
