@@ -310,7 +310,7 @@ fn shared_by_two_services(here: &[&Listener]) -> Vec<String> {
 }
 
 /// Program names of the listeners on the port, `unknown` for sockets whose owner cannot be seen.
-fn listener_names(here: &[&Listener]) -> Vec<String> {
+pub(crate) fn listener_names(here: &[&Listener]) -> Vec<String> {
     let mut names: Vec<String> = here
         .iter()
         .flat_map(|l| {

@@ -226,23 +226,14 @@ pub fn name_holders(scan: &ListeningScan, procs: &ProcessTable, own_pid: u32) ->
 /// loopback or wildcard socket, or `host`'s own address): program names, sorted, each once;
 /// `unknown` for a socket whose owner cannot be seen. Empty when nothing listens there.
 pub fn tcp_listeners_for(listeners: &[Listener], host: Option<IpAddr>, port: u16) -> Vec<String> {
-    let mut programs: Vec<String> = listeners
+    let here: Vec<&Listener> = listeners
         .iter()
         .filter(|l| l.protocol == Transport::Tcp && l.port == port)
         .filter(|l| {
             l.address.is_loopback() || l.address.is_unspecified() || Some(l.address) == host
         })
-        .flat_map(|l| {
-            if l.holders.is_empty() {
-                vec!["unknown".to_string()]
-            } else {
-                l.holders.iter().map(|h| h.program.clone()).collect()
-            }
-        })
         .collect();
-    programs.sort();
-    programs.dedup();
-    programs
+    super::conflicts::listener_names(&here)
 }
 
 fn holder(pid: u32, process: Option<&ProcessInfo>, own_pid: u32) -> Holder {
