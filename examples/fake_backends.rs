@@ -34,7 +34,7 @@ use fakes::cluster::{self, ClusterState, FakeServer};
 use fakes::lotus::{Behavior, FakeLotus, LotusState};
 
 /// Every Lotus method the exporter may call (counted one by one; the rest land in `other`).
-const LOTUS_METHODS: [&str; 10] = [
+const LOTUS_METHODS: [&str; 16] = [
     "Filecoin.Version",
     "Filecoin.Session",
     "Filecoin.ChainHead",
@@ -45,6 +45,12 @@ const LOTUS_METHODS: [&str; 10] = [
     "Filecoin.ChainGetGenesis",
     "Filecoin.WalletDefaultAddress",
     "Filecoin.WalletList",
+    "Filecoin.F3IsRunning",
+    "Filecoin.F3GetLatestCertificate",
+    "Filecoin.F3GetProgress",
+    "Filecoin.F3GetManifest",
+    "Filecoin.ChainGetTipSetFinalityStatus",
+    "Filecoin.ChainGetFinalizedTipSet",
 ];
 
 /// Fake Lotus and ipfs-cluster-follow daemons for benchmarks.
