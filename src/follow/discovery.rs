@@ -149,6 +149,12 @@ pub struct FollowProcess {
     pub cluster_name: String,
     /// Its config folder (`-c`, `IPFS_CLUSTER_PATH`, or `.ipfs-cluster-follow` in its home).
     pub folder: PathBuf,
+    /// Its user may run this follower (the folder's owner, or a trusted user). `false` for a
+    /// process of another user named like a `--follow.api` follower: it may be that follower
+    /// (a TCP API has no owner to check) or pose as it, so whether the follower runs is unknown.
+    pub verified: bool,
+    /// The process's user (uid), when known.
+    pub uid: Option<u32>,
 }
 
 /// A follower to check.
@@ -280,16 +286,27 @@ pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
         .collect();
     processes.sort_by_key(|(_, _, trusted_user)| !trusted_user);
     for (mut follower, uid, trusted_user) in processes {
-        if let Some(kept) = followers
-            .iter_mut()
-            .find(|kept| process_may_join(kept, &follower, uid, trusted_user, input))
-        {
-            if kept.source == Source::ConfigDir && kept.api != follower.api && follower.api.is_ok()
+        let joined = followers.iter_mut().find_map(|kept| {
+            process_may_join(kept, &follower, uid, trusted_user, input).map(|v| (kept, v))
+        });
+        if let Some((kept, verified)) = joined {
+            if let Some(process) = follower.process.as_mut() {
+                process.verified = verified;
+            }
+            if verified
+                && kept.source == Source::ConfigDir
+                && kept.api != follower.api
+                && follower.api.is_ok()
             {
                 // Its environment moved the API (CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS).
                 kept.api = follower.api;
             }
-            if kept.process.is_none() {
+            // A verified process replaces an unverified one found before.
+            if kept
+                .process
+                .as_ref()
+                .is_none_or(|p| !p.verified && verified)
+            {
                 kept.process = follower.process;
             }
             continue;
@@ -327,28 +344,28 @@ fn add(followers: &mut Vec<Follower>, follower: Follower, shadowed: &mut Vec<Str
     }
 }
 
-/// True when the running follower `process` (of user `uid`) is the follower `kept` found before.
+/// Whether the running follower `process` (of user `uid`) is the follower `kept` found before:
+/// `Some(true)` when its user may run it, `Some(false)` when it is named like a `--follow.api`
+/// follower but its user cannot be verified (it joins that follower, which then reads "running
+/// unknown", rather than showing as a second, unreachable one), `None` when it is another.
 fn process_may_join(
     kept: &Follower,
     process: &Follower,
     uid: Option<u32>,
     trusted_user: bool,
     input: &DiscoveryInput<'_>,
-) -> bool {
-    let Some(found) = &process.process else {
-        return false;
-    };
+) -> Option<bool> {
+    let found = process.process.as_ref()?;
     match kept.source {
-        Source::ConfigDir => {
-            kept.name == found.cluster_name
-                && same_folder(&found.folder, input.config_dir)
-                && uid.is_some()
-                && uid == kept.folder_owner
+        Source::ConfigDir => (kept.name == found.cluster_name
+            && same_folder(&found.folder, input.config_dir)
+            && uid.is_some()
+            && uid == kept.folder_owner)
+            .then_some(true),
+        Source::Flag if kept.same_as(process) => {
+            Some(trusted_user || (uid.is_some() && uid == kept.folder_owner))
         }
-        Source::Flag => {
-            (trusted_user || (uid.is_some() && uid == kept.folder_owner)) && kept.same_as(process)
-        }
-        Source::Process => false,
+        Source::Flag | Source::Process => None,
     }
 }
 
@@ -415,6 +432,8 @@ fn from_processes<'a>(
                 pid: process.pid,
                 cluster_name: name,
                 folder,
+                verified: true,
+                uid: process.uid,
             }),
             trusted: false,
             folder_owner: None,
@@ -838,6 +857,8 @@ mod tests {
                     pid: 42,
                     cluster_name: "c".into(),
                     folder: "/srv/follow".into(),
+                    verified: true,
+                    uid: Some(OWN_UID),
                 }),
                 "{flag}"
             );
@@ -1175,5 +1196,36 @@ mod tests {
             found.found_by.is_empty(),
             "nothing is said of sources not looked at"
         );
+    }
+
+    #[test]
+    fn another_users_process_named_like_a_flag_follower_joins_it_unverified() {
+        let dir = tempfile::tempdir().unwrap();
+        let specs = vec![parse_api_spec("mycluster=/ip4/127.0.0.1/tcp/9094").unwrap()];
+        let procs = ProcessTable {
+            processes: vec![ProcessInfo {
+                uid: Some(2000),
+                ..follow_process(77, "ipfs-cluster-follow mycluster run")
+            }],
+            ..ProcessTable::default()
+        };
+        let found = discover(&DiscoveryInput {
+            specs: &specs,
+            config_dir: dir.path(),
+            config_dir_explicit: false,
+            procs: &procs,
+            environ: &|_| None,
+            owner_home: &|_| None,
+            owner_of: &|_| Some(OWN_UID),
+            user_name: &|uid| Some(format!("user{uid}")),
+            own_uid: OWN_UID,
+            max_followers: 64,
+        });
+        // One follower, not a second `user2000/mycluster`; its API stays the flag's.
+        assert_eq!(found.followers.len(), 1, "{found:?}");
+        let follower = &found.followers[0];
+        assert_eq!(follower.api, Ok(tcp("127.0.0.1", 9094)));
+        let process = follower.process.as_ref().unwrap();
+        assert_eq!((process.pid, process.verified), (77, false));
     }
 }

@@ -900,10 +900,23 @@ fn process_verdict(
             // arguments name the label.
             // A process of another user (not the follower folder's owner, not the exporter's)
             // cannot make a follower read as running by taking its name.
-            let matched = follower
+            let alive = follower
                 .process
                 .as_ref()
-                .is_some_and(|p| table.get(p.pid).is_some());
+                .filter(|p| table.get(p.pid).is_some());
+            if let Some(unverified) = alive.filter(|p| !p.verified) {
+                let user = unverified
+                    .uid
+                    .map_or_else(|| "an unknown user".to_string(), |uid| format!("uid {uid}"));
+                return (
+                    None,
+                    CheckStatus::Failed(format!(
+                        "an ipfs-cluster-follow process named {:?} (pid {}) runs as {user}, whom the exporter cannot verify as this follower's (not its own user, not an owner of the config folder or of the named socket's folder): whether this follower runs is unknown; name its folder with --follow.config-dir, or run the exporter as that user",
+                        unverified.cluster_name, unverified.pid
+                    )),
+                );
+            }
+            let matched = alive.is_some();
             let own = crate::permissions::own_uid();
             let found = matched
                 || table.follow_peers().any(|(p, name)| {
@@ -948,7 +961,12 @@ fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
         pins_listed: None,
         pins_listed_at: None,
         running: None,
-        pid: follower.process.as_ref().map(|p| p.pid),
+        // Only a verified process's sockets are the follower's own in the port plan.
+        pid: follower
+            .process
+            .as_ref()
+            .filter(|p| p.verified)
+            .map(|p| p.pid),
         swarm_addresses: Vec::new(),
         status: DaemonStatus::Error,
         health: Health::Unhealthy,
@@ -1139,6 +1157,8 @@ mod tests {
             pid: 42,
             cluster_name: "c".into(),
             folder: "/f".into(),
+            verified: true,
+            uid: Some(crate::permissions::own_uid()),
         });
         assert_eq!(
             process_verdict(&labelled, &procs),
@@ -1147,6 +1167,20 @@ mod tests {
         let report = empty_report(&labelled, SystemTime::now());
         assert_eq!(report.pid, Some(42));
         assert_eq!(crate::ports::FollowerClaims::of(&report).pid, Some(42));
+        // Another user's process named like it: whether it runs is unknown, never "running".
+        if let Some(process) = labelled.process.as_mut() {
+            process.verified = false;
+            process.uid = Some(4242);
+        }
+        let (running, status) = process_verdict(&labelled, &procs);
+        assert_eq!(running, None);
+        let reason = status.failure().unwrap_or_default();
+        assert!(
+            reason.contains("uid 4242") && reason.contains("--follow.config-dir"),
+            "{reason}"
+        );
+        let report = empty_report(&labelled, SystemTime::now());
+        assert_eq!(report.pid, None, "its sockets are not the follower's own");
     }
 
     #[tokio::test]
