@@ -790,12 +790,6 @@ fn lotus_api_multiaddr(lotus: &LotusConfig) -> Option<String> {
     }
 }
 
-/// `/etc/passwd`, read with a cap (1 MiB).
-pub fn read_small_passwd() -> Option<String> {
-    let raw = crate::files::read_capped(Path::new("/etc/passwd"), 1 << 20).ok()??;
-    String::from_utf8(raw).ok()
-}
-
 /// Read a small text file (at most 64 KiB); a missing file is `NotFound`.
 pub fn read_small_file(path: &Path) -> std::io::Result<String> {
     use std::io::{Error, ErrorKind};

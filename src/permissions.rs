@@ -165,9 +165,14 @@ fn read_accounts_file(path: &str) -> Option<String> {
     String::from_utf8(raw).ok()
 }
 
+/// `/etc/passwd` as text, read with a cap; `None` when it cannot be read.
+pub fn read_passwd() -> Option<String> {
+    read_accounts_file("/etc/passwd")
+}
+
 /// The user name for a uid, from `/etc/passwd`.
 pub fn user_name(uid: u32) -> Option<String> {
-    name_in(&read_accounts_file("/etc/passwd")?, uid)
+    name_in(&read_passwd()?, uid)
 }
 
 /// The group name for a gid, from `/etc/group`.

@@ -414,7 +414,7 @@ const ENVIRON_CAP: u64 = 1 << 20;
 pub fn owner_home(pid: u32) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
-    let passwd = crate::config::read_small_passwd()?;
+    let passwd = crate::permissions::read_passwd()?;
     home_dir_in(&passwd, uid)
 }
 
@@ -482,13 +482,7 @@ pub fn user_name(uid: u32) -> Option<String> {
 
 /// The user name for a uid in a passwd-format text.
 pub fn user_name_in(passwd: &str, uid: u32) -> Option<String> {
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let _password = fields.next()?;
-        let line_uid: u32 = fields.next()?.parse().ok()?;
-        (line_uid == uid).then(|| name.to_string())
-    })
+    crate::permissions::name_in(passwd, uid)
 }
 
 /// The first executable called `name` on `path` (a `PATH`-style list).

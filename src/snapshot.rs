@@ -143,16 +143,21 @@ impl Snapshot {
     }
 }
 
-/// Failed and timed-out checks in words, `"check, check: reason"`, one line per distinct reason.
-pub fn grouped_errors(checks: &[CheckResult]) -> Vec<String> {
-    let mut grouped: Vec<(Vec<&str>, String)> = Vec::new();
+/// Failed and timed-out checks in words, `"check, check (follower): reason"`, one line per
+/// distinct reason naming every check it hit.
+pub fn grouped_errors<'a>(checks: impl IntoIterator<Item = &'a CheckResult>) -> Vec<String> {
+    let mut grouped: Vec<(Vec<String>, String)> = Vec::new();
     for check in checks {
         let Some(reason) = check.status.failure() else {
             continue;
         };
+        let name = match &check.cluster_name {
+            Some(follower) => format!("{} ({follower})", check.check),
+            None => check.check.to_string(),
+        };
         match grouped.iter_mut().find(|(_, r)| *r == reason) {
-            Some((names, _)) => names.push(check.check),
-            None => grouped.push((vec![check.check], reason)),
+            Some((names, _)) => names.push(name),
+            None => grouped.push((vec![name], reason)),
         }
     }
     grouped

@@ -415,7 +415,7 @@ impl FollowChecks {
             let passwd_text = std::cell::OnceCell::new();
             let passwd = || {
                 passwd_text
-                    .get_or_init(crate::config::read_small_passwd)
+                    .get_or_init(crate::permissions::read_passwd)
                     .as_deref()
                     .unwrap_or_default()
             };

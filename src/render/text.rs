@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::follow::FollowReport;
 use crate::lotus::finality::{self, F3State};
 use crate::lotus::LotusReport;
-use crate::snapshot::{CheckResult, CheckStatus, Health, Snapshot};
+use crate::snapshot::{CheckStatus, Health, Snapshot};
 
 /// True when nothing would alert (the `check` exit status: 0 when true, 1 when not): Lotus
 /// healthy, every follower healthy (a configured follower that is stopped or unreachable is
@@ -25,7 +25,7 @@ pub fn render(snapshot: &Snapshot) -> String {
     render_lotus(snapshot, &mut out);
     render_follow(snapshot, &mut out);
     render_ports(snapshot, &mut out);
-    let failed = failures(snapshot.checks());
+    let failed = crate::snapshot::grouped_errors(snapshot.checks());
     if !failed.is_empty() {
         let _ = writeln!(out, "Failed checks:");
         for line in failed {
@@ -204,27 +204,4 @@ fn render_ports(snapshot: &Snapshot, out: &mut String) {
             entry.protocol.as_str()
         );
     }
-}
-
-/// Failed and timed-out checks, one line per distinct reason naming every check it hit
-/// (`lotus_version, lotus_chain_head: connection refused by ...`).
-fn failures<'a>(checks: impl Iterator<Item = &'a CheckResult>) -> Vec<String> {
-    let mut grouped: Vec<(Vec<String>, String)> = Vec::new();
-    for check in checks {
-        let Some(reason) = check.status.failure() else {
-            continue;
-        };
-        let name = match &check.cluster_name {
-            Some(follower) => format!("{} ({follower})", check.check),
-            None => check.check.to_string(),
-        };
-        match grouped.iter_mut().find(|(_, r)| *r == reason) {
-            Some((names, _)) => names.push(name),
-            None => grouped.push((vec![name], reason)),
-        }
-    }
-    grouped
-        .into_iter()
-        .map(|(names, reason)| format!("{}: {reason}", names.join(", ")))
-        .collect()
 }
