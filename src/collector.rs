@@ -155,7 +155,13 @@ impl Collector {
         let (host, port) = self.inner.lotus.local_tcp_api()?;
         let listeners = observation.listeners.as_deref()?;
         let host = host.parse::<std::net::IpAddr>().ok();
-        Some(ports::tcp_listeners_for(listeners, host, port))
+        // Program names come from the host: bounded like every other string of a report.
+        let mut names = ports::tcp_listeners_for(listeners, host, port);
+        names.truncate(crate::bound::MAX_LIST);
+        for name in &mut names {
+            crate::bound::cut_in_place(name, crate::bound::MAX_LABEL_BYTES);
+        }
+        Some(names)
     }
 
     fn assemble(&self, partial: Partial, taken_at: SystemTime, begun: Instant) -> Snapshot {
