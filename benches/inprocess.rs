@@ -270,7 +270,14 @@ async fn collector_with_fakes(wallets: usize, pins: usize) -> (Collector, Fakes)
         _lotus: lotus,
         _follower: follower,
     };
-    (Collector::new(&config), fakes)
+    (
+        Collector::new(
+            config.lotus.clone(),
+            config.follow.clone(),
+            config.ports.clone(),
+        ),
+        fakes,
+    )
 }
 
 /// A real snapshot: one collection against the in-process fakes.

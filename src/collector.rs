@@ -13,12 +13,12 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 
-use crate::config::Config;
-use crate::follow::{FollowChecks, FollowHost, FollowReport};
-use crate::lotus::{LotusCheck, LotusReport};
-use crate::ports::{self, PortsCheck, PortsObservation};
+use crate::check::{CheckResult, CheckStatus};
+use crate::follow::{FollowChecks, FollowConfig, FollowHost, FollowReport};
+use crate::lotus::{LotusCheck, LotusConfig, LotusReport};
+use crate::ports::{self, FollowerClaims, PortsCheck, PortsConfig, PortsObservation};
 use crate::process::{self, ProcessTable};
-use crate::snapshot::{CheckResult, CheckStatus, Snapshot};
+use crate::snapshot::Snapshot;
 
 /// Prometheus's scrape timeout is reduced by this much to leave room for the network (as blackbox_exporter does).
 pub const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
@@ -59,7 +59,7 @@ pub struct Collector {
 struct Inner {
     lotus: LotusCheck,
     /// Removes the Lotus token from whatever the Lotus check reports.
-    scrubber: crate::bound::Scrubber,
+    scrubber: crate::secret::Scrubber,
     follow: FollowChecks,
     ports: PortsCheck,
     /// Command lines of the processes seen by earlier rounds, reused while each process is the same.
@@ -84,18 +84,18 @@ struct Partial {
 }
 
 impl Collector {
-    pub fn new(config: &Config) -> Collector {
+    /// A collector for the three checks, each with its own settings (built by `config`).
+    pub fn new(lotus: LotusConfig, follow: FollowConfig, ports: PortsConfig) -> Collector {
         Collector {
             inner: Arc::new(Inner {
-                lotus: LotusCheck::new(config.lotus.clone()),
-                scrubber: config
-                    .lotus
+                scrubber: lotus
                     .token
                     .as_ref()
-                    .map(|t| crate::bound::Scrubber::for_token(t.expose()))
+                    .map(|t| crate::secret::Scrubber::for_token(t.expose()))
                     .unwrap_or_default(),
-                follow: FollowChecks::new(config.follow.clone()),
-                ports: PortsCheck::new(config.ports.clone()),
+                lotus: LotusCheck::new(lotus),
+                follow: FollowChecks::new(follow),
+                ports: PortsCheck::new(ports),
                 processes: Arc::default(),
                 current: Mutex::new(None),
                 last_follow: Mutex::new(None),
@@ -196,7 +196,8 @@ impl Collector {
             .as_deref()
             .map(|(reports, _)| reports.as_slice())
             .unwrap_or(&[]);
-        let mut ports = ports::assemble(observation, followers_claiming);
+        let claims: Vec<FollowerClaims> = followers_claiming.iter().map(follower_claims).collect();
+        let mut ports = ports::assemble_with(observation, &claims);
         let dropped = crate::bound::cap_port_entries(&mut ports.entries);
         if dropped > 0 && !PORT_CAP_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
             log::warn!(
@@ -283,6 +284,18 @@ async fn run_round(inner: Arc<Inner>, tx: watch::Sender<Partial>, deadline: Inst
     // The checks honour the deadline themselves; this bound only guards against a bug there.
     let _ = timeout_at(deadline + Duration::from_secs(1), round).await;
     tx.send_modify(|p| p.done = true);
+}
+
+/// What a follower claims in the port plan: its API when it is TCP, and the swarm addresses it
+/// reported in `/id`. The follow check found these facts; the ports check judges them.
+fn follower_claims(report: &FollowReport) -> FollowerClaims {
+    FollowerClaims {
+        cluster_name: report.cluster_name.clone(),
+        // A TCP API is shown as `host:port`; the claim parser reads it as a URL.
+        api: report.api_port.map(|_| format!("http://{}", report.api)),
+        swarm_addresses: report.swarm_addresses.clone(),
+        pid: report.pid,
+    }
 }
 
 #[cfg(test)]

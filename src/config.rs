@@ -9,17 +9,22 @@
 //! file, a TLS endpoint) does not stop the exporter: the Lotus check reports the reason on every
 //! scrape and the other checks keep working.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::files::read_small_file;
 use crate::follow::{ApiSpec, FollowConfig};
 use crate::http_client::Endpoint;
 use crate::lotus::rpc::RpcTarget;
+use crate::lotus::{LotusConfig, WalletSpec};
 use crate::multiaddr::{Host, Multiaddr};
 use crate::ports::PortsConfig;
+use crate::secret::Secret;
 
 /// Lotus's default API address (`node/config/def.go`, `[API] ListenAddress`).
+/// Default for `--web.max-connections`: far above what a Prometheus HA pair needs.
+pub const DEFAULT_MAX_CONNECTIONS: u16 = 1024;
+
 pub const DEFAULT_LOTUS_API: &str = "/ip4/127.0.0.1/tcp/1234/http";
 
 /// The command-line flags shared by `serve`, `check` and `ports`.
@@ -46,7 +51,7 @@ pub struct Flags {
     pub probe_config_file: Option<PathBuf>,
 
     /// Most connections served at once; more wait until one closes.
-    #[arg(long = "web.max-connections", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    #[arg(long = "web.max-connections", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..), global = true)]
     pub web_max_connections: u16,
 
     /// Upper bound for one collection; Prometheus's scrape timeout (minus 0.5s) lowers it further.
@@ -150,14 +155,6 @@ where
     FlagsOnly::try_parse_from(args).map(|cli| cli.flags)
 }
 
-/// A wallet to watch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WalletSpec {
-    pub address: String,
-    /// A human name for dashboards; empty when none was given.
-    pub alias: String,
-}
-
 /// `--follow.max-followers`: a whole number of at least 1.
 fn parse_max_followers(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
@@ -201,27 +198,6 @@ fn is_filecoin_address(address: &str) -> bool {
         && address.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-/// A secret (the Lotus token). It has no `Display`, and `Debug` prints `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
 /// An API-info string split into its token and address (Lotus `cli/util/apiinfo.go`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiInfo {
@@ -247,7 +223,7 @@ impl ApiInfo {
                 address: text.to_string(),
             },
             Some((token, address)) => ApiInfo {
-                token: Some(Secret::new(token.to_string())).filter(|t| !t.0.is_empty()),
+                token: Some(Secret::new(token.to_string())).filter(|t| !t.expose().is_empty()),
                 address: address.to_string(),
             },
             None => ApiInfo {
@@ -384,34 +360,6 @@ fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> 
     }
 }
 
-/// True when the endpoint is on this host (so the daemon process can be looked for here).
-pub fn is_local(endpoint: &Endpoint) -> bool {
-    match endpoint {
-        Endpoint::Unix(_) => true,
-        Endpoint::Tcp { host, .. } => {
-            host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .map(|ip| ip.is_loopback() || ip.is_unspecified())
-                    .unwrap_or(false)
-        }
-    }
-}
-
-/// Settings of the Lotus check.
-#[derive(Debug, Clone)]
-pub struct LotusConfig {
-    /// Where the API is, or why it cannot be used (reported by the check on every scrape).
-    pub target: Result<RpcTarget, String>,
-    pub token: Option<Secret>,
-    /// Where the address came from (`--lotus.api`, `FULLNODE_API_INFO`, a repo `api` file, the default).
-    pub api_source: String,
-    pub wallets: Vec<WalletSpec>,
-    pub max_wallets: usize,
-    pub sync_lag_threshold: u64,
-    pub max_body_bytes: usize,
-}
-
 /// A flag combination the exporter cannot start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -437,9 +385,6 @@ pub struct Config {
     pub follow: FollowConfig,
     pub ports: PortsConfig,
 }
-
-/// Size cap for small files we read (the Lotus `api` file, token files).
-const SMALL_FILE_CAP: u64 = 64 * 1024;
 
 impl Config {
     /// Resolve flags with the process environment.
@@ -610,7 +555,7 @@ pub(crate) fn with_tls(
 /// Why the token may not be sent to `target` (plain http to another host), or `None` when it
 /// may: over https, to this host, or with `--lotus.allow-token-over-http` (then with a warning).
 pub(crate) fn clear_token_refusal(target: &RpcTarget, allowed: bool) -> Option<String> {
-    if target.tls.is_some() || is_local(&target.endpoint) {
+    if target.tls.is_some() || target.endpoint.is_local() {
         return None;
     }
     if allowed {
@@ -771,7 +716,7 @@ fn lotus_api_info(
 fn lotus_api_multiaddr(lotus: &LotusConfig) -> Option<String> {
     let endpoint = &lotus.target.as_ref().ok()?.endpoint;
     // A Lotus on another host claims none of this host's ports.
-    if !is_local(endpoint) {
+    if !endpoint.is_local() {
         return None;
     }
     match endpoint {
@@ -787,19 +732,6 @@ fn lotus_api_multiaddr(lotus: &LotusConfig) -> Option<String> {
             })
         }
         Endpoint::Unix(_) => None,
-    }
-}
-
-/// Read a small text file (at most 64 KiB); a missing file is `NotFound`.
-pub fn read_small_file(path: &Path) -> std::io::Result<String> {
-    use std::io::{Error, ErrorKind};
-    match crate::files::read_capped(path, SMALL_FILE_CAP) {
-        Ok(Some(raw)) => {
-            String::from_utf8(raw).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
-        }
-        Ok(None) => Err(Error::new(ErrorKind::NotFound, "no such file")),
-        Err(crate::files::ReadError::Io(e)) => Err(e),
-        Err(too_large) => Err(Error::new(ErrorKind::InvalidData, too_large.to_string())),
     }
 }
 
@@ -1183,23 +1115,27 @@ mod tests {
 
     #[test]
     fn local_endpoints() {
-        assert!(is_local(&Endpoint::Tcp {
+        assert!(Endpoint::Tcp {
             host: "127.0.0.1".into(),
             port: 1
-        }));
-        assert!(is_local(&Endpoint::Tcp {
+        }
+        .is_local());
+        assert!(Endpoint::Tcp {
             host: "localhost".into(),
             port: 1
-        }));
-        assert!(is_local(&Endpoint::Tcp {
+        }
+        .is_local());
+        assert!(Endpoint::Tcp {
             host: "::1".into(),
             port: 1
-        }));
-        assert!(!is_local(&Endpoint::Tcp {
+        }
+        .is_local());
+        assert!(!Endpoint::Tcp {
             host: "10.0.0.1".into(),
             port: 1
-        }));
-        assert!(is_local(&Endpoint::Unix("/x".into())));
+        }
+        .is_local());
+        assert!(Endpoint::Unix("/x".into()).is_local());
     }
 
     #[test]

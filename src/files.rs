@@ -11,6 +11,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a caller waits for one file read.
@@ -205,6 +206,47 @@ fn read_now(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
         return Err(ReadError::TooLarge { limit });
     }
     Ok(Some(raw))
+}
+
+/// Size cap for small files we read (the Lotus `api` file, token files).
+const SMALL_FILE_CAP: u64 = 64 * 1024;
+
+/// Read a small text file (at most 64 KiB); a missing file is `NotFound`.
+pub fn read_small_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind};
+    match crate::files::read_capped(path, SMALL_FILE_CAP) {
+        Ok(Some(raw)) => {
+            String::from_utf8(raw).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
+        }
+        Ok(None) => Err(Error::new(ErrorKind::NotFound, "no such file")),
+        Err(crate::files::ReadError::Io(e)) => Err(e),
+        Err(too_large) => Err(Error::new(ErrorKind::InvalidData, too_large.to_string())),
+    }
+}
+
+/// One blocking read at a time for one reader: a read that outlives its scrape (a hung NFS
+/// mount) keeps its slot until it returns, and later scrapes report it instead of piling up one
+/// blocked thread each.
+#[derive(Debug, Default, Clone)]
+pub struct ReadSlot(Arc<std::sync::atomic::AtomicBool>);
+
+/// Holds a [`ReadSlot`] until dropped (moved into the blocking task, so it is released when the
+/// read really ends, not when the scrape gives up on it).
+#[derive(Debug)]
+pub struct ReadSlotGuard(Arc<std::sync::atomic::AtomicBool>);
+
+impl ReadSlot {
+    /// The slot, unless a previous read still holds it.
+    pub fn try_take(&self) -> Option<ReadSlotGuard> {
+        use std::sync::atomic::Ordering;
+        (!self.0.swap(true, Ordering::AcqRel)).then(|| ReadSlotGuard(self.0.clone()))
+    }
+}
+
+impl Drop for ReadSlotGuard {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -26,9 +26,6 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::multiaddr::{Host, Multiaddr, Transport};
 
-/// Total bytes of response bodies read from all backends since start (exported as a counter).
-pub static BODY_BYTES_READ: AtomicU64 = AtomicU64::new(0);
-
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -36,6 +33,22 @@ pub enum Endpoint {
     Tcp { host: String, port: u16 },
     /// A unix domain socket.
     Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// True when the endpoint is on this host (so the daemon process can be looked for here).
+    pub fn is_local(&self) -> bool {
+        match self {
+            Endpoint::Unix(_) => true,
+            Endpoint::Tcp { host, .. } => {
+                host == "localhost"
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .map(|ip| ip.is_loopback() || ip.is_unspecified())
+                        .unwrap_or(false)
+            }
+        }
+    }
 }
 
 impl fmt::Display for Endpoint {
@@ -378,7 +391,7 @@ fn pool_error(endpoint: &Endpoint, error: hyper_util::client::legacy::Error) -> 
 
 /// Account for body bytes read by any client (the fault tests assert on this figure).
 pub fn count_bytes_read(n: usize) {
-    BODY_BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
+    crate::counters::BODY_BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
 }
 
 async fn handshake(

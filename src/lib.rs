@@ -44,8 +44,10 @@
 //!   echo it (or the follow credentials) are scrubbed before they are read.
 
 pub mod bound;
+pub mod check;
 pub mod collector;
 pub mod config;
+pub mod counters;
 pub mod files;
 pub mod follow;
 pub mod http_client;
@@ -56,6 +58,7 @@ pub mod ports;
 pub mod probe;
 pub mod process;
 pub mod render;
+pub mod secret;
 pub mod server;
 pub mod snapshot;
 pub mod tls_client;

@@ -165,7 +165,11 @@ async fn serve(config: Config) -> ExitCode {
 }
 
 async fn check(config: Config, json: bool) -> ExitCode {
-    let collector = Collector::new(&config);
+    let collector = Collector::new(
+        config.lotus.clone(),
+        config.follow.clone(),
+        config.ports.clone(),
+    );
     let snapshot = collector.collect(config.collector_timeout).await;
     if json {
         println!("{:#}", render::status::render(&snapshot));
@@ -180,7 +184,11 @@ async fn check(config: Config, json: bool) -> ExitCode {
 }
 
 async fn ports(config: Config) -> ExitCode {
-    let collector = Collector::new(&config);
+    let collector = Collector::new(
+        config.lotus.clone(),
+        config.follow.clone(),
+        config.ports.clone(),
+    );
     let snapshot = collector.collect(config.collector_timeout).await;
     print!("{}", render::table::table(&snapshot.ports));
     print!("{}", render::table::follow_notes(&snapshot.follow));

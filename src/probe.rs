@@ -16,8 +16,10 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 
-use crate::config::{Config, LotusConfig, Secret};
+use crate::config::Config;
+use crate::lotus::LotusConfig;
 use crate::lotus::{LotusCheck, LotusReport};
+use crate::secret::Secret;
 
 /// The module that exists without any file: no token, the system's roots.
 pub const DEFAULT_MODULE: &str = "lotus";
@@ -69,7 +71,7 @@ pub fn load_modules(path: Option<&Path>) -> Result<BTreeMap<String, Module>, Str
         return Ok(modules);
     };
     let shown = path.display();
-    let text = crate::config::read_small_file(path)
+    let text = crate::files::read_small_file(path)
         .map_err(|e| format!("cannot read --probe.config.file {shown}: {e}"))?;
     let raw: RawFile = serde_norway::from_str(&text)
         .map_err(|e| format!("--probe.config.file {shown} is not valid: {e}"))?;
@@ -79,7 +81,7 @@ pub fn load_modules(path: Option<&Path>) -> Result<BTreeMap<String, Module>, Str
             None => None,
             Some(file) => {
                 let file = base.join(file);
-                let token = crate::config::read_small_file(&file).map_err(|e| {
+                let token = crate::files::read_small_file(&file).map_err(|e| {
                     format!(
                         "--probe.config.file {shown}: module {name}: token_file {}: {e}",
                         file.display()

@@ -25,7 +25,6 @@ use crate::web::{LiveWebConfig, WebConfig};
 mod slots;
 
 use slots::{Slot, Slots};
-pub use slots::{EVICTED as CONNECTIONS_EVICTED, REFUSED as CONNECTIONS_REFUSED};
 
 /// A client must finish its TLS handshake, and send each request head, within this time of the
 /// connection opening or going idle: idle keep-alive connections close after it too (hyper
@@ -35,9 +34,6 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// When every slot is busy with a request, a new connection waits this long for one, then is
 /// closed (and counted as refused).
 const ADMIT_WAIT: Duration = Duration::from_secs(2);
-
-/// Default for `--web.max-connections`: far above what a Prometheus HA pair needs.
-pub const DEFAULT_MAX_CONNECTIONS: u16 = 1024;
 
 /// Largest request head (request line and headers) accepted.
 const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
@@ -68,7 +64,11 @@ impl App {
         };
         App {
             web,
-            collector: Collector::new(config),
+            collector: Collector::new(
+                config.lotus.clone(),
+                config.follow.clone(),
+                config.ports.clone(),
+            ),
             telemetry_path: config.telemetry_path.clone(),
             collector_timeout: config.collector_timeout,
             max_connections: config.max_connections,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use fakes::cluster::{self, ClusterState};
 use fakes::lotus::FakeLotus;
-use lotus_follow_exporter::http_client::BODY_BYTES_READ;
+use lotus_follow_exporter::counters::BODY_BYTES_READ;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fakes::cluster::{self, ClusterState, FakeServer};
+use lotus_follow_exporter::check::{CheckStatus, DaemonStatus, Health};
 use lotus_follow_exporter::follow::api::ApiClient;
 use lotus_follow_exporter::follow::{
     parse_api_spec, FollowChecks, FollowConfig, FollowReport, CHECK_API, CHECK_BINARY, CHECK_PINS,
@@ -16,7 +17,6 @@ use lotus_follow_exporter::follow::{
 };
 use lotus_follow_exporter::http_client::Endpoint;
 use lotus_follow_exporter::process::{ProcessInfo, ProcessTable};
-use lotus_follow_exporter::snapshot::{CheckStatus, DaemonStatus, Health};
 use tokio::time::Instant;
 
 /// A follow config watching `dir`, with a binary search path that holds nothing.

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use lotus_follow_exporter::check::CheckStatus;
 use lotus_follow_exporter::lotus::LotusReport;
 use lotus_follow_exporter::multiaddr::Transport;
 use lotus_follow_exporter::ports::listeners::{name_holders, read_listening_sockets, Listener};
@@ -16,7 +17,7 @@ use lotus_follow_exporter::ports::{
     SocketReader, CHECK_LISTENERS,
 };
 use lotus_follow_exporter::process::{scan, scan_cached, ProcessCache, ProcessTable};
-use lotus_follow_exporter::snapshot::{CheckStatus, Snapshot};
+use lotus_follow_exporter::snapshot::Snapshot;
 use tokio::time::Instant;
 
 /// Binds a TCP listener and a UDP socket on 127.0.0.1, prints both ports, holds them until stdin closes.

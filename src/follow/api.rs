@@ -18,8 +18,8 @@ use super::pins::{excerpt, PinCounter, PinCounts, PinStreamError};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::bound::{Scrubber, StreamScrubber};
 use crate::http_client::{self, Endpoint, HttpError};
+use crate::secret::{Scrubber, StreamScrubber};
 
 /// Port of ipfs-cluster-service's pinning-service API (`api/pinsvcapi/config.go`).
 const PINSVCAPI_DEFAULT_PORT: u16 = 9097;

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::{timeout_at, Instant};
 
 use super::FAILED_RETRY;
-use crate::snapshot::CheckStatus;
+use crate::check::CheckStatus;
 
 /// The binary the host check looks for.
 pub const FOLLOW_BINARY: &str = "ipfs-cluster-follow";

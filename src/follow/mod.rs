@@ -40,10 +40,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::{timeout_at, Instant};
 
+use crate::check::{still_running, CheckResult, CheckStatus, DaemonStatus, Health};
+use crate::files::ReadSlot;
 use crate::http_client::Endpoint;
-use crate::ports::{still_running, ReadSlot};
 use crate::process::ProcessTable;
-use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
 use api::{ApiClient, ApiError, ClusterId};
 use discovery::{Discovery, DiscoveryInput, Follower};
 use pins::{ERROR_STATES, OPERATION_STATES, TRACKER_STATES};
@@ -890,7 +890,7 @@ fn process_verdict(
     follower: &Follower,
     procs: &Result<Arc<ProcessTable>, String>,
 ) -> (Option<bool>, CheckStatus) {
-    if matches!(&follower.api, Ok(endpoint) if !crate::config::is_local(endpoint)) {
+    if matches!(&follower.api, Ok(endpoint) if !endpoint.is_local()) {
         let reason = "the follower's API is not on this host".to_string();
         return (None, CheckStatus::Skipped(reason));
     }
@@ -1166,7 +1166,6 @@ mod tests {
         );
         let report = empty_report(&labelled, SystemTime::now());
         assert_eq!(report.pid, Some(42));
-        assert_eq!(crate::ports::FollowerClaims::of(&report).pid, Some(42));
         // Another user's process named like it: whether it runs is unknown, never "running".
         if let Some(process) = labelled.process.as_mut() {
             process.verified = false;

@@ -13,7 +13,10 @@
 
 pub mod finality;
 pub mod rpc;
+mod settings;
 pub mod types;
+
+pub use settings::{LotusConfig, WalletSpec};
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -23,10 +26,9 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::config::{is_local, LotusConfig, WalletSpec};
+use crate::check::{CheckResult, CheckStatus, DaemonStatus, Health};
 use crate::http_client::Endpoint;
 use crate::process::ProcessTable;
-use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
 use finality::{ChainFinality, F3Report, FinalityCache};
 use rpc::{RpcClient, RpcError};
 use types::{AttoFil, SyncWorkers, STAGE_ERROR};
@@ -190,7 +192,7 @@ impl LotusReport {
     /// Failed and timed-out checks in words (checks that failed for the same reason share a
     /// line), then the messages of sync workers in the error stage.
     pub fn errors(&self) -> Vec<String> {
-        let mut errors = crate::snapshot::grouped_errors(&self.checks);
+        let mut errors = crate::check::grouped_errors(&self.checks);
         errors.extend(
             self.sync_errors()
                 .into_iter()
@@ -283,7 +285,7 @@ impl LotusCheck {
         let look_for_process = config
             .target
             .as_ref()
-            .map(|t| is_local(&t.endpoint))
+            .map(|t| t.endpoint.is_local())
             .unwrap_or(false);
         let token_given = config.token.is_some();
         let client = config

@@ -11,9 +11,9 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::bound::Scrubber;
-use crate::config::Secret;
 use crate::http_client::{Endpoint, HttpError, TcpPool};
+use crate::secret::Scrubber;
+use crate::secret::Secret;
 
 /// JSON-RPC "method not found" (go-jsonrpc `server.go`).
 const METHOD_NOT_FOUND: i64 = -32601;

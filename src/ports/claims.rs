@@ -15,9 +15,9 @@ use super::{
     BindAddress, Claim, FollowerClaims, SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_FOLLOW,
     SERVICE_KUBO, SERVICE_LOTUS,
 };
+use crate::check::CheckStatus;
 use crate::files::ReadError;
 use crate::multiaddr::{Host, Multiaddr, MultiaddrError, Transport};
-use crate::snapshot::CheckStatus;
 
 /// The largest config file read; real ones are a few KiB (service.json ~5 KiB).
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;

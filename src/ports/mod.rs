@@ -32,10 +32,10 @@ use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
 
-use crate::follow::FollowReport;
+use crate::check::{still_running, CheckResult, CheckStatus};
+use crate::files::ReadSlot;
 use crate::multiaddr::Transport;
 use crate::process::ProcessTable;
-use crate::snapshot::{CheckResult, CheckStatus};
 
 pub use claims::{exporter_claim, multiaddr_claim};
 pub use conflicts::overlaps;
@@ -212,38 +212,6 @@ impl PortsObservation {
             ..PortsObservation::default()
         }
     }
-}
-
-/// One blocking read at a time for one reader: a read that outlives its scrape (a hung NFS
-/// mount) keeps its slot until it returns, and later scrapes report it instead of piling up one
-/// blocked thread each.
-#[derive(Debug, Default, Clone)]
-pub struct ReadSlot(Arc<std::sync::atomic::AtomicBool>);
-
-/// Holds a [`ReadSlot`] until dropped (moved into the blocking task, so it is released when the
-/// read really ends, not when the scrape gives up on it).
-#[derive(Debug)]
-pub struct ReadSlotGuard(Arc<std::sync::atomic::AtomicBool>);
-
-impl ReadSlot {
-    /// The slot, unless a previous read still holds it.
-    pub fn try_take(&self) -> Option<ReadSlotGuard> {
-        use std::sync::atomic::Ordering;
-        (!self.0.swap(true, Ordering::AcqRel)).then(|| ReadSlotGuard(self.0.clone()))
-    }
-}
-
-impl Drop for ReadSlotGuard {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::Release);
-    }
-}
-
-/// The failure of a check whose previous read has not returned.
-pub fn still_running(what: &str) -> CheckStatus {
-    CheckStatus::Failed(format!(
-        "previous read of {what} still running (a hung file system?); not started again"
-    ))
 }
 
 /// The ports check.
@@ -447,25 +415,6 @@ where
         duration: started.elapsed(),
     };
     (timed, outcome)
-}
-
-/// Merge the host observation with the followers' claims into the final plan (pure, no I/O).
-pub fn assemble(observation: PortsObservation, followers: &[FollowReport]) -> PortsReport {
-    let claims: Vec<FollowerClaims> = followers.iter().map(FollowerClaims::of).collect();
-    assemble_with(observation, &claims)
-}
-
-impl FollowerClaims {
-    /// What a follower claims: its API when it is TCP, and the swarm addresses it reported in `/id`.
-    pub fn of(report: &FollowReport) -> FollowerClaims {
-        FollowerClaims {
-            cluster_name: report.cluster_name.clone(),
-            // A TCP API is shown as `host:port`; the claim parser reads it as a URL.
-            api: report.api_port.map(|_| format!("http://{}", report.api)),
-            swarm_addresses: report.swarm_addresses.clone(),
-            pid: report.pid,
-        }
-    }
 }
 
 /// Merge the host observation with the followers' claims into the final plan (pure, no I/O).

@@ -133,7 +133,7 @@ fn summary(out: &mut String, snapshot: &Snapshot) {
     let healthy = snapshot
         .follow
         .iter()
-        .filter(|f| f.health == crate::snapshot::Health::Healthy)
+        .filter(|f| f.health == crate::check::Health::Healthy)
         .count();
     let conflicts = snapshot.ports.entries.iter().filter(|e| e.conflict).count();
     let followers_class = if healthy == snapshot.follow.len() {
@@ -277,7 +277,7 @@ fn ports(out: &mut String, report: &PortsReport) {
         "<h2 id=\"ports\">Port plan ({} ports, {conflicts} in conflict)</h2>",
         report.entries.len()
     );
-    let errors = crate::snapshot::grouped_errors(&report.checks);
+    let errors = crate::check::grouped_errors(&report.checks);
     reasons(out, &errors);
     if report.entries.is_empty() {
         out.push_str("<p class=\"muted\">No port claimed.</p>\n");

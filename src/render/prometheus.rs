@@ -161,7 +161,7 @@ pub fn render_probe(report: &crate::lotus::LotusReport, took: std::time::Duratio
         report
             .checks
             .iter()
-            .filter(|c| !matches!(c.status, crate::snapshot::CheckStatus::Skipped(_)))
+            .filter(|c| !matches!(c.status, crate::check::CheckStatus::Skipped(_)))
     };
     let mut success = families.gauge(
         "lotus_follow_exporter_check_success",

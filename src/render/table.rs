@@ -3,9 +3,9 @@
 //! Conflicts come first, each followed by its reason in words; then the other ports in port order;
 //! then the sub-checks that did not run cleanly (a config that is missing, unreadable, malformed).
 
+use crate::check::{CheckResult, CheckStatus};
 use crate::follow::FollowReport;
 use crate::ports::{PortEntry, PortsReport};
-use crate::snapshot::{CheckResult, CheckStatus};
 
 const HEADER: [&str; 7] = [
     "PORT", "PROTO", "CONFLICT", "SERVICE", "ROLE", "ADDRESS", "LISTENER",
@@ -135,9 +135,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::check::CheckResult;
     use crate::multiaddr::Transport;
     use crate::ports::{BindAddress, Claim};
-    use crate::snapshot::CheckResult;
 
     fn claim(service: &str, role: &str, address: &str, port: u16) -> Claim {
         Claim {

@@ -3,17 +3,14 @@
 //! to admit the new one, so a client holding idle connections cannot lock scrapes out.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::{timeout_at, Instant};
 
-/// Connections refused because every slot stayed busy (`..._connections_refused_total`).
-pub static REFUSED: AtomicU64 = AtomicU64::new(0);
-/// Idle connections closed to admit a new one (`..._connections_evicted_total`).
-pub static EVICTED: AtomicU64 = AtomicU64::new(0);
+use crate::counters::{CONNECTIONS_EVICTED as EVICTED, CONNECTIONS_REFUSED as REFUSED};
 
 /// A saturation episode ends when no connection was evicted or refused for this long.
 const EPISODE_GAP: Duration = Duration::from_secs(10);

@@ -93,7 +93,7 @@ impl std::fmt::Debug for WebConfig {
 impl WebConfig {
     /// Read and validate a web config file.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let text = crate::config::read_small_file(path).map_err(|source| WebConfigError::Read {
+        let text = crate::files::read_small_file(path).map_err(|source| WebConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;

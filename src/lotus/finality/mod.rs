@@ -29,9 +29,9 @@ mod shapes;
 
 pub use shapes::*;
 
+use crate::check::{CheckResult, CheckStatus};
 use crate::lotus::rpc::{RpcClient, RpcError, RpcPath};
 use crate::lotus::types::{shape, ShapeError};
-use crate::snapshot::{CheckResult, CheckStatus};
 
 /// The `check` label of the F3 sub-check.
 pub const F3_CHECK: &str = "lotus_f3";

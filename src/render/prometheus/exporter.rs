@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering;
 use prometheus::core::Collector;
 
 use super::{bool_value, Families};
-use crate::http_client::BODY_BYTES_READ;
-use crate::server::{CONNECTIONS_EVICTED, CONNECTIONS_REFUSED};
-use crate::snapshot::{CheckStatus, Snapshot};
+use crate::check::CheckStatus;
+use crate::counters::{BODY_BYTES_READ, CONNECTIONS_EVICTED, CONNECTIONS_REFUSED};
+use crate::snapshot::Snapshot;
 
 /// The rustc that built this binary (set by build.rs).
 const RUSTC_VERSION: &str = env!("LFE_RUSTC_VERSION");

@@ -3,8 +3,8 @@
 //! A figure that could not be measured is an absent series, never 0.
 
 use super::{bool_value, Families};
+use crate::check::{DaemonStatus, Health};
 use crate::follow::{FollowHost, FollowReport};
-use crate::snapshot::{DaemonStatus, Health};
 
 /// A per-follower gauge: name, HELP and how to read its value from a report.
 type Figure<T> = (&'static str, &'static str, fn(&FollowReport) -> Option<T>);

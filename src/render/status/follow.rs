@@ -40,8 +40,8 @@ fn render_one(report: &FollowReport) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::{CheckResult, CheckStatus, DaemonStatus, Health};
     use crate::follow::FollowReport;
-    use crate::snapshot::{CheckResult, CheckStatus, DaemonStatus, Health};
     use std::time::{Duration, UNIX_EPOCH};
 
     fn unreachable() -> FollowReport {

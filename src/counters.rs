@@ -1,0 +1,12 @@
+//! The exporter's own process-wide counters, bumped where the event happens (the HTTP client, the
+//! connection slots) and read by the renderer: bytes read from backends, connections refused and
+//! evicted.
+
+use std::sync::atomic::AtomicU64;
+
+/// Total bytes of response bodies read from all backends since start (exported as a counter).
+pub static BODY_BYTES_READ: AtomicU64 = AtomicU64::new(0);
+/// Connections refused because every slot stayed busy (`..._connections_refused_total`).
+pub static CONNECTIONS_REFUSED: AtomicU64 = AtomicU64::new(0);
+/// Idle connections closed to admit a new one (`..._connections_evicted_total`).
+pub static CONNECTIONS_EVICTED: AtomicU64 = AtomicU64::new(0);
