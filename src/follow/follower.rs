@@ -28,22 +28,22 @@ impl FollowChecks {
         deadline: Instant,
         last_check: SystemTime,
     ) -> FollowReport {
-        let mut report = self
-            .ask_follower(follower, auth, procs, deadline, last_check)
+        let mut report = empty_report(follower, last_check);
+        self.ask_follower(&mut report, follower, auth, procs, deadline)
             .await;
         report.reasons = reasons_of(&report);
         report
     }
 
+    /// Fill `report` with what the follower's process and API say.
     async fn ask_follower(
         &self,
+        report: &mut FollowReport,
         follower: &Follower,
         auth: &Result<Option<String>, String>,
         procs: &Result<Arc<ProcessTable>, String>,
         deadline: Instant,
-        last_check: SystemTime,
-    ) -> FollowReport {
-        let mut report = empty_report(follower, last_check);
+    ) {
         let (running, process_status) = process_verdict(follower, procs);
         report.running = running;
         report.checks.push(self.named(
@@ -71,13 +71,13 @@ impl FollowChecks {
                 ));
                 report.api_reachable = Some(false);
                 self.not_run(
-                    &mut report,
+                    report,
                     follower,
                     "not run: the follower's API cannot be addressed",
                 );
                 report.status = DaemonStatus::Error;
                 report.health = Health::Unhealthy;
-                return report;
+                return;
             }
         };
         let started = std::time::Instant::now();
@@ -111,7 +111,7 @@ impl FollowChecks {
                         .swarm_addresses
                         .insert(follower.name.clone(), id.addresses.clone());
                 }
-                self.ask_reachable(&mut report, follower, &client, &id, early_pins, deadline)
+                self.ask_reachable(report, follower, &client, &id, early_pins, deadline)
                     .await;
             }
             Err(error) => {
@@ -129,7 +129,7 @@ impl FollowChecks {
                     .cloned()
                     .unwrap_or_default();
                 self.not_run(
-                    &mut report,
+                    report,
                     follower,
                     "not run: the API did not answer /id as an ipfs-cluster REST API",
                 );
@@ -141,7 +141,6 @@ impl FollowChecks {
                 report.health = Health::Unhealthy;
             }
         }
-        report
     }
 
     /// Record the pin and trust checks as failed because they could not run.

@@ -42,6 +42,7 @@ impl FollowHost {
         }
     }
 }
+
 impl FollowChecks {
     pub(super) async fn discover(
         &self,

@@ -3,6 +3,7 @@
 //! `--follow.refresh-interval` (a failed one again after [`FAILED_RETRY`]).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -69,6 +70,7 @@ impl<T: Clone> Slow<T> {
         }
     }
 }
+
 impl FollowChecks {
     pub(super) async fn listing(
         &self,
@@ -81,20 +83,16 @@ impl FollowChecks {
         CheckResult,
     ) {
         let started = std::time::Instant::now();
-        if self.claim_due(follower, &client.endpoint, |c| &mut c.listing) {
-            let outcome = client
+        let fetch = || async {
+            client
                 .pins(None, Some(own_id), deadline)
                 .await
                 .map(|counts| with_zeros(&TRACKER_STATES, counts.by_status, true))
-                .map_err(|e| api_status(&e));
-            self.with_cache(follower, |c| c.listing.record(outcome));
-        }
+                .map_err(|e| api_status(&e))
+        };
         let (value, at, status) = self
-            .with_cache(follower, |c| {
-                let (value, status) = c.listing.current();
-                (value, c.listing.last_success, status)
-            })
-            .unwrap_or_else(not_fetched);
+            .refreshed(follower, &client.endpoint, |c| &mut c.listing, fetch)
+            .await;
         let check = CheckResult::new(CHECK_PINS_LISTING, status, started.elapsed());
         ((value, at), check)
     }
@@ -107,23 +105,40 @@ impl FollowChecks {
         deadline: Instant,
     ) -> ((Option<u64>, Option<SystemTime>), CheckResult) {
         let started = std::time::Instant::now();
-        if self.claim_due(follower, &client.endpoint, |c| &mut c.trust) {
-            let outcome = client
+        let fetch = || async {
+            client
                 .trusted_peers(own_id, deadline)
                 .await
-                .map_err(|e| api_status(&e));
-            self.with_cache(follower, |c| c.trust.record(outcome));
-        }
+                .map_err(|e| api_status(&e))
+        };
         let (value, at, status) = self
-            .with_cache(follower, |c| {
-                let (value, status) = c.trust.current();
-                (value, c.trust.last_success, status)
-            })
-            .unwrap_or_else(not_fetched);
+            .refreshed(follower, &client.endpoint, |c| &mut c.trust, fetch)
+            .await;
         (
             (value, at),
             CheckResult::new(CHECK_TRUST, status, started.elapsed()),
         )
+    }
+
+    /// One slow figure of `follower`: fetched (and recorded) when due, then what the cache
+    /// holds, with when it last succeeded.
+    async fn refreshed<T: Clone, F: Future<Output = Result<T, CheckStatus>>>(
+        &self,
+        follower: &Follower,
+        endpoint: &Endpoint,
+        slot: fn(&mut SlowCache) -> &mut Slow<T>,
+        fetch: impl FnOnce() -> F,
+    ) -> (Option<T>, Option<SystemTime>, CheckStatus) {
+        if self.claim_due(follower, endpoint, slot) {
+            let outcome = fetch().await;
+            self.with_cache(follower, |c| slot(c).record(outcome));
+        }
+        self.with_cache(follower, |c| {
+            let slow = slot(c);
+            let (value, status) = slow.current();
+            (value, slow.last_success, status)
+        })
+        .unwrap_or_else(not_fetched)
     }
 
     /// True (and the attempt recorded) when this slow figure is due for `follower`. A follower

@@ -82,6 +82,7 @@ impl FollowReport {
         }
     }
 }
+
 pub(super) fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
     let api_port = match &follower.api {
         Ok(Endpoint::Tcp { port, .. }) => Some(*port),

@@ -64,6 +64,7 @@ pub(super) fn process_verdict(
         Err(reason) => (None, CheckStatus::Failed(reason.clone())),
     }
 }
+
 /// Why a follower is not healthy, every cause, in the order an operator would look.
 pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
     let reason = |code, text: String| HealthReason { code, text };
@@ -145,6 +146,7 @@ pub(super) fn health_of(report: &FollowReport) -> Health {
         Health::Healthy
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,18 +155,23 @@ mod tests {
     use crate::http_client::Endpoint;
     use std::time::SystemTime;
 
-    #[test]
-    fn process_verdict_only_for_followers_on_this_host() {
+    /// A process table holding one `ipfs-cluster-follow c run` of the exporter's own user.
+    fn running_c(pid: u32) -> Result<Arc<ProcessTable>, String> {
         let table = ProcessTable {
             processes: vec![crate::process::ProcessInfo {
-                pid: 7,
+                pid,
                 argv: vec!["ipfs-cluster-follow".into(), "c".into(), "run".into()],
                 comm: "ipfs-cluster-follow".into(),
                 uid: Some(crate::permissions::own_uid()),
             }],
             ..ProcessTable::default()
         };
-        let procs = Ok(Arc::new(table));
+        Ok(Arc::new(table))
+    }
+
+    #[test]
+    fn process_verdict_only_for_followers_on_this_host() {
+        let procs = running_c(7);
         let local = follower("c", Endpoint::Unix("/x/api-socket".into()));
         assert_eq!(
             process_verdict(&local, &procs),
@@ -191,16 +198,7 @@ mod tests {
 
     #[test]
     fn a_follower_labelled_otherwise_runs_when_its_matched_process_does() {
-        let table = ProcessTable {
-            processes: vec![crate::process::ProcessInfo {
-                pid: 42,
-                argv: vec!["ipfs-cluster-follow".into(), "c".into(), "run".into()],
-                comm: "ipfs-cluster-follow".into(),
-                uid: Some(crate::permissions::own_uid()),
-            }],
-            ..ProcessTable::default()
-        };
-        let procs = Ok(Arc::new(table));
+        let procs = running_c(42);
         let mut labelled = follower(
             "127.0.0.1:19094",
             Endpoint::Tcp {
