@@ -83,6 +83,8 @@ impl FollowReport {
     }
 }
 
+/// The report of `follower` before anything is asked: every figure unknown, `error` and
+/// `unhealthy` until the checks say otherwise.
 pub(super) fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
     let api_port = match &follower.api {
         Ok(Endpoint::Tcp { port, .. }) => Some(*port),

@@ -9,6 +9,7 @@ use super::{DiscoveryInput, Follower, Source};
 pub const API_SOCKET: &str = "api-socket";
 /// The configuration every follower folder holds (`ipfs-cluster-follow <name> init` writes it).
 pub const CONFIG_FILE: &str = "service.json";
+
 /// Every `<name>/` folder under the config folder that holds a `service.json` or an
 /// `api-socket`: configured followers, running or not. A folder the exporter may not look into
 /// is a follower too, whose API setting says why and how to fix it.
