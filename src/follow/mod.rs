@@ -2,7 +2,8 @@
 //! (unix socket or TCP) who it is, whom it sees and how its pins fare, and look at the host.
 //!
 //! # Checks
-//! Every [`CheckResult`](crate::check::CheckResult) this module produces has one of these names ([`CHECKS`]):
+//! Every [`CheckResult`](crate::check::CheckResult) this module produces has one of these
+//! names ([`CHECKS`]):
 //!
 //! | check | scope | what it does |
 //! |---|---|---|
