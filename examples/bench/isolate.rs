@@ -75,6 +75,8 @@ pub fn isolated(bench: &mut Bench, job: Job) -> Result<(), String> {
         .arg(&exe)
         .args(["--child", &spec, "--json"])
         .arg(&out)
+        .arg("--scratch")
+        .arg(&bench.workdir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());

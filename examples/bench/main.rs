@@ -70,6 +70,9 @@ struct Args {
     /// One isolated job, run inside its own network namespace (internal: see isolate.rs).
     #[arg(long, hide = true)]
     child: Option<String>,
+    /// Where to make the scratch folder (internal: a child's goes inside its parent's).
+    #[arg(long, hide = true)]
+    scratch: Option<PathBuf>,
 }
 
 /// What every section works with: the binaries, a scratch folder, a runtime for the load and
@@ -160,7 +163,11 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fatal(&format!("tokio runtime: {e}")),
     };
-    let workdir = match tempfile::Builder::new().prefix("lfe-bench-").tempdir() {
+    let scratch = args.scratch.clone().unwrap_or_else(std::env::temp_dir);
+    let workdir = match tempfile::Builder::new()
+        .prefix("lfe-bench-")
+        .tempdir_in(scratch)
+    {
         Ok(dir) => dir,
         Err(e) => return fatal(&format!("scratch folder: {e}")),
     };
@@ -170,6 +177,7 @@ fn main() -> ExitCode {
         table: Table::default(),
         runtime,
     };
+    bench.spawn(clean_up_on_signal(bench.workdir.clone()));
     if let Some(job) = &args.child {
         bench.table.to_stderr = true;
         let Some(out) = &args.json else {
@@ -206,6 +214,26 @@ fn main() -> ExitCode {
     }
     let elapsed = started.elapsed().as_secs_f64();
     report(&bench, elapsed, args.json.as_deref())
+}
+
+/// On SIGINT or SIGTERM: remove the scratch folder and exit at once. Drop guards do not run, but
+/// every process started dies with this one (`PR_SET_PDEATHSIG`), and an isolated child's scratch
+/// folder is inside this one.
+async fn clean_up_on_signal(workdir: PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    let code = tokio::select! {
+        _ = interrupt.recv() => 130,
+        _ = terminate.recv() => 143,
+    };
+    let _ = std::fs::remove_dir_all(&workdir);
+    eprintln!("bench: interrupted; every process it started dies with it");
+    std::process::exit(code);
 }
 
 fn report(bench: &Bench, elapsed: f64, json_path: Option<&std::path::Path>) -> ExitCode {
