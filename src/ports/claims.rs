@@ -490,6 +490,17 @@ mod tests {
         std::fs::read_to_string(Path::new(FIXTURES).join(name)).unwrap()
     }
 
+    /// Each text is refused with an error that contains its expected words.
+    fn assert_errors<T: std::fmt::Debug>(
+        parse: impl Fn(&str) -> Result<T, ConfigError>,
+        cases: &[(&str, &str)],
+    ) {
+        for (text, expected) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
     /// A claim as `service role protocol address port`, for compact expectations.
     fn line(claim: &Claim) -> String {
         format!(
@@ -591,10 +602,7 @@ mod tests {
                 "observations.metrics.enable_stats: expected true or false",
             ),
         ];
-        for (text, expected) in cases {
-            let err = cluster_service_claims(text).unwrap_err().to_string();
-            assert!(err.contains(expected), "{text}: {err}");
-        }
+        assert_errors(cluster_service_claims, &cases);
     }
 
     #[test]
@@ -666,10 +674,7 @@ mod tests {
                 "API.ListenAddress: expected a string",
             ),
         ];
-        for (text, expected) in bad {
-            let err = lotus_listen_address(text).unwrap_err().to_string();
-            assert!(err.contains(expected), "{text}: {err}");
-        }
+        assert_errors(lotus_listen_address, &bad);
     }
 
     #[test]

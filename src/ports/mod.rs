@@ -401,6 +401,36 @@ fn log_swarm_cap(cluster_name: &str, dropped: usize) {
     }
 }
 
+/// A bind address for tests: `*` (every address), an IP, else a DNS name.
+#[cfg(test)]
+pub(crate) fn test_address(text: &str) -> BindAddress {
+    match text {
+        "*" => BindAddress::Every,
+        _ => text
+            .parse()
+            .map(BindAddress::ip)
+            .unwrap_or_else(|_| BindAddress::Name(text.into())),
+    }
+}
+
+/// A claim for tests, its address as [`test_address`] reads it.
+#[cfg(test)]
+pub(crate) fn test_claim(
+    service: &str,
+    role: &str,
+    protocol: Transport,
+    address: &str,
+    port: u16,
+) -> Claim {
+    Claim {
+        service: service.into(),
+        role: role.into(),
+        protocol,
+        address: test_address(address),
+        port,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,13 +488,8 @@ mod tests {
 
     #[test]
     fn assemble_keeps_checks_and_sorts_entries() {
-        let claim = |service: &str, port| Claim {
-            service: service.into(),
-            role: "api".into(),
-            protocol: Transport::Tcp,
-            address: BindAddress::ip("127.0.0.1".parse().unwrap()),
-            port,
-        };
+        let claim =
+            |service: &str, port| test_claim(service, "api", Transport::Tcp, "127.0.0.1", port);
         let observation = PortsObservation {
             checks: vec![CheckResult::new(
                 CHECK_LISTENERS,

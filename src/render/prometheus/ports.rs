@@ -100,19 +100,19 @@ fn render_listeners(entries: &[&PortEntry], out: &mut Families) {
 mod tests {
     use super::*;
     use crate::multiaddr::Transport;
-    use crate::ports::{BindAddress, Claim};
+    use crate::ports::test_claim;
 
     fn entry(port: u16, conflict: bool, listeners: Option<Vec<&str>>) -> PortEntry {
         PortEntry {
             port,
             protocol: Transport::Tcp,
-            claims: vec![Claim {
-                service: "ipfs-cluster-service".into(),
-                role: "pinsvcapi".into(),
-                protocol: Transport::Tcp,
-                address: BindAddress::ip("127.0.0.1".parse().unwrap()),
+            claims: vec![test_claim(
+                "ipfs-cluster-service",
+                "pinsvcapi",
+                Transport::Tcp,
+                "127.0.0.1",
                 port,
-            }],
+            )],
             listeners: listeners.map(|l| l.into_iter().map(String::from).collect()),
             conflict,
             reason: conflict.then(|| "because".to_string()),

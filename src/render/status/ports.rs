@@ -54,7 +54,7 @@ fn entry(entry: &PortEntry) -> Value {
 mod tests {
     use super::*;
     use crate::multiaddr::Transport;
-    use crate::ports::{BindAddress, Claim};
+    use crate::ports::test_claim;
 
     #[test]
     fn renders_the_plan() {
@@ -65,13 +65,13 @@ mod tests {
                 PortEntry {
                     port: 9097,
                     protocol: Transport::Tcp,
-                    claims: vec![Claim {
-                        service: "ipfs-cluster-service".into(),
-                        role: "pinsvcapi".into(),
-                        protocol: Transport::Tcp,
-                        address: BindAddress::ip("127.0.0.1".parse().unwrap()),
-                        port: 9097,
-                    }],
+                    claims: vec![test_claim(
+                        "ipfs-cluster-service",
+                        "pinsvcapi",
+                        Transport::Tcp,
+                        "127.0.0.1",
+                        9097,
+                    )],
                     listeners: Some(vec!["ipfs-cluster-service".into(), "unknown".into()]),
                     conflict: true,
                     reason: Some("held by x".into()),
@@ -79,13 +79,13 @@ mod tests {
                 PortEntry {
                     port: 10234,
                     protocol: Transport::Tcp,
-                    claims: vec![Claim {
-                        service: "lotus-follow-exporter".into(),
-                        role: "metrics".into(),
-                        protocol: Transport::Tcp,
-                        address: BindAddress::Every,
-                        port: 10234,
-                    }],
+                    claims: vec![test_claim(
+                        "lotus-follow-exporter",
+                        "metrics",
+                        Transport::Tcp,
+                        "*",
+                        10234,
+                    )],
                     listeners: Some(vec![]),
                     conflict: false,
                     reason: None,
