@@ -398,17 +398,23 @@ mod tests {
         assert!(c.lotus.token.is_none());
     }
 
-    #[test]
-    fn token_file_is_read_and_its_failures_are_named() {
+    /// The configuration with `--lotus.token-file` naming a file that holds `content`.
+    fn with_token_file(content: &str) -> Config {
         let dir = tempfile::tempdir().unwrap();
         let token = dir.path().join("token");
-        std::fs::write(&token, "READTOKEN\n").unwrap();
-        let c = resolve(
+        std::fs::write(&token, content).unwrap();
+        resolve(
             &["--lotus.token-file", token.to_str().unwrap()],
             &[("HOME", "/nonexistent")],
-        );
+        )
+    }
+
+    #[test]
+    fn token_file_is_read_and_its_failures_are_named() {
+        let c = with_token_file("READTOKEN\n");
         assert_eq!(c.lotus.token.unwrap().expose(), "READTOKEN");
 
+        let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
         let c = resolve(
             &["--lotus.token-file", missing.to_str().unwrap()],
@@ -459,13 +465,7 @@ mod tests {
 
     #[test]
     fn tokens_that_cannot_be_sent_are_refused_by_source() {
-        let dir = tempfile::tempdir().unwrap();
-        let token = dir.path().join("token");
-        std::fs::write(&token, "two words").unwrap();
-        let c = resolve(
-            &["--lotus.token-file", token.to_str().unwrap()],
-            &[("HOME", "/nonexistent")],
-        );
+        let c = with_token_file("two words");
         let err = c.lotus.target.unwrap_err();
         assert!(
             err.contains("--lotus.token-file")

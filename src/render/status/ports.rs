@@ -53,25 +53,20 @@ fn entry(entry: &PortEntry) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multiaddr::Transport;
+    use crate::multiaddr::Transport::{self, Tcp};
     use crate::ports::test_claim;
 
     #[test]
     fn renders_the_plan() {
+        let pinsvcapi = test_claim("ipfs-cluster-service", "pinsvcapi", Tcp, "127.0.0.1", 9097);
         let report = PortsReport {
             listener_source: None,
             checks: vec![],
             entries: vec![
                 PortEntry {
                     port: 9097,
-                    protocol: Transport::Tcp,
-                    claims: vec![test_claim(
-                        "ipfs-cluster-service",
-                        "pinsvcapi",
-                        Transport::Tcp,
-                        "127.0.0.1",
-                        9097,
-                    )],
+                    protocol: Tcp,
+                    claims: vec![pinsvcapi],
                     listeners: Some(vec!["ipfs-cluster-service".into(), "unknown".into()]),
                     conflict: true,
                     reason: Some("held by x".into()),
