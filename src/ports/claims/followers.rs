@@ -114,19 +114,28 @@ mod tests {
         }
     }
 
+    /// A follower of `cluster_name` with this API and these `/id` addresses.
+    fn a_follower(cluster_name: &str, api: Option<&str>, swarm: &[&str]) -> FollowerClaims {
+        FollowerClaims {
+            cluster_name: cluster_name.into(),
+            api: api.map(String::from),
+            swarm_addresses: swarm.iter().map(|a| a.to_string()).collect(),
+            pid: None,
+        }
+    }
+
     #[test]
     fn follower_claims_api_and_swarm_without_relays() {
-        let follower = FollowerClaims {
-            cluster_name: "mycluster".into(),
-            api: Some("/ip4/127.0.0.1/tcp/9097".into()),
-            swarm_addresses: vec![
-                "/ip4/127.0.0.1/tcp/9096/p2p/12D3KooWPeer".into(),
-                "/ip4/192.168.1.5/udp/9096/quic-v1/p2p/12D3KooWPeer".into(),
-                "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWRelay/p2p-circuit/p2p/12D3KooWPeer".into(),
-                "garbage".into(),
+        let follower = a_follower(
+            "mycluster",
+            Some("/ip4/127.0.0.1/tcp/9097"),
+            &[
+                "/ip4/127.0.0.1/tcp/9096/p2p/12D3KooWPeer",
+                "/ip4/192.168.1.5/udp/9096/quic-v1/p2p/12D3KooWPeer",
+                "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWRelay/p2p-circuit/p2p/12D3KooWPeer",
+                "garbage",
             ],
-            pid: None,
-        };
+        );
         let plan = follower_claims(&follower, &lan_host());
         assert_eq!(
             lines(&plan.claims),
@@ -137,32 +146,26 @@ mod tests {
             ]
         );
         assert_eq!(plan.swarm_dropped, 0);
-        let on_socket = FollowerClaims {
-            cluster_name: "c".into(),
-            api: None,
-            swarm_addresses: vec![],
-            pid: None,
-        };
+        let on_socket = a_follower("c", None, &[]);
         assert!(follower_claims(&on_socket, &lan_host()).claims.is_empty());
     }
 
     #[test]
     fn remote_apis_and_other_machines_addresses_are_no_claims_here() {
-        let follower = FollowerClaims {
-            cluster_name: "far".into(),
-            api: Some("/dns/cluster.example.org/tcp/9094".into()),
-            swarm_addresses: vec![
+        let follower = a_follower(
+            "far",
+            Some("/dns/cluster.example.org/tcp/9094"),
+            &[
                 // Announced, observed and DNS addresses: not sockets of this host.
-                "/dns4/example.com/tcp/443/wss/p2p/12D3KooWPeer".into(),
-                "/ip4/10.9.9.9/tcp/9096/p2p/12D3KooWPeer".into(),
-                "/ip4/203.0.113.7/udp/9096/quic-v1".into(),
+                "/dns4/example.com/tcp/443/wss/p2p/12D3KooWPeer",
+                "/ip4/10.9.9.9/tcp/9096/p2p/12D3KooWPeer",
+                "/ip4/203.0.113.7/udp/9096/quic-v1",
                 // Bound here: loopback, wildcard, an interface address.
-                "/ip4/0.0.0.0/tcp/9096".into(),
-                "/ip6/::1/tcp/9096".into(),
-                "/ip4/192.168.1.5/tcp/9096".into(),
+                "/ip4/0.0.0.0/tcp/9096",
+                "/ip6/::1/tcp/9096",
+                "/ip4/192.168.1.5/tcp/9096",
             ],
-            pid: None,
-        };
+        );
         assert_eq!(
             lines(&follower_claims(&follower, &lan_host()).claims),
             [
@@ -172,12 +175,7 @@ mod tests {
             ]
         );
         for api in ["/ip4/10.1.2.3/tcp/9094", "http://cluster.example.org:9094"] {
-            let remote = FollowerClaims {
-                cluster_name: "far".into(),
-                api: Some(api.into()),
-                swarm_addresses: vec![],
-                pid: None,
-            };
+            let remote = a_follower("far", Some(api), &[]);
             assert!(
                 follower_claims(&remote, &lan_host()).claims.is_empty(),
                 "{api} is another machine's port"
@@ -196,12 +194,7 @@ mod tests {
         )
         .unwrap();
         assert!(claims.is_empty(), "{claims:?}");
-        let follower = FollowerClaims {
-            cluster_name: "c".into(),
-            api: Some("http://127.0.0.1:0".into()),
-            swarm_addresses: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            pid: None,
-        };
+        let follower = a_follower("c", Some("http://127.0.0.1:0"), &["/ip4/127.0.0.1/tcp/0"]);
         assert!(follower_claims(&follower, &lan_host()).claims.is_empty());
     }
 
@@ -241,12 +234,7 @@ mod tests {
             ("http://:bad", None),
         ];
         for (input, expected) in cases {
-            let follower = FollowerClaims {
-                cluster_name: "c".into(),
-                api: Some(input.into()),
-                swarm_addresses: vec![],
-                pid: None,
-            };
+            let follower = a_follower("c", Some(input), &[]);
             let got = follower_claims(&follower, &lan_host())
                 .claims
                 .first()
