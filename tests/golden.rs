@@ -13,7 +13,8 @@
 //! - `degraded`: Lotus 50 epochs behind with `NetPeers` answering a JSON-RPC error envelope;
 //!   a follower with no cluster peers and its IPFS down; a follower on TCP (`--follow.api`)
 //!   whose trust graph errors; a configured but stopped follower (`service.json`, no socket).
-//! - `lotus_down`: nothing listens on the Lotus API port; a configured but stopped follower.
+//! - `lotus_down`: nothing listens on the Lotus API port (bound, never listened on: refused);
+//!   a configured but stopped follower.
 //!
 //! # Masking (what changes between two runs of the same state, and only that)
 //!
@@ -44,6 +45,9 @@
 //! stable.
 //!
 //! # Determinism
+//!
+//! The port plan is sorted by port number, so where two fakes listen on ephemeral ports the
+//! test takes them in a fixed order (Lotus's below the TCP follower's, see `degraded`).
 //!
 //! The exporter is started with `--web.listen-address 127.0.0.1:0`; the test waits for its
 //! `listening on` log line (no sleep). Each state is scraped until two consecutive masked
@@ -542,7 +546,28 @@ async fn healthy() {
 async fn degraded() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config_dir = tmp.path().join("follow");
-    let lotus = FakeLotus::start_with(anchored(LotusState::lagging(50), 50)).await;
+    // The port plan is sorted by port number: the two fakes on ephemeral ports are taken in a
+    // fixed order (Lotus below the TCP follower) so that the plan reads the same on every run.
+    // A pair in the other order is held until the end of the loop, so each try binds anew.
+    let mut held = Vec::new();
+    let (lotus, tcp, tcp_port) = loop {
+        assert!(
+            held.len() < 50,
+            "no pair of ephemeral ports in order in 50 tries"
+        );
+        let lotus = FakeLotus::start_with(anchored(LotusState::lagging(50), 50)).await;
+        let (tcp, tcp_port) = cluster::serve_tcp(ClusterState {
+            stream_error: Some("pin tracker is shutting down".to_string()),
+            ..ClusterState::default()
+        })
+        .await;
+        if tcp_port > lotus.port() {
+            break (lotus, tcp, tcp_port);
+        }
+        held.push((lotus, tcp));
+    };
+    drop(held);
+    let _tcp = tcp;
     lotus.set_behavior(
         "NetPeers",
         Behavior::RpcError {
@@ -557,11 +582,6 @@ async fn degraded() {
         ..ClusterState::default()
     };
     let _lonely = socket_follower(&config_dir, "lonely", lonely).await;
-    let (_tcp, tcp_port) = cluster::serve_tcp(ClusterState {
-        stream_error: Some("pin tracker is shutting down".to_string()),
-        ..ClusterState::default()
-    })
-    .await;
     stopped_follower(&config_dir, "stopped");
     let mut places = Placeholders::new(tmp.path());
     places.port(lotus.port(), "LOTUS_PORT");
@@ -581,17 +601,23 @@ async fn degraded() {
 async fn lotus_down() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config_dir = tmp.path().join("follow");
-    // A port that was just free: nothing answers there (a fake stopped at once).
-    let lotus = FakeLotus::start().await;
-    lotus.stop().await;
+    // A port bound and never listened on: reserved for this test (no other test's exporter or
+    // fake can take it, as one could a port freed by a stopped fake), and every connection to
+    // it is refused.
+    let reserved = tokio::net::TcpSocket::new_v4().expect("socket");
+    reserved
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind without listening");
+    let port = reserved.local_addr().expect("local addr").port();
     stopped_follower(&config_dir, "websites");
     let mut places = Placeholders::new(tmp.path());
-    places.port(lotus.port(), "LOTUS_PORT");
+    places.port(port, "LOTUS_PORT");
     let args = flags(&[
         "--lotus.api",
-        &lotus.api_info(),
+        &format!("/ip4/127.0.0.1/tcp/{port}/http"),
         "--follow.config-dir",
         config_dir.to_str().expect("utf-8"),
     ]);
     check_state("lotus_down", tmp.path(), places, &args).await;
+    drop(reserved);
 }
