@@ -12,7 +12,8 @@
 //!   socket (`<config-dir>/websites/api-socket`) with pins in several statuses.
 //! - `degraded`: Lotus 50 epochs behind with `NetPeers` answering a JSON-RPC error envelope;
 //!   a follower with no cluster peers and its IPFS down; a follower on TCP (`--follow.api`)
-//!   whose trust graph errors; a configured but stopped follower (`service.json`, no socket).
+//!   whose pin stream ends with an `X-Stream-Error`; a configured but stopped follower
+//!   (`service.json`, no socket).
 //! - `lotus_down`: nothing listens on the Lotus API port (bound, never listened on: refused);
 //!   a configured but stopped follower.
 //!
@@ -40,9 +41,13 @@
 //!   commit and toolchain; `version` is kept).
 //!
 //! In `/status`, the JSON is parsed, walked, and the value of any key that names a timing, a
-//! time, a pid or a wall-clock chain position (see [`VOLATILE_KEY_PARTS`]) becomes `"<V>"`; then it
-//! is pretty-printed with sorted keys (serde_json's map is a BTreeMap here) so the file is
-//! stable.
+//! time, a pid or a wall-clock chain position (see [`VOLATILE_KEY_PARTS`]) becomes `"<V>"`
+//! (a `null` stays `null`: absent is not masked away); a JSON number equal to an ephemeral port
+//! becomes its placeholder. Then it is pretty-printed with sorted keys (serde_json's map is a
+//! BTreeMap here) so the file is stable.
+//!
+//! Inputs from the host that are not masked: the process table (`lotus_daemon_running`, the
+//! `api_listener` is this test binary) and netlink being available (`ports_listeners.source`).
 //!
 //! # Determinism
 //!
