@@ -174,8 +174,20 @@ fn import_graph() -> Graph {
         } else {
             &["crate::"]
         };
+        // A trailing `mod tests` block sits one module deeper: its `super::super::` is the file's
+        // parent.
+        let lines: Vec<&str> = text.lines().collect();
+        let split = lines_before_tests(&text);
+        let mut test_module = module.clone();
+        test_module.push("tests".to_string());
+        let mut found = imports(&code_lines(&lines[..split].join("\n")), &module, prefixes);
+        found.extend(imports(
+            &code_lines(&lines[split..].join("\n")),
+            &test_module,
+            prefixes,
+        ));
         let edges = graph.entry(top.clone()).or_default();
-        for name in imports(&code_lines(&text), &module, prefixes) {
+        for name in found {
             if name != top {
                 edges.insert(name);
             }
