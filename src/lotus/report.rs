@@ -18,7 +18,7 @@ pub struct NodeVersion {
     pub commit: String,
     /// What the node serves says it is: `chain` for a full node (as Lotus's own
     /// `lotus_info{node_type}`), `gateway` for lotus-gateway, `unknown` when the evidence does
-    /// not tell (see [`node_type`](super::verdict::node_type)).
+    /// not tell (see `node_type` in `verdict.rs`).
     pub node_type: String,
 }
 
