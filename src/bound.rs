@@ -248,25 +248,9 @@ mod tests {
         }
 
         let mut follow = FollowReport {
-            cluster_name: "c".into(),
-            api: "unix:/f/api-socket".into(),
-            api_port: None,
             api_reachable: Some(true),
-            peer_id: None,
-            peername: None,
-            version: None,
-            peers: None,
-            connected: None,
-            trusted_peers: None,
-            trusted_peers_at: None,
             ipfs_connected: Some(false),
             ipfs_error: Some(huge.clone()),
-            pins: None,
-            pins_listed: None,
-            pins_listed_at: None,
-            running: None,
-            pid: None,
-            swarm_addresses: Vec::new(),
             status: DaemonStatus::Running,
             health: Health::Degraded,
             reasons: vec![HealthReason {
@@ -274,7 +258,10 @@ mod tests {
                 text: format!("cannot reach its IPFS daemon: {huge}"),
             }],
             last_check: SystemTime::now(),
-            checks: Vec::new(),
+            ..FollowReport::for_tests(
+                "c",
+                crate::http_client::Endpoint::Unix("/f/api-socket".into()),
+            )
         };
         let mut host = FollowHost::default();
         bound_follow(std::slice::from_mut(&mut follow), &mut host);

@@ -344,17 +344,7 @@ fn dedup_keep_order(items: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::Holder;
-
-    fn addr(text: &str) -> BindAddress {
-        match text {
-            "*" => BindAddress::Every,
-            _ => text
-                .parse()
-                .map(BindAddress::ip)
-                .unwrap_or_else(|_| BindAddress::Name(text.into())),
-        }
-    }
+    use crate::ports::{test_address as addr, test_claim as claim, Holder};
 
     #[test]
     fn address_overlap_rules() {
@@ -396,16 +386,6 @@ mod tests {
             "ipfs-cluster-followers:x",
             "ipfs-cluster-follow"
         ));
-    }
-
-    fn claim(service: &str, role: &str, protocol: Transport, address: &str, port: u16) -> Claim {
-        Claim {
-            service: service.into(),
-            role: role.into(),
-            protocol,
-            address: addr(address),
-            port,
-        }
     }
 
     fn listener(port: u16, address: &str, holders: &[(u32, &str, Option<&str>)]) -> Listener {

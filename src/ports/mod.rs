@@ -22,6 +22,7 @@ pub mod conflicts;
 pub mod host;
 pub mod listeners;
 pub mod owners;
+mod readers;
 pub mod sock_diag;
 
 use std::fmt;
@@ -30,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 
-use crate::check::{still_running, CheckResult, CheckStatus};
+use crate::check::{CheckResult, CheckStatus};
 use crate::files::ReadSlot;
 use crate::multiaddr::Transport;
 use crate::process::ProcessTable;
@@ -40,6 +41,7 @@ use crate::process::ProcessTable;
 pub use claims::{exporter_claim, multiaddr_claim};
 pub use conflicts::overlaps;
 pub use listeners::{tcp_listeners_for, Holder, Listener, SocketReader, SocketSource};
+use readers::{blocking, Reader};
 
 /// Check name: reading ipfs-cluster-service's `service.json`.
 pub const CHECK_CLUSTER_SERVICE_CONFIG: &str = "ports_cluster_service_config";
@@ -362,61 +364,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A sub-check's name and how long it ran.
-struct Timed {
-    check: &'static str,
-    duration: Duration,
-}
-
-impl Timed {
-    fn result(&self, status: CheckStatus) -> CheckResult {
-        CheckResult::new(self.check, status, self.duration)
-    }
-}
-
-/// A blocking reader: its check name, its slot, and what it reads (for the "still running" failure).
-struct Reader {
-    check: &'static str,
-    slot: ReadSlot,
-    what: String,
-}
-
-/// Run blocking `work` off the runtime before `deadline`; a timeout or a panic is the check's
-/// status. When the reader's previous `work` still runs, none is started and the check fails.
-async fn blocking<T, F>(
-    deadline: Instant,
-    reader: Reader,
-    work: F,
-) -> (Timed, Result<T, CheckStatus>)
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let started = Instant::now();
-    let check = reader.check;
-    let Some(guard) = reader.slot.try_take() else {
-        let timed = Timed {
-            check,
-            duration: started.elapsed(),
-        };
-        return (timed, Err(still_running(&reader.what)));
-    };
-    let task = tokio::task::spawn_blocking(move || {
-        let _held = guard;
-        work()
-    });
-    let outcome = match timeout_at(deadline, task).await {
-        Err(_) => Err(CheckStatus::TimedOut),
-        Ok(Err(join)) => Err(CheckStatus::Failed(format!("reader failed: {join}"))),
-        Ok(Ok(value)) => Ok(value),
-    };
-    let timed = Timed {
-        check,
-        duration: started.elapsed(),
-    };
-    (timed, outcome)
-}
-
 /// Merge the host observation with the followers' claims into the final plan (pure, no I/O).
 pub fn assemble_with(observation: PortsObservation, followers: &[FollowerClaims]) -> PortsReport {
     let mut all_claims = observation.claims;
@@ -451,6 +398,36 @@ fn log_swarm_cap(cluster_name: &str, dropped: usize) {
              {dropped} left out of the port plan (logged once)",
             claims::MAX_SWARM_CLAIMS
         );
+    }
+}
+
+/// A bind address for tests: `*` (every address), an IP, else a DNS name.
+#[cfg(test)]
+pub(crate) fn test_address(text: &str) -> BindAddress {
+    match text {
+        "*" => BindAddress::Every,
+        _ => text
+            .parse()
+            .map(BindAddress::ip)
+            .unwrap_or_else(|_| BindAddress::Name(text.into())),
+    }
+}
+
+/// A claim for tests, its address as [`test_address`] reads it.
+#[cfg(test)]
+pub(crate) fn test_claim(
+    service: &str,
+    role: &str,
+    protocol: Transport,
+    address: &str,
+    port: u16,
+) -> Claim {
+    Claim {
+        service: service.into(),
+        role: role.into(),
+        protocol,
+        address: test_address(address),
+        port,
     }
 }
 
@@ -509,48 +486,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_read_still_running_is_reported_not_started_again() {
-        let slot = ReadSlot::default();
-        let reader = || Reader {
-            check: CHECK_KUBO_CONFIG,
-            slot: slot.clone(),
-            what: "/mnt/hung/config".into(),
-        };
-        let (release, hung) = std::sync::mpsc::channel::<()>();
-        let soon = || Instant::now() + Duration::from_millis(100);
-        let (_, first) = blocking(soon(), reader(), move || hung.recv().is_ok()).await;
-        assert_eq!(first, Err(CheckStatus::TimedOut));
-        let (_, second) = blocking(soon(), reader(), || -> bool {
-            unreachable!("a second read must not start")
-        })
-        .await;
-        let error = second.unwrap_err().failure().unwrap_or_default();
-        assert!(
-            error.contains("previous read of /mnt/hung/config still running"),
-            "{error}"
-        );
-        // Once the hung read returns, the slot is free again.
-        release.send(()).unwrap();
-        for _ in 0..100 {
-            if slot.try_take().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let (_, third) = blocking(soon(), reader(), || 7).await;
-        assert_eq!(third, Ok(7));
-    }
-
     #[test]
     fn assemble_keeps_checks_and_sorts_entries() {
-        let claim = |service: &str, port| Claim {
-            service: service.into(),
-            role: "api".into(),
-            protocol: Transport::Tcp,
-            address: BindAddress::ip("127.0.0.1".parse().unwrap()),
-            port,
-        };
+        let claim =
+            |service: &str, port| test_claim(service, "api", Transport::Tcp, "127.0.0.1", port);
         let observation = PortsObservation {
             checks: vec![CheckResult::new(
                 CHECK_LISTENERS,

@@ -1,8 +1,9 @@
 //! Reading and validating `--web.config.file` in the exporter-toolkit format.
 //!
-//! The file is read once at start. Anything the exporter cannot honour is refused by name, so a
-//! configuration never silently means less than it says (a `min_version: TLS10`, an unknown key,
-//! a password that is not a bcrypt hash).
+//! The file is read at start, and again by [`super::live`] whenever it or a file it names
+//! changes. Anything the exporter cannot honour is refused by name, so a configuration never
+//! silently means less than it says (a `min_version: TLS10`, an unknown key, a password that is
+//! not a bcrypt hash).
 //!
 //! # Caveats
 //! rustls speaks TLS 1.2 and 1.3 only; `TLS10` and `TLS11` are refused. `cipher_suites`,

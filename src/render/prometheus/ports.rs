@@ -99,20 +99,15 @@ fn render_listeners(entries: &[&PortEntry], out: &mut Families) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multiaddr::Transport;
-    use crate::ports::{BindAddress, Claim};
+    use crate::multiaddr::Transport::Tcp;
+    use crate::ports::test_claim;
 
     fn entry(port: u16, conflict: bool, listeners: Option<Vec<&str>>) -> PortEntry {
+        let claim = test_claim("ipfs-cluster-service", "pinsvcapi", Tcp, "127.0.0.1", port);
         PortEntry {
             port,
-            protocol: Transport::Tcp,
-            claims: vec![Claim {
-                service: "ipfs-cluster-service".into(),
-                role: "pinsvcapi".into(),
-                protocol: Transport::Tcp,
-                address: BindAddress::ip("127.0.0.1".parse().unwrap()),
-                port,
-            }],
+            protocol: Tcp,
+            claims: vec![claim],
             listeners: listeners.map(|l| l.into_iter().map(String::from).collect()),
             conflict,
             reason: conflict.then(|| "because".to_string()),

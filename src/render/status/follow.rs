@@ -40,44 +40,29 @@ fn render_one(report: &FollowReport) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::{CheckResult, CheckStatus, DaemonStatus, Health};
+    use crate::check::{CheckResult, CheckStatus};
     use crate::follow::FollowReport;
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::Duration;
 
     fn unreachable() -> FollowReport {
+        let api = crate::http_client::Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: 9097,
+        };
         FollowReport {
-            cluster_name: "c".into(),
-            api: "127.0.0.1:9097".into(),
-            api_port: Some(9097),
             api_reachable: Some(false),
-            peer_id: None,
-            peername: None,
-            version: None,
-            peers: None,
-            connected: None,
-            trusted_peers: None,
-            trusted_peers_at: None,
-            ipfs_connected: None,
-            ipfs_error: None,
-            pins: None,
-            pins_listed: None,
-            pins_listed_at: None,
             running: Some(false),
-            pid: None,
-            swarm_addresses: Vec::new(),
-            status: DaemonStatus::Error,
-            health: Health::Unhealthy,
             reasons: vec![crate::follow::HealthReason {
                 code: "api_unreachable",
                 text: "API not reachable: not a cluster API".into(),
             }],
-            last_check: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             checks: vec![CheckResult {
                 check: "follow_api",
                 cluster_name: Some("c".into()),
                 status: CheckStatus::Failed("not a cluster API".into()),
                 duration: Duration::ZERO,
             }],
+            ..FollowReport::for_tests("c", api)
         }
     }
 

@@ -53,25 +53,20 @@ fn entry(entry: &PortEntry) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multiaddr::Transport;
-    use crate::ports::{BindAddress, Claim};
+    use crate::multiaddr::Transport::{self, Tcp};
+    use crate::ports::test_claim;
 
     #[test]
     fn renders_the_plan() {
+        let pinsvcapi = test_claim("ipfs-cluster-service", "pinsvcapi", Tcp, "127.0.0.1", 9097);
         let report = PortsReport {
             listener_source: None,
             checks: vec![],
             entries: vec![
                 PortEntry {
                     port: 9097,
-                    protocol: Transport::Tcp,
-                    claims: vec![Claim {
-                        service: "ipfs-cluster-service".into(),
-                        role: "pinsvcapi".into(),
-                        protocol: Transport::Tcp,
-                        address: BindAddress::ip("127.0.0.1".parse().unwrap()),
-                        port: 9097,
-                    }],
+                    protocol: Tcp,
+                    claims: vec![pinsvcapi],
                     listeners: Some(vec!["ipfs-cluster-service".into(), "unknown".into()]),
                     conflict: true,
                     reason: Some("held by x".into()),
@@ -79,13 +74,13 @@ mod tests {
                 PortEntry {
                     port: 10234,
                     protocol: Transport::Tcp,
-                    claims: vec![Claim {
-                        service: "lotus-follow-exporter".into(),
-                        role: "metrics".into(),
-                        protocol: Transport::Tcp,
-                        address: BindAddress::Every,
-                        port: 10234,
-                    }],
+                    claims: vec![test_claim(
+                        "lotus-follow-exporter",
+                        "metrics",
+                        Transport::Tcp,
+                        "*",
+                        10234,
+                    )],
                     listeners: Some(vec![]),
                     conflict: false,
                     reason: None,

@@ -1,61 +1,49 @@
-//! A small HTTP/1.1 load generator for `scripts/bench`: sequential scrapes over one keep-alive
-//! connection, or waves of N simultaneous scrapes over N pre-opened connections.
-//!
-//! ```sh
-//! cargo run --release --example loadgen -- seq --url http://127.0.0.1:10234/metrics --count 50
-//! cargo run --release --example loadgen -- burst --url http://127.0.0.1:10234/metrics --concurrency 100 --waves 5
-//! ```
-//!
-//! Prints one JSON object: request count, errors (non-200 or transport failures), latency
-//! percentiles in milliseconds, and for `burst` the wall time of each wave. Connections are opened
-//! before the clock starts, so a wave's requests reach the server within a few milliseconds of
-//! each other.
+//! The load itself (shared by `examples/loadgen` and `examples/bench`): sequential scrapes over one keep-alive connection, or waves of simultaneous scrapes.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use clap::{Parser, Subcommand};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
-use serde_json::json;
+use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-#[derive(Parser)]
-struct Args {
-    #[command(subcommand)]
-    mode: Mode,
+/// What a run of requests saw: counts, the first few errors and latency figures in milliseconds
+/// (`null` in JSON when no request succeeded).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Requests sent, failed ones included.
+    pub requests: usize,
+    /// Non-200 answers and transport failures.
+    pub errors: usize,
+    /// Up to three distinct errors, in order.
+    pub first_errors: Vec<String>,
+    pub min_ms: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+    /// `seq`: wall time of the whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_s: Option<f64>,
+    /// `burst`: wall time of each wave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave_ms: Option<Vec<f64>>,
 }
 
-#[derive(Subcommand)]
-enum Mode {
-    /// One request after another over one connection.
-    Seq {
-        #[arg(long)]
-        url: Uri,
-        /// Stop after this many requests...
-        #[arg(long, default_value_t = 100)]
-        count: usize,
-        /// ...or after this long, whichever comes first (at least `min-count` requests).
-        #[arg(long = "max-seconds", default_value_t = 10.0)]
-        max_seconds: f64,
-        #[arg(long = "min-count", default_value_t = 5)]
-        min_count: usize,
-    },
-    /// `waves` times: send `concurrency` requests at once, wait for every answer.
-    Burst {
-        #[arg(long)]
-        url: Uri,
-        #[arg(long)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 3)]
-        waves: usize,
-        /// Pause between waves, so a wave never joins the previous one's collection.
-        #[arg(long = "pause-ms", default_value_t = 50)]
-        pause_ms: u64,
-    },
+impl Summary {
+    /// Nothing could be sent at all (the first connection failed).
+    fn unreachable(error: String) -> Summary {
+        Summary {
+            requests: 0,
+            errors: 1,
+            first_errors: vec![error],
+            ..summary(Vec::new(), Vec::new())
+        }
+    }
 }
 
 type Sender = SendRequest<Empty<Bytes>>;
@@ -109,33 +97,32 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-fn summary(mut latencies_ms: Vec<f64>, errors: Vec<String>) -> serde_json::Value {
+fn summary(mut latencies_ms: Vec<f64>, errors: Vec<String>) -> Summary {
     latencies_ms.sort_by(f64::total_cmp);
     let mean = latencies_ms.iter().sum::<f64>() / latencies_ms.len().max(1) as f64;
     let mut first_errors = errors.clone();
     first_errors.dedup();
     first_errors.truncate(3);
-    json!({
-        "requests": latencies_ms.len() + errors.len(),
-        "errors": errors.len(),
-        "first_errors": first_errors,
-        "min_ms": latencies_ms.first().copied().unwrap_or(f64::NAN),
-        "p50_ms": percentile(&latencies_ms, 0.50),
-        "p99_ms": percentile(&latencies_ms, 0.99),
-        "max_ms": latencies_ms.last().copied().unwrap_or(f64::NAN),
-        "mean_ms": mean,
-    })
+    Summary {
+        requests: latencies_ms.len() + errors.len(),
+        errors: errors.len(),
+        first_errors,
+        min_ms: latencies_ms.first().copied().unwrap_or(f64::NAN),
+        p50_ms: percentile(&latencies_ms, 0.50),
+        p99_ms: percentile(&latencies_ms, 0.99),
+        max_ms: latencies_ms.last().copied().unwrap_or(f64::NAN),
+        mean_ms: mean,
+        total_s: None,
+        wave_ms: None,
+    }
 }
 
-async fn sequential(
-    url: Uri,
-    count: usize,
-    max_seconds: f64,
-    min_count: usize,
-) -> serde_json::Value {
+/// Up to `count` GETs one after another over one connection, stopping after `max_seconds` once
+/// at least `min_count` were sent (a broken connection is replaced).
+pub async fn sequential(url: Uri, count: usize, max_seconds: f64, min_count: usize) -> Summary {
     let mut sender = match connect(&url).await {
         Ok(sender) => sender,
-        Err(e) => return json!({"requests": 0, "errors": 1, "first_errors": [e]}),
+        Err(e) => return Summary::unreachable(e),
     };
     let started = Instant::now();
     let mut latencies = Vec::new();
@@ -159,16 +146,18 @@ async fn sequential(
         }
     }
     let mut out = summary(latencies, errors);
-    out["total_s"] = json!(started.elapsed().as_secs_f64());
+    out.total_s = Some(started.elapsed().as_secs_f64());
     out
 }
 
-async fn burst(url: Uri, concurrency: usize, waves: usize, pause: Duration) -> serde_json::Value {
+/// `waves` times: `concurrency` GETs at once over pre-opened connections, every answer awaited,
+/// then `pause` (so a wave never joins the previous one's collection).
+pub async fn burst(url: Uri, concurrency: usize, waves: usize, pause: Duration) -> Summary {
     let mut senders = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         match connect(&url).await {
             Ok(sender) => senders.push(sender),
-            Err(e) => return json!({"requests": 0, "errors": 1, "first_errors": [e]}),
+            Err(e) => return Summary::unreachable(e),
         }
     }
     let mut latencies = Vec::new();
@@ -214,26 +203,6 @@ async fn burst(url: Uri, concurrency: usize, waves: usize, pause: Duration) -> s
         tokio::time::sleep(pause).await;
     }
     let mut out = summary(latencies, errors);
-    out["wave_ms"] = json!(wave_ms);
+    out.wave_ms = Some(wave_ms);
     out
-}
-
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
-    let out = match args.mode {
-        Mode::Seq {
-            url,
-            count,
-            max_seconds,
-            min_count,
-        } => sequential(url, count, max_seconds, min_count).await,
-        Mode::Burst {
-            url,
-            concurrency,
-            waves,
-            pause_ms,
-        } => burst(url, concurrency, waves, Duration::from_millis(pause_ms)).await,
-    };
-    println!("{out}");
 }

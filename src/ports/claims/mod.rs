@@ -4,20 +4,21 @@
 //! The parsers are pure functions over the file's text; the `*_check` functions add the blocking
 //! read (size-capped) and turn the outcome into a check status. A missing file is no claim and a
 //! skipped check; an unreadable or malformed one is a failed check naming the path and the reason.
+//! The followers' claims (from their API address and `/id`) are in `followers.rs`.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::host::HostAddresses;
-use super::{
-    BindAddress, Claim, FollowerClaims, SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_FOLLOW,
-    SERVICE_KUBO, SERVICE_LOTUS,
-};
+use super::{BindAddress, Claim, SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_KUBO, SERVICE_LOTUS};
 use crate::check::CheckStatus;
 use crate::files::ReadError;
 use crate::multiaddr::{Host, Multiaddr, MultiaddrError, Transport};
+
+mod followers;
+
+pub use followers::{follower_claims, http_url_host_port, FollowerPlan, MAX_SWARM_CLAIMS};
 
 /// The largest config file read; real ones are a few KiB (service.json ~5 KiB).
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -222,102 +223,6 @@ pub fn lotus_listen_address(text: &str) -> Result<Option<String>, ConfigError> {
     }
 }
 
-/// At most this many distinct swarm claims (protocol, address, port) are kept per follower, after
-/// the locality filter: a follower binds a handful of swarm sockets, while its `/id` may list
-/// thousands of addresses (a misbehaving or hostile peer).
-pub const MAX_SWARM_CLAIMS: usize = 32;
-
-/// The claims of one follower, and how many distinct swarm claims the cap left out.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FollowerPlan {
-    pub claims: Vec<Claim>,
-    pub swarm_dropped: usize,
-}
-
-/// Claims of one follower: its API when it is TCP on this host, and its swarm from `/id`
-/// addresses that are this host's (loopback, wildcard, or an address of one of its interfaces).
-///
-/// Left out: relay addresses (`/p2p-circuit`, the relay's port), DNS names and addresses of other
-/// machines (announced or observed addresses, a remote API), port 0 ("any free port"), addresses
-/// that cannot be read (the follow check reports the follower itself), and swarm claims beyond
-/// [`MAX_SWARM_CLAIMS`].
-pub fn follower_claims(follower: &FollowerClaims, host: &HostAddresses) -> FollowerPlan {
-    let service = format!("{SERVICE_FOLLOW}:{}", follower.cluster_name);
-    let api = follower
-        .api
-        .as_deref()
-        .and_then(|addr| api_claim(&service, addr))
-        .filter(|claim| match &claim.address {
-            BindAddress::Ip(ip) => host.is_local(*ip),
-            BindAddress::Name(name) => name.eq_ignore_ascii_case("localhost"),
-            BindAddress::Every => true,
-        });
-    let mut plan = FollowerPlan {
-        claims: api.into_iter().collect(),
-        swarm_dropped: 0,
-    };
-    let mut seen = std::collections::HashSet::new();
-    for addr in &follower.swarm_addresses {
-        let Ok(parsed) = Multiaddr::parse(addr) else {
-            continue;
-        };
-        if is_relayed(&parsed) {
-            continue;
-        }
-        let Some(claim) = socket_claim(&service, "swarm", parsed) else {
-            continue;
-        };
-        let local = matches!(&claim.address, BindAddress::Ip(ip) if host.is_local(*ip));
-        if !local || !seen.insert((claim.protocol, claim.address.clone(), claim.port)) {
-            continue;
-        }
-        if seen.len() > MAX_SWARM_CLAIMS {
-            plan.swarm_dropped += 1;
-        } else {
-            plan.claims.push(claim);
-        }
-    }
-    plan
-}
-
-fn api_claim(service: &str, addr: &str) -> Option<Claim> {
-    if addr.starts_with('/') {
-        return multiaddr_claim(service, "api", addr).ok().flatten();
-    }
-    let (host, port) = http_url_host_port(addr)?;
-    (port != 0).then(|| Claim {
-        service: service.to_string(),
-        role: "api".into(),
-        protocol: Transport::Tcp,
-        address: host,
-        port,
-    })
-}
-
-/// Host and port of an `http://host:port/...` URL (port 80/443 when absent).
-pub fn http_url_host_port(url: &str) -> Option<(BindAddress, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return None,
-    };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port) =
-        split_host_port(authority).or_else(|| Some((authority.trim_matches(['[', ']']), "")))?;
-    let port = if port.is_empty() {
-        default_port
-    } else {
-        port.parse().ok()?
-    };
-    Some((host_address(host)?, port))
-}
-
-fn is_relayed(addr: &Multiaddr) -> bool {
-    matches!(addr, Multiaddr::Socket { upper, .. } if upper.iter().any(|p| p == "p2p-circuit"))
-}
-
 /// The claim a multiaddr makes for `service` in `role`; `None` for a unix socket (no port) and
 /// for port 0 (the daemon picks any free port: nothing to collide with).
 pub fn multiaddr_claim(
@@ -480,6 +385,20 @@ fn expect_object<'a>(
     })
 }
 
+/// A claim as `service role protocol address port`, for compact expectations.
+#[cfg(test)]
+fn line(claim: &Claim) -> String {
+    format!(
+        "{} {} {} {} {}",
+        claim.service, claim.role, claim.protocol, claim.address, claim.port
+    )
+}
+
+#[cfg(test)]
+fn lines(claims: &[Claim]) -> Vec<String> {
+    claims.iter().map(line).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,16 +409,15 @@ mod tests {
         std::fs::read_to_string(Path::new(FIXTURES).join(name)).unwrap()
     }
 
-    /// A claim as `service role protocol address port`, for compact expectations.
-    fn line(claim: &Claim) -> String {
-        format!(
-            "{} {} {} {} {}",
-            claim.service, claim.role, claim.protocol, claim.address, claim.port
-        )
-    }
-
-    fn lines(claims: &[Claim]) -> Vec<String> {
-        claims.iter().map(line).collect()
+    /// Each text is refused with an error that contains its expected words.
+    fn assert_errors<T: std::fmt::Debug>(
+        parse: impl Fn(&str) -> Result<T, ConfigError>,
+        cases: &[(&str, &str)],
+    ) {
+        for (text, expected) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
     }
 
     #[test]
@@ -591,10 +509,7 @@ mod tests {
                 "observations.metrics.enable_stats: expected true or false",
             ),
         ];
-        for (text, expected) in cases {
-            let err = cluster_service_claims(text).unwrap_err().to_string();
-            assert!(err.contains(expected), "{text}: {err}");
-        }
+        assert_errors(cluster_service_claims, &cases);
     }
 
     #[test]
@@ -666,10 +581,7 @@ mod tests {
                 "API.ListenAddress: expected a string",
             ),
         ];
-        for (text, expected) in bad {
-            let err = lotus_listen_address(text).unwrap_err().to_string();
-            assert!(err.contains(expected), "{text}: {err}");
-        }
+        assert_errors(lotus_listen_address, &bad);
     }
 
     #[test]
@@ -772,159 +684,5 @@ mod tests {
             let got = exporter_claim(input).ok();
             assert_eq!(got.as_ref().map(line).as_deref(), expected, "{input}");
         }
-    }
-
-    /// A host with one LAN address besides loopback.
-    fn lan_host() -> HostAddresses {
-        HostAddresses {
-            addresses: ["192.168.1.5".parse().unwrap()].into(),
-        }
-    }
-
-    #[test]
-    fn follower_claims_api_and_swarm_without_relays() {
-        let follower = FollowerClaims {
-            cluster_name: "mycluster".into(),
-            api: Some("/ip4/127.0.0.1/tcp/9097".into()),
-            swarm_addresses: vec![
-                "/ip4/127.0.0.1/tcp/9096/p2p/12D3KooWPeer".into(),
-                "/ip4/192.168.1.5/udp/9096/quic-v1/p2p/12D3KooWPeer".into(),
-                "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWRelay/p2p-circuit/p2p/12D3KooWPeer".into(),
-                "garbage".into(),
-            ],
-            pid: None,
-        };
-        let plan = follower_claims(&follower, &lan_host());
-        assert_eq!(
-            lines(&plan.claims),
-            [
-                "ipfs-cluster-follow:mycluster api tcp 127.0.0.1 9097",
-                "ipfs-cluster-follow:mycluster swarm tcp 127.0.0.1 9096",
-                "ipfs-cluster-follow:mycluster swarm udp 192.168.1.5 9096",
-            ]
-        );
-        assert_eq!(plan.swarm_dropped, 0);
-        let on_socket = FollowerClaims {
-            cluster_name: "c".into(),
-            api: None,
-            swarm_addresses: vec![],
-            pid: None,
-        };
-        assert!(follower_claims(&on_socket, &lan_host()).claims.is_empty());
-    }
-
-    #[test]
-    fn remote_apis_and_other_machines_addresses_are_no_claims_here() {
-        let follower = FollowerClaims {
-            cluster_name: "far".into(),
-            api: Some("/dns/cluster.example.org/tcp/9094".into()),
-            swarm_addresses: vec![
-                // Announced, observed and DNS addresses: not sockets of this host.
-                "/dns4/example.com/tcp/443/wss/p2p/12D3KooWPeer".into(),
-                "/ip4/10.9.9.9/tcp/9096/p2p/12D3KooWPeer".into(),
-                "/ip4/203.0.113.7/udp/9096/quic-v1".into(),
-                // Bound here: loopback, wildcard, an interface address.
-                "/ip4/0.0.0.0/tcp/9096".into(),
-                "/ip6/::1/tcp/9096".into(),
-                "/ip4/192.168.1.5/tcp/9096".into(),
-            ],
-            pid: None,
-        };
-        assert_eq!(
-            lines(&follower_claims(&follower, &lan_host()).claims),
-            [
-                "ipfs-cluster-follow:far swarm tcp 0.0.0.0 9096",
-                "ipfs-cluster-follow:far swarm tcp ::1 9096",
-                "ipfs-cluster-follow:far swarm tcp 192.168.1.5 9096",
-            ]
-        );
-        for api in ["/ip4/10.1.2.3/tcp/9094", "http://cluster.example.org:9094"] {
-            let remote = FollowerClaims {
-                cluster_name: "far".into(),
-                api: Some(api.into()),
-                swarm_addresses: vec![],
-                pid: None,
-            };
-            assert!(
-                follower_claims(&remote, &lan_host()).claims.is_empty(),
-                "{api} is another machine's port"
-            );
-        }
-    }
-
-    #[test]
-    fn port_zero_is_no_claim() {
-        assert_eq!(
-            multiaddr_claim("kubo", "swarm", "/ip4/0.0.0.0/tcp/0").unwrap(),
-            None
-        );
-        let claims = cluster_service_claims(
-            r#"{"cluster":{"listen_multiaddress":["/ip4/0.0.0.0/tcp/0","/ip4/0.0.0.0/udp/0/quic"]}}"#,
-        )
-        .unwrap();
-        assert!(claims.is_empty(), "{claims:?}");
-        let follower = FollowerClaims {
-            cluster_name: "c".into(),
-            api: Some("http://127.0.0.1:0".into()),
-            swarm_addresses: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            pid: None,
-        };
-        assert!(follower_claims(&follower, &lan_host()).claims.is_empty());
-    }
-
-    #[test]
-    fn a_huge_id_gives_at_most_the_cap_of_distinct_swarm_claims() {
-        let mut swarm_addresses: Vec<String> = (0..40_000)
-            .map(|i| format!("/ip4/127.0.0.1/tcp/{}/p2p/12D3KooWPeer", 1000 + i % 60_000))
-            .collect();
-        // Duplicates do not count against the cap.
-        swarm_addresses.extend((0..1000).map(|_| "/ip4/127.0.0.1/tcp/1000".to_string()));
-        let follower = FollowerClaims {
-            cluster_name: "big".into(),
-            api: None,
-            swarm_addresses,
-            pid: None,
-        };
-        let plan = follower_claims(&follower, &lan_host());
-        assert_eq!(plan.claims.len(), MAX_SWARM_CLAIMS);
-        assert_eq!(plan.swarm_dropped, 40_000 - MAX_SWARM_CLAIMS);
-        let few = FollowerClaims {
-            swarm_addresses: vec!["/ip4/127.0.0.1/tcp/9096".into(); 100],
-            ..follower
-        };
-        assert_eq!(follower_claims(&few, &lan_host()).claims.len(), 1);
-    }
-
-    #[test]
-    fn follower_api_given_as_http_url() {
-        let cases = [
-            ("http://127.0.0.1:9097", Some("tcp 127.0.0.1 9097")),
-            ("http://[::1]:9094/", Some("tcp ::1 9094")),
-            // Another machine's API is no claim on this host's ports.
-            ("https://user:pw@cluster.example/", None),
-            ("http://localhost", Some("tcp localhost 80")),
-            ("http://192.168.1.5:9094", Some("tcp 192.168.1.5 9094")),
-            ("ftp://x:1", None),
-            ("http://:bad", None),
-        ];
-        for (input, expected) in cases {
-            let follower = FollowerClaims {
-                cluster_name: "c".into(),
-                api: Some(input.into()),
-                swarm_addresses: vec![],
-                pid: None,
-            };
-            let got = follower_claims(&follower, &lan_host())
-                .claims
-                .first()
-                .map(|c| format!("{} {} {}", c.protocol, c.address, c.port));
-            assert_eq!(got.as_deref(), expected, "{input}");
-        }
-        // The URL parser itself still reads remote hosts.
-        assert_eq!(
-            http_url_host_port("https://user:pw@cluster.example/")
-                .map(|(host, port)| format!("{host} {port}")),
-            Some("cluster.example 443".to_string())
-        );
     }
 }
