@@ -1,9 +1,11 @@
-//! A JSON-RPC 2.0 client for Lotus (`POST /rpc/v1`), with Lotus's error envelopes in words.
+//! A JSON-RPC 2.0 client for Lotus (`POST /rpc/v1`, and `/rpc/v2` beside it), over a pool of
+//! keep-alive connections (http or https), with Lotus's error envelopes in words.
 //!
 //! The bearer token, when one is configured, is sent in the `Authorization` header and nowhere
 //! else; every error message is scrubbed of it before it leaves this module.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -200,18 +202,29 @@ impl RpcClient {
         params: Value,
         deadline: Instant,
     ) -> Result<Value, RpcError> {
-        self.call_inner(at, method, params, deadline)
-            .await
-            .map_err(|e| self.scrub(e))
+        let answer = async {
+            let request = self.request(at, method, params)?;
+            let response = self
+                .pool
+                .fetch(&self.target.endpoint, request, self.body_cap, deadline)
+                .await
+                .map_err(transport_error)?;
+            // Scrubbed before anything is parsed or cut: an answer echoing the token (an error
+            // page quoting the request's headers, a node putting it in a result) carries none
+            // of it on.
+            let body = self.scrubber.bytes(&response.body);
+            interpret(&at.display, method, response.status, &body)
+        };
+        answer.await.map_err(|e| self.scrub(e))
     }
 
-    async fn call_inner(
+    /// The JSON-RPC request for `method`, with the token (if any) in its `Authorization` header.
+    fn request(
         &self,
         at: &RpcPath,
         method: &'static str,
         params: Value,
-        deadline: Instant,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Request<Full<Bytes>>, RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id});
         let mut request = Request::builder()
@@ -225,18 +238,9 @@ impl RpcClient {
                 format!("Bearer {}", token.expose()),
             );
         }
-        let request = request
+        request
             .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| RpcError::Transport(format!("cannot build the {method} request: {e}")))?;
-        let response = self
-            .pool
-            .fetch(&self.target.endpoint, request, self.body_cap, deadline)
-            .await
-            .map_err(transport_error)?;
-        // Scrubbed before anything is parsed or cut: an answer echoing the token (an error page
-        // quoting the request's headers, a node putting it in a result) carries none of it on.
-        let body = self.scrubber.bytes(&response.body);
-        interpret(&at.display, method, response.status, &body)
+            .map_err(|e| RpcError::Transport(format!("cannot build the {method} request: {e}")))
     }
 
     /// Remove the token from any text that might carry it (a server echoing headers, say).
@@ -247,6 +251,16 @@ impl RpcClient {
             std::borrow::Cow::Owned(clean) => RpcError::Transport(clean),
         }
     }
+}
+
+/// One timed call's outcome.
+pub type Timed<T> = (Result<T, RpcError>, Duration);
+
+/// Await a call and note how long it took.
+pub async fn timed<T>(future: impl std::future::Future<Output = Result<T, RpcError>>) -> Timed<T> {
+    let begun = std::time::Instant::now();
+    let result = future.await;
+    (result, begun.elapsed())
 }
 
 /// Read a JSON-RPC answer: the `result`, or the error in words (HTTP status, envelope, shape).

@@ -20,6 +20,26 @@ pub(crate) fn shape(method: &'static str, what: impl Into<String>) -> ShapeError
     }
 }
 
+/// The answer as a JSON object, or the shape error saying it is not one.
+pub(crate) fn object<'a>(
+    method: &'static str,
+    v: &'a Value,
+) -> Result<&'a serde_json::Map<String, Value>, ShapeError> {
+    v.as_object().ok_or_else(|| shape(method, "not an object"))
+}
+
+/// The string field `name` of an answer's object, or the shape error `no NAME string`.
+pub(crate) fn string_field(
+    method: &'static str,
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<String, ShapeError> {
+    obj.get(name)
+        .and_then(Value::as_str)
+        .map(String::from)
+        .ok_or_else(|| shape(method, format!("no {name} string")))
+}
+
 /// `Filecoin.Version`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Version {
@@ -75,14 +95,9 @@ pub fn normalise_network(name: &str) -> String {
 
 pub fn parse_version(v: &Value) -> Result<Version, ShapeError> {
     const M: &str = "Filecoin.Version";
-    let obj = v.as_object().ok_or_else(|| shape(M, "not an object"))?;
-    let version = obj
-        .get("Version")
-        .and_then(Value::as_str)
-        .ok_or_else(|| shape(M, "no Version string"))?
-        .to_string();
+    let obj = object(M, v)?;
     Ok(Version {
-        version,
+        version: string_field(M, obj, "Version")?,
         block_delay_seconds: obj.get("BlockDelay").and_then(flex_u64).filter(|d| *d > 0),
         agent: obj.get("Agent").and_then(Value::as_str).map(String::from),
     })
@@ -150,7 +165,7 @@ pub struct SyncWorkers {
 
 pub fn parse_sync_state(v: &Value) -> Result<SyncWorkers, ShapeError> {
     const M: &str = "Filecoin.SyncState";
-    let obj = v.as_object().ok_or_else(|| shape(M, "not an object"))?;
+    let obj = object(M, v)?;
     let mut workers = SyncWorkers::default();
     let syncs = match obj.get("ActiveSyncs") {
         None | Some(Value::Null) => return Ok(workers),

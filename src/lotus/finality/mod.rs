@@ -30,7 +30,7 @@ mod shapes;
 pub use shapes::*;
 
 use crate::check::{CheckResult, CheckStatus};
-use crate::lotus::rpc::{RpcClient, RpcError, RpcPath};
+use crate::lotus::rpc::{timed, RpcClient, RpcError, RpcPath};
 use crate::lotus::types::{shape, ShapeError};
 
 /// The `check` label of the F3 sub-check.
@@ -62,7 +62,7 @@ enum Route {
 }
 
 /// One call's outcome and how long it took.
-type Timed = (Result<Value, RpcError>, Duration);
+type Timed = crate::lotus::rpc::Timed<Value>;
 
 /// The finality calls' raw outcomes, before judging.
 pub struct FinalityRound {
@@ -144,12 +144,6 @@ async fn chain_round(client: &RpcClient, route: Option<Route>, deadline: Instant
     round.v1 = Some(client.call(method, json!([]), deadline).await);
     round.duration = begun.elapsed();
     round
-}
-
-async fn timed(future: impl std::future::Future<Output = Result<Value, RpcError>>) -> Timed {
-    let begun = std::time::Instant::now();
-    let result = future.await;
-    (result, begun.elapsed())
 }
 
 /// What the round found: the F3 report, the chain finality, their two check results, and the

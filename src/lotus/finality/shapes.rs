@@ -186,7 +186,7 @@ pub fn parse_certificate(v: &Value) -> Result<Option<(u64, u64)>, ShapeError> {
 /// `F3GetProgress`: `None` for the all-zero answer of an F3 that is not running.
 pub fn parse_progress(v: &Value) -> Result<Option<F3Progress>, ShapeError> {
     const M: &str = "Filecoin.F3GetProgress";
-    let obj = v.as_object().ok_or_else(|| shape(M, "not an object"))?;
+    let obj = types::object(M, v)?;
     let field = |name: &str| {
         obj.get(name)
             .and_then(flex_u64)
@@ -204,12 +204,8 @@ pub fn parse_progress(v: &Value) -> Result<Option<F3Progress>, ShapeError> {
 /// `F3GetManifest`: the F3 network name and bootstrap epoch.
 pub fn parse_manifest(v: &Value) -> Result<F3Manifest, ShapeError> {
     const M: &str = "Filecoin.F3GetManifest";
-    let obj = v.as_object().ok_or_else(|| shape(M, "not an object"))?;
-    let network_name = obj
-        .get("NetworkName")
-        .and_then(Value::as_str)
-        .ok_or_else(|| shape(M, "no NetworkName string"))?
-        .to_string();
+    let obj = types::object(M, v)?;
+    let network_name = types::string_field(M, obj, "NetworkName")?;
     let bootstrap_epoch = obj
         .get("BootstrapEpoch")
         .and_then(epoch)
@@ -223,7 +219,7 @@ pub fn parse_manifest(v: &Value) -> Result<F3Manifest, ShapeError> {
 /// v2 `ChainGetTipSetFinalityStatus`.
 pub fn parse_finality_status(v: &Value) -> Result<ChainFinality, ShapeError> {
     const M: &str = "Filecoin.ChainGetTipSetFinalityStatus";
-    let obj = v.as_object().ok_or_else(|| shape(M, "not an object"))?;
+    let obj = types::object(M, v)?;
     let tipset = |name: &str| match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(ts) => finalized_epoch(M, ts).map(Some),
