@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use super::owners::{read_socket_owners, socket_inode, OwnerCache, OWNER_CACHE_TTL};
 use super::sock_diag::{self, SockDiag};
+pub use super::socket::Socket;
 use super::{SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_FOLLOW, SERVICE_KUBO, SERVICE_LOTUS};
 use crate::files::ReadError;
 use crate::multiaddr::Transport;
@@ -31,16 +32,6 @@ pub const MAX_PROC_NET_BYTES: u64 = 16 * 1024 * 1024;
 const TCP_LISTEN: u8 = 0x0A;
 /// TCP state `CLOSE`, which an unconnected UDP socket reports (`TCP_CLOSE`, shown as 07).
 const UDP_UNCONNECTED: u8 = 0x07;
-
-/// One listening (TCP) or bound, unconnected (UDP) socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Socket {
-    pub protocol: Transport,
-    /// Local address; IPv4-mapped IPv6 addresses are given as IPv4.
-    pub address: IpAddr,
-    pub port: u16,
-    pub inode: u64,
-}
 
 /// A process holding a listening socket.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,6 +24,7 @@ pub mod listeners;
 pub mod owners;
 mod readers;
 pub mod sock_diag;
+mod socket;
 
 use std::fmt;
 use std::net::IpAddr;

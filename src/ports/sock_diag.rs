@@ -21,7 +21,7 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NetlinkSocket, SocketAddr};
 
-use super::listeners::Socket;
+use super::socket::Socket;
 use crate::multiaddr::Transport;
 
 /// TCP state `CLOSE`, which a bound, unconnected UDP socket reports.

@@ -1,0 +1,16 @@
+//! One listening socket as the kernel reports it, whichever way it was read (netlink in
+//! [`super::sock_diag`], `/proc/net` in [`super::listeners`]).
+
+use std::net::IpAddr;
+
+use crate::multiaddr::Transport;
+
+/// One listening (TCP) or bound, unconnected (UDP) socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    pub protocol: Transport,
+    /// Local address; IPv4-mapped IPv6 addresses are given as IPv4.
+    pub address: IpAddr,
+    pub port: u16,
+    pub inode: u64,
+}
