@@ -4,9 +4,11 @@
 //!
 //! `cargo test --test architecture -- --nocapture` prints the import graph, layer by layer;
 //! `scripts/test` runs it that way. An import is any `crate::<module>` (or, in `main.rs`,
-//! `lotus_follow_exporter::<module>`) outside a comment, grouped imports (`crate::{a, b::C}`)
-//! and `super::` paths that climb to the crate root included. A new top-level module fails the
-//! test until it is given a layer below.
+//! `lotus_follow_exporter::<module>`) in code (comments, strings, raw strings and char literals
+//! are blanked first), grouped imports (`crate::{a, b::C}`) and `super::` chains that climb to
+//! the crate root from where they stand (a `mod tests {` block or any inline module is one level
+//! deeper than its file) included. A new top-level module (a file, or an inline `mod` in
+//! `lib.rs`) fails the test until it is given a layer below.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -77,15 +79,106 @@ fn module_path(relative: &Path) -> Vec<String> {
     parts
 }
 
-/// The code of a file with comments (line comments, doc comments) left out.
-fn code_lines(text: &str) -> String {
-    text.lines()
-        .map(|line| match line.find("//") {
-            Some(at) if !line[..at].contains('"') => &line[..at],
-            _ => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+/// The code of a file with every comment (line, block, doc) and every literal (strings, raw
+/// strings, byte strings, chars) blanked out, so that neither names a module; line breaks are
+/// kept, so lines still count, and braces inside literals no longer count as braces.
+fn code_only(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    // Blank `chars[from..to]`, keeping its line breaks.
+    let blank = |out: &mut String, from: usize, to: usize| {
+        for &c in &chars[from..to.min(chars.len())] {
+            out.push(if c == '\n' { '\n' } else { ' ' });
+        }
+    };
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        let starts_word = i == 0 || !ident(chars[i - 1]);
+        if c == '/' && next == Some('/') {
+            let end = chars[i..]
+                .iter()
+                .position(|&c| c == '\n')
+                .map_or(chars.len(), |n| i + n);
+            blank(&mut out, i, end);
+            i = end;
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            let mut j = i;
+            while j < chars.len() {
+                if chars[j] == '/' && chars.get(j + 1) == Some(&'*') {
+                    depth += 1;
+                    j += 2;
+                } else if chars[j] == '*' && chars.get(j + 1) == Some(&'/') {
+                    depth -= 1;
+                    j += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    j += 1;
+                }
+            }
+            blank(&mut out, i, j);
+            i = j;
+        } else if let Some(hashes) = raw_string_at(&chars, i).filter(|_| starts_word) {
+            // `r"…"`, `r#"…"#`, `br"…"`: ends at a quote followed by as many `#`.
+            let open = chars[i..]
+                .iter()
+                .position(|&c| c == '"')
+                .map_or(i, |n| i + n);
+            let mut j = open + 1;
+            while j < chars.len()
+                && !(chars[j] == '"' && (1..=hashes).all(|h| chars.get(j + h) == Some(&'#')))
+            {
+                j += 1;
+            }
+            let end = (j + 1 + hashes).min(chars.len());
+            blank(&mut out, i, end);
+            i = end;
+        } else if c == '"' {
+            let mut j = i + 1;
+            while j < chars.len() && chars[j] != '"' {
+                j += if chars[j] == '\\' { 2 } else { 1 };
+            }
+            let end = (j + 1).min(chars.len());
+            blank(&mut out, i, end);
+            i = end;
+        } else if c == '\'' && next == Some('\\') {
+            // An escaped char literal: `'\n'`, `'\''`, `'\u{7f}'`.
+            let end = chars[i + 2..]
+                .iter()
+                .skip(1)
+                .position(|&c| c == '\'')
+                .map_or(chars.len(), |n| i + 3 + n + 1);
+            blank(&mut out, i, end);
+            i = end;
+        } else if c == '\'' && chars.get(i + 2) == Some(&'\'') {
+            // `'x'`; a lifetime (`'a`) has no closing quote after one character.
+            blank(&mut out, i, i + 3);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The number of `#` of a raw string (`r"`, `r#"`, `br##"`) starting at `i`, if one does.
+fn raw_string_at(chars: &[char], i: usize) -> Option<usize> {
+    let mut j = i;
+    if chars.get(j) == Some(&'b') || chars.get(j) == Some(&'c') {
+        j += 1;
+    }
+    if chars.get(j) != Some(&'r') {
+        return None;
+    }
+    j += 1;
+    let hashes = chars[j..].iter().take_while(|&&c| c == '#').count();
+    (chars.get(j + hashes) == Some(&'"')).then_some(hashes)
 }
 
 fn identifier_at(text: &str) -> Option<&str> {
@@ -129,26 +222,70 @@ fn names_after(rest: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every top-level module a file's code names, from the file at `module` (its module path).
-fn imports(code: &str, module: &[String], crate_prefixes: &[&str]) -> BTreeSet<String> {
+/// The inline modules (`mod NAME {`) open at each byte of `code` (comments and literals
+/// already blanked): `inner[at]` is how many enclose byte `at`.
+fn inline_depths(code: &str) -> Vec<usize> {
+    let mut depths = Vec::with_capacity(code.len());
+    // The brace depth at which each open inline module was opened.
+    let mut open: Vec<usize> = Vec::new();
+    let mut braces = 0;
+    for (at, c) in code.char_indices() {
+        match c {
+            '{' => {
+                let words: Vec<&str> = code[..at].split_whitespace().rev().take(2).collect();
+                let is_mod = words.len() == 2
+                    && words[1] == "mod"
+                    && words[0].chars().all(|c| c.is_alphanumeric() || c == '_');
+                braces += 1;
+                if is_mod {
+                    open.push(braces);
+                }
+            }
+            '}' => {
+                if open.last() == Some(&braces) {
+                    open.pop();
+                }
+                braces -= 1;
+            }
+            _ => {}
+        }
+        depths.extend(std::iter::repeat_n(open.len(), c.len_utf8()));
+    }
+    depths
+}
+
+/// Every top-level module a file's code names, from the file at `module` (its module path):
+/// `crate::` paths (or the other `crate_prefixes`), and `super::` chains that climb to the crate
+/// root from where they stand (a file's `mod tests {` block, or any inline module, is one level
+/// deeper than the file).
+fn imports(text: &str, module: &[String], crate_prefixes: &[&str]) -> BTreeSet<String> {
+    let code = code_only(text);
+    let words_end = |at: usize| {
+        code[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+    };
     let mut found = BTreeSet::new();
     for prefix in crate_prefixes {
         for (at, _) in code.match_indices(prefix) {
-            let before = code[..at].chars().next_back();
-            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
-                continue;
+            if !words_end(at) {
+                found.extend(names_after(&code[at + prefix.len()..]));
             }
-            found.extend(names_after(&code[at + prefix.len()..]));
         }
     }
-    // `super::` climbing to the crate root from a file `module.len()` levels down.
-    let climb = "super::".repeat(module.len());
-    if !module.is_empty() {
-        for (at, _) in code.match_indices(&climb) {
-            let rest = &code[at + climb.len()..];
-            if rest.starts_with("super::") || code[..at].ends_with("super::") {
-                continue;
-            }
+    let depths = inline_depths(&code);
+    for (at, _) in code.match_indices("super::") {
+        if words_end(at) {
+            continue; // the second or later `super::` of a chain
+        }
+        let mut rest = &code[at..];
+        let mut climb = 0;
+        while let Some(after) = rest.strip_prefix("super::") {
+            climb += 1;
+            rest = after;
+        }
+        if climb == module.len() + depths[at] {
             found.extend(names_after(rest));
         }
     }
@@ -165,27 +302,21 @@ fn import_graph() -> Graph {
     for file in files {
         let relative = file.strip_prefix(&src).expect("a file under src/");
         let module = module_path(relative);
-        let Some(top) = module.first().cloned() else {
-            continue; // lib.rs: the tour and the `pub mod` list
-        };
         let text = fs::read_to_string(&file).expect("a readable source file");
+        let Some(top) = module.first().cloned() else {
+            // lib.rs: the tour and the `pub mod` list; a module declared there (even inline,
+            // with no file of its own) is a node that needs a layer.
+            for name in declared_modules(&text) {
+                graph.entry(name).or_default();
+            }
+            continue;
+        };
         let prefixes: &[&str] = if top == "main" {
             &["lotus_follow_exporter::", "crate::"]
         } else {
             &["crate::"]
         };
-        // A trailing `mod tests` block sits one module deeper: its `super::super::` is the file's
-        // parent.
-        let lines: Vec<&str> = text.lines().collect();
-        let split = lines_before_tests(&text);
-        let mut test_module = module.clone();
-        test_module.push("tests".to_string());
-        let mut found = imports(&code_lines(&lines[..split].join("\n")), &module, prefixes);
-        found.extend(imports(
-            &code_lines(&lines[split..].join("\n")),
-            &test_module,
-            prefixes,
-        ));
+        let found = imports(&text, &module, prefixes);
         let edges = graph.entry(top.clone()).or_default();
         for name in found {
             if name != top {
@@ -194,6 +325,25 @@ fn import_graph() -> Graph {
         }
     }
     graph
+}
+
+/// The modules a file declares at its top level (`mod a;`, `pub mod b {`, `pub(crate) mod c;`).
+fn declared_modules(text: &str) -> Vec<String> {
+    let code = code_only(text);
+    let mut depth = 0i64;
+    let mut names = Vec::new();
+    for line in code.lines() {
+        if depth == 0 {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let Some(at) = words.iter().position(|w| *w == "mod") {
+                if let Some(name) = words.get(at + 1).and_then(|w| identifier_at(w)) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+    }
+    names
 }
 
 fn layer_of(module: &str) -> Option<(usize, &'static str)> {
@@ -300,18 +450,35 @@ fn modules_form_the_layers_of_the_tour_without_a_cycle() {
     }
 }
 
-/// Lines before a trailing `#[cfg(test)]` + `mod tests` block; the whole file without one.
+/// Lines of a file not in its trailing `#[cfg(test)]` + `mod tests {` block: the whole file
+/// without one, and any line after the block's closing brace counts (a block is not trailing
+/// when code follows it).
 fn lines_before_tests(text: &str) -> usize {
     let lines: Vec<&str> = text.lines().collect();
-    let trailing_tests = lines
+    let code = code_only(text);
+    let code_lines: Vec<&str> = code.lines().collect();
+    let Some(start) = lines
         .iter()
         .rposition(|line| line.trim_end() == "#[cfg(test)]")
-        .filter(|&at| {
-            lines
-                .get(at + 1)
-                .is_some_and(|next| next.starts_with("mod tests"))
-        });
-    trailing_tests.unwrap_or(lines.len())
+    else {
+        return lines.len();
+    };
+    if code_lines
+        .get(start + 1)
+        .is_none_or(|next| next.trim_end() != "mod tests {")
+    {
+        return lines.len();
+    }
+    let mut depth = 0i64;
+    let mut end = lines.len() - 1;
+    for (i, line) in code_lines.iter().enumerate().skip(start + 1) {
+        depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+        if depth <= 0 {
+            end = i;
+            break;
+        }
+    }
+    lines.len() - (end + 1 - start)
 }
 
 #[test]
@@ -339,7 +506,7 @@ fn no_source_file_is_over_500_lines_before_its_tests() {
 
 #[test]
 fn imports_are_read_from_every_form_of_path() {
-    let code = code_lines(
+    let code = String::from(
         "use crate::{follow::{A, B}, lotus};\n\
          use crate::ports::X; // crate::render in a comment\n\
          /// [`crate::server`] in a doc link\n\
@@ -360,6 +527,52 @@ fn imports_are_read_from_every_form_of_path() {
         &["crate::"],
     );
     assert_eq!(deeper, BTreeSet::from(["files".to_string()]));
+    let forms = imports(
+        "pub(crate) use crate::secret::Secret;\n\
+         fn f() -> X { <crate::files::Y>::new(&crate::multiaddr::Z::new()) }",
+        &["follow".to_string()],
+        &["crate::"],
+    );
+    let expected = ["files", "multiaddr", "secret"].map(String::from);
+    assert_eq!(forms, BTreeSet::from(expected));
+}
+
+#[test]
+fn super_paths_climb_from_the_inline_module_they_stand_in() {
+    // The tests block of a top-level file, and any other inline module, is one level deeper.
+    let text = "use super::lotus;\n\
+                mod inner {\n    use super::super::config;\n    use super::sibling;\n}\n\
+                #[cfg(test)]\nmod tests {\n    use super::*;\n    use super::super::render;\n\
+                    mod deeper {\n        use super::super::super::web::X;\n    }\n}\n\
+                use super::{probe, server};\n";
+    let found = imports(text, &["check".to_string()], &["crate::"]);
+    let expected = ["config", "lotus", "probe", "render", "server", "web"].map(String::from);
+    assert_eq!(found, BTreeSet::from(expected));
+}
+
+#[test]
+fn comments_and_literals_name_no_module() {
+    let text = r###"
+        let a = "crate::config::X";
+        let b = r#"crate::server "quoted" crate::web"#;
+        let c = br"crate::probe";
+        let d = '"'; let e = '\''; let f = '{'; use crate::files; // '
+        /* crate::render /* nested crate::bound */ crate::collector */
+        #[doc = "see crate::snapshot"]
+        fn g<'a>(x: &'a str) -> &'a str { crate::check::f(x) }
+        let h = "a \" crate::lotus";
+        mod m { use super::super::secret; }
+    "###;
+    let found = imports(text, &["ports".to_string()], &["crate::"]);
+    let expected = ["check", "files", "secret"].map(String::from);
+    assert_eq!(found, BTreeSet::from(expected));
+    assert_eq!(code_only("x // crate::a\ny").lines().count(), 2);
+}
+
+#[test]
+fn a_module_declared_in_lib_rs_is_a_node() {
+    let lib = "//! tour: mod fake;\npub mod a;\nmod b;\npub(crate) mod c {\n    mod inner;\n}\n";
+    assert_eq!(declared_modules(lib), ["a", "b", "c"]);
 }
 
 #[test]
@@ -410,4 +623,15 @@ fn the_trailing_test_block_is_not_counted() {
     assert_eq!(lines_before_tests(text), 3);
     let no_tests = "//! a\n#[cfg(test)]\nfn helper() {}\nfn b() {}\n";
     assert_eq!(lines_before_tests(no_tests), 4);
+    // Code after the block is counted: the block is not trailing.
+    let code_after = "fn a() {}\n#[cfg(test)]\nmod tests {\n    fn t() { let _ = '}'; }\n}\nfn b() {}\nfn c() {}\n";
+    assert_eq!(lines_before_tests(code_after), 3);
+    // `mod tests_support` is not the tests block.
+    let support = "fn a() {}\n#[cfg(test)]\nmod tests_support {\n}\n";
+    assert_eq!(lines_before_tests(support), 4);
+    let long = format!(
+        "{}#[cfg(test)]\nmod tests {{\n}}\n",
+        "fn a() {}\n".repeat(501)
+    );
+    assert_eq!(lines_before_tests(&long), 501);
 }
