@@ -303,6 +303,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_followers_claims_carry_its_pid_and_its_tcp_api() {
+        use crate::http_client::Endpoint;
+        let tcp = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: 19094,
+        };
+        let mut report = FollowReport::for_tests("c", tcp);
+        report.pid = Some(42);
+        report.api_port = Some(19094);
+        report.swarm_addresses = vec!["/ip4/0.0.0.0/tcp/9096".into()];
+        let claims = follower_claims(&report);
+        assert_eq!(claims.cluster_name, "c");
+        assert_eq!(
+            claims.pid,
+            Some(42),
+            "the port plan owns its sockets by this pid"
+        );
+        assert_eq!(claims.api, Some(format!("http://{}", report.api)));
+        assert_eq!(claims.swarm_addresses, report.swarm_addresses);
+        let unix = FollowReport::for_tests("d", Endpoint::Unix("/f/api-socket".into()));
+        assert_eq!(
+            follower_claims(&unix).api,
+            None,
+            "a unix socket claims no port"
+        );
+    }
+
+    #[test]
     fn budget_follows_blackbox_rules() {
         let five = Duration::from_secs(5);
         assert_eq!(scrape_budget(five, None).unwrap(), five);
