@@ -18,7 +18,7 @@ pub fn parse_environ(raw: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Environments read by [`read_environ`], kept per process while the last [`scan_cached`]
+/// Environments read by [`read_environ`], kept per process while the last [`scan_cached`](super::scan_cached)
 /// still sees that process under the same [`ProcessKey`] (an `exec` or a reused pid drops it).
 static ENVIRONS: Mutex<EnvironCache> = Mutex::new(EnvironCache {
     keys: None,

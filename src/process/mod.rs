@@ -2,7 +2,7 @@
 //! with which environment, and which user owns what.
 //!
 //! Everything here reads `/proc` and `/etc/passwd`. The blocking readers are pure functions over a
-//! root directory (so tests feed them a fake tree); [`scan`] runs them off the async runtime under
+//! root directory (so tests feed them a fake tree); [`scan()`] runs them off the async runtime under
 //! a deadline.
 //!
 //! The table and its scans are in `scan.rs`, process environments in `environ.rs`, which program
