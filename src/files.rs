@@ -6,7 +6,8 @@
 //! ([`READ_DEADLINE`]): it runs on a helper thread (kept and reused), and the caller stops
 //! waiting at the deadline.
 //! A helper stuck in the kernel (a hung network or FUSE mount) cannot be interrupted, so at most
-//! [`MAX_STUCK_READS`] may be outstanding; further reads are refused at once.
+//! [`MAX_STUCK_READS`] may be outstanding; further reads are refused at once. A [`ReadSlot`]
+//! keeps one reader (a config folder, a socket table) to one blocking read at a time.
 
 use std::io::Read;
 use std::path::Path;

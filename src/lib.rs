@@ -16,14 +16,15 @@
 //!
 //! 1. **Top.** [`config`] turns flags and environment into each check's own settings: where
 //!    Lotus is (the way Lotus's own tools find it), which token (if any), which followers and
-//!    config files. [`server`] only routes HTTP: `/metrics`, `/status`, `/healthz`, `/` (the
+//!    config files. [`server`] serves and routes HTTP: `/metrics`, `/status`, `/healthz`, `/` (the
 //!    status page of [`render::html`] for browsers), `/probe` ([`probe`]: one Lotus target of a
 //!    fleet), with the TLS and basic auth of [`web`] (re-read when its files change).
 //! 2. **Renderers.** [`render`] turns a snapshot into Prometheus text, the `/status` JSON, the
 //!    `check` report, the `ports` table or the HTML page, without doing any I/O.
 //! 3. **Assembly.** [`collector`] runs the three checks concurrently under one deadline per
-//!    scrape, lets scrapes that arrive during a collection share it, and hands the followers'
-//!    swarm addresses from the follow check to the port plan. Before a round's reports are
+//!    scrape, lets scrapes that arrive during a collection share it, and hands facts from one
+//!    check to another: each follower's TCP API, swarm addresses and pid to the port plan, and
+//!    who listens on the Lotus API port to the Lotus report. Before a round's reports are
 //!    shared, [`bound`] cuts every backend string and caps every list. [`snapshot`] is what one
 //!    collection found.
 //! 4. **Checks.** Each takes its own settings type and returns a plain report, with no

@@ -1,4 +1,5 @@
-//! Entry point: parse flags, start logging, run `serve` (default), `check` or `ports`.
+//! Entry point: parse flags, start logging, run `serve` (default), `check`, `ports` or
+//! `hash-password`.
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::fmt;
 
 use base64::Engine;
 
-/// A secret (the Lotus token). It has no `Display`, and `Debug` prints `<redacted>`.
+/// A secret (the Lotus token). It has no `Display`, and `Debug` prints `Secret(<redacted>)`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
