@@ -8,7 +8,8 @@
 //! are blanked first), grouped imports (`crate::{a, b::C}`) and `super::` chains that climb to
 //! the crate root from where they stand (a `mod tests {` block or any inline module is one level
 //! deeper than its file) included. A new top-level module (a file, or an inline `mod` in
-//! `lib.rs`) fails the test until it is given a layer below.
+//! `lib.rs`) fails the test until it is given a layer below; so does a glob import of the crate
+//! root (`use crate::*`), which would hide every import after it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -189,7 +190,7 @@ fn identifier_at(text: &str) -> Option<&str> {
 }
 
 /// The top-level names a path after `crate::` reaches: `follow::X` gives `follow`,
-/// `{follow::X, lotus}` gives both.
+/// `{follow::X, lotus}` gives both, and a glob (`*`, `{*, x}`) gives `*`: every module, unseen.
 fn names_after(rest: &str) -> Vec<String> {
     if let Some(group) = rest.strip_prefix('{') {
         let mut depth = 1;
@@ -207,6 +208,9 @@ fn names_after(rest: &str) -> Vec<String> {
                 ',' if depth == 1 => at_item_start = true,
                 c if c.is_whitespace() => {}
                 _ if at_item_start && depth == 1 => {
+                    if c == '*' {
+                        names.push(GLOB.to_string());
+                    }
                     if let Some(name) = identifier_at(&group[i..]) {
                         names.push(name.to_string());
                     }
@@ -217,10 +221,17 @@ fn names_after(rest: &str) -> Vec<String> {
         }
         return names;
     }
+    if rest.starts_with('*') {
+        return vec![GLOB.to_string()];
+    }
     identifier_at(rest)
         .map(|n| vec![n.to_string()])
         .unwrap_or_default()
 }
+
+/// The edge a glob import of the crate root makes: it brings every module into scope, so what
+/// the file then uses by bare name (`config::Config`) is invisible here.
+const GLOB: &str = "*";
 
 /// The inline modules (`mod NAME {`) open at each byte of `code` (comments and literals
 /// already blanked): `inner[at]` is how many enclose byte `at`.
@@ -398,6 +409,13 @@ fn layering_violations(graph: &Graph) -> Vec<String> {
             continue;
         };
         for target in edges {
+            if target == GLOB {
+                problems.push(format!(
+                    "{module} imports the crate root with a glob (`crate::*` or `super::*` to the \
+                     root): name each module, so this test sees the imports"
+                ));
+                continue;
+            }
             let Some((target_layer, target_name)) = layer_of(target) else {
                 continue; // reported as a module with no layer, or not a module of src/
             };
@@ -613,6 +631,29 @@ fn a_cycle_and_an_upward_import_are_found() {
     assert!(problems.contains("follow imports ports"), "{problems}");
     assert!(
         problems.contains("src/newroom: a top-level module with no layer"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn a_glob_import_of_the_crate_root_is_refused() {
+    let module = ["ports".to_string()];
+    for text in ["use crate::*;", "use crate::{*, files};", "use super::*;"] {
+        let found = imports(text, &module, &["crate::"]);
+        assert!(found.contains(GLOB), "{text}: {found:?}");
+    }
+    // Inside the file's tests block, `super::*` is the file itself.
+    let tests = imports(
+        "#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+        &module,
+        &["crate::"],
+    );
+    assert!(tests.is_empty(), "{tests:?}");
+    let mut graph = Graph::new();
+    graph.insert("ports".to_string(), BTreeSet::from([GLOB.to_string()]));
+    let problems = layering_violations(&graph).join("\n");
+    assert!(
+        problems.contains("ports imports the crate root with a glob"),
         "{problems}"
     );
 }
