@@ -20,7 +20,7 @@ pub use super::socket::Socket;
 use super::{SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_FOLLOW, SERVICE_KUBO, SERVICE_LOTUS};
 use crate::files::ReadError;
 use crate::multiaddr::Transport;
-use crate::process::{follow_cluster_name, split_cmdline, ProcessInfo, ProcessTable};
+use crate::process::{follow_cluster_name, ProcessInfo, ProcessTable};
 
 /// Where the real process and socket tables live.
 pub const PROC_ROOT: &str = "/proc";
@@ -390,21 +390,7 @@ fn read_table(path: &Path) -> Result<Option<String>, ListenersError> {
 }
 
 fn read_process(root: &Path, pid: u32) -> Option<ProcessInfo> {
-    let dir = root.join(pid.to_string());
-    let cmdline = crate::process::read_cmdline(&dir)?;
-    let comm = std::fs::read_to_string(dir.join("comm"))
-        .map(|c| c.trim_end().to_string())
-        .unwrap_or_default();
-    let uid = {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(&dir).ok().map(|meta| meta.uid())
-    };
-    Some(ProcessInfo {
-        pid,
-        argv: split_cmdline(&cmdline),
-        comm,
-        uid,
-    })
+    crate::process::read_process(&root.join(pid.to_string()), pid)
 }
 
 #[cfg(test)]

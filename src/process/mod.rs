@@ -21,8 +21,8 @@ mod users;
 pub use environ::{parse_environ, read_environ};
 pub use programs::{find_in_path, follow_cluster_name, is_lotus_daemon};
 pub use scan::{
-    read_cmdline, read_process_table, read_process_table_cached, scan, scan_cached, scan_root,
-    split_cmdline, ProcessCache, ProcessKey, MAX_CMDLINE_BYTES, MAX_SCANS_IN_FLIGHT,
+    read_cmdline, read_process, read_process_table, read_process_table_cached, scan, scan_cached,
+    scan_root, split_cmdline, ProcessCache, ProcessKey, MAX_CMDLINE_BYTES, MAX_SCANS_IN_FLIGHT,
 };
 pub use users::{home_dir_in, owner_home, user_name, user_name_in};
 

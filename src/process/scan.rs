@@ -41,6 +41,25 @@ impl Drop for ScanGuard {
     }
 }
 
+/// One process from its `/proc/<pid>` folder `dir`: command line, `comm` and owner; `None` when
+/// its command line cannot be read (it exited).
+pub fn read_process(dir: &Path, pid: u32) -> Option<ProcessInfo> {
+    let cmdline = read_cmdline(dir)?;
+    let comm = std::fs::read_to_string(dir.join("comm"))
+        .map(|c| c.trim_end().to_string())
+        .unwrap_or_default();
+    let uid = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir).ok().map(|meta| meta.uid())
+    };
+    Some(ProcessInfo {
+        pid,
+        argv: split_cmdline(&cmdline),
+        comm,
+        uid,
+    })
+}
+
 /// `/proc/<pid>/cmdline`, capped at [`MAX_CMDLINE_BYTES`].
 pub fn read_cmdline(dir: &Path) -> Option<Vec<u8>> {
     match crate::files::read_capped_here(&dir.join("cmdline"), MAX_CMDLINE_BYTES) {
@@ -195,22 +214,10 @@ pub fn read_process_table_cached(
             Some((cached_key, info)) if cacheable && cached_key == key => info,
             _ => {
                 cache.cmdline_reads += 1;
-                let Some(cmdline) = read_cmdline(&dir) else {
+                let Some(info) = read_process(&dir, pid) else {
                     continue;
                 };
-                let comm = std::fs::read_to_string(dir.join("comm"))
-                    .map(|c| c.trim_end().to_string())
-                    .unwrap_or_default();
-                let uid = {
-                    use std::os::unix::fs::MetadataExt;
-                    std::fs::metadata(&dir).ok().map(|meta| meta.uid())
-                };
-                ProcessInfo {
-                    pid,
-                    argv: split_cmdline(&cmdline),
-                    comm,
-                    uid,
-                }
+                info
             }
         };
         if cacheable {
