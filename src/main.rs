@@ -10,6 +10,7 @@ use lotus_follow_exporter::collector::Collector;
 use lotus_follow_exporter::config::{Config, Flags};
 use lotus_follow_exporter::render;
 use lotus_follow_exporter::server::{self, App};
+use lotus_follow_exporter::snapshot::Snapshot;
 use lotus_follow_exporter::web::WebConfig;
 
 /// Prometheus exporter for a Filecoin Lotus daemon, ipfs-cluster-follow peers and the host's port plan.
@@ -165,13 +166,14 @@ async fn serve(config: Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// One collection of every check, for the `check` and `ports` subcommands.
+async fn collect_once(config: Config) -> Snapshot {
+    let collector = Collector::new(config.lotus, config.follow, config.ports);
+    collector.collect(config.collector_timeout).await
+}
+
 async fn check(config: Config, json: bool) -> ExitCode {
-    let collector = Collector::new(
-        config.lotus.clone(),
-        config.follow.clone(),
-        config.ports.clone(),
-    );
-    let snapshot = collector.collect(config.collector_timeout).await;
+    let snapshot = collect_once(config).await;
     if json {
         println!("{:#}", render::status::render(&snapshot));
     } else {
@@ -185,12 +187,7 @@ async fn check(config: Config, json: bool) -> ExitCode {
 }
 
 async fn ports(config: Config) -> ExitCode {
-    let collector = Collector::new(
-        config.lotus.clone(),
-        config.follow.clone(),
-        config.ports.clone(),
-    );
-    let snapshot = collector.collect(config.collector_timeout).await;
+    let snapshot = collect_once(config).await;
     print!("{}", render::table::table(&snapshot.ports));
     print!("{}", render::table::follow_notes(&snapshot.follow));
     if snapshot.ports.has_conflict() {
