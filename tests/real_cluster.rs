@@ -226,6 +226,27 @@ async fn pins() {
     );
 }
 
+/// Waits until an exporter over `stack` reports its follower stopped, and checks what stopped
+/// means: not running, API unreachable, not healthy. Returns that scrape.
+async fn reported_stopped(stack: &Stack, what: &str) -> Metrics {
+    let name = &stack.follower.name;
+    let exporter = exporter(&stack.exporter_args(), false).await;
+    let m = metrics_when(
+        &exporter,
+        what,
+        || stack.logs(),
+        |m| m.get(&labelled("cluster_follow_status", name, "state", "stopped")) == Some(1.0),
+    )
+    .await;
+    assert_eq!(m.value(&of("cluster_follow_running", name)), 0.0);
+    assert_eq!(m.value(&of("cluster_follow_api_reachable", name)), 0.0);
+    assert_eq!(
+        m.get(&labelled("cluster_follow_health", name, "state", "healthy")),
+        Some(0.0)
+    );
+    m
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_stop() {
     let stack = Stack::start().await;
@@ -239,32 +260,7 @@ async fn clean_stop() {
         socket.display()
     );
 
-    let exporter = exporter(&stack.exporter_args(), false).await;
-    let m = metrics_when(
-        &exporter,
-        "the stopped follower reported stopped",
-        || stack.logs(),
-        |m| {
-            m.get(&labelled(
-                "cluster_follow_status",
-                &name,
-                "state",
-                "stopped",
-            )) == Some(1.0)
-        },
-    )
-    .await;
-    assert_eq!(m.value(&of("cluster_follow_running", &name)), 0.0);
-    assert_eq!(m.value(&of("cluster_follow_api_reachable", &name)), 0.0);
-    assert_eq!(
-        m.get(&labelled(
-            "cluster_follow_health",
-            &name,
-            "state",
-            "healthy"
-        )),
-        Some(0.0)
-    );
+    reported_stopped(&stack, "the stopped follower reported stopped").await;
     let (code, report) = subcommand("check", &stack.exporter_args()).await;
     assert_eq!(code, 1, "{report}");
     assert!(
@@ -282,32 +278,7 @@ async fn crash() {
     stack.follower.daemon.kill();
     assert!(socket.exists(), "SIGKILL leaves the socket file behind");
 
-    let exporter = exporter(&stack.exporter_args(), false).await;
-    let m = metrics_when(
-        &exporter,
-        "the crashed follower reported stopped",
-        || stack.logs(),
-        |m| {
-            m.get(&labelled(
-                "cluster_follow_status",
-                &name,
-                "state",
-                "stopped",
-            )) == Some(1.0)
-        },
-    )
-    .await;
-    assert_eq!(m.value(&of("cluster_follow_api_reachable", &name)), 0.0);
-    assert_eq!(m.value(&of("cluster_follow_running", &name)), 0.0);
-    assert_eq!(
-        m.get(&labelled(
-            "cluster_follow_health",
-            &name,
-            "state",
-            "healthy"
-        )),
-        Some(0.0)
-    );
+    let m = reported_stopped(&stack, "the crashed follower reported stopped").await;
     assert_eq!(
         m.get(&labelled(
             "cluster_follow_health",
