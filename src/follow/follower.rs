@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::check::{CheckResult, CheckStatus, DaemonStatus, Health};
+use crate::check::{CheckResult, CheckStatus, DaemonStatus};
 use crate::process::ProcessTable;
 
 use super::api::{ApiClient, ApiError, ClusterId};
@@ -32,6 +32,7 @@ impl FollowChecks {
         self.ask_follower(&mut report, follower, auth, procs, deadline)
             .await;
         report.reasons = reasons_of(&report);
+        report.health = health_of(&report);
         report
     }
 
@@ -76,7 +77,6 @@ impl FollowChecks {
                     "not run: the follower's API cannot be addressed",
                 );
                 report.status = DaemonStatus::Error;
-                report.health = Health::Unhealthy;
                 return;
             }
         };
@@ -138,7 +138,6 @@ impl FollowChecks {
                 } else {
                     DaemonStatus::Error
                 };
-                report.health = Health::Unhealthy;
             }
         }
     }
@@ -200,7 +199,6 @@ impl FollowChecks {
         report.trusted_peers = trusted;
         report.trusted_peers_at = trusted_at;
         report.checks.push(self.named(follower, trust_check));
-        report.health = health_of(report);
     }
 
     async fn live_pins(

@@ -70,11 +70,7 @@ impl FollowChecks {
                     .as_deref()
                     .unwrap_or_default()
             };
-            let owner_home = |pid: u32| {
-                let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
-                let uid = crate::permissions::owner_of(&proc_dir)?;
-                crate::process::home_dir_in(passwd(), uid)
-            };
+            let owner_home = |uid: u32| crate::process::home_dir_in(passwd(), uid);
             let user_name = |uid: u32| crate::permissions::name_in(passwd(), uid);
             discovery::discover(&DiscoveryInput {
                 specs: &specs,

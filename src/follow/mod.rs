@@ -129,11 +129,6 @@ impl FollowChecks {
         self.binary_probe.last()
     }
 
-    /// Shortcut for `binary().available`.
-    pub fn binary_available(&self) -> Option<bool> {
-        self.binary().available
-    }
-
     /// Check every follower, concurrently, before `deadline`: one report per follower, plus the
     /// host-level checks (`follow_discovery`, `follow_binary`). When the process table could not
     /// be read (`procs` is `Err`), whether each follower runs is unknown, not "no".
@@ -189,16 +184,11 @@ impl FollowChecks {
     }
 
     fn forget_gone(&self, followers: &[Follower]) {
-        self.lock()
-            .slow
-            .retain(|name, _| followers.iter().any(|f| &f.name == name));
+        let known = |name: &String| followers.iter().any(|f| &f.name == name);
         let mut state = self.lock();
-        state
-            .peer_ids
-            .retain(|name, _| followers.iter().any(|f| &f.name == name));
-        state
-            .swarm_addresses
-            .retain(|name, _| followers.iter().any(|f| &f.name == name));
+        state.slow.retain(|name, _| known(name));
+        state.peer_ids.retain(|name, _| known(name));
+        state.swarm_addresses.retain(|name, _| known(name));
     }
 }
 

@@ -127,23 +127,15 @@ pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
     reasons
 }
 
-/// Health of a reachable follower (see the module doc).
+/// Health from the verdict's causes (see the module doc): unhealthy while the API is not
+/// reachable, degraded when [`reasons_of`] found any cause, else healthy.
 pub(super) fn health_of(report: &FollowReport) -> Health {
-    let pin_errors: u64 = report
-        .pins
-        .as_ref()
-        .map(|p| ERROR_STATES.iter().filter_map(|s| p.get(*s)).sum())
-        .unwrap_or(0);
-    let degraded = report.connected == Some(false)
-        || report.ipfs_connected == Some(false)
-        || report.pins.is_none()
-        || pin_errors > 0;
     if report.api_reachable != Some(true) {
         Health::Unhealthy
-    } else if degraded {
-        Health::Degraded
-    } else {
+    } else if report.reasons.is_empty() {
         Health::Healthy
+    } else {
+        Health::Degraded
     }
 }
 
@@ -167,6 +159,28 @@ mod tests {
             ..ProcessTable::default()
         };
         Ok(Arc::new(table))
+    }
+
+    #[test]
+    fn health_is_degraded_by_any_cause_and_unhealthy_without_the_api() {
+        let mut report = empty_report(
+            &follower("c", Endpoint::Unix("/x/api-socket".into())),
+            SystemTime::now(),
+        );
+        report.api_reachable = Some(true);
+        report.peers = Some(2);
+        report.connected = Some(true);
+        report.ipfs_connected = Some(true);
+        report.pins = Some([("pin_error".to_string(), 0)].into());
+        report.reasons = reasons_of(&report);
+        assert_eq!(health_of(&report), Health::Healthy);
+        report.pins = Some([("pin_error".to_string(), 1)].into());
+        report.reasons = reasons_of(&report);
+        assert_eq!(report.reasons[0].code, "pin_errors");
+        assert_eq!(health_of(&report), Health::Degraded);
+        report.api_reachable = Some(false);
+        report.reasons = reasons_of(&report);
+        assert_eq!(health_of(&report), Health::Unhealthy);
     }
 
     #[test]

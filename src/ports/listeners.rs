@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use super::owners::{read_socket_owners, socket_inode, OwnerCache, OWNER_CACHE_TTL};
 use super::sock_diag::{self, SockDiag};
+use super::socket::listening_state;
 pub use super::socket::Socket;
 use super::{SERVICE_CLUSTER, SERVICE_EXPORTER, SERVICE_FOLLOW, SERVICE_KUBO, SERVICE_LOTUS};
 use crate::files::ReadError;
@@ -27,11 +28,6 @@ pub const PROC_ROOT: &str = "/proc";
 
 /// The largest `/proc/net/*` table read (a busy host with 100k sockets is ~15 MiB for tcp).
 pub const MAX_PROC_NET_BYTES: u64 = 16 * 1024 * 1024;
-
-/// TCP state `LISTEN` (`include/net/tcp_states.h`).
-const TCP_LISTEN: u8 = 0x0A;
-/// TCP state `CLOSE`, which an unconnected UDP socket reports (`TCP_CLOSE`, shown as 07).
-const UDP_UNCONNECTED: u8 = 0x07;
 
 /// A process holding a listening socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,10 +104,8 @@ pub fn parse_line(line: &str, protocol: Transport) -> Result<Option<Socket>, Lin
     let inode: u64 = inode
         .parse()
         .map_err(|_| LineError::Inode(inode.to_string()))?;
-    let listening = match protocol {
-        Transport::Tcp => state == TCP_LISTEN,
-        Transport::Udp => state == UDP_UNCONNECTED && remote_port == 0,
-    };
+    let listening =
+        state == listening_state(protocol) && (protocol == Transport::Tcp || remote_port == 0);
     Ok(listening.then_some(Socket {
         protocol,
         address,
@@ -129,11 +123,7 @@ pub fn parse_table(text: &str, protocol: Transport) -> (Vec<Socket>, usize) {
         // field alone, before the full parse.
         let state = line.split_whitespace().nth(3);
         if let Some(state) = state.and_then(|s| u8::from_str_radix(s, 16).ok()) {
-            let may_listen = match protocol {
-                Transport::Tcp => state == TCP_LISTEN,
-                Transport::Udp => state == UDP_UNCONNECTED,
-            };
-            if !may_listen {
+            if state != listening_state(protocol) {
                 continue;
             }
         }

@@ -11,8 +11,6 @@
 //! The socket is blocking, like a `/proc` read: the kernel answers a dump synchronously, and the
 //! caller runs this off the async runtime under the scrape's deadline and a read slot.
 
-use std::net::IpAddr;
-
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
@@ -21,13 +19,8 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NetlinkSocket, SocketAddr};
 
-use super::socket::Socket;
+use super::socket::{listening_state, Socket};
 use crate::multiaddr::Transport;
-
-/// TCP state `CLOSE`, which a bound, unconnected UDP socket reports.
-const UDP_UNCONNECTED: u8 = 7;
-/// TCP state `LISTEN`.
-const TCP_LISTEN: u8 = 10;
 
 /// Most messages read from one dump: far more listening sockets than any host has, so a kernel
 /// that never says "done" cannot keep the reader looping.
@@ -110,10 +103,11 @@ impl SockDiag {
     /// The listening (TCP) or bound, unconnected (UDP) sockets of one table.
     pub fn listening(&mut self, table: Table) -> Result<Vec<Socket>, SockDiagError> {
         let what = table.name;
-        let (states, wanted) = match table.protocol {
-            Transport::Tcp => (StateFlags::LISTEN, TCP_LISTEN),
-            Transport::Udp => (StateFlags::CLOSE, UDP_UNCONNECTED),
+        let states = match table.protocol {
+            Transport::Tcp => StateFlags::LISTEN,
+            Transport::Udp => StateFlags::CLOSE,
         };
+        let wanted = listening_state(table.protocol);
         let protocol = match table.protocol {
             Transport::Tcp => IPPROTO_TCP,
             Transport::Udp => IPPROTO_UDP,
@@ -183,7 +177,7 @@ impl SockDiag {
                         if listening {
                             sockets.push(Socket {
                                 protocol: table.protocol,
-                                address: canonical(id.source_address),
+                                address: id.source_address.to_canonical(),
                                 port: id.source_port,
                                 inode: u64::from(response.header.inode),
                             });
@@ -200,14 +194,10 @@ impl SockDiag {
     }
 }
 
-/// IPv4-mapped IPv6 addresses (`::ffff:127.0.0.1`) as IPv4, as the `/proc/net` parser gives them.
-fn canonical(address: IpAddr) -> IpAddr {
-    address.to_canonical()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
 
     #[test]
     fn finds_a_tcp_and_a_udp_listener_of_this_process() {

@@ -14,3 +14,13 @@ pub struct Socket {
     pub port: u16,
     pub inode: u64,
 }
+
+/// The kernel's state (`include/net/tcp_states.h`) of a socket of `protocol` that listens:
+/// `LISTEN` (0x0A) for TCP, `CLOSE` (0x07, what a bound UDP socket reports) for UDP, as netlink
+/// and `/proc/net` both give it.
+pub(super) fn listening_state(protocol: Transport) -> u8 {
+    match protocol {
+        Transport::Tcp => 0x0A,
+        Transport::Udp => 0x07,
+    }
+}

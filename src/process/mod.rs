@@ -11,7 +11,6 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 mod environ;
 mod programs;
@@ -24,7 +23,7 @@ pub use scan::{
     read_cmdline, read_process, read_process_table, read_process_table_cached, scan, scan_cached,
     scan_root, split_cmdline, ProcessCache, ProcessKey, MAX_CMDLINE_BYTES, MAX_SCANS_IN_FLIGHT,
 };
-pub use users::{home_dir_in, owner_home, user_name, user_name_in};
+pub use users::{home_dir_in, user_name_in};
 
 /// One process as `/proc/<pid>` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +112,3 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
-
-/// A generous bound for one blocking read of `/proc` or a small config file.
-pub const FILE_READ_TIMEOUT: Duration = Duration::from_secs(2);

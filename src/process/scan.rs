@@ -82,18 +82,7 @@ pub async fn scan(deadline: Instant) -> Result<ProcessTable, ProcessError> {
 
 /// Read the process table from a `/proc`-shaped directory before `deadline`.
 pub async fn scan_root(root: PathBuf, deadline: Instant) -> Result<ProcessTable, ProcessError> {
-    let Some(guard) = ScanGuard::take() else {
-        return Err(ProcessError::StillRunning);
-    };
-    let task = tokio::task::spawn_blocking(move || {
-        let _guard = guard;
-        read_process_table(&root)
-    });
-    match timeout_at(deadline, task).await {
-        Err(_) => Err(ProcessError::TimedOut),
-        Ok(Err(join)) => Err(ProcessError::Join(join.to_string())),
-        Ok(Ok(result)) => result,
-    }
+    off_runtime(deadline, move || read_process_table(&root)).await
 }
 
 /// Read the process table from `/proc` before `deadline`, reading the command line only of
@@ -102,11 +91,7 @@ pub async fn scan_cached(
     deadline: Instant,
     cache: Arc<Mutex<ProcessCache>>,
 ) -> Result<ProcessTable, ProcessError> {
-    let Some(guard) = ScanGuard::take() else {
-        return Err(ProcessError::StillRunning);
-    };
-    let task = tokio::task::spawn_blocking(move || {
-        let _guard = guard;
+    off_runtime(deadline, move || {
         // Taken out for the scan, so no lock is held across the reads; a scan still running
         // from a timed-out round leaves the next one an empty cache.
         let mut taken = std::mem::take(&mut *lock(&cache));
@@ -114,6 +99,22 @@ pub async fn scan_cached(
         publish_keys(&taken);
         *lock(&cache) = taken;
         table
+    })
+    .await
+}
+
+/// Run one blocking scan off the async runtime before `deadline`, holding one of the
+/// [`MAX_SCANS_IN_FLIGHT`] places while it runs (past the deadline too).
+async fn off_runtime(
+    deadline: Instant,
+    read: impl FnOnce() -> Result<ProcessTable, ProcessError> + Send + 'static,
+) -> Result<ProcessTable, ProcessError> {
+    let Some(guard) = ScanGuard::take() else {
+        return Err(ProcessError::StillRunning);
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        read()
     });
     match timeout_at(deadline, task).await {
         Err(_) => Err(ProcessError::TimedOut),

@@ -1,14 +1,6 @@
-//! Which user owns a process, and that user's name and home directory (`/etc/passwd`).
+//! Users' names and home directories in a `/etc/passwd`-format text (the caller reads the file once).
 
 use std::path::PathBuf;
-
-/// The home directory of the user who owns a process, from `/etc/passwd`.
-pub fn owner_home(pid: u32) -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
-    let passwd = crate::permissions::read_passwd()?;
-    home_dir_in(&passwd, uid)
-}
 
 /// The home directory of `uid` in a passwd-format text.
 pub fn home_dir_in(passwd: &str, uid: u32) -> Option<PathBuf> {
@@ -18,11 +10,6 @@ pub fn home_dir_in(passwd: &str, uid: u32) -> Option<PathBuf> {
         let home = fields.get(5).filter(|h| !h.is_empty())?;
         (line_uid == uid).then(|| PathBuf::from(home))
     })
-}
-
-/// The user name for a uid, from `/etc/passwd`.
-pub fn user_name(uid: u32) -> Option<String> {
-    crate::permissions::user_name(uid)
 }
 
 /// The user name for a uid in a passwd-format text.

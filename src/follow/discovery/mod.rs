@@ -131,8 +131,8 @@ pub struct DiscoveryInput<'a> {
     pub procs: &'a ProcessTable,
     /// Reads a process's environment (`None` when not readable).
     pub environ: &'a dyn Fn(u32) -> Option<Vec<(String, String)>>,
-    /// The home directory of a process's owner, the best guess of its folder when its
-    /// environment is not readable (another user's process).
+    /// The home directory of a user (by uid): under a process owner's home is the best guess
+    /// of its folder when its environment is not readable (another user's process).
     pub owner_home: &'a dyn Fn(u32) -> Option<PathBuf>,
     /// The owner (uid) of a file or folder, `None` when it cannot be looked at.
     pub owner_of: &'a dyn Fn(&Path) -> Option<u32>,

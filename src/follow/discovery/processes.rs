@@ -23,7 +23,9 @@ pub(super) fn from_processes<'a>(
             Some(env) => (env, input.config_dir.to_path_buf()),
             // Another user's process: its folder is most likely under its owner's home.
             None => {
-                let guess = (input.owner_home)(process.pid)
+                let guess = process
+                    .uid
+                    .and_then(input.owner_home)
                     .map(|home| home.join(".ipfs-cluster-follow"))
                     .unwrap_or_else(|| input.config_dir.to_path_buf());
                 (Vec::new(), guess)
@@ -225,11 +227,11 @@ mod tests {
     #[test]
     fn another_users_follower_is_looked_for_under_its_owners_home() {
         let procs = ProcessTable {
-            processes: vec![follow_process(77, "ipfs-cluster-follow shared run")],
+            processes: vec![process_of(1001, 77, "ipfs-cluster-follow shared run")],
             ..ProcessTable::default()
         };
         let found = discover(&DiscoveryInput {
-            owner_home: &|pid| (pid == 77).then(|| PathBuf::from("/home/ipfs")),
+            owner_home: &|uid| (uid == 1001).then(|| PathBuf::from("/home/ipfs")),
             max_followers: 3,
             ..input(Path::new("/root/.ipfs-cluster-follow"), &procs)
         });
