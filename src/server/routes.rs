@@ -232,7 +232,7 @@ fn plain_with(
 }
 
 fn html(page: String) -> Response<Full<Bytes>> {
-    typed("text/html; charset=utf-8", page)
+    typed(render::html::CONTENT_TYPE, page)
 }
 
 fn strip_body(response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
@@ -241,7 +241,7 @@ fn strip_body(response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
 }
 
 fn landing_page(telemetry_path: &str) -> String {
-    let path = html_escape(telemetry_path);
+    let path = render::html::esc(telemetry_path);
     format!(
         "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>lotus-follow-exporter</title></head>\n<body>\n\
          <h1>lotus-follow-exporter</h1>\n\
@@ -250,13 +250,6 @@ fn landing_page(telemetry_path: &str) -> String {
          </body>\n</html>\n",
         env!("CARGO_PKG_VERSION")
     )
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
