@@ -42,17 +42,8 @@ pub enum ReadError {
 /// Read at most `limit` bytes of `path` within [`READ_DEADLINE`]; `Ok(None)` when the file
 /// does not exist.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
-    read_capped_within(path, limit, READ_DEADLINE)
-}
-
-/// Read at most `limit` bytes of `path`, waiting at most `within`.
-pub fn read_capped_within(
-    path: &Path,
-    limit: u64,
-    within: Duration,
-) -> Result<Option<Vec<u8>>, ReadError> {
     let owned = path.to_path_buf();
-    within_deadline(within, move || read_now(&owned, limit))
+    within_deadline(READ_DEADLINE, move || read_capped_here(&owned, limit))
 }
 
 /// Run `read` on a helper thread and wait for it at most `within`.
@@ -175,10 +166,6 @@ mod readers {
 /// twice at once (the process table scan, the port check's `/proc` reads), where a thread per
 /// file would cost too much.
 pub fn read_capped_here(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
-    read_now(path, limit)
-}
-
-fn read_now(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
     use std::os::unix::fs::OpenOptionsExt;
     // A FIFO or device would block `open` or never end: only regular files are read. Checked
     // before opening (opening some devices has effects) and again on the open file (the path
@@ -215,12 +202,12 @@ const SMALL_FILE_CAP: u64 = 64 * 1024;
 /// Read a small text file (at most 64 KiB); a missing file is `NotFound`.
 pub fn read_small_file(path: &Path) -> std::io::Result<String> {
     use std::io::{Error, ErrorKind};
-    match crate::files::read_capped(path, SMALL_FILE_CAP) {
+    match read_capped(path, SMALL_FILE_CAP) {
         Ok(Some(raw)) => {
             String::from_utf8(raw).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
         }
         Ok(None) => Err(Error::new(ErrorKind::NotFound, "no such file")),
-        Err(crate::files::ReadError::Io(e)) => Err(e),
+        Err(ReadError::Io(e)) => Err(e),
         Err(too_large) => Err(Error::new(ErrorKind::InvalidData, too_large.to_string())),
     }
 }

@@ -167,29 +167,7 @@ fn hash_password_help_lists_only_its_own_flags() {
     }
 }
 
-#[test]
-fn hash_password_from_a_pipe_still_works() {
-    let mut child = Command::new(BIN)
-        .args(["hash-password", "--cost", "4"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"correct horse\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let hash = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        bcrypt::verify("correct horse", hash.trim()).unwrap(),
-        "{hash}"
-    );
-}
+// hash-password from a pipe (no terminal): tests/web.rs hash_password_prints_a_hash_that_verifies.
 
 /// A pseudo-terminal pair: the controlling side and the terminal itself.
 fn open_pty() -> (std::fs::File, OwnedFd) {

@@ -211,6 +211,7 @@ fn hash_password_prints_a_hash_that_verifies() {
         .args(["hash-password", "--cost", "4"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     child
@@ -220,9 +221,16 @@ fn hash_password_prints_a_hash_that_verifies() {
         .write_all(b"correct horse\n")
         .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let hash = String::from_utf8(output.stdout).unwrap();
-    assert!(bcrypt::verify("correct horse", hash.trim()).unwrap());
+    assert!(
+        bcrypt::verify("correct horse", hash.trim()).unwrap(),
+        "{hash}"
+    );
     assert!(!hash.contains("correct horse"));
 }
 

@@ -124,6 +124,16 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
     }
 }
 
+/// `numerator / denominator`, infinite when the denominator is not above zero (so a ratio
+/// judged against a bound fails rather than passes).
+pub fn ratio(numerator: f64, denominator: f64) -> f64 {
+    if denominator > 0.0 {
+        numerator / denominator
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// The largest value (NaN when empty).
 pub fn max(values: impl IntoIterator<Item = f64>) -> f64 {
     values.into_iter().fold(f64::NAN, f64::max)

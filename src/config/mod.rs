@@ -12,13 +12,13 @@
 //! file, an unreadable `--lotus.ca-file`) does not stop the exporter: the Lotus check reports the reason on every
 //! scrape and the other checks keep working.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::follow::FollowConfig;
 use crate::http_client::Endpoint;
 use crate::lotus::LotusConfig;
-use crate::multiaddr::Host;
 use crate::ports::PortsConfig;
 use lotus::resolve_lotus;
 
@@ -138,17 +138,11 @@ fn lotus_api_multiaddr(lotus: &LotusConfig) -> Option<String> {
         return None;
     }
     match endpoint {
-        Endpoint::Tcp { host, port } => {
-            let host = match host.parse::<std::net::IpAddr>() {
-                Ok(ip) => Host::Ip(ip),
-                Err(_) => Host::Dns(host.clone()),
-            };
-            Some(match host {
-                Host::Ip(std::net::IpAddr::V4(ip)) => format!("/ip4/{ip}/tcp/{port}/http"),
-                Host::Ip(std::net::IpAddr::V6(ip)) => format!("/ip6/{ip}/tcp/{port}/http"),
-                Host::Dns(name) => format!("/dns/{name}/tcp/{port}/http"),
-            })
-        }
+        Endpoint::Tcp { host, port } => Some(match host.parse::<IpAddr>() {
+            Ok(IpAddr::V4(ip)) => format!("/ip4/{ip}/tcp/{port}/http"),
+            Ok(IpAddr::V6(ip)) => format!("/ip6/{ip}/tcp/{port}/http"),
+            Err(_) => format!("/dns/{host}/tcp/{port}/http"),
+        }),
         Endpoint::Unix(_) => None,
     }
 }

@@ -14,6 +14,7 @@ use super::App;
 use crate::collector::scrape_budget;
 use crate::render;
 use crate::web::auth::Verdict;
+use crate::web::WebConfig;
 
 /// Which page a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,16 +54,23 @@ pub(super) async fn handle(
     request: Request<Incoming>,
     client: IpAddr,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut response = respond(&app, request, client).await;
-    for (name, value) in &app.web.current().await.headers {
+    // One look at the web configuration's files per request, for its auth and its headers alike.
+    let web = app.web.current().await;
+    let mut response = respond(&app, &web, request, client).await;
+    for (name, value) in &web.headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }
     Ok(response)
 }
 
 /// Authenticate (when basic auth is configured), route, and answer.
-async fn respond(app: &App, request: Request<Incoming>, client: IpAddr) -> Response<Full<Bytes>> {
-    if let Some(auth) = &app.web.current().await.basic_auth {
+async fn respond(
+    app: &App,
+    web: &WebConfig,
+    request: Request<Incoming>,
+    client: IpAddr,
+) -> Response<Full<Bytes>> {
+    if let Some(auth) = &web.basic_auth {
         match auth
             .authorize(request.headers().get(header::AUTHORIZATION), client)
             .await
@@ -224,7 +232,7 @@ fn plain_with(
 }
 
 fn html(page: String) -> Response<Full<Bytes>> {
-    typed("text/html; charset=utf-8", page)
+    typed(render::html::CONTENT_TYPE, page)
 }
 
 fn strip_body(response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
@@ -233,7 +241,7 @@ fn strip_body(response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
 }
 
 fn landing_page(telemetry_path: &str) -> String {
-    let path = html_escape(telemetry_path);
+    let path = render::html::esc(telemetry_path);
     format!(
         "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>lotus-follow-exporter</title></head>\n<body>\n\
          <h1>lotus-follow-exporter</h1>\n\
@@ -242,13 +250,6 @@ fn landing_page(telemetry_path: &str) -> String {
          </body>\n</html>\n",
         env!("CARGO_PKG_VERSION")
     )
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -125,12 +125,7 @@ impl Slots {
 
     fn insert(self: &Arc<Self>, state: &mut State) -> Slot {
         let now = Instant::now();
-        if let Some(episode) = &state.episode {
-            if now.duration_since(episode.last_event) >= EPISODE_GAP {
-                log_episode_end(episode, now);
-                state.episode = None;
-            }
-        }
+        end_quiet_episode(state, now);
         let id = state.next_id;
         state.next_id += 1;
         let close = Arc::new(Notify::new());
@@ -152,12 +147,7 @@ impl Slots {
 
     /// Count an eviction or refusal in the current episode, logging when an episode begins.
     fn saturation_event(&self, state: &mut State, now: Instant, evicted: bool, refused: bool) {
-        if let Some(episode) = &state.episode {
-            if now.duration_since(episode.last_event) >= EPISODE_GAP {
-                log_episode_end(episode, now);
-                state.episode = None;
-            }
-        }
+        end_quiet_episode(state, now);
         let episode = state.episode.get_or_insert_with(|| {
             log::warn!(
                 "all {} connection slots are taken (--web.max-connections): closing the longest-idle \
@@ -188,6 +178,16 @@ impl Slots {
             if timeout_at(deadline, freed).await.is_err() {
                 return self.open() == 0;
             }
+        }
+    }
+}
+
+/// End (and log) the saturation episode when nothing was evicted or refused for [`EPISODE_GAP`].
+fn end_quiet_episode(state: &mut State, now: Instant) {
+    if let Some(episode) = &state.episode {
+        if now.duration_since(episode.last_event) >= EPISODE_GAP {
+            log_episode_end(episode, now);
+            state.episode = None;
         }
     }
 }

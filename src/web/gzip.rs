@@ -32,21 +32,19 @@ pub fn compress(response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     if !response.status().is_success() {
         return response;
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     // A `Full` body is ready at once.
     let body = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(body))
         .and_then(Result::ok)
         .map(|collected| collected.to_bytes())
         .unwrap_or_default();
-    let response = Response::from_parts(parts, Full::new(body.clone()));
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4),
         flate2::Compression::fast(),
     );
     let Ok(compressed) = encoder.write_all(&body).and_then(|()| encoder.finish()) else {
-        return response;
+        return Response::from_parts(parts, Full::new(body));
     };
-    let (mut parts, _) = response.into_parts();
     parts
         .headers
         .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));

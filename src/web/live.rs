@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::config::{WebConfig, WebConfigError};
+use super::config::WebConfig;
 
 /// The longest a change check or a reload may take (a hung file system must not hang requests).
 const CHECK_DEADLINE: Duration = Duration::from_secs(2);
@@ -115,7 +115,7 @@ impl LiveWebConfig {
                 if self.tls_at_start { "on" } else { "off" }
             )),
             Ok(Ok(Ok(web))) => Ok(web),
-            Ok(Ok(Err(error))) => Err(reason(&error)),
+            Ok(Ok(Err(error))) => Err(error.to_string()),
             Ok(Err(_)) => Err(format!(
                 "--web.config.file {}: the reload failed",
                 path.display()
@@ -150,10 +150,6 @@ impl LiveWebConfig {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-fn reason(error: &WebConfigError) -> String {
-    error.to_string()
 }
 
 /// The stamps of the config file and the files it names (`None` for one that cannot be read).

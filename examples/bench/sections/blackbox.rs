@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{BATCHES, BATCH_SECONDS};
 use crate::http::{fetch, Ask};
-use crate::measure::{cpu_seconds, max, median, status_kb};
+use crate::measure::{cpu_seconds, max, median, ratio, status_kb};
 use crate::processes::{free_port, Proc};
 use crate::programs::{Exporter, Fakes};
 use crate::table::ms;
@@ -127,11 +127,7 @@ pub fn run(bench: &mut Bench) -> Result<(), String> {
     };
     let version = blackbox::version(&binary);
     let (bb_cpu, ours_cpu) = (probe.cpu(), ours.cpu());
-    let ratio = if bb_cpu > 0.0 {
-        ours_cpu / bb_cpu
-    } else {
-        f64::INFINITY
-    };
+    let ratio = ratio(ours_cpu, bb_cpu);
     bench.table.result(
         "blackbox",
         json!({

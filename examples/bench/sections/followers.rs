@@ -62,11 +62,7 @@ pub fn run(bench: &mut Bench) -> Result<(), String> {
     let cpu: Vec<f64> = figures.iter().map(|f| f.cpu_ms_per_scrape).collect();
     let small = (cpu[1] - cpu[0]) / 7.0;
     let large = (cpu[2] - cpu[0]) / 31.0;
-    let linearity = if small > 0.0 {
-        large / small
-    } else {
-        f64::INFINITY
-    };
+    let linearity = crate::measure::ratio(large, small);
     let table = &mut bench.table;
     table.result(
         "followers/cpu_ms_per_follower",

@@ -44,11 +44,7 @@ pub fn run(bench: &mut Bench) -> Result<(), String> {
     let per_k_small = (cpu(1, 10_000, "pin_queued")? - base) / 9.0;
     let per_k_large = (cpu(1, 100_000, "pin_queued")? - base) / 99.0;
     let cached_ratio = cpu(1, 100_000, "pinned")? / base;
-    let linearity = if per_k_small > 0.0 {
-        per_k_large / per_k_small
-    } else {
-        f64::INFINITY
-    };
+    let linearity = crate::measure::ratio(per_k_large, per_k_small);
     let table = &mut bench.table;
     table.judged(
         "overhead",
