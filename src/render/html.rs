@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::follow::FollowReport;
+use crate::follow::{FollowHost, FollowReport};
 use crate::lotus::types::AttoFil;
 use crate::lotus::LotusReport;
 use crate::ports::{PortEntry, PortsReport};
@@ -59,7 +59,7 @@ pub fn render(snapshot: &Snapshot, telemetry_path: &str, refresh: Option<u32>) -
     );
     summary(&mut out, snapshot);
     lotus(&mut out, &snapshot.lotus);
-    followers(&mut out, &snapshot.follow);
+    followers(&mut out, &snapshot.follow, &snapshot.follow_host);
     ports(&mut out, &snapshot.ports);
     let _ = writeln!(
         out,
@@ -129,28 +129,43 @@ fn row(out: &mut String, name: &str, value: &str) {
 }
 
 /// One line on top: Lotus's health, how many followers are healthy, how many ports conflict.
+/// A section whose own checks failed (follower discovery, the listening sockets) is never green:
+/// what it counts is then only what could be seen.
 fn summary(out: &mut String, snapshot: &Snapshot) {
     let healthy = snapshot
         .follow
         .iter()
         .filter(|f| f.health == crate::check::Health::Healthy)
         .count();
+    let follow_seen = snapshot
+        .follow_host
+        .checks
+        .iter()
+        .all(|c| c.status.failure().is_none());
     let conflicts = snapshot.ports.entries.iter().filter(|e| e.conflict).count();
-    let followers_class = if healthy == snapshot.follow.len() {
+    let ports_seen = snapshot
+        .ports
+        .checks
+        .iter()
+        .all(|c| c.status.failure().is_none());
+    let followers_class = if healthy == snapshot.follow.len() && follow_seen {
         "healthy"
     } else {
         "degraded"
     };
-    let ports_class = if conflicts == 0 {
-        "healthy"
-    } else {
-        "unhealthy"
+    let ports_class = match (conflicts, ports_seen) {
+        (0, true) => "healthy",
+        (0, false) => "degraded",
+        _ => "unhealthy",
     };
+    let unseen = |seen: bool| if seen { "" } else { ", some checks failed" };
     let _ = writeln!(
         out,
-        "<p id=\"summary\"><a href=\"#lotus\">Lotus</a> {} · <a href=\"#followers\">followers</a> <span class=\"badge {followers_class}\">{healthy} of {} healthy</span> · <a href=\"#ports\">ports</a> <span class=\"badge {ports_class}\">{conflicts} in conflict</span></p>",
+        "<p id=\"summary\"><a href=\"#lotus\">Lotus</a> {} · <a href=\"#followers\">followers</a> <span class=\"badge {followers_class}\">{healthy} of {} healthy{}</span> · <a href=\"#ports\">ports</a> <span class=\"badge {ports_class}\">{conflicts} in conflict{}</span></p>",
         verdict(snapshot.lotus.health.as_str()),
         snapshot.follow.len(),
+        unseen(follow_seen),
+        unseen(ports_seen),
     );
 }
 
@@ -218,14 +233,23 @@ fn lotus(out: &mut String, report: &LotusReport) {
     }
 }
 
-fn followers(out: &mut String, reports: &[FollowReport]) {
+fn followers(out: &mut String, reports: &[FollowReport], host: &FollowHost) {
     let _ = writeln!(
         out,
         "<h2 id=\"followers\">Cluster followers ({})</h2>",
         reports.len()
     );
+    // Discovery and the binary check: a failed discovery means "none found" is not known.
+    let errors = crate::check::grouped_errors(&host.checks);
+    if !errors.is_empty() {
+        out.push_str("<p>Errors:</p>");
+        reasons(out, &errors);
+        out.push('\n');
+    }
     if reports.is_empty() {
-        out.push_str("<p class=\"muted\">No follower found.</p>\n");
+        if errors.is_empty() {
+            out.push_str("<p class=\"muted\">No follower found.</p>\n");
+        }
         return;
     }
     out.push_str("<div class=\"scroll\"><table class=\"stack\">\n<tr><th>Cluster</th><th>Status</th><th>Health</th><th>Peers</th><th>Pins</th></tr>\n");
@@ -366,5 +390,48 @@ mod tests {
     fn unknown_figures_read_unknown_not_zero() {
         assert_eq!(num(None), "unknown");
         assert_eq!(num(Some(1234567)), "1234567");
+    }
+
+    #[test]
+    fn sections_whose_own_checks_failed_are_never_green() {
+        use std::time::{Duration, SystemTime};
+        let elapsed = Duration::from_secs(1);
+        let mut snapshot = Snapshot {
+            taken_at: SystemTime::now(),
+            lotus: LotusReport::timed_out("127.0.0.1:1234".into(), SystemTime::now(), elapsed),
+            follow: Vec::new(),
+            follow_host: FollowHost::default(),
+            ports: PortsReport::default(),
+            scrape_duration: elapsed,
+        };
+        let page = render(&snapshot, "/metrics", None);
+        assert!(page.contains("0 of 0 healthy</span>"), "{page}");
+        assert!(
+            page.contains("badge healthy\">0 in conflict</span>"),
+            "{page}"
+        );
+        assert!(page.contains("No follower found."), "{page}");
+
+        // Discovery did not finish and the listening sockets could not be read.
+        snapshot.follow_host = FollowHost::timed_out(elapsed);
+        snapshot.ports.checks = vec![crate::check::CheckResult::new(
+            "ports_listeners",
+            crate::check::CheckStatus::Failed("cannot read /proc/net/tcp".into()),
+            elapsed,
+        )];
+        let page = render(&snapshot, "/metrics", None);
+        assert!(
+            page.contains("badge degraded\">0 of 0 healthy, some checks failed</span>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("badge degraded\">0 in conflict, some checks failed</span>"),
+            "{page}"
+        );
+        assert!(!page.contains("No follower found."), "{page}");
+        assert!(
+            page.contains("timed out before the scrape deadline"),
+            "{page}"
+        );
     }
 }
