@@ -72,9 +72,10 @@ impl CheckResult {
 pub enum DaemonStatus {
     /// The API answers.
     Running,
-    /// Nothing answers and no daemon process is there.
+    /// Nothing answers, and the process table was read and holds no daemon process.
     Stopped,
-    /// A daemon or a listener is there but the API fails, refuses or is not what it should be.
+    /// The API fails, refuses or is not what it should be, while a daemon or a listener is there
+    /// or none could be ruled out (the API is on another host, or the process table is hidden).
     Error,
 }
 

@@ -133,7 +133,9 @@ impl FollowChecks {
                     follower,
                     "not run: the API did not answer /id as an ipfs-cluster REST API",
                 );
-                report.status = if error.is_unreachable() && running != Some(true) {
+                // Stopped only when the process table was read and holds no follower process:
+                // unknown (API on another host, /proc hidden, another user's process) is not none.
+                report.status = if error.is_unreachable() && running == Some(false) {
                     DaemonStatus::Stopped
                 } else {
                     DaemonStatus::Error

@@ -18,8 +18,9 @@
 //! Host checks travel in the [`FollowHost`] that [`FollowChecks::run`] returns beside the reports.
 //!
 //! # Verdicts
-//! `status`: running (the API answers as a cluster API) | stopped (nothing answers and no
-//! process) | error (a process or a listener is there but the API fails or is an impostor).
+//! `status`: running (the API answers as a cluster API) | stopped (nothing answers and the
+//! process table holds no follower process) | error (the API fails or is an impostor, while a
+//! process or a listener is there or none could be ruled out).
 //! `health`: unhealthy (API not reachable) | degraded (reachable but no cluster peer besides
 //! itself, IPFS unreachable, pins in an error state, or the live pin count failed) | healthy.
 //!
