@@ -157,10 +157,7 @@ impl Collector {
         let host = host.parse::<std::net::IpAddr>().ok();
         // Program names come from the host: bounded like every other string of a report.
         let mut names = ports::tcp_listeners_for(listeners, host, port);
-        names.truncate(crate::bound::MAX_LIST);
-        for name in &mut names {
-            crate::bound::cut_in_place(name, crate::bound::MAX_LABEL_BYTES);
-        }
+        crate::bound::labels(&mut names);
         Some(names)
     }
 
