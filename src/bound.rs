@@ -55,7 +55,7 @@ pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// Cut `text` in place (see [`cut`]).
-pub fn cut_in_place(text: &mut String, max: usize) {
+fn cut_in_place(text: &mut String, max: usize) {
     if let Cow::Owned(cut) = cut(text, max) {
         *text = cut;
     }

@@ -103,11 +103,6 @@ impl Collector {
         }
     }
 
-    /// The Lotus API address being watched (never with a token).
-    pub fn lotus_api_address(&self) -> &str {
-        self.inner.lotus.api_address()
-    }
-
     /// Collect (or join the running collection) and answer by `budget` from now.
     ///
     /// A round runs under the deadline of the scrape that started it, so that scrape gets every
