@@ -55,7 +55,7 @@ pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// Cut `text` in place (see [`cut`]).
-pub fn cut_in_place(text: &mut String, max: usize) {
+fn cut_in_place(text: &mut String, max: usize) {
     if let Cow::Owned(cut) = cut(text, max) {
         *text = cut;
     }
@@ -63,6 +63,21 @@ pub fn cut_in_place(text: &mut String, max: usize) {
 
 fn label(text: &mut String) {
     cut_in_place(text, MAX_LABEL_BYTES);
+}
+
+/// Scrub and cut a value that becomes a label to [`MAX_LABEL_BYTES`].
+fn scrubbed_label(text: &mut String, scrubber: &Scrubber) {
+    if let Cow::Owned(clean) = scrubber.text(text) {
+        *text = clean;
+    }
+    label(text);
+}
+
+/// Bound a list of values that become labels: at most [`MAX_LIST`], each cut to
+/// [`MAX_LABEL_BYTES`].
+pub fn labels(values: &mut Vec<String>) {
+    values.truncate(MAX_LIST);
+    values.iter_mut().for_each(label);
 }
 
 /// Bound a follower's name (the `cluster_name` label, its identity): like [`label`], but a
@@ -95,10 +110,7 @@ fn checks(checks: &mut [CheckResult], scrubber: &Scrubber) {
             identity(name);
         }
         if let CheckStatus::Failed(reason) | CheckStatus::Skipped(reason) = &mut check.status {
-            if let Cow::Owned(clean) = scrubber.text(reason) {
-                *reason = clean;
-            }
-            cut_in_place(reason, MAX_TEXT_BYTES);
+            text(reason, scrubber);
         }
     }
 }
@@ -132,17 +144,11 @@ pub fn bound_lotus(report: &mut LotusReport, scrubber: &Scrubber) {
             &mut version.commit,
             &mut version.node_type,
         ] {
-            if let Cow::Owned(clean) = scrubber.text(part) {
-                *part = clean;
-            }
-            label(part);
+            scrubbed_label(part, scrubber);
         }
     }
     if let Some(network) = &mut report.network {
-        if let Cow::Owned(clean) = scrubber.text(network) {
-            *network = clean;
-        }
-        label(network);
+        scrubbed_label(network, scrubber);
     }
     label(&mut report.api_address);
     for wallet in &mut report.wallets {
@@ -150,8 +156,7 @@ pub fn bound_lotus(report: &mut LotusReport, scrubber: &Scrubber) {
         label(&mut wallet.alias);
     }
     if let Some(permissions) = &mut report.token_permissions {
-        permissions.truncate(MAX_LIST);
-        permissions.iter_mut().for_each(label);
+        labels(permissions);
     }
     checks(&mut report.checks, scrubber);
 }
@@ -172,8 +177,7 @@ pub fn bound_follow(reports: &mut [FollowReport], host: &mut FollowHost) {
         label_opt(&mut report.peer_id);
         label_opt(&mut report.peername);
         label_opt(&mut report.version);
-        report.swarm_addresses.truncate(MAX_LIST);
-        report.swarm_addresses.iter_mut().for_each(label);
+        labels(&mut report.swarm_addresses);
         for pins in [&mut report.pins, &mut report.pins_listed]
             .into_iter()
             .flatten()

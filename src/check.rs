@@ -60,10 +60,15 @@ impl CheckResult {
     /// `"<check>: <reason>"` for a failed or timed-out check.
     pub fn error_line(&self) -> Option<String> {
         let reason = self.status.failure()?;
-        Some(match &self.cluster_name {
-            Some(name) => format!("{} ({name}): {reason}", self.check),
-            None => format!("{}: {reason}", self.check),
-        })
+        Some(format!("{}: {reason}", self.name()))
+    }
+
+    /// `"<check>"`, or `"<check> (<follower>)"` for a per-follower check.
+    fn name(&self) -> String {
+        match &self.cluster_name {
+            Some(follower) => format!("{} ({follower})", self.check),
+            None => self.check.to_string(),
+        }
     }
 }
 
@@ -123,10 +128,7 @@ pub fn grouped_errors<'a>(checks: impl IntoIterator<Item = &'a CheckResult>) -> 
         let Some(reason) = check.status.failure() else {
             continue;
         };
-        let name = match &check.cluster_name {
-            Some(follower) => format!("{} ({follower})", check.check),
-            None => check.check.to_string(),
-        };
+        let name = check.name();
         match grouped.iter_mut().find(|(_, r)| *r == reason) {
             Some((names, _)) => names.push(name),
             None => grouped.push((vec![name], reason)),

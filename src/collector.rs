@@ -103,11 +103,6 @@ impl Collector {
         }
     }
 
-    /// The Lotus API address being watched (never with a token).
-    pub fn lotus_api_address(&self) -> &str {
-        self.inner.lotus.api_address()
-    }
-
     /// Collect (or join the running collection) and answer by `budget` from now.
     ///
     /// A round runs under the deadline of the scrape that started it, so that scrape gets every
@@ -157,10 +152,7 @@ impl Collector {
         let host = host.parse::<std::net::IpAddr>().ok();
         // Program names come from the host: bounded like every other string of a report.
         let mut names = ports::tcp_listeners_for(listeners, host, port);
-        names.truncate(crate::bound::MAX_LIST);
-        for name in &mut names {
-            crate::bound::cut_in_place(name, crate::bound::MAX_LABEL_BYTES);
-        }
+        crate::bound::labels(&mut names);
         Some(names)
     }
 

@@ -298,11 +298,6 @@ const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(20);
 const POOL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl TcpPool {
-    /// A pool of plain TCP connections, keeping at most `max_idle` idle ones per host.
-    pub fn new(max_idle: usize) -> TcpPool {
-        TcpPool::with_tls(max_idle, None)
-    }
-
     /// A pool keeping at most `max_idle` idle connections per host, speaking TLS over each
     /// when `tls` is given (certificates always verified).
     pub fn with_tls(max_idle: usize, tls: Option<crate::tls_client::ClientTls>) -> TcpPool {
@@ -341,18 +336,17 @@ impl TcpPool {
         *request.uri_mut() = format!("{}://{endpoint}{path}", self.scheme)
             .parse()
             .map_err(|e: http::uri::InvalidUri| HttpError::InvalidRequest(e.to_string()))?;
+        let timed_out = || HttpError::TimedOut {
+            endpoint: endpoint.clone(),
+            stage: "connecting or waiting for response headers",
+        };
+        // A failure surfacing at the deadline is the deadline's doing (see `protocol_error`).
         let response = timeout_at(deadline, self.client.request(request))
             .await
-            .map_err(|_| HttpError::TimedOut {
-                endpoint: endpoint.clone(),
-                stage: "connecting or waiting for response headers",
-            })?
+            .map_err(|_| timed_out())?
             .map_err(|e| {
                 if Instant::now() >= deadline {
-                    HttpError::TimedOut {
-                        endpoint: endpoint.clone(),
-                        stage: "connecting or waiting for response headers",
-                    }
+                    timed_out()
                 } else {
                     pool_error(endpoint, e)
                 }

@@ -17,9 +17,11 @@ use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 
 use crate::config::Config;
+use crate::lotus::rpc::RpcTarget;
 use crate::lotus::LotusConfig;
 use crate::lotus::{LotusCheck, LotusReport};
 use crate::secret::Secret;
+use crate::tls_client::ClientTls;
 
 /// The module that exists without any file: no token, the system's roots.
 pub const DEFAULT_MODULE: &str = "lotus";
@@ -29,8 +31,9 @@ pub const DEFAULT_MODULE: &str = "lotus";
 pub struct Module {
     /// The token sent to targets probed with this module.
     token: Option<Secret>,
-    /// The CA file trusted for https targets (else the system's roots).
-    ca_file: Option<PathBuf>,
+    /// The TLS settings for https targets, built from the module's CA file when the file is
+    /// read at start (`None`: the system's roots).
+    tls: Option<ClientTls>,
     /// Upper bound of a probe (the scrape's timeout minus the offset lowers it).
     timeout: Option<Duration>,
 }
@@ -98,17 +101,19 @@ pub fn load_modules(path: Option<&Path>) -> Result<BTreeMap<String, Module>, Str
                 }
             }
         };
-        let ca_file = module.ca_file.map(|f| base.join(f));
-        if let Some(ca) = &ca_file {
-            crate::tls_client::client_config(Some(ca))
-                .map_err(|e| format!("--probe.config.file {shown}: module {name}: {e}"))?;
-        }
+        let tls = match module.ca_file {
+            None => None,
+            Some(ca) => Some(
+                crate::tls_client::client_config(Some(&base.join(ca)))
+                    .map_err(|e| format!("--probe.config.file {shown}: module {name}: {e}"))?,
+            ),
+        };
         let timeout = module.timeout;
         modules.insert(
             name,
             Module {
                 token,
-                ca_file,
+                tls,
                 timeout,
             },
         );
@@ -242,12 +247,14 @@ impl Prober {
             format!("http://{target}")
         };
         let resolved = crate::config::rpc_target(&address).map_err(bad)?;
-        let target_rpc = crate::config::with_tls(
-            resolved.target,
-            resolved.tls,
-            module.ca_file.as_deref().filter(|_| resolved.tls),
-        )
-        .map_err(bad)?;
+        let target_rpc = match (&module.tls, resolved.tls) {
+            // The module's CA, read once at start.
+            (Some(tls), true) => RpcTarget {
+                tls: Some(tls.clone()),
+                ..resolved.target
+            },
+            _ => crate::config::with_tls(resolved.target, resolved.tls, None).map_err(bad)?,
+        };
         let token = module.token.clone();
         let target_rpc = match (
             &token,
@@ -350,5 +357,45 @@ mod tests {
         std::fs::write(&path, "modules:\n  bad:\n    token_file: missing\n").unwrap();
         let err = load_modules(Some(&path)).unwrap_err();
         assert!(err.contains("module bad: token_file"), "{err}");
+    }
+
+    #[test]
+    fn a_modules_ca_is_read_at_start_and_serves_every_https_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), cert.cert.pem()).unwrap();
+        let path = dir.path().join("probe.yml");
+        std::fs::write(&path, "modules:\n  fleet:\n    ca_file: ca.pem\n").unwrap();
+        let modules = load_modules(Some(&path)).unwrap();
+        let fleet = modules["fleet"]
+            .tls
+            .clone()
+            .expect("the CA was read at start");
+        std::fs::remove_file(dir.path().join("ca.pem")).unwrap();
+        let flags = crate::config::parse_flags([
+            "lotus-follow-exporter",
+            "--lotus.api",
+            "/ip4/127.0.0.1/tcp/1/http",
+        ])
+        .unwrap();
+        let config = crate::config::Config::resolve(flags, &|_| None).unwrap();
+        let prober = Prober::new(&config, modules);
+        for target in ["https://node-a:1234", "https://node-b:1234"] {
+            let lotus = prober
+                .lotus_config(target, &prober.modules["fleet"])
+                .unwrap();
+            let tls = lotus.target.unwrap().tls.expect("https is spoken");
+            assert!(
+                Arc::ptr_eq(&tls, &fleet),
+                "{target}: the CA is not read again"
+            );
+        }
+        let plain = prober
+            .lotus_config("http://node-a:1234", &prober.modules["fleet"])
+            .unwrap();
+        assert!(plain.target.unwrap().tls.is_none());
+        std::fs::write(&path, "modules:\n  bad:\n    ca_file: missing.pem\n").unwrap();
+        let err = load_modules(Some(&path)).unwrap_err();
+        assert!(err.contains("module bad"), "{err}");
     }
 }

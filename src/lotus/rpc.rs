@@ -350,7 +350,7 @@ fn envelope_error(method: &'static str, error: &Value) -> RpcError {
 /// nodes other than go-jsonrpc put it ("the method X does not exist/is not available",
 /// "Method not found", "unknown method", "not supported", ...). The message must be about the
 /// method (name it, or say "method"), so "actor not found" is not taken for it.
-pub fn says_not_served(method: &str, message: &str) -> bool {
+fn says_not_served(method: &str, message: &str) -> bool {
     const SAYINGS: [&str; 10] = [
         "not exist",
         "doesn't exist",
@@ -376,14 +376,18 @@ pub fn says_not_served(method: &str, message: &str) -> bool {
 /// A message cut to a readable length for error text.
 fn clip(message: &str) -> String {
     const MAX: usize = 160;
-    let message: String = message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let message = printable(message);
     match message.char_indices().nth(MAX) {
         Some((at, _)) => format!("{}...", &message[..at]),
         None => message,
     }
+}
+
+/// `text` with control characters (newlines, escapes) shown as spaces, for one-line error text.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn transport_error(error: HttpError) -> RpcError {
@@ -399,11 +403,7 @@ fn transport_error(error: HttpError) -> RpcError {
 /// The start of a body, printable, for error messages.
 fn snippet(body: &[u8]) -> String {
     const MAX: usize = 120;
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
-    let text: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let text = printable(&String::from_utf8_lossy(&body[..body.len().min(MAX)]));
     if text.trim().is_empty() {
         "(empty body)".to_string()
     } else if body.len() > MAX {
