@@ -172,7 +172,8 @@ impl Assembly {
             .version_error
             .as_ref()
             .is_some_and(RpcError::is_unreachable)
-            && report.daemon_running != Some(true)
+            // Stopped only when the process table was read and holds no Lotus daemon.
+            && report.daemon_running == Some(false)
         {
             DaemonStatus::Stopped
         } else {

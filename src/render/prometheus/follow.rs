@@ -151,7 +151,7 @@ fn render_verdicts(reports: &[FollowReport], out: &mut Families) {
     let statuses: Vec<&str> = DaemonStatus::ALL.iter().map(|s| s.as_str()).collect();
     let mut status = out.gauge(
         "cluster_follow_status",
-        "1 for the follower's current state: running (API answers as an ipfs-cluster REST API), stopped (nothing answers and no process), error (a process or listener is there but the API fails or is not a cluster API); 0 for the others.",
+        "1 for the follower's current state: running (API answers as an ipfs-cluster REST API), stopped (nothing answers and the process table holds no follower process), error (the API fails or is not a cluster API, while a process or listener is there or none could be ruled out); 0 for the others.",
     );
     for report in reports {
         status.states(&labels(report), "state", &statuses, report.status.as_str());

@@ -53,7 +53,7 @@ pub fn render(report: &LotusReport, out: &mut Families) {
     }
     out.gauge(
         "lotus_status",
-        "Lotus daemon status: the series whose state is current is 1 (running: API answers; stopped: nothing answers and no daemon process; error: a daemon or listener is there but the API fails).",
+        "Lotus daemon status: the series whose state is current is 1 (running: API answers; stopped: nothing answers and the process table holds no daemon; error: the API fails while a daemon or listener is there or none could be ruled out, e.g. the API is on another host).",
     )
     .states(&[], "state", &DaemonStatus::ALL.map(DaemonStatus::as_str), report.status.as_str());
     out.gauge(
