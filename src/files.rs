@@ -212,6 +212,19 @@ pub fn read_small_file(path: &Path) -> std::io::Result<String> {
     }
 }
 
+/// Largest certificate, key or CA bundle file read (a CA bundle of a few hundred certificates).
+pub const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
+
+/// Read a PEM file (a certificate, key or CA bundle) like every other file: a regular file, at
+/// most [`MAX_PEM_FILE_BYTES`], within [`READ_DEADLINE`]. The error starts with the path.
+pub fn read_pem_file(path: &Path) -> Result<Vec<u8>, String> {
+    match read_capped(path, MAX_PEM_FILE_BYTES) {
+        Ok(Some(raw)) => Ok(raw),
+        Ok(None) => Err(format!("{}: no such file", path.display())),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
 /// One blocking read at a time for one reader: a read that outlives its scrape (a hung NFS
 /// mount) keeps its slot until it returns, and later scrapes report it instead of piling up one
 /// blocked thread each.

@@ -32,8 +32,10 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<ClientTls, String> {
     match ca_file {
         Some(path) => {
             let shown = path.display();
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("--lotus.ca-file {shown}: {}", pem_words(&e)))?
+            // Read like every other file: capped, regular files only, under a deadline.
+            let pem =
+                crate::files::read_pem_file(path).map_err(|e| format!("--lotus.ca-file {e}"))?;
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("--lotus.ca-file {shown}: {}", pem_words(&e)))?;
             for cert in certs {
@@ -289,6 +291,31 @@ impl tower_service::Service<Uri> for Connector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_file_is_read_like_every_other_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pem");
+        std::fs::write(
+            &big,
+            vec![b'a'; crate::files::MAX_PEM_FILE_BYTES as usize + 1],
+        )
+        .unwrap();
+        let error = client_config(Some(&big)).unwrap_err();
+        assert!(
+            error.starts_with("--lotus.ca-file ") && error.contains("larger than"),
+            "{error}"
+        );
+        let fifo = dir.path().join("fifo.pem");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            // A FIFO nobody writes to would block a plain read forever.
+            let error = client_config(Some(&fifo)).unwrap_err();
+            assert!(error.contains("not a regular file"), "{error}");
+        }
+        let missing = client_config(Some(&dir.path().join("none.pem"))).unwrap_err();
+        assert!(missing.contains("no such file"), "{missing}");
+    }
 
     #[test]
     fn certificate_failures_say_certificate() {

@@ -277,20 +277,9 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<rustls::ServerConfig, String> 
     Ok(config)
 }
 
-/// Largest certificate, key or CA bundle file read (a CA bundle of a few hundred certificates).
-pub const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
-
-/// Read a PEM file like every other file: a regular file, at most [`MAX_PEM_FILE_BYTES`], within
-/// the file-read deadline.
+/// Read a PEM file of `tls_server_config` ([`crate::files::read_pem_file`]).
 fn read_pem_file(key: &str, path: &Path) -> Result<Vec<u8>, String> {
-    match crate::files::read_capped(path, MAX_PEM_FILE_BYTES) {
-        Ok(Some(raw)) => Ok(raw),
-        Ok(None) => Err(format!(
-            "tls_server_config.{key} {}: no such file",
-            path.display()
-        )),
-        Err(e) => Err(format!("tls_server_config.{key} {}: {e}", path.display())),
-    }
+    crate::files::read_pem_file(path).map_err(|e| format!("tls_server_config.{key} {e}"))
 }
 
 /// A PEM reading error in words (the library's own message prints raw bytes).
@@ -404,7 +393,11 @@ mod tests {
             .unwrap()
             .success());
         let big = dir.path().join("big.pem");
-        std::fs::write(&big, vec![b'a'; MAX_PEM_FILE_BYTES as usize + 1]).unwrap();
+        std::fs::write(
+            &big,
+            vec![b'a'; crate::files::MAX_PEM_FILE_BYTES as usize + 1],
+        )
+        .unwrap();
         for (cert, expected) in [
             ("/dev/zero", "not a regular file"),
             (fifo.to_str().unwrap(), "not a regular file"),
