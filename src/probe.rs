@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::lotus::rpc::RpcTarget;
 use crate::lotus::LotusConfig;
 use crate::lotus::{LotusCheck, LotusReport};
-use crate::secret::Secret;
+use crate::secret::{Scrubber, Secret};
 use crate::tls_client::ClientTls;
 
 /// The module that exists without any file: no token, the system's roots.
@@ -290,10 +290,17 @@ impl Prober {
                     running.insert(key.clone(), rx.clone());
                     let registry = self.running.clone();
                     tokio::spawn(async move {
+                        let scrubber = lotus
+                            .token
+                            .as_ref()
+                            .map(|t| Scrubber::for_token(t.expose()))
+                            .unwrap_or_default();
                         let check = LotusCheck::new(lotus).without_host_checks();
-                        let report = check
+                        let mut report = check
                             .run(deadline, Err("not looked at in a probe".into()))
                             .await;
+                        // A probed target is anyone's: its strings are bounded as a scrape's are.
+                        crate::bound::bound_lotus(&mut report, &scrubber);
                         let _ = tx.send(Some(Arc::new(report)));
                         registry
                             .lock()

@@ -170,3 +170,22 @@ async fn concurrent_probes_of_one_target_share_one_run() {
     }
     assert_eq!(lotus.calls("Filecoin.Version"), 1, "five probes, one run");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probed_targets_strings_are_bounded_like_a_scrapes() {
+    let lotus = FakeLotus::start().await;
+    lotus.state_mut(|s| s.version = format!("1.28.0{}", "v".repeat(1 << 20)));
+    let exporter = util::start(&["--lotus.api", &lotus.api_info(), "--web.enable-probe"]).await;
+    let page = exporter.get(&probe_path(&host_port(&lotus), None)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(lotus_follow_exporter::bound::CUT_MARK),
+        "the version is cut and marked:\n{}",
+        &page.body[..page.body.len().min(2000)]
+    );
+    assert!(
+        page.body.len() < 64 * 1024,
+        "a probe page with a 1 MiB version is {} bytes",
+        page.body.len()
+    );
+}
