@@ -210,8 +210,14 @@ pub fn bound_ports(observation: &mut PortsObservation) {
     checks(&mut observation.checks, &Scrubber::default());
 }
 
-/// Keep at most [`MAX_PORT_ENTRIES`] entries, conflicts first; returns how many were dropped.
+/// Cut every entry's reason to [`MAX_TEXT_BYTES`] and keep at most [`MAX_PORT_ENTRIES`] entries,
+/// conflicts first; returns how many were dropped.
 pub fn cap_port_entries(entries: &mut Vec<PortEntry>) -> usize {
+    for entry in entries.iter_mut() {
+        if let Some(reason) = &mut entry.reason {
+            cut_in_place(reason, MAX_TEXT_BYTES);
+        }
+    }
     if entries.len() <= MAX_PORT_ENTRIES {
         return 0;
     }
@@ -219,17 +225,30 @@ pub fn cap_port_entries(entries: &mut Vec<PortEntry>) -> usize {
     entries.sort_by_key(|e| (!e.conflict, e.port, e.protocol));
     entries.truncate(MAX_PORT_ENTRIES);
     entries.sort_by_key(|e| (e.port, e.protocol));
-    for entry in entries.iter_mut() {
-        if let Some(reason) = &mut entry.reason {
-            cut_in_place(reason, MAX_TEXT_BYTES);
-        }
-    }
     dropped
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_reasons_are_cut_however_few_the_entries() {
+        let mut entries = vec![PortEntry {
+            port: 9096,
+            protocol: crate::multiaddr::Transport::Tcp,
+            claims: Vec::new(),
+            listeners: None,
+            conflict: true,
+            reason: Some("R".repeat(10_000)),
+        }];
+        assert_eq!(cap_port_entries(&mut entries), 0);
+        let reason = entries[0].reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.len() <= MAX_TEXT_BYTES && reason.ends_with(CUT_MARK),
+            "{reason}"
+        );
+    }
 
     #[test]
     fn reasons_in_words_from_backends_are_cut() {
