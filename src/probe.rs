@@ -193,6 +193,9 @@ pub struct Prober {
     base: LotusConfig,
     collector_timeout: Duration,
     running: Arc<Mutex<HashMap<Key, Slot>>>,
+    /// The system's trusted roots for https targets of modules without a CA file, read on the
+    /// first such probe and kept (reading them costs tens of milliseconds).
+    system_roots: std::sync::OnceLock<Result<ClientTls, String>>,
 }
 
 impl Prober {
@@ -203,6 +206,7 @@ impl Prober {
             base: config.lotus.clone(),
             collector_timeout: config.collector_timeout,
             running: Arc::new(Mutex::new(HashMap::new())),
+            system_roots: std::sync::OnceLock::new(),
         }
     }
 
@@ -248,12 +252,21 @@ impl Prober {
         };
         let resolved = crate::config::rpc_target(&address).map_err(bad)?;
         let target_rpc = match (&module.tls, resolved.tls) {
+            (_, false) => resolved.target,
             // The module's CA, read once at start.
             (Some(tls), true) => RpcTarget {
                 tls: Some(tls.clone()),
                 ..resolved.target
             },
-            _ => crate::config::with_tls(resolved.target, resolved.tls, None).map_err(bad)?,
+            (None, true) => {
+                let roots = self
+                    .system_roots
+                    .get_or_init(|| crate::tls_client::client_config(None));
+                RpcTarget {
+                    tls: Some(roots.clone().map_err(bad)?),
+                    ..resolved.target
+                }
+            }
         };
         let token = module.token.clone();
         let target_rpc = match (
@@ -401,6 +414,17 @@ mod tests {
             .lotus_config("http://node-a:1234", &prober.modules["fleet"])
             .unwrap();
         assert!(plain.target.unwrap().tls.is_none());
+        // Module `lotus` has no CA file: https targets share the system's roots, read once.
+        let system: Vec<_> = ["https://node-a:1234", "https://node-b:1234"]
+            .into_iter()
+            .filter_map(|target| {
+                let lotus = prober.lotus_config(target, &prober.modules["lotus"]).ok()?;
+                lotus.target.ok()?.tls
+            })
+            .collect();
+        if let [a, b] = system.as_slice() {
+            assert!(Arc::ptr_eq(a, b), "the system's roots are read once");
+        }
         std::fs::write(&path, "modules:\n  bad:\n    ca_file: missing.pem\n").unwrap();
         let err = load_modules(Some(&path)).unwrap_err();
         assert!(err.contains("module bad"), "{err}");

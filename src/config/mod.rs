@@ -28,8 +28,8 @@ mod lotus;
 
 pub use api_info::{rpc_target, ApiInfo, ResolvedApi};
 pub use flags::{parse_flags, parse_wallet, Flags, DEFAULT_MAX_CONNECTIONS, LOG_LEVELS};
+pub(crate) use lotus::clear_token_refusal;
 pub use lotus::DEFAULT_LOTUS_API;
-pub(crate) use lotus::{clear_token_refusal, with_tls};
 
 /// A flag combination the exporter cannot start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
