@@ -200,9 +200,40 @@ impl Multiaddr {
     }
 }
 
+/// A URL's `host:port` or `[v6]:port` into host (brackets removed) and port, `default_port`
+/// when none is given. The error says what is wrong in words.
+pub fn split_host_port(authority: &str, default_port: u16) -> Result<(String, u16), String> {
+    let parse_port = |p: &str| p.parse::<u16>().map_err(|_| format!("{p:?} is not a port"));
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or("unclosed '[' in the URL host")?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => parse_port(p)?,
+            None if after.is_empty() => default_port,
+            None => return Err(format!("unexpected {after:?} after the IPv6 host")),
+        };
+        return Ok((host.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Ok((host.to_string(), parse_port(port)?)),
+        None => Ok((authority.to_string(), default_port)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_and_port_of_a_url_authority() {
+        let split = |a: &str| split_host_port(a, 80);
+        assert_eq!(split("node:1234"), Ok(("node".into(), 1234)));
+        assert_eq!(split("node"), Ok(("node".into(), 80)));
+        assert_eq!(split("[::1]:9094"), Ok(("::1".into(), 9094)));
+        assert_eq!(split("[::1]"), Ok(("::1".into(), 80)));
+        assert!(split("node:http").unwrap_err().contains("is not a port"));
+        assert!(split("[::1").unwrap_err().contains("unclosed"));
+        assert!(split("[::1]x").unwrap_err().contains("after the IPv6 host"));
+    }
 
     fn socket(text: &str) -> (Host, Transport, u16, Vec<String>) {
         match Multiaddr::parse(text).unwrap() {

@@ -118,8 +118,11 @@ fn url_target(url: &str) -> Result<ResolvedApi, String> {
             ))
         }
     };
-    let (host, port) = split_host_port(authority, default_port)
-        .ok_or_else(|| format!("cannot read host and port in {shown}"))?;
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!("cannot read host and port in {shown}"));
+    }
+    let (host, port) = crate::multiaddr::split_host_port(authority, default_port)
+        .map_err(|why| format!("cannot read host and port in {shown}: {why}"))?;
     let path = path.trim_end_matches('/');
     let path = if ["/rpc/v0", "/rpc/v1", "/rpc/v2"]
         .iter()
@@ -148,25 +151,6 @@ fn url_target(url: &str) -> Result<ResolvedApi, String> {
         query_token,
         tls,
     })
-}
-
-fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => default_port,
-            None => return None,
-        };
-        return Some((host.to_string(), port));
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => Some((host.to_string(), port.parse().ok()?)),
-        None => Some((authority.to_string(), default_port)),
-    }
 }
 
 #[cfg(test)]

@@ -77,28 +77,11 @@ fn parse_http_url(url: &str) -> Result<Endpoint, String> {
             "credentials in the URL are not supported; use --follow.basic-auth-file".into(),
         );
     }
-    let (host, port) = split_host_port(authority)?;
+    let (host, port) = crate::multiaddr::split_host_port(authority, 80)?;
     if host.is_empty() {
         return Err("the URL names no host".into());
     }
     Ok(Endpoint::Tcp { host, port })
-}
-
-fn split_host_port(authority: &str) -> Result<(String, u16), String> {
-    let parse_port = |p: &str| p.parse::<u16>().map_err(|_| format!("{p:?} is not a port"));
-    if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or("unclosed '[' in the URL host")?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => parse_port(p)?,
-            None if after.is_empty() => 80,
-            None => return Err(format!("unexpected {after:?} after the IPv6 host")),
-        };
-        return Ok((host.to_string(), port));
-    }
-    match authority.split_once(':') {
-        Some((host, port)) => Ok((host.to_string(), parse_port(port)?)),
-        None => Ok((authority.to_string(), 80)),
-    }
 }
 
 impl Discovery {
