@@ -41,6 +41,14 @@ pub fn status_kb(pid: u32, key: &str) -> Option<u64> {
         .and_then(|value| value.split_whitespace().next()?.parse().ok())
 }
 
+/// Resident memory in MiB, or `unknown` when it could not be read (never a made-up 0).
+pub fn mib(kb: Option<u64>) -> String {
+    kb.map_or_else(
+        || "unknown".to_string(),
+        |kb| format!("{:.1} MiB", kb as f64 / 1024.0),
+    )
+}
+
 /// Samples a process's `VmRSS` every 2 ms on a thread until dropped or `stop`ped; `peak_kb` is
 /// the largest seen.
 pub struct RssSampler {
@@ -73,10 +81,10 @@ impl RssSampler {
         }
     }
 
-    /// Stops sampling; the peak in kB.
-    pub fn stop(mut self) -> u64 {
+    /// Stops sampling; the peak in kB, `None` when `VmRSS` was never read.
+    pub fn stop(mut self) -> Option<u64> {
         self.halt();
-        self.peak.load(Ordering::Relaxed)
+        Some(self.peak.load(Ordering::Relaxed)).filter(|&kb| kb > 0)
     }
 
     fn halt(&mut self) {

@@ -178,9 +178,9 @@ impl Exporter {
         crate::measure::cpu_seconds(self.pid())
     }
 
-    /// Its resident memory in kB.
-    pub fn rss_kb(&self) -> u64 {
-        crate::measure::status_kb(self.pid(), "VmRSS").unwrap_or(0)
+    /// Its resident memory in kB, `None` when it could not be read.
+    pub fn rss_kb(&self) -> Option<u64> {
+        crate::measure::status_kb(self.pid(), "VmRSS")
     }
 }
 

@@ -122,7 +122,7 @@ pub fn run(bench: &mut Bench) -> Result<(), String> {
             probe.batch(bench, bb.pid(), &probe_url)?;
             ours.batch(bench, exporter.pid(), &exporter.url)?;
         }
-        let bb_rss = status_kb(bb.pid(), "VmRSS").unwrap_or(0);
+        let bb_rss = status_kb(bb.pid(), "VmRSS");
         (probe, ours, bb_rss, exporter.rss_kb())
     };
     let version = blackbox::version(&binary);
@@ -164,12 +164,19 @@ pub fn run(bench: &mut Bench) -> Result<(), String> {
     table.info(
         "blackbox",
         "RSS blackbox vs ours",
-        &format!(
-            "{:.1} vs {:.1} MiB ({:.2}x)",
-            bb_rss as f64 / 1024.0,
-            ours_rss as f64 / 1024.0,
-            ours_rss as f64 / bb_rss as f64
-        ),
+        &match (bb_rss, ours_rss) {
+            (Some(bb), Some(ours)) => format!(
+                "{:.1} vs {:.1} MiB ({:.2}x)",
+                bb as f64 / 1024.0,
+                ours as f64 / 1024.0,
+                ours as f64 / bb as f64
+            ),
+            _ => format!(
+                "{} vs {}",
+                crate::measure::mib(bb_rss),
+                crate::measure::mib(ours_rss)
+            ),
+        },
     );
     table.info("blackbox", "blackbox_exporter", &version);
     Ok(())

@@ -152,7 +152,7 @@ pub fn run(bench: &mut Bench) -> Result<(), String> {
             &format!("N={n}: scrape latency p50 / p99 (round ~100 ms)"),
             &format!("{} / {}", ms(result.p50_ms), ms(result.p99_ms)),
         );
-        let mib = format!("{:.1} MiB", peak_kb as f64 / 1024.0);
+        let mib = crate::measure::mib(peak_kb);
         if n == 100 {
             table.result("footprint/rss_under_100_kb", json!(peak_kb));
             table.info(
@@ -173,7 +173,7 @@ pub fn run(bench: &mut Bench) -> Result<(), String> {
     bench.table.info(
         "footprint",
         "RSS idle (after 2 scrapes)",
-        &format!("{:.1} MiB", idle_kb as f64 / 1024.0),
+        &crate::measure::mib(idle_kb),
     );
     Ok(())
 }
