@@ -200,7 +200,8 @@ async fn a_refused_connection_is_printed_once() {
     let home = tempfile::tempdir().unwrap();
     let lotus = FakeLotus::start().await;
     let port = lotus.port();
-    drop(lotus);
+    // Stopped, its port stays reserved: no other test's fake can answer on it.
+    lotus.stop().await;
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
         .arg("check")
         .args(["--lotus.api", &format!("/ip4/127.0.0.1/tcp/{port}/http")])

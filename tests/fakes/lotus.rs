@@ -416,6 +416,9 @@ pub struct FakeLotus {
     addr: SocketAddr,
     shared: Arc<Shared>,
     server: Mutex<Option<Server>>,
+    /// While stopped, the port stays bound (never listened on: connections are refused), so no
+    /// other test's fake or exporter can take it and answer in its place.
+    reserved: Mutex<Option<tokio::net::TcpSocket>>,
 }
 
 struct Server {
@@ -441,6 +444,7 @@ impl FakeLotus {
             addr,
             shared,
             server: Mutex::new(Some(server)),
+            reserved: Mutex::new(None),
         }
     }
 
@@ -554,21 +558,31 @@ impl FakeLotus {
         self.shared.bytes_total.store(0, Ordering::SeqCst);
     }
 
-    /// Closes the listener and every open connection; returns once they are closed.
+    /// Closes the listener and every open connection; returns once they are closed. The port
+    /// stays reserved (bound, not listening) until [`FakeLotus::restart`] or drop.
     pub async fn stop(&self) {
         let server = lock(&self.server).take();
         if let Some(server) = server {
             let _ = server.shutdown.send(());
             let _ = server.task.await;
+            let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+            socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+            socket
+                .bind(self.addr)
+                .expect("keep the stopped fake lotus's port bound");
+            *lock(&self.reserved) = Some(socket);
         }
     }
 
     /// Stops (if running) and listens again on the same port, with a new `Session` UUID.
     pub async fn restart(&self) {
         self.stop().await;
-        let listener = TcpListener::bind(self.addr)
-            .await
-            .expect("rebind fake lotus on the same port");
+        let reserved = lock(&self.reserved).take();
+        let listener = match reserved {
+            Some(socket) => socket.listen(1024),
+            None => TcpListener::bind(self.addr).await,
+        }
+        .expect("listen again on the fake lotus's port");
         self.state_mut(|s| s.session = new_uuid());
         let server = spawn_server(listener, self.shared.clone());
         *lock(&self.server) = Some(server);
