@@ -21,15 +21,15 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use lotus_follow_exporter::collector::Collector;
-use lotus_follow_exporter::config::{parse_flags, Config};
-use lotus_follow_exporter::follow::pins::PinCounter;
-use lotus_follow_exporter::lotus::types::AttoFil;
-use lotus_follow_exporter::multiaddr::Transport;
-use lotus_follow_exporter::ports::{listeners, owners, SocketReader};
-use lotus_follow_exporter::process;
+use lotus_follow_exporter::checks::follow::pins::PinCounter;
+use lotus_follow_exporter::checks::lotus::types::AttoFil;
+use lotus_follow_exporter::checks::ports::{listeners, owners, SocketReader};
+use lotus_follow_exporter::cli::{parse_flags, Config};
+use lotus_follow_exporter::exporter::collector::Collector;
+use lotus_follow_exporter::exporter::snapshot::Snapshot;
+use lotus_follow_exporter::host::process;
+use lotus_follow_exporter::net::multiaddr::Transport;
 use lotus_follow_exporter::render;
-use lotus_follow_exporter::snapshot::Snapshot;
 
 /// Bytes per chunk fed to the pin counter (what hyper typically hands over from a socket).
 const CHUNK: usize = 64 * 1024;

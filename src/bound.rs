@@ -11,10 +11,10 @@
 
 use std::borrow::Cow;
 
-use crate::check::{CheckResult, CheckStatus};
-use crate::follow::{FollowHost, FollowReport};
-use crate::lotus::LotusReport;
-use crate::ports::{PortEntry, PortsObservation};
+use crate::checks::follow::{FollowHost, FollowReport};
+use crate::checks::lotus::LotusReport;
+use crate::checks::ports::{PortEntry, PortsObservation};
+use crate::contract::{CheckResult, CheckStatus};
 use crate::secret::Scrubber;
 
 /// Longest value (version, commit, peer id or name, follower name, address) kept, in bytes.
@@ -236,7 +236,7 @@ mod tests {
     fn port_reasons_are_cut_however_few_the_entries() {
         let mut entries = vec![PortEntry {
             port: 9096,
-            protocol: crate::multiaddr::Transport::Tcp,
+            protocol: crate::net::multiaddr::Transport::Tcp,
             claims: Vec::new(),
             listeners: None,
             conflict: true,
@@ -252,14 +252,14 @@ mod tests {
 
     #[test]
     fn reasons_in_words_from_backends_are_cut() {
-        use crate::check::{DaemonStatus, Health};
-        use crate::follow::HealthReason;
+        use crate::checks::follow::HealthReason;
+        use crate::contract::{DaemonStatus, Health};
         use std::time::{Duration, SystemTime};
         let huge = "E".repeat(100_000);
 
         let mut lotus = LotusReport::timed_out("x".into(), SystemTime::now(), Duration::ZERO);
         lotus.health_reasons = vec![format!("a sync worker is in the error stage: {huge}")];
-        lotus.sync_workers = Some(crate::lotus::types::SyncWorkers {
+        lotus.sync_workers = Some(crate::checks::lotus::types::SyncWorkers {
             errors: vec![huge.clone(); 100],
             ..Default::default()
         });
@@ -283,7 +283,7 @@ mod tests {
             last_check: SystemTime::now(),
             ..FollowReport::for_tests(
                 "c",
-                crate::http_client::Endpoint::Unix("/f/api-socket".into()),
+                crate::net::http_client::Endpoint::Unix("/f/api-socket".into()),
             )
         };
         let mut host = FollowHost::default();

@@ -53,22 +53,13 @@
 //!   echo it (or the follow credentials) are scrubbed before they are read.
 
 pub mod bound;
-pub mod check;
-pub mod collector;
-pub mod config;
+pub mod checks;
+pub mod cli;
+pub mod contract;
 pub mod counters;
-pub mod files;
-pub mod follow;
-pub mod http_client;
-pub mod lotus;
-pub mod multiaddr;
-pub mod permissions;
-pub mod ports;
-pub mod probe;
-pub mod process;
+pub mod exporter;
+pub mod host;
+pub mod net;
 pub mod render;
 pub mod secret;
 pub mod server;
-pub mod snapshot;
-pub mod tls_client;
-pub mod web;

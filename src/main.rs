@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use lotus_follow_exporter::collector::Collector;
-use lotus_follow_exporter::config::{Config, Flags};
+use lotus_follow_exporter::cli::{Config, Flags};
+use lotus_follow_exporter::exporter::collector::Collector;
+use lotus_follow_exporter::exporter::snapshot::Snapshot;
 use lotus_follow_exporter::render;
+use lotus_follow_exporter::server::web::WebConfig;
 use lotus_follow_exporter::server::{self, App};
-use lotus_follow_exporter::snapshot::Snapshot;
-use lotus_follow_exporter::web::WebConfig;
 
 /// Prometheus exporter for a Filecoin Lotus daemon, ipfs-cluster-follow peers and the host's port plan.
 #[derive(Parser)]
@@ -129,7 +129,7 @@ async fn serve(config: Config) -> ExitCode {
         }
     }
     if config.probe_enabled {
-        match lotus_follow_exporter::probe::load_modules(config.probe_config_file.as_deref()) {
+        match lotus_follow_exporter::server::probe::load_modules(config.probe_config_file.as_deref()) {
             Ok(modules) => log::warn!(
                 "/probe is on (--web.enable-probe): anyone who can reach this exporter can make it call any URL; modules: {}",
                 modules.keys().cloned().collect::<Vec<_>>().join(", ")

@@ -19,24 +19,12 @@ use proc_macro2::{Delimiter, TokenStream, TokenTree};
 
 /// The layers, bottom first. A module may import its own layer (without a cycle) or any below.
 const LAYERS: &[(&str, &[&str])] = &[
-    (
-        "primitives",
-        &[
-            "check",
-            "counters",
-            "files",
-            "multiaddr",
-            "secret",
-            "permissions",
-            "process",
-            "tls_client",
-            "http_client",
-        ],
-    ),
-    ("checks", &["lotus", "follow", "ports"]),
-    ("assembly", &["bound", "snapshot", "collector"]),
+    ("primitives", &["counters", "secret", "net", "host"]),
+    ("contract", &["contract"]),
+    ("checks", &["checks"]),
+    ("assembly", &["bound", "exporter"]),
     ("renderers", &["render"]),
-    ("top", &["config", "probe", "web", "server", "main"]),
+    ("top", &["cli", "server", "main"]),
 ];
 
 /// The layer whose modules must not import one another (the collector hands facts between them).
@@ -383,9 +371,9 @@ fn no_source_file_is_over_500_lines_before_its_tests() {
 fn imports_are_read_from_every_form_of_path() {
     let code = String::from(
         "use crate::{follow::{A, B}, lotus};\n\
-         use crate::ports::X; // crate::render in a comment\n\
+         use crate::checks::ports::X; // crate::render in a comment\n\
          /// [`crate::server`] in a doc link\n\
-         let a = crate::check::CheckStatus::Ok;\n\
+         let a = crate::contract::CheckStatus::Ok;\n\
          use super::multiaddr::Host;\n\
          use super::super::inner;\n\
          my_crate::bound::f();",
@@ -404,7 +392,7 @@ fn imports_are_read_from_every_form_of_path() {
     assert_eq!(deeper, BTreeSet::from(["files".to_string()]));
     let forms = imports(
         "pub(crate) use crate::secret::Secret;\n\
-         fn f() -> X { <crate::files::Y>::new(&crate::multiaddr::Z::new()) }",
+         fn f() -> X { <crate::host::files::Y>::new(&crate::net::multiaddr::Z::new()) }",
         &["follow".to_string()],
         &["crate"],
     );
@@ -428,14 +416,14 @@ fn super_paths_climb_from_the_inline_module_they_stand_in() {
 #[test]
 fn comments_and_literals_name_no_module() {
     let text = r###"
-        let a = "crate::config::X";
-        let b = r#"crate::server "quoted" crate::web"#;
-        let c = br"crate::probe";
-        let d = '"'; let e = '\''; let f = '{'; use crate::files; // '
-        /* crate::render /* nested crate::bound */ crate::collector */
-        #[doc = "see crate::snapshot"]
-        fn g<'a>(x: &'a str) -> &'a str { crate::check::f(x) }
-        let h = "a \" crate::lotus";
+        let a = "crate::cli::X";
+        let b = r#"crate::server "quoted" crate::server::web"#;
+        let c = br"crate::server::probe";
+        let d = '"'; let e = '\''; let f = '{'; use crate::host::files; // '
+        /* crate::render /* nested crate::bound */ crate::exporter::collector */
+        #[doc = "see crate::exporter::snapshot"]
+        fn g<'a>(x: &'a str) -> &'a str { crate::contract::f(x) }
+        let h = "a \" crate::checks::lotus";
         mod m { use super::super::secret; }
     "###;
     let found = imports(text, &["ports".to_string()], &["crate"]);

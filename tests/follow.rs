@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fakes::cluster::{self, ClusterState, FakeServer};
-use lotus_follow_exporter::check::{CheckStatus, DaemonStatus, Health};
-use lotus_follow_exporter::follow::api::ApiClient;
-use lotus_follow_exporter::follow::{
+use lotus_follow_exporter::checks::follow::api::ApiClient;
+use lotus_follow_exporter::checks::follow::{
     parse_api_spec, FollowChecks, FollowConfig, FollowReport, CHECK_API, CHECK_BINARY, CHECK_PINS,
     CHECK_PINS_LISTING, CHECK_TRUST,
 };
-use lotus_follow_exporter::http_client::Endpoint;
-use lotus_follow_exporter::process::{ProcessInfo, ProcessTable};
+use lotus_follow_exporter::contract::{CheckStatus, DaemonStatus, Health};
+use lotus_follow_exporter::host::process::{ProcessInfo, ProcessTable};
+use lotus_follow_exporter::net::http_client::Endpoint;
 use tokio::time::Instant;
 
 /// A follow config watching `dir`, with a binary search path that holds nothing.
@@ -77,7 +77,7 @@ fn follow_process(pid: u32, name: &str) -> ProcessInfo {
         pid,
         argv: vec!["ipfs-cluster-follow".into(), name.into(), "run".into()],
         comm: "ipfs-cluster-fo".into(),
-        uid: Some(lotus_follow_exporter::permissions::own_uid()),
+        uid: Some(lotus_follow_exporter::host::permissions::own_uid()),
     }
 }
 
@@ -754,7 +754,7 @@ async fn a_flag_naming_a_running_follower_otherwise_keeps_it_running() {
     let pid = child.0.id();
     // Between fork and exec the child still shows this process's environment: wait for the exec.
     let until = std::time::Instant::now() + Duration::from_secs(60);
-    while !lotus_follow_exporter::process::read_environ(pid)
+    while !lotus_follow_exporter::host::process::read_environ(pid)
         .unwrap_or_default()
         .iter()
         .any(|(k, _)| k == "CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS")
@@ -982,7 +982,7 @@ impl Impostor {
     /// Wait (bounded) until the process table shows the rewritten argv.
     async fn visible(&self, name: &str) -> bool {
         for _ in 0..500 {
-            let table = lotus_follow_exporter::process::scan(deadline())
+            let table = lotus_follow_exporter::host::process::scan(deadline())
                 .await
                 .unwrap();
             if table
@@ -1041,7 +1041,7 @@ async fn another_users_process_gets_no_credentials_and_cannot_take_a_followers_p
     );
     let mut config = config_for(dir.path());
     config.basic_auth_file = Some(creds);
-    let table = lotus_follow_exporter::process::scan(deadline())
+    let table = lotus_follow_exporter::host::process::scan(deadline())
         .await
         .unwrap();
     let reports = run(config, table).await;

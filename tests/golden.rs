@@ -78,7 +78,7 @@ use bytes::Bytes;
 use fakes::cluster::{self, ClusterState, FakeServer};
 use fakes::lotus::{Behavior, FakeLotus, LotusState};
 use http_body_util::Full;
-use lotus_follow_exporter::http_client::{self, Endpoint};
+use lotus_follow_exporter::net::http_client::{self, Endpoint};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;

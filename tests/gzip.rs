@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fakes::lotus::FakeLotus;
 use http_body_util::Full;
-use lotus_follow_exporter::http_client::{self, Endpoint, FullResponse};
+use lotus_follow_exporter::net::http_client::{self, Endpoint, FullResponse};
 use tokio::time::Instant;
 
 async fn get(exporter: &util::Exporter, accept_encoding: Option<&str>) -> FullResponse {

@@ -8,16 +8,18 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use lotus_follow_exporter::check::CheckStatus;
-use lotus_follow_exporter::lotus::LotusReport;
-use lotus_follow_exporter::multiaddr::Transport;
-use lotus_follow_exporter::ports::listeners::{name_holders, read_listening_sockets, Listener};
-use lotus_follow_exporter::ports::{
+use lotus_follow_exporter::checks::lotus::LotusReport;
+use lotus_follow_exporter::checks::ports::listeners::{
+    name_holders, read_listening_sockets, Listener,
+};
+use lotus_follow_exporter::checks::ports::{
     assemble_with, FollowerClaims, PortsCheck, PortsConfig, PortsObservation, PortsReport,
     SocketReader, CHECK_LISTENERS,
 };
-use lotus_follow_exporter::process::{scan, scan_cached, ProcessCache, ProcessTable};
-use lotus_follow_exporter::snapshot::Snapshot;
+use lotus_follow_exporter::contract::CheckStatus;
+use lotus_follow_exporter::exporter::snapshot::Snapshot;
+use lotus_follow_exporter::host::process::{scan, scan_cached, ProcessCache, ProcessTable};
+use lotus_follow_exporter::net::multiaddr::Transport;
 use tokio::time::Instant;
 
 /// Binds a TCP listener and a UDP socket on 127.0.0.1, prints both ports, holds them until stdin closes.

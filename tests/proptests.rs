@@ -6,20 +6,20 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use lotus_follow_exporter::collector::scrape_budget;
-use lotus_follow_exporter::config::{parse_wallet, rpc_target, ApiInfo};
-use lotus_follow_exporter::follow::api::{parse_id, parse_trusted_peers};
-use lotus_follow_exporter::follow::parse_api_spec;
-use lotus_follow_exporter::follow::pins::PinCounter;
-use lotus_follow_exporter::lotus::rpc::interpret;
-use lotus_follow_exporter::lotus::types;
-use lotus_follow_exporter::multiaddr::{Multiaddr, Transport};
-use lotus_follow_exporter::ports::claims::{
+use lotus_follow_exporter::checks::follow::api::{parse_id, parse_trusted_peers};
+use lotus_follow_exporter::checks::follow::parse_api_spec;
+use lotus_follow_exporter::checks::follow::pins::PinCounter;
+use lotus_follow_exporter::checks::lotus::rpc::interpret;
+use lotus_follow_exporter::checks::lotus::types;
+use lotus_follow_exporter::checks::ports::claims::{
     cluster_service_claims, exporter_claim, http_url_host_port, kubo_claims, lotus_listen_address,
 };
-use lotus_follow_exporter::ports::listeners::{parse_endpoint, parse_line, parse_table};
-use lotus_follow_exporter::process::{parse_environ, split_cmdline, user_name_in};
-use lotus_follow_exporter::web::WebConfig;
+use lotus_follow_exporter::checks::ports::listeners::{parse_endpoint, parse_line, parse_table};
+use lotus_follow_exporter::cli::{parse_wallet, rpc_target, ApiInfo};
+use lotus_follow_exporter::exporter::collector::scrape_budget;
+use lotus_follow_exporter::host::process::{parse_environ, split_cmdline, user_name_in};
+use lotus_follow_exporter::net::multiaddr::{Multiaddr, Transport};
+use lotus_follow_exporter::server::web::WebConfig;
 
 /// Any JSON value, a few levels deep, with the keys our parsers look for.
 fn json() -> impl Strategy<Value = Value> {

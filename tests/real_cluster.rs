@@ -9,9 +9,9 @@ mod util;
 use std::path::Path;
 use std::process::Stdio;
 
-use lotus_follow_exporter::config::{parse_flags, Config};
-use lotus_follow_exporter::multiaddr::Transport;
-use lotus_follow_exporter::ports::listeners::read_listening_sockets;
+use lotus_follow_exporter::checks::ports::listeners::read_listening_sockets;
+use lotus_follow_exporter::cli::{parse_flags, Config};
+use lotus_follow_exporter::net::multiaddr::Transport;
 use real::process::{await_some, free_tcp_port, run, PATIENCE};
 use real::stack::{cluster_id, Stack};
 use serde_json::Value;

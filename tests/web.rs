@@ -5,7 +5,7 @@ mod util;
 use std::path::Path;
 use std::process::Command;
 
-use lotus_follow_exporter::web::WebConfig;
+use lotus_follow_exporter::server::web::WebConfig;
 
 /// curl's status code for a request, or its error when it could not get one.
 fn curl(args: &[&str]) -> Result<u16, String> {
@@ -48,7 +48,7 @@ fn self_signed(dir: &Path) -> (String, String) {
     ("cert.pem".to_string(), "key.pem".to_string())
 }
 
-fn quiet_config() -> lotus_follow_exporter::config::Config {
+fn quiet_config() -> lotus_follow_exporter::cli::Config {
     util::config(&[
         "--lotus.api",
         "/ip4/127.0.0.1/tcp/1/http",
@@ -281,7 +281,7 @@ async fn sigterm_stops_the_exporter_gracefully() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let endpoint = lotus_follow_exporter::http_client::Endpoint::Tcp {
+    let endpoint = lotus_follow_exporter::net::http_client::Endpoint::Tcp {
         host: "127.0.0.1".into(),
         port,
     };
@@ -291,7 +291,9 @@ async fn sigterm_stops_the_exporter_gracefully() {
             .body(http_body_util::Full::new(bytes::Bytes::new()))
             .unwrap();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
-        match lotus_follow_exporter::http_client::fetch(&endpoint, request, 1024, deadline).await {
+        match lotus_follow_exporter::net::http_client::fetch(&endpoint, request, 1024, deadline)
+            .await
+        {
             Ok(response) if response.status == 200 => break,
             _ if tokio::time::Instant::now() > until => {
                 panic!("the exporter never answered /healthz")

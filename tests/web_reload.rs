@@ -8,9 +8,9 @@ use std::path::Path;
 
 use base64::Engine as _;
 use fakes::tls_proxy::Ca;
-use lotus_follow_exporter::web::WebConfig;
+use lotus_follow_exporter::server::web::WebConfig;
 
-fn config_with(path: &Path) -> lotus_follow_exporter::config::Config {
+fn config_with(path: &Path) -> lotus_follow_exporter::cli::Config {
     let mut config = util::config(&[
         "--lotus.api",
         "/ip4/127.0.0.1/tcp/1/http",
@@ -81,9 +81,9 @@ async fn a_changed_password_applies_without_a_restart() {
 
 /// Complete a TLS handshake with the exporter, trusting only the CA in `ca_file`.
 async fn handshake(addr: std::net::SocketAddr, ca_file: &Path) -> Result<(), String> {
-    let config = lotus_follow_exporter::tls_client::client_config(Some(ca_file))?;
+    let config = lotus_follow_exporter::net::tls_client::client_config(Some(ca_file))?;
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    lotus_follow_exporter::tls_client::handshake(config, "localhost", tcp)
+    lotus_follow_exporter::net::tls_client::handshake(config, "localhost", tcp)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())

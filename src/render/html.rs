@@ -6,11 +6,11 @@
 
 use std::fmt::Write as _;
 
-use crate::follow::{FollowHost, FollowReport};
-use crate::lotus::types::AttoFil;
-use crate::lotus::LotusReport;
-use crate::ports::{PortEntry, PortsReport};
-use crate::snapshot::{rfc3339, Snapshot};
+use crate::checks::follow::{FollowHost, FollowReport};
+use crate::checks::lotus::types::AttoFil;
+use crate::checks::lotus::LotusReport;
+use crate::checks::ports::{PortEntry, PortsReport};
+use crate::exporter::snapshot::{rfc3339, Snapshot};
 
 /// The page's content type.
 pub const CONTENT_TYPE: &str = "text/html; charset=utf-8";
@@ -135,7 +135,7 @@ fn summary(out: &mut String, snapshot: &Snapshot) {
     let healthy = snapshot
         .follow
         .iter()
-        .filter(|f| f.health == crate::check::Health::Healthy)
+        .filter(|f| f.health == crate::contract::Health::Healthy)
         .count();
     let follow_seen = snapshot
         .follow_host
@@ -240,7 +240,7 @@ fn followers(out: &mut String, reports: &[FollowReport], host: &FollowHost) {
         reports.len()
     );
     // Discovery and the binary check: a failed discovery means "none found" is not known.
-    let errors = crate::check::grouped_errors(&host.checks);
+    let errors = crate::contract::grouped_errors(&host.checks);
     if !errors.is_empty() {
         out.push_str("<p>Errors:</p>");
         reasons(out, &errors);
@@ -301,7 +301,7 @@ fn ports(out: &mut String, report: &PortsReport) {
         "<h2 id=\"ports\">Port plan ({} ports, {conflicts} in conflict)</h2>",
         report.entries.len()
     );
-    let errors = crate::check::grouped_errors(&report.checks);
+    let errors = crate::contract::grouped_errors(&report.checks);
     reasons(out, &errors);
     if report.entries.is_empty() {
         out.push_str("<p class=\"muted\">No port claimed.</p>\n");
@@ -414,9 +414,9 @@ mod tests {
 
         // Discovery did not finish and the listening sockets could not be read.
         snapshot.follow_host = FollowHost::timed_out(elapsed);
-        snapshot.ports.checks = vec![crate::check::CheckResult::new(
+        snapshot.ports.checks = vec![crate::contract::CheckResult::new(
             "ports_listeners",
-            crate::check::CheckStatus::Failed("cannot read /proc/net/tcp".into()),
+            crate::contract::CheckStatus::Failed("cannot read /proc/net/tcp".into()),
             elapsed,
         )];
         let page = render(&snapshot, "/metrics", None);

@@ -12,7 +12,7 @@ mod ports;
 use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
 
-use crate::snapshot::Snapshot;
+use crate::exporter::snapshot::Snapshot;
 
 /// The Content-Type of the text format (Prometheus 3 refuses a missing or wrong one).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -142,7 +142,10 @@ pub fn render(snapshot: &Snapshot) -> String {
 
 /// Render one `/probe` answer: only the target's `lotus_*` figures, its check results,
 /// `probe_success` (the API answered) and `probe_duration_seconds`; a fresh set per probe.
-pub fn render_probe(report: &crate::lotus::LotusReport, took: std::time::Duration) -> String {
+pub fn render_probe(
+    report: &crate::checks::lotus::LotusReport,
+    took: std::time::Duration,
+) -> String {
     let mut families = Families::default();
     lotus::render(report, &mut families);
     families
@@ -161,7 +164,7 @@ pub fn render_probe(report: &crate::lotus::LotusReport, took: std::time::Duratio
         report
             .checks
             .iter()
-            .filter(|c| !matches!(c.status, crate::check::CheckStatus::Skipped(_)))
+            .filter(|c| !matches!(c.status, crate::contract::CheckStatus::Skipped(_)))
     };
     let mut success = families.gauge(
         "lotus_follow_exporter_check_success",

@@ -5,9 +5,9 @@ mod ports;
 
 use serde_json::{json, Value};
 
-use crate::lotus::finality::F3Report;
-use crate::lotus::LotusReport;
-use crate::snapshot::{rfc3339, Snapshot};
+use crate::checks::lotus::finality::F3Report;
+use crate::checks::lotus::LotusReport;
+use crate::exporter::snapshot::{rfc3339, Snapshot};
 
 /// Render the `/status` document.
 pub fn render(snapshot: &Snapshot) -> Value {

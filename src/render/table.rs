@@ -3,9 +3,9 @@
 //! Conflicts come first, each followed by its reason in words; then the other ports in port order;
 //! then the sub-checks that did not run cleanly (a config that is missing, unreadable, malformed).
 
-use crate::check::{CheckResult, CheckStatus};
-use crate::follow::FollowReport;
-use crate::ports::{PortEntry, PortsReport};
+use crate::checks::follow::FollowReport;
+use crate::checks::ports::{PortEntry, PortsReport};
+use crate::contract::{CheckResult, CheckStatus};
 
 const HEADER: [&str; 7] = [
     "PORT", "PROTO", "CONFLICT", "SERVICE", "ROLE", "ADDRESS", "LISTENER",
@@ -47,7 +47,7 @@ pub fn follow_notes(followers: &[FollowReport]) -> String {
     followers
         .iter()
         .flat_map(|f| f.checks.iter())
-        .filter(|c| c.check == crate::follow::CHECK_API)
+        .filter(|c| c.check == crate::checks::follow::CHECK_API)
         .filter_map(CheckResult::error_line)
         .map(|line| format!("{line}\n  (its swarm ports are from its last good /id, if any)\n"))
         .collect()
@@ -135,9 +135,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::check::CheckResult;
-    use crate::multiaddr::Transport;
-    use crate::ports::{BindAddress, Claim};
+    use crate::checks::ports::{BindAddress, Claim};
+    use crate::contract::CheckResult;
+    use crate::net::multiaddr::Transport;
 
     fn claim(service: &str, role: &str, address: &str, port: u16) -> Claim {
         Claim {

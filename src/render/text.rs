@@ -2,11 +2,11 @@
 
 use std::fmt::Write;
 
-use crate::check::{CheckStatus, Health};
-use crate::follow::FollowReport;
-use crate::lotus::finality::{self, F3State};
-use crate::lotus::LotusReport;
-use crate::snapshot::Snapshot;
+use crate::checks::follow::FollowReport;
+use crate::checks::lotus::finality::{self, F3State};
+use crate::checks::lotus::LotusReport;
+use crate::contract::{CheckStatus, Health};
+use crate::exporter::snapshot::Snapshot;
 
 /// True when nothing would alert (the `check` exit status: 0 when true, 1 when not): Lotus
 /// healthy, every follower healthy (a configured follower that is stopped or unreachable is
@@ -26,7 +26,7 @@ pub fn render(snapshot: &Snapshot) -> String {
     render_lotus(snapshot, &mut out);
     render_follow(snapshot, &mut out);
     render_ports(snapshot, &mut out);
-    let failed = crate::check::grouped_errors(snapshot.checks());
+    let failed = crate::contract::grouped_errors(snapshot.checks());
     if !failed.is_empty() {
         let _ = writeln!(out, "Failed checks:");
         for line in failed {

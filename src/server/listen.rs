@@ -45,7 +45,7 @@ const PORT_HOLDER_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Who holds TCP `address`'s port, in words: `node_exporter (pid 812)`, or why it cannot be said.
 async fn port_holder(address: SocketAddr) -> String {
-    use crate::ports::listeners;
+    use crate::checks::ports::listeners;
     let port = address.port();
     let unseen =
         format!("a process this user cannot see (`ss -ltnp 'sport = :{port}'` as root names it)");
@@ -59,7 +59,7 @@ async fn port_holder(address: SocketAddr) -> String {
     let named = listeners::name_holders(&scan, &Default::default(), std::process::id());
     let mut holders: Vec<String> = named
         .iter()
-        .filter(|l| l.protocol == crate::multiaddr::Transport::Tcp && l.port == port)
+        .filter(|l| l.protocol == crate::net::multiaddr::Transport::Tcp && l.port == port)
         .filter(|l| {
             let ip = address.ip();
             l.address == ip || l.address.is_unspecified() || ip.is_unspecified()

@@ -16,12 +16,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::collector::Collector;
-use crate::web::{LiveWebConfig, WebConfig};
+use crate::exporter::collector::Collector;
+use crate::server::web::{LiveWebConfig, WebConfig};
 
 mod listen;
+pub mod probe;
 mod routes;
 mod slots;
+pub mod web;
 
 pub use listen::bind;
 use routes::handle;
@@ -54,12 +56,12 @@ pub struct App {
     /// one is closed for a new one.
     pub max_connections: usize,
     /// `/probe`, when enabled (`--web.enable-probe`).
-    pub prober: Option<crate::probe::Prober>,
+    pub prober: Option<crate::server::probe::Prober>,
 }
 
 impl App {
     /// The application for a configuration and its web settings.
-    pub fn new(config: &crate::config::Config, web: WebConfig) -> App {
+    pub fn new(config: &crate::cli::Config, web: WebConfig) -> App {
         let web = match &config.web_config_file {
             Some(path) => LiveWebConfig::watching(path.clone(), web),
             None => LiveWebConfig::fixed(web),
@@ -76,12 +78,13 @@ impl App {
             max_connections: config.max_connections,
             prober: config.probe_enabled.then(|| {
                 // `serve` has checked the file at start; a file broken since keeps module lotus.
-                let modules = crate::probe::load_modules(config.probe_config_file.as_deref())
-                    .unwrap_or_else(|reason| {
-                        log::error!("{reason}; /probe serves only module lotus");
-                        crate::probe::load_modules(None).unwrap_or_default()
-                    });
-                crate::probe::Prober::new(config, modules)
+                let modules =
+                    crate::server::probe::load_modules(config.probe_config_file.as_deref())
+                        .unwrap_or_else(|reason| {
+                            log::error!("{reason}; /probe serves only module lotus");
+                            crate::server::probe::load_modules(None).unwrap_or_default()
+                        });
+                crate::server::probe::Prober::new(config, modules)
             }),
         }
     }

@@ -11,10 +11,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::App;
-use crate::collector::scrape_budget;
+use crate::exporter::collector::scrape_budget;
 use crate::render;
-use crate::web::auth::Verdict;
-use crate::web::WebConfig;
+use crate::server::web::auth::Verdict;
+use crate::server::web::WebConfig;
 
 /// Which page a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +115,7 @@ async fn respond(
             "GET, HEAD",
         ),
         Route::Metrics => {
-            let gzip = crate::web::gzip::accepted(request.headers());
+            let gzip = crate::server::web::gzip::accepted(request.headers());
             let mut response = scrape(app, &request, |s| {
                 (
                     render::prometheus::CONTENT_TYPE,
@@ -123,9 +123,9 @@ async fn respond(
                 )
             })
             .await;
-            crate::web::gzip::vary(&mut response);
+            crate::server::web::gzip::vary(&mut response);
             if gzip {
-                response = crate::web::gzip::compress(response);
+                response = crate::server::web::gzip::compress(response);
             }
             response
         }
@@ -150,7 +150,7 @@ async fn respond(
 async fn scrape(
     app: &App,
     request: &Request<Incoming>,
-    render: impl FnOnce(&crate::snapshot::Snapshot) -> (&'static str, String),
+    render: impl FnOnce(&crate::exporter::snapshot::Snapshot) -> (&'static str, String),
 ) -> Response<Full<Bytes>> {
     let budget = match scrape_budget(app.collector_timeout, scrape_timeout(request)) {
         Ok(budget) => budget,
@@ -178,7 +178,7 @@ async fn probe(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> 
         );
     };
     let bad = |reason: String| plain(StatusCode::BAD_REQUEST, &format!("{reason}\n"));
-    let probe = match crate::probe::parse_query(request.uri().query()) {
+    let probe = match crate::server::probe::parse_query(request.uri().query()) {
         Ok(probe) => probe,
         Err(e) => return bad(e.to_string()),
     };

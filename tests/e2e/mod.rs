@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use lotus_follow_exporter::http_client::{self, Endpoint};
+use lotus_follow_exporter::net::http_client::{self, Endpoint};
 use serde_json::Value;
 use tokio::time::Instant;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use lotus_follow_exporter::http_client::{self, Endpoint};
+use lotus_follow_exporter::net::http_client::{self, Endpoint};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

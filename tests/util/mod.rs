@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use lotus_follow_exporter::config::{parse_flags, Config};
-use lotus_follow_exporter::http_client::{self, Endpoint};
+use lotus_follow_exporter::cli::{parse_flags, Config};
+use lotus_follow_exporter::net::http_client::{self, Endpoint};
+use lotus_follow_exporter::server::web::WebConfig;
 use lotus_follow_exporter::server::{self, App};
-use lotus_follow_exporter::web::WebConfig;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 

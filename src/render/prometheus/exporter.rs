@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering;
 use prometheus::core::Collector;
 
 use super::{bool_value, Families};
-use crate::check::CheckStatus;
+use crate::contract::CheckStatus;
 use crate::counters::{BODY_BYTES_READ, CONNECTIONS_EVICTED, CONNECTIONS_REFUSED};
-use crate::snapshot::Snapshot;
+use crate::exporter::snapshot::Snapshot;
 
 /// The rustc that built this binary (set by build.rs).
 const RUSTC_VERSION: &str = env!("LFE_RUSTC_VERSION");

@@ -3,8 +3,8 @@
 //! A figure that could not be measured is an absent series, never 0.
 
 use super::{bool_value, Families};
-use crate::check::{DaemonStatus, Health};
-use crate::follow::{FollowHost, FollowReport};
+use crate::checks::follow::{FollowHost, FollowReport};
+use crate::contract::{DaemonStatus, Health};
 
 /// A per-follower gauge: name, HELP and how to read its value from a report.
 type Figure<T> = (&'static str, &'static str, fn(&FollowReport) -> Option<T>);
@@ -228,9 +228,9 @@ mod tests {
         let host = FollowHost {
             binary_available: Some(true),
             found_by: Some(vec![
-                (crate::follow::Source::Flag, 0),
-                (crate::follow::Source::ConfigDir, 2),
-                (crate::follow::Source::Process, 1),
+                (crate::checks::follow::Source::Flag, 0),
+                (crate::checks::follow::Source::ConfigDir, 2),
+                (crate::checks::follow::Source::Process, 1),
             ]),
             over_cap: Some(0),
             checks: Vec::new(),
@@ -266,11 +266,11 @@ mod tests {
         let mut degraded = report("c");
         degraded.health = Health::Degraded;
         degraded.reasons = vec![
-            crate::follow::HealthReason {
+            crate::checks::follow::HealthReason {
                 code: "ipfs_unreachable",
                 text: "cannot reach its IPFS daemon: refused".into(),
             },
-            crate::follow::HealthReason {
+            crate::checks::follow::HealthReason {
                 code: "pin_errors",
                 text: "1 pin in pin_error".into(),
             },

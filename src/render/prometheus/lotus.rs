@@ -1,9 +1,9 @@
 //! `lotus_*` metrics from the Lotus report. Unknown figures are absent series, never zeros.
 
 use super::{bool_value, Families};
-use crate::check::{DaemonStatus, Health};
-use crate::lotus::types::SYNC_STAGES;
-use crate::lotus::{LotusReport, PERMISSIONS};
+use crate::checks::lotus::types::SYNC_STAGES;
+use crate::checks::lotus::{LotusReport, PERMISSIONS};
+use crate::contract::{DaemonStatus, Health};
 
 pub fn render(report: &LotusReport, out: &mut Families) {
     out.gauge(

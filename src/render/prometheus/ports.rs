@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{bool_value, Families};
-use crate::ports::{PortEntry, PortsReport};
+use crate::checks::ports::{PortEntry, PortsReport};
 
 /// At most this many (port, protocol) entries are exported, conflicts first; a real host claims a
 /// few dozen, so the cap only guards the time series count against a runaway config.
@@ -99,8 +99,8 @@ fn render_listeners(entries: &[&PortEntry], out: &mut Families) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multiaddr::Transport::Tcp;
-    use crate::ports::test_claim;
+    use crate::checks::ports::test_claim;
+    use crate::net::multiaddr::Transport::Tcp;
 
     fn entry(port: u16, conflict: bool, listeners: Option<Vec<&str>>) -> PortEntry {
         let claim = test_claim("ipfs-cluster-service", "pinsvcapi", Tcp, "127.0.0.1", port);

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::follow::FollowReport;
-use crate::snapshot::rfc3339;
+use crate::checks::follow::FollowReport;
+use crate::exporter::snapshot::rfc3339;
 
 /// Render the `cluster_follow` array.
 pub fn render(reports: &[FollowReport]) -> Value {
@@ -40,19 +40,19 @@ fn render_one(report: &FollowReport) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::{CheckResult, CheckStatus};
-    use crate::follow::FollowReport;
+    use crate::checks::follow::FollowReport;
+    use crate::contract::{CheckResult, CheckStatus};
     use std::time::Duration;
 
     fn unreachable() -> FollowReport {
-        let api = crate::http_client::Endpoint::Tcp {
+        let api = crate::net::http_client::Endpoint::Tcp {
             host: "127.0.0.1".into(),
             port: 9097,
         };
         FollowReport {
             api_reachable: Some(false),
             running: Some(false),
-            reasons: vec![crate::follow::HealthReason {
+            reasons: vec![crate::checks::follow::HealthReason {
                 code: "api_unreachable",
                 text: "API not reachable: not a cluster API".into(),
             }],

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::ports::{PortEntry, PortsReport};
+use crate::checks::ports::{PortEntry, PortsReport};
 
 /// `listener` when the socket tables could not be read (distinct from `null`: nothing listens).
 pub const LISTENERS_NOT_READ: &str = "not read";
@@ -53,8 +53,8 @@ fn entry(entry: &PortEntry) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multiaddr::Transport::{self, Tcp};
-    use crate::ports::test_claim;
+    use crate::checks::ports::test_claim;
+    use crate::net::multiaddr::Transport::{self, Tcp};
 
     #[test]
     fn renders_the_plan() {
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn says_where_the_listeners_were_read() {
         let report = PortsReport {
-            listener_source: Some(crate::ports::SocketSource {
+            listener_source: Some(crate::checks::ports::SocketSource {
                 netlink: vec!["tcp", "tcp6", "udp"],
                 proc_net: vec!["udp6"],
                 fallback_reason: Some("the kernel refused the udp6 dump".into()),

@@ -1,0 +1,227 @@
+//! The ipfs-cluster-follow check: find the followers on this host, ask each one's REST API
+//! (unix socket or TCP) who it is, whom it sees and how its pins fare, and look at the host.
+//!
+//! # Checks
+//! Every [`CheckResult`](crate::contract::CheckResult) this module produces has one of these
+//! names ([`CHECKS`]):
+//!
+//! | check | scope | what it does |
+//! |---|---|---|
+//! | `follow_discovery` | host | lists the config folder and the process table to find followers |
+//! | `follow_binary` | host | `ipfs-cluster-follow --version` of the binary on `PATH` (rerun when the file changes) |
+//! | `follow_api` | follower | `GET /id`, every scrape; reachable only for a real cluster ID object |
+//! | `follow_pins` | follower | `GET /pins?local=true&filter=<operation states>`, every scrape |
+//! | `follow_pins_listing` | follower | full `GET /pins?local=true`, at most every refresh interval (cached) |
+//! | `follow_trust` | follower | `GET /health/graph` trusted peers, at most every refresh interval (cached) |
+//! | `follow_process` | follower | is an `ipfs-cluster-follow <name> run` process alive |
+//!
+//! Host checks travel in the [`FollowHost`] that [`FollowChecks::run`] returns beside the reports.
+//!
+//! # Verdicts
+//! `status`: running (the API answers as a cluster API) | stopped (nothing answers and the
+//! process table holds no follower process) | error (the API fails or is an impostor, while a
+//! process or a listener is there or none could be ruled out).
+//! `health`: unhealthy (API not reachable) | degraded (reachable but no cluster peer besides
+//! itself, IPFS unreachable, pins in an error state, or the live pin count failed) | healthy.
+//!
+//! # Caveats
+//! The cached checks (listing, trust) run under the scrape deadline like the others: a follower
+//! whose full listing takes longer than the scrape timeout never gets one (the check times out
+//! and is retried after [`FAILED_RETRY`]).
+//!
+//! # Where things are
+//! `settings.rs` the flags ([`FollowConfig`]); `report.rs` what one follower looked like
+//! ([`FollowReport`]); `host.rs` the host-level checks ([`FollowHost`]); `follower.rs` asking one
+//! follower's API; `refresh.rs` the cached listing and trust graph; `verdict.rs` the process,
+//! status and health verdicts; `auth.rs` the basic-auth file; [`discovery`] finding the
+//! followers; [`api`] the REST client; [`pins`] the `/pins` stream; [`binary`] the binary.
+
+pub mod api;
+mod auth;
+pub mod binary;
+pub mod discovery;
+mod follower;
+mod host;
+pub mod pins;
+mod refresh;
+mod report;
+mod settings;
+mod verdict;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use crate::contract::CheckStatus;
+use crate::host::files::ReadSlot;
+use crate::host::process::ProcessTable;
+use discovery::Follower;
+use refresh::SlowCache;
+
+pub use auth::{parse_basic_auth, MAX_AUTH_FILE_BYTES};
+pub use binary::{FollowBinary, FOLLOW_BINARY};
+pub use discovery::{parse_api_spec, ApiSpec, FollowError, Source};
+pub use host::FollowHost;
+pub use refresh::FAILED_RETRY;
+pub use report::{FollowReport, HealthReason};
+pub use settings::{default_config_dir, FollowConfig};
+
+pub const CHECK_DISCOVERY: &str = "follow_discovery";
+pub const CHECK_BINARY: &str = "follow_binary";
+pub const CHECK_API: &str = "follow_api";
+pub const CHECK_PINS: &str = "follow_pins";
+pub const CHECK_PINS_LISTING: &str = "follow_pins_listing";
+pub const CHECK_TRUST: &str = "follow_trust";
+pub const CHECK_PROCESS: &str = "follow_process";
+
+/// Every check name of this module.
+pub const CHECKS: [&str; 7] = [
+    CHECK_DISCOVERY,
+    CHECK_BINARY,
+    CHECK_API,
+    CHECK_PINS,
+    CHECK_PINS_LISTING,
+    CHECK_TRUST,
+    CHECK_PROCESS,
+];
+
+/// The follow check with its caches (slow-interval figures, binary version).
+#[derive(Debug)]
+pub struct FollowChecks {
+    config: FollowConfig,
+    state: Mutex<State>,
+    /// One blocking discovery (config folder, process environments) in flight at a time.
+    discovery_slot: ReadSlot,
+    /// One read of `--follow.basic-auth-file` in flight at a time.
+    auth_slot: ReadSlot,
+    binary_probe: binary::BinaryProbe,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    slow: HashMap<String, SlowCache>,
+    /// The peer id each follower gave in its last `/id`, so the live pin count can run
+    /// alongside the next `/id` instead of after it.
+    peer_ids: HashMap<String, String>,
+    /// The swarm addresses each follower gave in its last good `/id`: its claims stay in the
+    /// port plan while it does not answer.
+    swarm_addresses: HashMap<String, Vec<String>>,
+    cap_logged: bool,
+    /// Shadowed-follower warnings already logged.
+    shadowed_logged: BTreeSet<String>,
+}
+
+impl FollowChecks {
+    pub fn new(config: FollowConfig) -> FollowChecks {
+        FollowChecks {
+            config,
+            state: Mutex::new(State::default()),
+            discovery_slot: ReadSlot::default(),
+            auth_slot: ReadSlot::default(),
+            binary_probe: binary::BinaryProbe::default(),
+        }
+    }
+
+    /// The binary as seen by the latest [`run`](Self::run) (for a host-level figure when no
+    /// follower is found).
+    pub fn binary(&self) -> FollowBinary {
+        self.binary_probe.last()
+    }
+
+    /// Check every follower, concurrently, before `deadline`: one report per follower, plus the
+    /// host-level checks (`follow_discovery`, `follow_binary`). When the process table could not
+    /// be read (`procs` is `Err`), whether each follower runs is unknown, not "no".
+    pub async fn run(
+        &self,
+        deadline: Instant,
+        procs: Result<Arc<ProcessTable>, String>,
+    ) -> (Vec<FollowReport>, FollowHost) {
+        let last_check = SystemTime::now();
+        let table = procs.clone().unwrap_or_default();
+        // The binary check runs beside the followers' checks: a slow `--version` delays no follower.
+        let followers_part = async {
+            let ((discovery, discovery_check), auth) = tokio::join!(
+                self.discover(
+                    deadline,
+                    if self.config.discover_processes {
+                        table
+                    } else {
+                        Arc::new(ProcessTable::default())
+                    }
+                ),
+                self.read_basic_auth(deadline),
+            );
+            let reports =
+                futures_util::future::join_all(discovery.followers.iter().map(|follower| {
+                    self.check_follower(follower, &auth, &procs, deadline, last_check)
+                }))
+                .await;
+            (discovery, discovery_check, reports)
+        };
+        let ((discovery, discovery_check, reports), (binary_check, binary_available)) =
+            tokio::join!(followers_part, self.check_binary(deadline));
+        // A failed discovery may have missed followers: their caches stay until one succeeds.
+        if discovery_check.status == CheckStatus::Ok {
+            self.forget_gone(&discovery.followers);
+        }
+        let finished =
+            discovery_check.status != CheckStatus::TimedOut && !discovery.found_by.is_empty();
+        let host = FollowHost {
+            binary_available,
+            found_by: finished.then(|| discovery.found_by.clone()),
+            over_cap: finished.then_some(discovery.dropped),
+            checks: vec![discovery_check, binary_check],
+        };
+        (reports, host)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain cache data; keep using it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn forget_gone(&self, followers: &[Follower]) {
+        let known = |name: &String| followers.iter().any(|f| &f.name == name);
+        let mut state = self.lock();
+        state.slow.retain(|name, _| known(name));
+        state.peer_ids.retain(|name, _| known(name));
+        state.swarm_addresses.retain(|name, _| known(name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_failed_discovery_keeps_the_followers_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let checks = FollowChecks::new(FollowConfig {
+            config_dir: dir.path().join("follow"),
+            binary_search_path: Some(dir.path().as_os_str().to_owned()),
+            ..FollowConfig::default()
+        });
+        checks
+            .lock()
+            .peer_ids
+            .insert("c".into(), "12D3KooWP".into());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let held = checks.discovery_slot.try_take().unwrap();
+        checks.run(deadline, Ok(Arc::default())).await;
+        assert!(
+            checks.lock().peer_ids.contains_key("c"),
+            "kept after a failed discovery"
+        );
+        drop(held);
+        checks.run(deadline, Ok(Arc::default())).await;
+        assert!(
+            checks.lock().peer_ids.is_empty(),
+            "forgotten once discovery says it is gone"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! What one follower looked like in one collection: the report the renderers show, and the causes
+//! of its verdict.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use crate::contract::{CheckResult, DaemonStatus, Health};
+use crate::net::http_client::Endpoint;
+
+use super::discovery::Follower;
+
+/// What one follower looked like in one collection. `None` means "could not be measured".
+#[derive(Debug, Clone)]
+pub struct FollowReport {
+    /// The cluster name (`cluster_name` label): `NAME=` of `--follow.api`, the follower's folder
+    /// name, or the API address for an unnamed `--follow.api`.
+    pub cluster_name: String,
+    /// The API as shown to operators: `127.0.0.1:9094`, `unix:/path/api-socket`, or the unusable
+    /// setting with the reason.
+    pub api: String,
+    /// The API's TCP port; `None` for a unix socket.
+    pub api_port: Option<u16>,
+    /// `Some(true)` only when `/id` answered a cluster ID object in this collection;
+    /// `Some(false)` when something else answered, nothing did, the answer came too late, or the
+    /// API address is unusable.
+    pub api_reachable: Option<bool>,
+    pub peer_id: Option<String>,
+    pub peername: Option<String>,
+    pub version: Option<String>,
+    /// Cluster peers it sees besides itself.
+    pub peers: Option<u64>,
+    /// At least one cluster peer besides itself.
+    pub connected: Option<bool>,
+    /// Trusted peers besides itself, from the cached trust graph.
+    pub trusted_peers: Option<u64>,
+    /// When the trust graph was last fetched successfully.
+    pub trusted_peers_at: Option<SystemTime>,
+    /// The peer reports no IPFS error.
+    pub ipfs_connected: Option<bool>,
+    /// The IPFS error `/id` reported (`ipfs.error`), when there was one.
+    pub ipfs_error: Option<String>,
+    /// Live counts of the operation states, every one of [`OPERATION_STATES`](super::pins::OPERATION_STATES) present.
+    pub pins: Option<BTreeMap<String, u64>>,
+    /// Counts from the last full listing (cached), every one of [`TRACKER_STATES`](super::pins::TRACKER_STATES) present.
+    pub pins_listed: Option<BTreeMap<String, u64>>,
+    /// When the full listing last succeeded (present even when the latest attempt failed).
+    pub pins_listed_at: Option<SystemTime>,
+    /// An `ipfs-cluster-follow <name> run` process is alive.
+    pub running: Option<bool>,
+    /// The pid of that process, when it was matched to this follower (by its name, its API or
+    /// its folder): the port plan knows the follower's own sockets by it.
+    pub pid: Option<u32>,
+    /// Its libp2p addresses from `/id` (for the port plan); from its last good `/id` when it
+    /// does not answer this time.
+    pub swarm_addresses: Vec<String>,
+    pub status: DaemonStatus,
+    pub health: Health,
+    /// Why `health` is not healthy, every cause (empty when healthy).
+    pub reasons: Vec<HealthReason>,
+    pub last_check: SystemTime,
+    pub checks: Vec<CheckResult>,
+}
+
+/// One cause of a follower's degraded or unhealthy verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReason {
+    /// A fixed word for the cause (the `reason` label of `cluster_follow_health_reason`):
+    /// `stopped`, `api_unreachable`, `no_cluster_peers`, `ipfs_unreachable`, `pins_unknown`,
+    /// `pin_errors`.
+    pub code: &'static str,
+    /// The cause in words, with the follower's own error text where it gave one.
+    pub text: String,
+}
+
+impl FollowReport {
+    /// `connected` | `disconnected` | `unknown`, for `/status`.
+    pub fn connection_status(&self) -> &'static str {
+        match self.connected {
+            Some(true) => "connected",
+            Some(false) => "disconnected",
+            None => "unknown",
+        }
+    }
+}
+
+/// The report of `follower` before anything is asked: every figure unknown, `error` and
+/// `unhealthy` until the checks say otherwise.
+pub(super) fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
+    let api_port = match &follower.api {
+        Ok(Endpoint::Tcp { port, .. }) => Some(*port),
+        _ => None,
+    };
+    FollowReport {
+        cluster_name: follower.name.clone(),
+        api: follower.api_display(),
+        api_port,
+        api_reachable: None,
+        peer_id: None,
+        peername: None,
+        version: None,
+        peers: None,
+        connected: None,
+        trusted_peers: None,
+        trusted_peers_at: None,
+        ipfs_connected: None,
+        ipfs_error: None,
+        pins: None,
+        pins_listed: None,
+        pins_listed_at: None,
+        running: None,
+        // Only a verified process's sockets are the follower's own in the port plan.
+        pid: follower
+            .process
+            .as_ref()
+            .filter(|p| p.verified)
+            .map(|p| p.pid),
+        swarm_addresses: Vec::new(),
+        status: DaemonStatus::Error,
+        health: Health::Unhealthy,
+        reasons: Vec::new(),
+        last_check,
+        checks: Vec::new(),
+    }
+}
+
+/// A follower named by `--follow.api`, with no process matched (for tests).
+#[cfg(test)]
+pub(super) fn follower(name: &str, api: Endpoint) -> Follower {
+    Follower {
+        name: name.to_string(),
+        api: Ok(api),
+        source: super::Source::Flag,
+        process: None,
+        trusted: true,
+        folder_owner: None,
+    }
+}
+
+#[cfg(test)]
+impl FollowReport {
+    /// The report of a `--follow.api` follower at `api` that nothing was learnt of yet (every
+    /// figure unknown, `error`/`unhealthy`), checked at a fixed time: the test modules' report.
+    pub(crate) fn for_tests(cluster_name: &str, api: Endpoint) -> FollowReport {
+        let last_check = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        empty_report(&follower(cluster_name, api), last_check)
+    }
+}

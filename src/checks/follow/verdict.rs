@@ -1,0 +1,252 @@
+//! The verdicts on one follower: whether its process runs (`follow_process`), why it is not
+//! healthy ([`HealthReason`]s) and its health (see the module doc of `follow`).
+
+use std::sync::Arc;
+
+use crate::contract::{CheckStatus, DaemonStatus, Health};
+use crate::host::process::ProcessTable;
+
+use super::discovery::Follower;
+use super::pins::ERROR_STATES;
+use super::report::{FollowReport, HealthReason};
+use super::{CHECK_API, CHECK_PINS};
+
+/// Whether the follower's `ipfs-cluster-follow <name> run` process is alive here; unknown when
+/// its API is on another host or the process table could not be read.
+pub(super) fn process_verdict(
+    follower: &Follower,
+    procs: &Result<Arc<ProcessTable>, String>,
+) -> (Option<bool>, CheckStatus) {
+    if matches!(&follower.api, Ok(endpoint) if !endpoint.is_local()) {
+        let reason = "the follower's API is not on this host".to_string();
+        return (None, CheckStatus::Skipped(reason));
+    }
+    match procs {
+        Ok(table) => {
+            // The process matched in discovery (whatever the follower's label), else one whose
+            // arguments name the label.
+            // A process of another user (not the follower folder's owner, not the exporter's)
+            // cannot make a follower read as running by taking its name.
+            let alive = follower
+                .process
+                .as_ref()
+                .filter(|p| table.get(p.pid).is_some());
+            if let Some(unverified) = alive.filter(|p| !p.verified) {
+                let user = unverified
+                    .uid
+                    .map_or_else(|| "an unknown user".to_string(), |uid| format!("uid {uid}"));
+                return (
+                    None,
+                    CheckStatus::Failed(format!(
+                        "an ipfs-cluster-follow process named {:?} (pid {}) runs as {user}, whom the exporter cannot verify as this follower's (not its own user, not an owner of the config folder or of the named socket's folder): whether this follower runs is unknown; name its folder with --follow.config-dir, or run the exporter as that user",
+                        unverified.cluster_name, unverified.pid
+                    )),
+                );
+            }
+            let matched = alive.is_some();
+            let own = crate::host::permissions::own_uid();
+            let found = matched
+                || table.follow_peers().any(|(p, name)| {
+                    name == follower.name
+                        && p.uid
+                            .is_some_and(|uid| uid == own || Some(uid) == follower.folder_owner)
+                });
+            match table.running(found) {
+                Some(running) => (Some(running), CheckStatus::Ok),
+                None => (
+                    None,
+                    CheckStatus::Failed(
+                        "other users' processes are hidden (/proc mounted with hidepid)".into(),
+                    ),
+                ),
+            }
+        }
+        Err(reason) => (None, CheckStatus::Failed(reason.clone())),
+    }
+}
+
+/// Why a follower is not healthy, every cause, in the order an operator would look.
+pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
+    let reason = |code, text: String| HealthReason { code, text };
+    let failure_of = |check: &str| {
+        report
+            .checks
+            .iter()
+            .find(|c| c.check == check)
+            .and_then(|c| c.status.failure())
+    };
+    if report.api_reachable != Some(true) {
+        let why = failure_of(CHECK_API).unwrap_or_else(|| "it did not answer".to_string());
+        return vec![if report.status == DaemonStatus::Stopped {
+            reason(
+                "stopped",
+                format!(
+                    "stopped: no ipfs-cluster-follow process and nothing answers on {} ({why})",
+                    report.api
+                ),
+            )
+        } else {
+            reason("api_unreachable", format!("API not reachable: {why}"))
+        }];
+    }
+    let mut reasons = Vec::new();
+    if report.connected == Some(false) {
+        reasons.push(reason(
+            "no_cluster_peers",
+            "sees no cluster peer besides itself".to_string(),
+        ));
+    }
+    if report.ipfs_connected == Some(false) {
+        let said = report.ipfs_error.as_deref().unwrap_or("no error text");
+        reasons.push(reason(
+            "ipfs_unreachable",
+            format!("cannot reach its IPFS daemon: {said}"),
+        ));
+    }
+    match &report.pins {
+        None => {
+            let why = failure_of(CHECK_PINS).unwrap_or_else(|| "not measured".to_string());
+            reasons.push(reason(
+                "pins_unknown",
+                format!("live pin counts unknown: {why}"),
+            ));
+        }
+        Some(pins) => {
+            let errors: Vec<String> = ERROR_STATES
+                .iter()
+                .filter_map(|state| pins.get(*state).filter(|n| **n > 0).map(|n| (state, n)))
+                .map(|(state, n)| {
+                    format!("{n} {} in {state}", if *n == 1 { "pin" } else { "pins" })
+                })
+                .collect();
+            if !errors.is_empty() {
+                reasons.push(reason("pin_errors", errors.join(", ")));
+            }
+        }
+    }
+    reasons
+}
+
+/// Health from the verdict's causes (see the module doc): unhealthy while the API is not
+/// reachable, degraded when [`reasons_of`] found any cause, else healthy.
+pub(super) fn health_of(report: &FollowReport) -> Health {
+    if report.api_reachable != Some(true) {
+        Health::Unhealthy
+    } else if report.reasons.is_empty() {
+        Health::Healthy
+    } else {
+        Health::Degraded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::follow::discovery;
+    use crate::checks::follow::report::{empty_report, follower};
+    use crate::net::http_client::Endpoint;
+    use std::time::SystemTime;
+
+    /// A process table holding one `ipfs-cluster-follow c run` of the exporter's own user.
+    fn running_c(pid: u32) -> Result<Arc<ProcessTable>, String> {
+        let table = ProcessTable {
+            processes: vec![crate::host::process::ProcessInfo {
+                pid,
+                argv: vec!["ipfs-cluster-follow".into(), "c".into(), "run".into()],
+                comm: "ipfs-cluster-follow".into(),
+                uid: Some(crate::host::permissions::own_uid()),
+            }],
+            ..ProcessTable::default()
+        };
+        Ok(Arc::new(table))
+    }
+
+    #[test]
+    fn health_is_degraded_by_any_cause_and_unhealthy_without_the_api() {
+        let mut report = empty_report(
+            &follower("c", Endpoint::Unix("/x/api-socket".into())),
+            SystemTime::now(),
+        );
+        report.api_reachable = Some(true);
+        report.peers = Some(2);
+        report.connected = Some(true);
+        report.ipfs_connected = Some(true);
+        report.pins = Some([("pin_error".to_string(), 0)].into());
+        report.reasons = reasons_of(&report);
+        assert_eq!(health_of(&report), Health::Healthy);
+        report.pins = Some([("pin_error".to_string(), 1)].into());
+        report.reasons = reasons_of(&report);
+        assert_eq!(report.reasons[0].code, "pin_errors");
+        assert_eq!(health_of(&report), Health::Degraded);
+        report.api_reachable = Some(false);
+        report.reasons = reasons_of(&report);
+        assert_eq!(health_of(&report), Health::Unhealthy);
+    }
+
+    #[test]
+    fn process_verdict_only_for_followers_on_this_host() {
+        let procs = running_c(7);
+        let local = follower("c", Endpoint::Unix("/x/api-socket".into()));
+        assert_eq!(
+            process_verdict(&local, &procs),
+            (Some(true), CheckStatus::Ok)
+        );
+        let other = follower("d", Endpoint::Unix("/y/api-socket".into()));
+        assert_eq!(process_verdict(&other, &procs).0, Some(false));
+        let remote = follower(
+            "c",
+            Endpoint::Tcp {
+                host: "10.1.2.3".into(),
+                port: 9094,
+            },
+        );
+        let (running, status) = process_verdict(&remote, &procs);
+        assert_eq!(
+            running, None,
+            "a process elsewhere cannot be looked for here"
+        );
+        assert!(matches!(status, CheckStatus::Skipped(_)));
+        let unreadable = Err("cannot list /proc".to_string());
+        assert_eq!(process_verdict(&local, &unreadable).0, None);
+    }
+
+    #[test]
+    fn a_follower_labelled_otherwise_runs_when_its_matched_process_does() {
+        let procs = running_c(42);
+        let mut labelled = follower(
+            "127.0.0.1:19094",
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 19094,
+            },
+        );
+        assert_eq!(process_verdict(&labelled, &procs).0, Some(false));
+        labelled.process = Some(discovery::FollowProcess {
+            pid: 42,
+            cluster_name: "c".into(),
+            folder: "/f".into(),
+            verified: true,
+            uid: Some(crate::host::permissions::own_uid()),
+        });
+        assert_eq!(
+            process_verdict(&labelled, &procs),
+            (Some(true), CheckStatus::Ok)
+        );
+        let report = empty_report(&labelled, SystemTime::now());
+        assert_eq!(report.pid, Some(42));
+        // Another user's process named like it: whether it runs is unknown, never "running".
+        if let Some(process) = labelled.process.as_mut() {
+            process.verified = false;
+            process.uid = Some(4242);
+        }
+        let (running, status) = process_verdict(&labelled, &procs);
+        assert_eq!(running, None);
+        let reason = status.failure().unwrap_or_default();
+        assert!(
+            reason.contains("uid 4242") && reason.contains("--follow.config-dir"),
+            "{reason}"
+        );
+        let report = empty_report(&labelled, SystemTime::now());
+        assert_eq!(report.pid, None, "its sockets are not the follower's own");
+    }
+}

@@ -1,0 +1,161 @@
+//! What one Lotus check found: the report ([`LotusReport`]) and the figures inside it, each
+//! `None` when unknown, never zero.
+
+use std::time::{Duration, SystemTime};
+
+use super::finality::{ChainFinality, F3Report};
+use super::types::{AttoFil, SyncWorkers};
+use super::CHECKS;
+use crate::contract::{CheckResult, CheckStatus, DaemonStatus, Health};
+
+/// What the node says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeVersion {
+    /// The full version string as Lotus reports it.
+    pub full: String,
+    /// The release part (`1.34.1`).
+    pub release: String,
+    pub commit: String,
+    /// What the node serves says it is: `chain` for a full node (as Lotus's own
+    /// `lotus_info{node_type}`), `gateway` for lotus-gateway, `unknown` when the evidence does
+    /// not tell (see `node_type` in `verdict.rs`).
+    pub node_type: String,
+}
+
+/// One watched wallet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalletBalance {
+    pub address: String,
+    pub alias: String,
+    /// `None` when the balance could not be read this time.
+    pub balance: Option<AttoFil>,
+}
+
+/// How sync looks, in words (`/status` `sync_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStatus {
+    Synced,
+    Syncing,
+    Error,
+    Unknown,
+}
+
+impl SyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Synced => "synced",
+            SyncStatus::Syncing => "syncing",
+            SyncStatus::Error => "error",
+            SyncStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// Everything one Lotus check found. `None` means unknown, never zero.
+#[derive(Debug, Clone)]
+pub struct LotusReport {
+    /// The API address (never with a token).
+    pub api_address: String,
+    pub checks: Vec<CheckResult>,
+    /// `Filecoin.Version` answered.
+    pub up: bool,
+    pub version: Option<NodeVersion>,
+    /// Lotus's own network name (`mainnet`, `calibrationnet`, ...).
+    pub network: Option<String>,
+    pub block_delay_seconds: Option<u64>,
+    pub chain_height: Option<u64>,
+    pub head_timestamp_seconds: Option<u64>,
+    pub expected_height: Option<u64>,
+    pub sync_lag_epochs: Option<u64>,
+    /// Epochs the head is ahead of the expected height (0 normally): one of the two clocks is
+    /// wrong. `None` when not measured.
+    pub head_ahead_epochs: Option<u64>,
+    pub synced: Option<bool>,
+    pub sync_workers: Option<SyncWorkers>,
+    pub peers: Option<u64>,
+    pub wallets: Vec<WalletBalance>,
+    /// A `lotus daemon` process runs here; `None` when not looked for (remote API) or not visible.
+    pub daemon_running: Option<bool>,
+    /// Who listens on the Lotus API's port on this host (program names, sorted; `unknown` for
+    /// an owner that cannot be seen; empty when nothing listens). `None` when not looked at
+    /// (remote or unix-socket API, listeners not read). Filled in by the collector from the
+    /// port check's listeners.
+    pub api_listener: Option<Vec<String>>,
+    /// The configured token's permissions (`Filecoin.AuthVerify`); `None` without a token or when unknown.
+    pub token_permissions: Option<Vec<String>>,
+    /// F3 (Fast Finality): running, latest certificate, progress, manifest.
+    pub f3: F3Report,
+    /// The node's own finalized tipset and the EC finality depth.
+    pub chain_finality: ChainFinality,
+    pub status: DaemonStatus,
+    pub health: Health,
+    /// Why health is not `healthy`, in words (empty when healthy).
+    pub health_reasons: Vec<String>,
+    pub sync_status: SyncStatus,
+    pub last_check: SystemTime,
+}
+
+impl LotusReport {
+    /// The report for a Lotus check that did not finish before the scrape deadline.
+    pub fn timed_out(api_address: String, started: SystemTime, elapsed: Duration) -> LotusReport {
+        let checks = CHECKS
+            .iter()
+            .map(|c| CheckResult::new(c, CheckStatus::TimedOut, elapsed))
+            .collect();
+        LotusReport {
+            api_address,
+            checks,
+            up: false,
+            version: None,
+            network: None,
+            block_delay_seconds: None,
+            chain_height: None,
+            head_timestamp_seconds: None,
+            expected_height: None,
+            sync_lag_epochs: None,
+            head_ahead_epochs: None,
+            synced: None,
+            sync_workers: None,
+            peers: None,
+            wallets: Vec::new(),
+            daemon_running: None,
+            api_listener: None,
+            token_permissions: None,
+            f3: F3Report::unknown(),
+            chain_finality: ChainFinality::default(),
+            status: DaemonStatus::Error,
+            health: Health::Unhealthy,
+            health_reasons: Vec::new(),
+            sync_status: SyncStatus::Unknown,
+            last_check: started,
+        }
+    }
+
+    /// Failed and timed-out checks in words (checks that failed for the same reason share a
+    /// line), then the messages of sync workers in the error stage.
+    pub fn errors(&self) -> Vec<String> {
+        let mut errors = crate::contract::grouped_errors(&self.checks);
+        errors.extend(
+            self.sync_errors()
+                .into_iter()
+                .map(|m| format!("sync worker in error: {m}")),
+        );
+        errors
+    }
+
+    /// What Lotus says about each sync worker in the `error` stage (its `Message`), each
+    /// distinct message once.
+    pub fn sync_errors(&self) -> Vec<String> {
+        let mut messages: Vec<String> = Vec::new();
+        for message in self.sync_workers.iter().flat_map(|w| w.errors.iter()) {
+            let message = match message.trim() {
+                "" => "(Lotus gave no message)".to_string(),
+                text => text.to_string(),
+            };
+            if !messages.contains(&message) {
+                messages.push(message);
+            }
+        }
+        messages
+    }
+}
