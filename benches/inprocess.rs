@@ -271,11 +271,7 @@ async fn collector_with_fakes(wallets: usize, pins: usize) -> (Collector, Fakes)
         _follower: follower,
     };
     (
-        Collector::new(
-            config.lotus.clone(),
-            config.follow.clone(),
-            config.ports.clone(),
-        ),
+        Collector::new(lotus_follow_exporter::checks::registry(&config.checks)),
         fakes,
     )
 }

@@ -52,7 +52,6 @@
 //! - The Lotus token is sent as `Authorization: Bearer` and appears nowhere else; answers that
 //!   echo it (or the follow credentials) are scrubbed before they are read.
 
-pub mod bound;
 pub mod checks;
 pub mod cli;
 pub mod contract;

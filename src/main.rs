@@ -118,21 +118,21 @@ async fn serve(config: Config) -> ExitCode {
             }
         },
     };
-    match &config.lotus.target {
+    match &config.checks.lotus.target {
         Ok(target) => log::info!(
             "watching Lotus at {} ({})",
             target.display,
-            config.lotus.api_source
+            config.checks.lotus.api_source
         ),
         Err(reason) => {
             log::error!("cannot watch Lotus: {reason}; the Lotus check fails until this is fixed")
         }
     }
     if config.probe_enabled {
-        match lotus_follow_exporter::server::probe::load_modules(config.probe_config_file.as_deref()) {
-            Ok(modules) => log::warn!(
+        match lotus_follow_exporter::checks::prober(&config.checks, config.probe_config_file.as_deref()) {
+            Ok(prober) => log::warn!(
                 "/probe is on (--web.enable-probe): anyone who can reach this exporter can make it call any URL; modules: {}",
-                modules.keys().cloned().collect::<Vec<_>>().join(", ")
+                prober.modules().join(", ")
             ),
             Err(reason) => {
                 eprintln!("lotus-follow-exporter: {reason}");
@@ -168,7 +168,7 @@ async fn serve(config: Config) -> ExitCode {
 
 /// One collection of every check, for the `check` and `ports` subcommands.
 async fn collect_once(config: Config) -> Snapshot {
-    let collector = Collector::new(config.lotus, config.follow, config.ports);
+    let collector = Collector::new(lotus_follow_exporter::checks::registry(&config.checks));
     collector.collect(config.collector_timeout).await
 }
 
@@ -179,7 +179,7 @@ async fn check(config: Config, json: bool) -> ExitCode {
     } else {
         print!("{}", render::text::render(&snapshot));
     }
-    if render::text::is_healthy(&snapshot) {
+    if snapshot.verdict().is_healthy() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -188,9 +188,9 @@ async fn check(config: Config, json: bool) -> ExitCode {
 
 async fn ports(config: Config) -> ExitCode {
     let snapshot = collect_once(config).await;
-    print!("{}", render::table::table(&snapshot.ports));
-    print!("{}", render::table::follow_notes(&snapshot.follow));
-    if snapshot.ports.has_conflict() {
+    let (plan, conflict) = render::text::plan(&snapshot);
+    print!("{plan}");
+    if conflict {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -11,7 +11,7 @@ use std::time::Duration;
 use fakes::cluster::{self, ClusterState, FakeServer};
 use lotus_follow_exporter::checks::follow::api::ApiClient;
 use lotus_follow_exporter::checks::follow::{
-    parse_api_spec, FollowChecks, FollowConfig, FollowReport, CHECK_API, CHECK_BINARY, CHECK_PINS,
+    parse_api_spec, FollowCheck, FollowConfig, FollowReport, CHECK_API, CHECK_BINARY, CHECK_PINS,
     CHECK_PINS_LISTING, CHECK_TRUST,
 };
 use lotus_follow_exporter::contract::{CheckStatus, DaemonStatus, Health};
@@ -35,8 +35,8 @@ fn deadline() -> Instant {
 }
 
 async fn run(config: FollowConfig, procs: ProcessTable) -> Vec<FollowReport> {
-    FollowChecks::new(config)
-        .run(deadline(), Ok(Arc::new(procs)))
+    FollowCheck::new(config)
+        .reports(deadline(), Ok(Arc::new(procs)))
         .await
         .0
 }
@@ -292,16 +292,16 @@ async fn hundred_thousand_pins_are_counted_holding_one_line_at_most() {
 async fn listing_and_trust_graph_are_cached_for_the_refresh_interval() {
     let dir = tempfile::tempdir().unwrap();
     let fake = follower_on_socket(dir.path(), "cached", ClusterState::default()).await;
-    let checks = FollowChecks::new(config_for(dir.path()));
+    let checks = FollowCheck::new(config_for(dir.path()));
     let procs = Ok(Arc::new(ProcessTable::default()));
-    let (first, host) = checks.run(deadline(), procs.clone()).await;
+    let (first, host) = checks.reports(deadline(), procs.clone()).await;
     assert_eq!(
         host.binary_available,
         Some(false),
         "no binary on the test's PATH"
     );
     fake.state.lock().unwrap().pins = vec![("pinned".into(), 9), ("pinning".into(), 2)];
-    let (second, _) = checks.run(deadline(), procs).await;
+    let (second, _) = checks.reports(deadline(), procs).await;
     assert_eq!(fake.count("/id"), 2);
     assert_eq!(fake.count("/pins?local=true&filter="), 2);
     assert_eq!(fake.full_listings(), 1);
@@ -319,10 +319,10 @@ async fn refresh_interval_zero_refetches_every_scrape() {
     let fake = follower_on_socket(dir.path(), "eager", ClusterState::default()).await;
     let mut config = config_for(dir.path());
     config.refresh_interval = Duration::ZERO;
-    let checks = FollowChecks::new(config);
+    let checks = FollowCheck::new(config);
     let procs = Ok(Arc::new(ProcessTable::default()));
-    checks.run(deadline(), procs.clone()).await;
-    checks.run(deadline(), procs).await;
+    checks.reports(deadline(), procs.clone()).await;
+    checks.reports(deadline(), procs).await;
     assert_eq!(fake.full_listings(), 2);
     assert_eq!(fake.count("/health/graph"), 2);
 }
@@ -571,8 +571,8 @@ async fn discovery_merges_folders_processes_and_flags() {
         processes: vec![follow_process(NO_SUCH_PID, "beta")],
         ..ProcessTable::default()
     };
-    let (reports, host) = FollowChecks::new(config)
-        .run(deadline(), Ok(Arc::new(procs)))
+    let (reports, host) = FollowCheck::new(config)
+        .reports(deadline(), Ok(Arc::new(procs)))
         .await;
     let mut names: Vec<(&str, Option<bool>, Option<bool>)> = reports
         .iter()
@@ -631,7 +631,7 @@ async fn hung_api_times_out_and_is_not_healthy() {
     // caught by the guard, whose margin of 30 s no busy machine needs.
     let (reports, _) = tokio::time::timeout(
         Duration::from_secs(30),
-        FollowChecks::new(config).run(
+        FollowCheck::new(config).reports(
             Instant::now() + Duration::from_millis(300),
             Ok(Arc::new(ProcessTable::default())),
         ),
@@ -669,11 +669,11 @@ async fn binary_version_is_read_once_per_file() {
     let _fake = follower_on_socket(dir.path(), "withbin", ClusterState::default()).await;
     let mut config = config_for(dir.path());
     config.binary_search_path = Some(bin.into_os_string());
-    let checks = FollowChecks::new(config);
+    let checks = FollowCheck::new(config);
     let procs = Ok(Arc::new(ProcessTable::default()));
-    let (_, host) = checks.run(deadline(), procs.clone()).await;
+    let (_, host) = checks.reports(deadline(), procs.clone()).await;
     assert_eq!(host.binary_available, Some(true));
-    checks.run(deadline(), procs).await;
+    checks.reports(deadline(), procs).await;
     let binary = checks.binary();
     assert_eq!(
         binary.version.as_deref(),
@@ -707,17 +707,17 @@ async fn non_http_listener_is_not_reachable() {
 async fn live_pins_run_alongside_id_once_the_peer_id_is_known() {
     let dir = tempfile::tempdir().unwrap();
     let fake = follower_on_socket(dir.path(), "overlap", ClusterState::default()).await;
-    let checks = FollowChecks::new(config_for(dir.path()));
+    let checks = FollowCheck::new(config_for(dir.path()));
     let procs = Ok(Arc::new(ProcessTable::default()));
     let live = "/pins?local=true&filter=";
-    checks.run(deadline(), procs.clone()).await;
+    checks.reports(deadline(), procs.clone()).await;
     assert_eq!(fake.count(live), 1, "first round: the count waits for /id");
-    let (reports, _) = checks.run(deadline(), procs.clone()).await;
+    let (reports, _) = checks.reports(deadline(), procs.clone()).await;
     assert_eq!(fake.count(live), 2, "same peer: the early count is used");
     assert_eq!(reports[0].pins.as_ref().unwrap()["pin_error"], 1);
     // The follower was re-initialised with a new identity: the early count is discarded.
     fake.state.lock().unwrap().peer_id = "12D3KooWNewIdentity".into();
-    let (reports, _) = checks.run(deadline(), procs).await;
+    let (reports, _) = checks.reports(deadline(), procs).await;
     assert_eq!(
         fake.count(live),
         4,
@@ -820,8 +820,8 @@ async fn a_binary_printing_forever_is_read_up_to_the_cap_and_killed() {
     let mut config = config_for(dir.path());
     config.binary_search_path = Some(bin.into_os_string());
     // Killed at the cap, not at the deadline: the check reports the cap, not a timeout.
-    let (_, host) = FollowChecks::new(config)
-        .run(deadline(), Ok(Arc::new(ProcessTable::default())))
+    let (_, host) = FollowCheck::new(config)
+        .reports(deadline(), Ok(Arc::new(ProcessTable::default())))
         .await;
     let binary = host
         .checks
@@ -851,11 +851,11 @@ async fn a_hanging_binary_delays_no_follower_leaves_no_process_and_is_not_rerun(
     let _fake = follower_on_socket(dir.path(), "prompt", ClusterState::default()).await;
     let mut config = config_for(dir.path());
     config.binary_search_path = Some(bin.into_os_string());
-    let checks = FollowChecks::new(config);
+    let checks = FollowCheck::new(config);
     let procs = Ok(Arc::new(ProcessTable::default()));
     let short = || Instant::now() + Duration::from_millis(1500);
 
-    let (reports, host) = checks.run(short(), procs.clone()).await;
+    let (reports, host) = checks.reports(short(), procs.clone()).await;
     let report = only(&reports);
     assert_eq!(report.status, DaemonStatus::Running, "{:#?}", report.checks);
     assert_eq!(report.api_reachable, Some(true));
@@ -871,7 +871,7 @@ async fn a_hanging_binary_delays_no_follower_leaves_no_process_and_is_not_rerun(
         "the wrapper's sleep survived"
     );
 
-    let (_, host) = checks.run(short(), procs).await;
+    let (_, host) = checks.reports(short(), procs).await;
     let binary = host
         .checks
         .iter()
@@ -894,12 +894,12 @@ async fn a_hanging_binary_delays_no_follower_leaves_no_process_and_is_not_rerun(
 async fn a_silent_follower_keeps_its_last_swarm_addresses_for_the_port_plan() {
     let dir = tempfile::tempdir().unwrap();
     let fake = follower_on_socket(dir.path(), "quiet", ClusterState::default()).await;
-    let checks = FollowChecks::new(config_for(dir.path()));
+    let checks = FollowCheck::new(config_for(dir.path()));
     let procs = Ok(Arc::new(ProcessTable::default()));
-    let (first, _) = checks.run(deadline(), procs.clone()).await;
+    let (first, _) = checks.reports(deadline(), procs.clone()).await;
     assert!(!first[0].swarm_addresses.is_empty());
     drop(fake);
-    let (second, _) = checks.run(deadline(), procs).await;
+    let (second, _) = checks.reports(deadline(), procs).await;
     assert_eq!(second[0].api_reachable, Some(false));
     assert_eq!(second[0].swarm_addresses, first[0].swarm_addresses);
 }
@@ -918,10 +918,10 @@ async fn late_answers_read_as_timed_out(path: &str, checks: &[&str]) {
     let mut config = config_for(dir.path());
     config.apis = vec![parse_api_spec(&format!("slow-tcp=/ip4/127.0.0.1/tcp/{port}")).unwrap()];
     config.refresh_interval = Duration::ZERO;
-    let follow = FollowChecks::new(config);
+    let follow = FollowCheck::new(config);
     for _ in 0..20 {
         let (reports, _) = follow
-            .run(
+            .reports(
                 Instant::now() + Duration::from_millis(200),
                 Ok(Arc::new(ProcessTable::default())),
             )

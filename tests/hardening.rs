@@ -7,7 +7,7 @@ mod util;
 use base64::Engine;
 use fakes::cluster::{self, ClusterState};
 use fakes::lotus::{Behavior, FakeLotus, READ_TOKEN};
-use lotus_follow_exporter::bound::{CUT_MARK, MAX_LABEL_BYTES};
+use lotus_follow_exporter::contract::limits::{CUT_MARK, MAX_LABEL_BYTES};
 
 /// The token and each of its dot-separated parts (all 8 characters or more).
 fn token_pieces() -> Vec<&'static str> {

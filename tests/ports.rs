@@ -8,13 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use lotus_follow_exporter::checks::lotus::LotusReport;
 use lotus_follow_exporter::checks::ports::listeners::{
     name_holders, read_listening_sockets, Listener,
 };
 use lotus_follow_exporter::checks::ports::{
     assemble_with, FollowerClaims, PortsCheck, PortsConfig, PortsObservation, PortsReport,
-    SocketReader, CHECK_LISTENERS,
+    PortsSection, SocketReader, CHECK_LISTENERS,
 };
 use lotus_follow_exporter::contract::CheckStatus;
 use lotus_follow_exporter::exporter::snapshot::Snapshot;
@@ -164,7 +163,7 @@ async fn plan(config: PortsConfig, followers: &[FollowerClaims]) -> PortsReport 
     let mut reports = Vec::new();
     for reader in READERS {
         let check = PortsCheck::new(config.clone()).with_socket_reader(reader);
-        let observation = check.run(deadline(), procs.clone()).await;
+        let observation = check.observe(deadline(), procs.clone()).await;
         assert_source(&observation, reader);
         reports.push(assemble_with(observation, followers));
     }
@@ -195,14 +194,11 @@ fn assert_source(observation: &PortsObservation, reader: SocketReader) {
 }
 
 fn metrics(report: PortsReport) -> String {
-    let snapshot = Snapshot {
-        taken_at: SystemTime::now(),
-        lotus: LotusReport::timed_out(String::new(), SystemTime::now(), Duration::ZERO),
-        follow: vec![],
-        follow_host: Default::default(),
-        ports: report,
-        scrape_duration: Duration::ZERO,
+    let section = PortsSection {
+        report,
+        ..PortsSection::default()
     };
+    let snapshot = Snapshot::new(SystemTime::now(), vec![Box::new(section)], Duration::ZERO);
     lotus_follow_exporter::render::prometheus::render(&snapshot)
 }
 
@@ -291,7 +287,7 @@ async fn follow_api_on_a_port_ipfs_cluster_service_holds_is_a_conflict() {
     );
     let follower = FollowerClaims {
         cluster_name: "mycluster".into(),
-        api: Some(format!("/ip4/127.0.0.1/tcp/{}", service.tcp)),
+        api: Some(("127.0.0.1".to_string(), service.tcp)),
         swarm_addresses: vec![],
         pid: None,
     };
@@ -459,7 +455,7 @@ async fn listening_on(
     port: u16,
 ) -> (Vec<Listener>, Arc<ProcessTable>) {
     let procs = Arc::new(scan_cached(deadline(), cache.clone()).await.unwrap());
-    let observation = check.run(deadline(), procs.clone()).await;
+    let observation = check.observe(deadline(), procs.clone()).await;
     let listeners = observation.listeners.expect("listeners were read");
     let on_port = listeners
         .into_iter()

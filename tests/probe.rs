@@ -179,7 +179,8 @@ async fn a_probed_targets_strings_are_bounded_like_a_scrapes() {
     let page = exporter.get(&probe_path(&host_port(&lotus), None)).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
-        page.body.contains(lotus_follow_exporter::bound::CUT_MARK),
+        page.body
+            .contains(lotus_follow_exporter::contract::limits::CUT_MARK),
         "the version is cut and marked:\n{}",
         &page.body[..page.body.len().min(2000)]
     );

@@ -11,11 +11,11 @@ use lotus_follow_exporter::checks::follow::parse_api_spec;
 use lotus_follow_exporter::checks::follow::pins::PinCounter;
 use lotus_follow_exporter::checks::lotus::rpc::interpret;
 use lotus_follow_exporter::checks::lotus::types;
+use lotus_follow_exporter::checks::lotus::{parse_wallet, rpc_target, ApiInfo};
 use lotus_follow_exporter::checks::ports::claims::{
-    cluster_service_claims, exporter_claim, http_url_host_port, kubo_claims, lotus_listen_address,
+    cluster_service_claims, exporter_claim, kubo_claims, lotus_listen_address,
 };
 use lotus_follow_exporter::checks::ports::listeners::{parse_endpoint, parse_line, parse_table};
-use lotus_follow_exporter::cli::{parse_wallet, rpc_target, ApiInfo};
 use lotus_follow_exporter::exporter::collector::scrape_budget;
 use lotus_follow_exporter::host::process::{parse_environ, split_cmdline, user_name_in};
 use lotus_follow_exporter::net::multiaddr::{Multiaddr, Transport};
@@ -162,7 +162,6 @@ proptest! {
         let _ = kubo_claims(&text);
         let _ = lotus_listen_address(&text);
         let _ = exporter_claim(&text);
-        let _ = http_url_host_port(&text);
         let _ = parse_api_spec(&text);
         let _ = WebConfig::parse(&text, Path::new("/nonexistent"));
         let _ = user_name_in(&text, 0);

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::checks::follow::ApiSpec;
-use crate::checks::lotus::WalletSpec;
+use crate::contract::values::parse_duration;
 
 /// Default for `--web.max-connections`: far above what a Prometheus HA pair needs.
 pub const DEFAULT_MAX_CONNECTIONS: u16 = 1024;
@@ -41,78 +40,8 @@ pub struct Flags {
     #[arg(long = "collector.timeout", default_value = "5s", value_parser = parse_duration, global = true)]
     pub collector_timeout: Duration,
 
-    /// Lotus API info, as FULLNODE_API_INFO takes it: `[TOKEN:]MULTIADDR` or an http URL. Default: $FULLNODE_API_INFO, else the `api` file in the Lotus repo, else /ip4/127.0.0.1/tcp/1234/http.
-    #[arg(long = "lotus.api", global = true)]
-    pub lotus_api: Option<String>,
-
-    /// The Lotus repo, where the `api` file and `config.toml` are read (never the admin `token`).
-    #[arg(long = "lotus.path", env = "LOTUS_PATH", global = true)]
-    pub lotus_path: Option<PathBuf>,
-
-    /// A PEM file of the CA(s) that signed an https Lotus API's certificate; replaces the system's trusted roots for Lotus.
-    #[arg(long = "lotus.ca-file", global = true)]
-    pub lotus_ca_file: Option<PathBuf>,
-
-    /// Send the Lotus token even over plain http to a host that is not this one (it travels in clear; a warning is logged).
-    #[arg(long = "lotus.allow-token-over-http", global = true)]
-    pub lotus_allow_token_over_http: bool,
-
-    /// A file holding a Lotus API token (a read-only one: `lotus auth create-token --perm read`).
-    #[arg(long = "lotus.token-file", global = true)]
-    pub lotus_token_file: Option<PathBuf>,
-
-    /// A wallet to watch, `ADDRESS[=ALIAS]` (repeatable).
-    #[arg(long = "lotus.wallet", value_parser = parse_wallet, global = true)]
-    pub lotus_wallet: Vec<WalletSpec>,
-
-    /// At most this many wallet balance series.
-    #[arg(long = "lotus.max-wallets", default_value_t = 50, global = true)]
-    pub lotus_max_wallets: usize,
-
-    /// The node counts as synced while it is fewer than this many epochs behind the clock (Lotus readyz uses 5).
-    #[arg(long = "lotus.sync-lag-threshold", default_value_t = 5, global = true)]
-    pub lotus_sync_lag_threshold: u64,
-
-    /// Largest Lotus answer read, in bytes.
-    #[arg(long = "lotus.max-body-bytes", default_value_t = 8 << 20, global = true)]
-    pub lotus_max_body_bytes: usize,
-
-    /// An ipfs-cluster-follow REST API to watch, `[NAME=]MULTIADDR|URL` (repeatable); added to the discovered ones.
-    #[arg(long = "follow.api", value_parser = crate::checks::follow::parse_api_spec, global = true)]
-    pub follow_api: Vec<ApiSpec>,
-
-    /// Where ipfs-cluster-follow keeps one folder per cluster (default ~/.ipfs-cluster-follow).
-    #[arg(long = "follow.config-dir", global = true)]
-    pub follow_config_dir: Option<PathBuf>,
-
-    /// A file holding `user:password` for the follow REST API's basic auth.
-    #[arg(long = "follow.basic-auth-file", global = true)]
-    pub follow_basic_auth_file: Option<PathBuf>,
-
-    /// How often the expensive full pin listing and trust graph are refreshed.
-    #[arg(long = "follow.refresh-interval", default_value = "5m", value_parser = parse_duration, global = true)]
-    pub follow_refresh_interval: Duration,
-
-    /// Also find followers among running `ipfs-cluster-follow <name> run` processes (`--follow.process-discovery=false` to look only at the config folder and --follow.api).
-    #[arg(long = "follow.process-discovery", default_value_t = true, action = clap::ArgAction::Set, global = true)]
-    pub follow_process_discovery: bool,
-
-    /// Largest follow REST API answer read (`/id`, `/health/graph`), in bytes; the pin stream is counted line by line.
-    #[arg(long = "follow.max-body-bytes", default_value_t = 4 << 20, global = true)]
-    pub follow_max_body_bytes: usize,
-
-    /// At most this many followers are watched (at least 1: 0 would watch none while saying
-    /// nothing is wrong).
-    #[arg(long = "follow.max-followers", default_value_t = 64, value_parser = parse_max_followers, global = true)]
-    pub follow_max_followers: usize,
-
-    /// ipfs-cluster-service's service.json (default $IPFS_CLUSTER_PATH/service.json or ~/.ipfs-cluster/service.json).
-    #[arg(long = "ports.cluster-service-config", global = true)]
-    pub ports_cluster_service_config: Option<PathBuf>,
-
-    /// Kubo's config file (default $IPFS_PATH/config or ~/.ipfs/config).
-    #[arg(long = "ports.kubo-config", global = true)]
-    pub ports_kubo_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub checks: crate::checks::Args,
 
     /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, wins).
     #[arg(long = "log.level", default_value = "info", value_parser = LOG_LEVELS, ignore_case = true, global = true)]
@@ -138,52 +67,10 @@ where
     FlagsOnly::try_parse_from(args).map(|cli| cli.flags)
 }
 
-/// `--follow.max-followers`: a whole number of at least 1.
-fn parse_max_followers(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1 (0 would watch no follower)".to_string()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("{text:?} is not a whole number")),
-    }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration =
-        humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 5s, 500ms, 1m)"))?;
-    if duration.is_zero() {
-        return Err("must be greater than zero".to_string());
-    }
-    Ok(duration)
-}
-
-/// Parse `ADDRESS[=ALIAS]`, checking the address looks like a Filecoin address.
-pub fn parse_wallet(text: &str) -> Result<WalletSpec, String> {
-    let (address, alias) = match text.split_once('=') {
-        Some((address, alias)) => (address.trim(), alias.trim()),
-        None => (text.trim(), ""),
-    };
-    if !is_filecoin_address(address) {
-        return Err(format!(
-            "{address:?} is not a Filecoin address (expected f0..., f1..., f2..., f3..., f4... or t... on test networks)"
-        ));
-    }
-    Ok(WalletSpec {
-        address: address.to_string(),
-        alias: alias.to_string(),
-    })
-}
-
-fn is_filecoin_address(address: &str) -> bool {
-    let mut chars = address.chars();
-    matches!(chars.next(), Some('f' | 't'))
-        && matches!(chars.next(), Some('0'..='4'))
-        && address.len() <= 120
-        && address.chars().all(|c| c.is_ascii_alphanumeric())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::lotus::{parse_wallet, WalletSpec};
     use crate::cli::{test_flags as flags, test_resolve as resolve, Config};
 
     #[test]
@@ -225,7 +112,13 @@ mod tests {
             ],
             &[("HOME", "/nonexistent")],
         );
-        let addresses: Vec<_> = c.lotus.wallets.iter().map(|w| w.address.as_str()).collect();
+        let addresses: Vec<_> = c
+            .checks
+            .lotus
+            .wallets
+            .iter()
+            .map(|w| w.address.as_str())
+            .collect();
         assert_eq!(addresses, ["f01", "f02"]);
     }
 

@@ -1,8 +1,8 @@
 //! The check-result vocabulary every check speaks: a check's status and timing, a daemon's
 //! status, a verdict's health, and failures grouped into lines of words.
 //!
-//! This sits below the checks and the snapshot, so that the checks (`lotus`, `follow`, `ports`)
-//! never import what assembles them.
+//! This sits below the checks and the snapshot, so that the checks never import what assembles
+//! them.
 
 use std::time::Duration;
 
@@ -101,7 +101,8 @@ impl DaemonStatus {
 }
 
 /// Overall health (`lotus_health{state}`, `cluster_follow_health{state}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered from best to worst, so the worst of several is their `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Health {
     Healthy,
     Degraded,

@@ -1,42 +1,89 @@
-//! The plain data every renderer reads: one collection's verdicts, figures and check timings.
+//! What one collection found: every check's section, and the one verdict every view reads.
 //!
 //! Nothing here knows about Prometheus or HTTP. A figure that could not be measured is `None`
 //! (rendered as an absent series or JSON `null`), never a made-up zero.
 
 use std::time::{Duration, SystemTime};
 
-use crate::checks::follow::{FollowHost, FollowReport};
-use crate::checks::lotus::LotusReport;
-use crate::checks::ports::PortsReport;
-use crate::contract::CheckResult;
+use crate::contract::{CheckResult, Health, Section, SectionVerdict};
 
 /// Everything one collection found.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// When the collection started (wall clock), for `last_check`.
     pub taken_at: SystemTime,
-    pub lotus: LotusReport,
-    pub follow: Vec<FollowReport>,
-    /// Follow figures about the host, not one follower (the binary, discovery).
-    pub follow_host: FollowHost,
-    pub ports: PortsReport,
+    /// One section per registered check, in the registry's order.
+    pub sections: Vec<Box<dyn Section>>,
     /// Wall time from the scrape's start until the snapshot was assembled.
     pub scrape_duration: Duration,
+    verdict: Verdict,
 }
 
-impl Snapshot {
-    /// Every check result of every section, in a stable order.
-    pub fn checks(&self) -> impl Iterator<Item = &CheckResult> {
-        self.lotus
-            .checks
-            .iter()
-            .chain(self.follow.iter().flat_map(|f| f.checks.iter()))
-            .chain(self.follow_host.checks.iter())
-            .chain(self.ports.checks.iter())
+/// The one verdict on a collection: `check`'s exit status, `/status`'s `health`, the page's
+/// badges and `lotus_follow_exporter_healthy` all read it, and nothing else judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The worst health of any section.
+    pub health: Health,
+    /// Each section's health and reasons, in the registry's order.
+    pub sections: Vec<SectionVerdict>,
+}
+
+impl Verdict {
+    /// True when nothing would alert: every section is healthy.
+    pub fn is_healthy(&self) -> bool {
+        self.health == Health::Healthy
+    }
+
+    /// The verdict on the section of `check`.
+    pub fn section(&self, check: &str) -> Option<&SectionVerdict> {
+        self.sections.iter().find(|s| s.check == check)
     }
 }
 
-/// Format a wall-clock time as RFC 3339 (seconds precision, UTC).
-pub fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
+impl Snapshot {
+    /// A snapshot of these sections, judged once.
+    pub fn new(
+        taken_at: SystemTime,
+        sections: Vec<Box<dyn Section>>,
+        scrape_duration: Duration,
+    ) -> Snapshot {
+        let sections_verdicts: Vec<SectionVerdict> = sections
+            .iter()
+            .map(|s| SectionVerdict::of(s.as_ref()))
+            .collect();
+        let health = sections_verdicts
+            .iter()
+            .map(|v| v.health)
+            .max()
+            .unwrap_or(Health::Healthy);
+        Snapshot {
+            taken_at,
+            sections,
+            scrape_duration,
+            verdict: Verdict {
+                health,
+                sections: sections_verdicts,
+            },
+        }
+    }
+
+    /// The one verdict on this collection.
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    /// Every check result of every section, in a stable order.
+    pub fn checks(&self) -> impl Iterator<Item = &CheckResult> {
+        self.sections.iter().flat_map(|s| s.results())
+    }
+
+    /// The section of type `T`, when one was collected (for the joins and for tests).
+    pub fn section<T: Section>(&self) -> Option<&T> {
+        self.sections
+            .iter()
+            .find_map(|s| s.as_any().downcast_ref::<T>())
+    }
 }
+
+pub use crate::contract::views::rfc3339;

@@ -3,3 +3,13 @@
 pub mod files;
 pub mod permissions;
 pub mod process;
+
+/// Lock a mutex; a lock poisoned by a panic elsewhere is taken anyway. The one policy for every
+/// lock in the exporter: what they guard are caches and in-flight tables whose every update is
+/// a single assignment, so a panic never leaves them half-written, and a scrape must not fail
+/// because another one panicked.
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

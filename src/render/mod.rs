@@ -3,5 +3,5 @@
 pub mod html;
 pub mod prometheus;
 pub mod status;
-pub mod table;
+
 pub mod text;

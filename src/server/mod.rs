@@ -56,7 +56,7 @@ pub struct App {
     /// one is closed for a new one.
     pub max_connections: usize,
     /// `/probe`, when enabled (`--web.enable-probe`).
-    pub prober: Option<crate::server::probe::Prober>,
+    pub prober: Option<crate::server::probe::Probes>,
 }
 
 impl App {
@@ -68,23 +68,21 @@ impl App {
         };
         App {
             web,
-            collector: Collector::new(
-                config.lotus.clone(),
-                config.follow.clone(),
-                config.ports.clone(),
-            ),
+            collector: Collector::new(crate::checks::registry(&config.checks)),
             telemetry_path: config.telemetry_path.clone(),
             collector_timeout: config.collector_timeout,
             max_connections: config.max_connections,
             prober: config.probe_enabled.then(|| {
-                // `serve` has checked the file at start; a file broken since keeps module lotus.
-                let modules =
-                    crate::server::probe::load_modules(config.probe_config_file.as_deref())
+                // `serve` has checked the file at start; a file broken since keeps the
+                // default module only.
+                let prober =
+                    crate::checks::prober(&config.checks, config.probe_config_file.as_deref())
                         .unwrap_or_else(|reason| {
-                            log::error!("{reason}; /probe serves only module lotus");
-                            crate::server::probe::load_modules(None).unwrap_or_default()
+                            log::error!("{reason}; /probe serves only its default module");
+                            crate::checks::prober(&config.checks, None)
+                                .expect("the default modules need no file")
                         });
-                crate::server::probe::Prober::new(config, modules)
+                crate::server::probe::Probes::new(prober, config.collector_timeout)
             }),
         }
     }

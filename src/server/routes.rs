@@ -182,7 +182,7 @@ async fn probe(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> 
         Ok(probe) => probe,
         Err(e) => return bad(e.to_string()),
     };
-    let budget = match prober.budget(&probe.module, scrape_timeout(request)) {
+    let budget = match prober.budget(&probe, scrape_timeout(request)) {
         Ok(budget) => budget,
         Err(reason) => return bad(reason),
     };

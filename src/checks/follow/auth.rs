@@ -4,12 +4,12 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::contract::still_running;
 
-use super::FollowChecks;
+use super::FollowCheck;
 
 /// The largest `--follow.basic-auth-file` read (one `user:password` line).
 pub const MAX_AUTH_FILE_BYTES: u64 = 64 * 1024;
 
-impl FollowChecks {
+impl FollowCheck {
     /// `Ok(None)` without auth, `Ok(Some("user:password"))`, or why the file is unusable. The
     /// file must be a regular file of at most [`MAX_AUTH_FILE_BYTES`].
     pub(super) async fn read_basic_auth(
@@ -62,7 +62,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("auth");
         std::fs::write(&path, "u:p\n").unwrap();
-        let checks = FollowChecks::new(FollowConfig {
+        let checks = FollowCheck::new(FollowConfig {
             basic_auth_file: Some(path.clone()),
             ..FollowConfig::default()
         });

@@ -16,9 +16,9 @@ use super::discovery::Follower;
 use super::pins::OPERATION_STATES;
 use super::report::{empty_report, FollowReport};
 use super::verdict::{health_of, process_verdict, reasons_of};
-use super::{FollowChecks, CHECK_API, CHECK_PINS, CHECK_PINS_LISTING, CHECK_PROCESS, CHECK_TRUST};
+use super::{FollowCheck, CHECK_API, CHECK_PINS, CHECK_PINS_LISTING, CHECK_PROCESS, CHECK_TRUST};
 
-impl FollowChecks {
+impl FollowCheck {
     /// One follower's report, with the reasons of its verdict.
     pub(super) async fn check_follower(
         &self,

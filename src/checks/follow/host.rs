@@ -11,7 +11,7 @@ use crate::contract::{still_running, CheckResult, CheckStatus};
 use crate::host::process::ProcessTable;
 
 use super::discovery::{self, Discovery, DiscoveryInput, Source};
-use super::{FollowChecks, CHECK_BINARY, CHECK_DISCOVERY};
+use super::{FollowCheck, CHECK_BINARY, CHECK_DISCOVERY};
 
 /// Host-level outcome of the follow check, not tied to one follower.
 #[derive(Debug, Clone, Default)]
@@ -43,7 +43,7 @@ impl FollowHost {
     }
 }
 
-impl FollowChecks {
+impl FollowCheck {
     pub(super) async fn discover(
         &self,
         deadline: Instant,
@@ -172,7 +172,7 @@ mod tests {
     #[tokio::test]
     async fn processes_not_looked_at_are_not_counted_as_none() {
         let dir = tempfile::tempdir().unwrap();
-        let checks = FollowChecks::new(FollowConfig {
+        let checks = FollowCheck::new(FollowConfig {
             config_dir: dir.path().to_path_buf(),
             discover_processes: false,
             ..FollowConfig::default()
@@ -188,7 +188,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_discovery_still_running_is_reported_not_started_again() {
-        let checks = FollowChecks::new(FollowConfig::default());
+        let checks = FollowCheck::new(FollowConfig::default());
         let _held = checks.discovery_slot.try_take().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         let (found, check) = checks.discover(deadline, Arc::default()).await;
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn shadowed_warnings_remembered_are_only_the_current_ones() {
-        let checks = FollowChecks::new(FollowConfig::default());
+        let checks = FollowCheck::new(FollowConfig::default());
         for round in 0..100 {
             checks.log_shadowed(&[format!("pair {round}")]);
         }

@@ -15,7 +15,7 @@
 //! | `follow_trust` | follower | `GET /health/graph` trusted peers, at most every refresh interval (cached) |
 //! | `follow_process` | follower | is an `ipfs-cluster-follow <name> run` process alive |
 //!
-//! Host checks travel in the [`FollowHost`] that [`FollowChecks::run`] returns beside the reports.
+//! Host checks travel in the [`FollowHost`] that [`FollowCheck::run`] returns beside the reports.
 //!
 //! # Verdicts
 //! `status`: running (the API answers as a cluster API) | stopped (nothing answers and the
@@ -39,11 +39,15 @@
 pub mod api;
 mod auth;
 pub mod binary;
+mod bound;
+mod check;
 pub mod discovery;
+mod flags;
 mod follower;
 mod host;
 pub mod pins;
 mod refresh;
+mod render;
 mod report;
 mod settings;
 mod verdict;
@@ -62,7 +66,9 @@ use refresh::SlowCache;
 
 pub use auth::{parse_basic_auth, MAX_AUTH_FILE_BYTES};
 pub use binary::{FollowBinary, FOLLOW_BINARY};
+pub use check::{FollowSection, NAME};
 pub use discovery::{parse_api_spec, ApiSpec, FollowError, Source};
+pub use flags::{resolve, FollowArgs};
 pub use host::FollowHost;
 pub use refresh::FAILED_RETRY;
 pub use report::{FollowReport, HealthReason};
@@ -89,7 +95,7 @@ pub const CHECKS: [&str; 7] = [
 
 /// The follow check with its caches (slow-interval figures, binary version).
 #[derive(Debug)]
-pub struct FollowChecks {
+pub struct FollowCheck {
     config: FollowConfig,
     state: Mutex<State>,
     /// One blocking discovery (config folder, process environments) in flight at a time.
@@ -113,9 +119,9 @@ struct State {
     shadowed_logged: BTreeSet<String>,
 }
 
-impl FollowChecks {
-    pub fn new(config: FollowConfig) -> FollowChecks {
-        FollowChecks {
+impl FollowCheck {
+    pub fn new(config: FollowConfig) -> FollowCheck {
+        FollowCheck {
             config,
             state: Mutex::new(State::default()),
             discovery_slot: ReadSlot::default(),
@@ -124,7 +130,7 @@ impl FollowChecks {
         }
     }
 
-    /// The binary as seen by the latest [`run`](Self::run) (for a host-level figure when no
+    /// The binary as seen by the latest [`reports`](Self::reports) (for a host-level figure when no
     /// follower is found).
     pub fn binary(&self) -> FollowBinary {
         self.binary_probe.last()
@@ -133,7 +139,7 @@ impl FollowChecks {
     /// Check every follower, concurrently, before `deadline`: one report per follower, plus the
     /// host-level checks (`follow_discovery`, `follow_binary`). When the process table could not
     /// be read (`procs` is `Err`), whether each follower runs is unknown, not "no".
-    pub async fn run(
+    pub async fn reports(
         &self,
         deadline: Instant,
         procs: Result<Arc<ProcessTable>, String>,
@@ -178,10 +184,7 @@ impl FollowChecks {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain cache data; keep using it.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::host::lock(&self.state)
     }
 
     fn forget_gone(&self, followers: &[Follower]) {
@@ -201,7 +204,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_discovery_keeps_the_followers_caches() {
         let dir = tempfile::tempdir().unwrap();
-        let checks = FollowChecks::new(FollowConfig {
+        let checks = FollowCheck::new(FollowConfig {
             config_dir: dir.path().join("follow"),
             binary_search_path: Some(dir.path().as_os_str().to_owned()),
             ..FollowConfig::default()
@@ -212,13 +215,13 @@ mod tests {
             .insert("c".into(), "12D3KooWP".into());
         let deadline = Instant::now() + Duration::from_secs(5);
         let held = checks.discovery_slot.try_take().unwrap();
-        checks.run(deadline, Ok(Arc::default())).await;
+        checks.reports(deadline, Ok(Arc::default())).await;
         assert!(
             checks.lock().peer_ids.contains_key("c"),
             "kept after a failed discovery"
         );
         drop(held);
-        checks.run(deadline, Ok(Arc::default())).await;
+        checks.reports(deadline, Ok(Arc::default())).await;
         assert!(
             checks.lock().peer_ids.is_empty(),
             "forgotten once discovery says it is gone"

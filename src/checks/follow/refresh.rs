@@ -15,7 +15,7 @@ use super::api::ApiClient;
 use super::discovery::Follower;
 use super::follower::{api_status, with_zeros};
 use super::pins::TRACKER_STATES;
-use super::{FollowChecks, CHECK_PINS_LISTING, CHECK_TRUST};
+use super::{FollowCheck, CHECK_PINS_LISTING, CHECK_TRUST};
 
 /// A failed listing or trust graph is retried after this long (or the refresh interval, if shorter).
 pub const FAILED_RETRY: Duration = Duration::from_secs(60);
@@ -71,7 +71,7 @@ impl<T: Clone> Slow<T> {
     }
 }
 
-impl FollowChecks {
+impl FollowCheck {
     pub(super) async fn listing(
         &self,
         follower: &Follower,

@@ -20,6 +20,9 @@ pub struct FollowReport {
     pub api: String,
     /// The API's TCP port; `None` for a unix socket.
     pub api_port: Option<u16>,
+    /// The API's TCP host and port (for the port plan); `None` for a unix socket or an
+    /// unusable setting.
+    pub api_tcp: Option<(String, u16)>,
     /// `Some(true)` only when `/id` answered a cluster ID object in this collection;
     /// `Some(false)` when something else answered, nothing did, the answer came too late, or the
     /// API address is unusable.
@@ -86,14 +89,16 @@ impl FollowReport {
 /// The report of `follower` before anything is asked: every figure unknown, `error` and
 /// `unhealthy` until the checks say otherwise.
 pub(super) fn empty_report(follower: &Follower, last_check: SystemTime) -> FollowReport {
-    let api_port = match &follower.api {
-        Ok(Endpoint::Tcp { port, .. }) => Some(*port),
+    let api_tcp = match &follower.api {
+        Ok(Endpoint::Tcp { host, port }) => Some((host.clone(), *port)),
         _ => None,
     };
+    let api_port = api_tcp.as_ref().map(|(_, port)| *port);
     FollowReport {
         cluster_name: follower.name.clone(),
         api: follower.api_display(),
         api_port,
+        api_tcp,
         api_reachable: None,
         peer_id: None,
         peername: None,

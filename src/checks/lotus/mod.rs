@@ -18,8 +18,15 @@
 //! ([`LotusReport`]).
 
 mod answers;
+pub mod api_info;
+mod bound;
+mod check;
 mod constants;
 pub mod finality;
+mod flags;
+mod locate;
+pub mod probe;
+mod render;
 mod report;
 pub mod rpc;
 mod settings;
@@ -27,6 +34,10 @@ pub mod types;
 mod verdict;
 mod wallets;
 
+pub use api_info::{rpc_target, ApiInfo, ResolvedApi};
+pub use check::NAME;
+pub use flags::{parse_wallet, LotusArgs};
+pub use locate::{clear_token_refusal, resolve, DEFAULT_LOTUS_API};
 pub use report::{LotusReport, NodeVersion, SyncStatus, WalletBalance};
 pub use settings::{LotusConfig, WalletSpec};
 
@@ -61,6 +72,17 @@ pub const CHECKS: [&str; 12] = [
     finality::CHAIN_CHECK,
 ];
 
+/// The API's TCP host and port when it is on this host (the port plan claims it); `None` for
+/// a remote, unix-socket or unusable API.
+pub fn local_tcp_api(config: &LotusConfig) -> Option<(String, u16)> {
+    match &config.target.as_ref().ok()?.endpoint {
+        endpoint @ Endpoint::Tcp { host, port } if endpoint.is_local() => {
+            Some((host.clone(), *port))
+        }
+        _ => None,
+    }
+}
+
 /// Why a process verdict cannot be given when `/proc` hides other users' processes.
 const HIDDEN_PROCESSES: &str = "other users' processes are hidden (/proc mounted with hidepid): run the exporter as the daemon's user, or give it the gid= of the /proc mount";
 
@@ -82,6 +104,8 @@ pub struct LotusCheck {
     finality: Mutex<FinalityCache>,
     /// Log lines already written once (hints that would otherwise repeat every scrape).
     logged_once: Mutex<BTreeSet<String>>,
+    /// Removes the token from whatever the node says, before it enters the report.
+    scrubber: crate::secret::Scrubber,
 }
 
 impl LotusCheck {
@@ -97,6 +121,11 @@ impl LotusCheck {
             .map(|t| t.endpoint.is_local())
             .unwrap_or(false);
         let token_given = config.token.is_some();
+        let scrubber = config
+            .token
+            .as_ref()
+            .map(|t| crate::secret::Scrubber::for_token(t.expose()))
+            .unwrap_or_default();
         let client = config
             .target
             .map(|target| RpcClient::new(target, config.token, config.max_body_bytes));
@@ -111,6 +140,7 @@ impl LotusCheck {
             constants: Mutex::new(None),
             finality: Mutex::new(FinalityCache::default()),
             logged_once: Mutex::new(BTreeSet::new()),
+            scrubber,
         }
     }
 
@@ -135,7 +165,7 @@ impl LotusCheck {
     }
 
     /// Run every Lotus call concurrently and judge the node, before `deadline`.
-    pub async fn run(
+    pub async fn report(
         &self,
         deadline: Instant,
         procs: Result<Arc<ProcessTable>, String>,

@@ -81,6 +81,9 @@ pub struct LotusReport {
     /// (remote or unix-socket API, listeners not read). Filled in by the collector from the
     /// port check's listeners.
     pub api_listener: Option<Vec<String>>,
+    /// The API's TCP host and port when it is on this host (`None`: remote, unix socket or
+    /// unusable), so the registry's join can name who listens there.
+    pub api_tcp: Option<(String, u16)>,
     /// The configured token's permissions (`Filecoin.AuthVerify`); `None` without a token or when unknown.
     pub token_permissions: Option<Vec<String>>,
     /// F3 (Fast Finality): running, latest certificate, progress, manifest.
@@ -120,6 +123,7 @@ impl LotusReport {
             wallets: Vec::new(),
             daemon_running: None,
             api_listener: None,
+            api_tcp: None,
             token_permissions: None,
             f3: F3Report::unknown(),
             chain_finality: ChainFinality::default(),

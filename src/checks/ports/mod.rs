@@ -17,19 +17,23 @@
 //! - Netlink and `/proc/net` show the sockets of the exporter's own network namespace only: a daemon in a
 //!   container with its own namespace is seen through whatever publishes its port (docker-proxy).
 
+mod bound;
+mod check;
 pub mod claims;
 pub mod conflicts;
+mod flags;
 pub mod host;
 pub mod listeners;
 pub mod owners;
 mod readers;
+mod render;
 pub mod sock_diag;
 mod socket;
 
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -39,8 +43,11 @@ use crate::host::files::ReadSlot;
 use crate::host::process::ProcessTable;
 use crate::net::multiaddr::Transport;
 
+pub use bound::MAX_PORT_ENTRIES;
+pub use check::{PortsSection, NAME};
 pub use claims::{exporter_claim, multiaddr_claim};
 pub use conflicts::overlaps;
+pub use flags::{resolve, PortsArgs};
 pub use listeners::{tcp_listeners_for, Holder, Listener, SocketReader, SocketSource};
 use readers::{blocking, Reader};
 
@@ -71,8 +78,9 @@ pub struct PortsConfig {
     pub cluster_service_config: PathBuf,
     /// Lotus's `config.toml` (`$LOTUS_PATH/config.toml`).
     pub lotus_config: PathBuf,
-    /// The Lotus API address in use (a multiaddr), the claim when `config.toml` sets none.
-    pub lotus_api: Option<String>,
+    /// The Lotus API address in use (TCP host and port, only when on this host), the claim
+    /// when `config.toml` sets none.
+    pub lotus_api: Option<(String, u16)>,
     /// Kubo's config (`$IPFS_PATH/config`, default `~/.ipfs/config`).
     pub kubo_config: PathBuf,
     /// This exporter's own listen addresses (`--web.listen-address`).
@@ -142,8 +150,8 @@ pub fn sort_claims(claims: &mut Vec<Claim>) {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FollowerClaims {
     pub cluster_name: String,
-    /// Multiaddr (or http URL) of a TCP API; `None` when the API is a unix socket.
-    pub api: Option<String>,
+    /// Host and port of its TCP API; `None` when the API is a unix socket or unusable.
+    pub api: Option<(String, u16)>,
     /// Multiaddrs from the follower's `/id` `addresses`.
     pub swarm_addresses: Vec<String>,
     /// The follower's running process, when matched: its sockets are the follower's own whatever
@@ -266,7 +274,7 @@ impl PortsCheck {
     }
 
     /// Read the configs and the socket tables before `deadline`.
-    pub async fn run(&self, deadline: Instant, procs: Arc<ProcessTable>) -> PortsObservation {
+    pub async fn observe(&self, deadline: Instant, procs: Arc<ProcessTable>) -> PortsObservation {
         let cluster_path = self.config.cluster_service_config.clone();
         let lotus_path = self.config.lotus_config.clone();
         let lotus_api = self.config.lotus_api.clone();
@@ -289,7 +297,7 @@ impl PortsCheck {
             blocking(
                 deadline,
                 reader(CHECK_LOTUS_CONFIG, lotus_slot, &lotus_path),
-                move || claims::lotus_check(&lotus_path, lotus_api.as_deref())
+                move || claims::lotus_check(&lotus_path, lotus_api.as_ref())
             ),
             blocking(
                 deadline,
@@ -358,12 +366,7 @@ impl PortsCheck {
     }
 }
 
-/// A poisoned cache is only stale socket owners: keep using it.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use crate::host::lock;
 
 /// Merge the host observation with the followers' claims into the final plan (pure, no I/O).
 pub fn assemble_with(observation: PortsObservation, followers: &[FollowerClaims]) -> PortsReport {
@@ -447,7 +450,9 @@ mod tests {
             own_listen: vec![":10234".into(), "bad address".into()],
         });
         let deadline = Instant::now() + Duration::from_secs(10);
-        let observation = check.run(deadline, Arc::new(ProcessTable::default())).await;
+        let observation = check
+            .observe(deadline, Arc::new(ProcessTable::default()))
+            .await;
         let names: Vec<_> = observation.checks.iter().map(|c| c.check).collect();
         assert_eq!(
             names,
@@ -475,7 +480,7 @@ mod tests {
     async fn a_passed_deadline_times_out_every_sub_check() {
         let check = PortsCheck::new(PortsConfig::default());
         let observation = check
-            .run(Instant::now() - Duration::from_millis(1), Arc::default())
+            .observe(Instant::now() - Duration::from_millis(1), Arc::default())
             .await;
         assert_eq!(observation.checks.len(), 4);
         // A reader may finish before the timer is polled; none may fail or crash.
@@ -504,7 +509,7 @@ mod tests {
         };
         let followers = [FollowerClaims {
             cluster_name: "c".into(),
-            api: Some("/ip4/127.0.0.1/tcp/1234".into()),
+            api: Some(("127.0.0.1".into(), 1234)),
             swarm_addresses: vec![],
             pid: None,
         }];

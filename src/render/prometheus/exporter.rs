@@ -30,6 +30,11 @@ pub fn render(snapshot: &Snapshot, out: &mut Families) {
     );
     checks(snapshot, out);
     out.gauge(
+        "lotus_follow_exporter_healthy",
+        "1 when this scrape's verdict is healthy (nothing would alert; `check` exits 0), 0 when it is degraded or unhealthy (the reasons are in /status and `check`).",
+    )
+    .sample(&[], bool_value(snapshot.verdict().is_healthy()));
+    out.gauge(
         "lotus_follow_exporter_scrape_duration_seconds",
         "Wall time this scrape's collection took.",
     )

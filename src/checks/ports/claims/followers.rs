@@ -1,7 +1,7 @@
 //! What one follower claims on this host: its API when that is TCP here, and the swarm addresses
 //! of its `/id` that are this host's, capped per follower.
 
-use super::{host_address, multiaddr_claim, socket_claim, split_host_port};
+use super::{host_address, socket_claim};
 use crate::checks::ports::host::HostAddresses;
 use crate::checks::ports::{BindAddress, Claim, FollowerClaims, SERVICE_FOLLOW};
 use crate::net::multiaddr::{Multiaddr, Transport};
@@ -29,8 +29,8 @@ pub fn follower_claims(follower: &FollowerClaims, host: &HostAddresses) -> Follo
     let service = format!("{SERVICE_FOLLOW}:{}", follower.cluster_name);
     let api = follower
         .api
-        .as_deref()
-        .and_then(|addr| api_claim(&service, addr))
+        .as_ref()
+        .and_then(|api| api_claim(&service, api))
         .filter(|claim| match &claim.address {
             BindAddress::Ip(ip) => host.is_local(*ip),
             BindAddress::Name(name) => name.eq_ignore_ascii_case("localhost"),
@@ -64,38 +64,16 @@ pub fn follower_claims(follower: &FollowerClaims, host: &HostAddresses) -> Follo
     plan
 }
 
-fn api_claim(service: &str, addr: &str) -> Option<Claim> {
-    if addr.starts_with('/') {
-        return multiaddr_claim(service, "api", addr).ok().flatten();
-    }
-    let (host, port) = http_url_host_port(addr)?;
-    (port != 0).then(|| Claim {
+/// The claim of a follower's TCP API at `host:port` (as the follow check resolved it).
+fn api_claim(service: &str, (host, port): &(String, u16)) -> Option<Claim> {
+    let address = host_address(host)?;
+    (*port != 0).then(|| Claim {
         service: service.to_string(),
         role: "api".into(),
         protocol: Transport::Tcp,
-        address: host,
-        port,
+        address,
+        port: *port,
     })
-}
-
-/// Host and port of an `http://host:port/...` URL (port 80/443 when absent).
-pub fn http_url_host_port(url: &str) -> Option<(BindAddress, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return None,
-    };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port) =
-        split_host_port(authority).or_else(|| Some((authority.trim_matches(['[', ']']), "")))?;
-    let port = if port.is_empty() {
-        default_port
-    } else {
-        port.parse().ok()?
-    };
-    Some((host_address(host)?, port))
 }
 
 fn is_relayed(addr: &Multiaddr) -> bool {
@@ -105,7 +83,7 @@ fn is_relayed(addr: &Multiaddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::ports::claims::{cluster_service_claims, lines};
+    use crate::checks::ports::claims::{cluster_service_claims, lines, multiaddr_claim};
 
     /// A host with one LAN address besides loopback.
     fn lan_host() -> HostAddresses {
@@ -115,10 +93,10 @@ mod tests {
     }
 
     /// A follower of `cluster_name` with this API and these `/id` addresses.
-    fn a_follower(cluster_name: &str, api: Option<&str>, swarm: &[&str]) -> FollowerClaims {
+    fn a_follower(cluster_name: &str, api: Option<(&str, u16)>, swarm: &[&str]) -> FollowerClaims {
         FollowerClaims {
             cluster_name: cluster_name.into(),
-            api: api.map(String::from),
+            api: api.map(|(host, port)| (host.to_string(), port)),
             swarm_addresses: swarm.iter().map(|a| a.to_string()).collect(),
             pid: None,
         }
@@ -128,7 +106,7 @@ mod tests {
     fn follower_claims_api_and_swarm_without_relays() {
         let follower = a_follower(
             "mycluster",
-            Some("/ip4/127.0.0.1/tcp/9097"),
+            Some(("127.0.0.1", 9097)),
             &[
                 "/ip4/127.0.0.1/tcp/9096/p2p/12D3KooWPeer",
                 "/ip4/192.168.1.5/udp/9096/quic-v1/p2p/12D3KooWPeer",
@@ -154,7 +132,7 @@ mod tests {
     fn remote_apis_and_other_machines_addresses_are_no_claims_here() {
         let follower = a_follower(
             "far",
-            Some("/dns/cluster.example.org/tcp/9094"),
+            Some(("cluster.example.org", 9094)),
             &[
                 // Announced, observed and DNS addresses: not sockets of this host.
                 "/dns4/example.com/tcp/443/wss/p2p/12D3KooWPeer",
@@ -174,11 +152,11 @@ mod tests {
                 "ipfs-cluster-follow:far swarm tcp 192.168.1.5 9096",
             ]
         );
-        for api in ["/ip4/10.1.2.3/tcp/9094", "http://cluster.example.org:9094"] {
+        for api in [("10.1.2.3", 9094), ("cluster.example.org", 9094)] {
             let remote = a_follower("far", Some(api), &[]);
             assert!(
                 follower_claims(&remote, &lan_host()).claims.is_empty(),
-                "{api} is another machine's port"
+                "{api:?} is another machine's port"
             );
         }
     }
@@ -194,7 +172,7 @@ mod tests {
         )
         .unwrap();
         assert!(claims.is_empty(), "{claims:?}");
-        let follower = a_follower("c", Some("http://127.0.0.1:0"), &["/ip4/127.0.0.1/tcp/0"]);
+        let follower = a_follower("c", Some(("127.0.0.1", 0)), &["/ip4/127.0.0.1/tcp/0"]);
         assert!(follower_claims(&follower, &lan_host()).claims.is_empty());
     }
 
@@ -222,16 +200,15 @@ mod tests {
     }
 
     #[test]
-    fn follower_api_given_as_http_url() {
+    fn a_follower_api_on_this_host_is_a_claim() {
         let cases = [
-            ("http://127.0.0.1:9097", Some("tcp 127.0.0.1 9097")),
-            ("http://[::1]:9094/", Some("tcp ::1 9094")),
+            (("127.0.0.1", 9097), Some("tcp 127.0.0.1 9097")),
+            (("::1", 9094), Some("tcp ::1 9094")),
             // Another machine's API is no claim on this host's ports.
-            ("https://user:pw@cluster.example/", None),
-            ("http://localhost", Some("tcp localhost 80")),
-            ("http://192.168.1.5:9094", Some("tcp 192.168.1.5 9094")),
-            ("ftp://x:1", None),
-            ("http://:bad", None),
+            (("cluster.example", 443), None),
+            (("localhost", 80), Some("tcp localhost 80")),
+            (("192.168.1.5", 9094), Some("tcp 192.168.1.5 9094")),
+            (("", 1), None),
         ];
         for (input, expected) in cases {
             let follower = a_follower("c", Some(input), &[]);
@@ -239,13 +216,7 @@ mod tests {
                 .claims
                 .first()
                 .map(|c| format!("{} {} {}", c.protocol, c.address, c.port));
-            assert_eq!(got.as_deref(), expected, "{input}");
+            assert_eq!(got.as_deref(), expected, "{input:?}");
         }
-        // The URL parser itself still reads remote hosts.
-        assert_eq!(
-            http_url_host_port("https://user:pw@cluster.example/")
-                .map(|(host, port)| format!("{host} {port}")),
-            Some("cluster.example 443".to_string())
-        );
     }
 }

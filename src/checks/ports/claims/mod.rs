@@ -18,7 +18,7 @@ use crate::net::multiaddr::{Host, Multiaddr, MultiaddrError, Transport};
 
 mod followers;
 
-pub use followers::{follower_claims, http_url_host_port, FollowerPlan, MAX_SWARM_CLAIMS};
+pub use followers::{follower_claims, FollowerPlan, MAX_SWARM_CLAIMS};
 
 /// The largest config file read; real ones are a few KiB (service.json ~5 KiB).
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -71,16 +71,26 @@ pub fn cluster_service_check(path: &Path) -> (CheckStatus, Vec<Claim>) {
 }
 
 /// Blocking: the Lotus API claim from `config.toml`, else from the API address in use.
-pub fn lotus_check(path: &Path, api_in_use: Option<&str>) -> (CheckStatus, Vec<Claim>) {
+pub fn lotus_check(path: &Path, api_in_use: Option<&(String, u16)>) -> (CheckStatus, Vec<Claim>) {
     let text = match read_config(path) {
         Ok(text) => text,
         Err(err) => return (CheckStatus::Failed(err.to_string()), Vec::new()),
     };
-    let fallback =
-        || match api_in_use.map(|addr| claim_at(SERVICE_LOTUS, "api", "lotus API address", addr)) {
-            None => Ok(Vec::new()),
-            Some(claim) => claim.map(|c| c.into_iter().collect()),
-        };
+    let fallback = || -> Result<Vec<Claim>, ConfigError> {
+        Ok(api_in_use
+            .and_then(|(host, port)| {
+                Some(Claim {
+                    service: SERVICE_LOTUS.to_string(),
+                    role: "api".into(),
+                    protocol: Transport::Tcp,
+                    address: host_address(host)?,
+                    port: *port,
+                })
+            })
+            .filter(|claim| claim.port != 0)
+            .into_iter()
+            .collect())
+    };
     match text {
         None => match fallback() {
             Ok(claims) if claims.is_empty() => (skipped_missing(path, "lotus"), claims),
@@ -588,7 +598,8 @@ mod tests {
     fn lotus_check_prefers_config_then_falls_back_to_api_in_use() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
-        let fallback = Some("/ip4/127.0.0.1/tcp/1234/http");
+        let in_use = ("127.0.0.1".to_string(), 1234);
+        let fallback = Some(&in_use);
 
         let (status, claims) = lotus_check(&path, fallback);
         assert!(matches!(status, CheckStatus::Skipped(_)), "{status:?}");

@@ -3,9 +3,8 @@
 //! Conflicts come first, each followed by its reason in words; then the other ports in port order;
 //! then the sub-checks that did not run cleanly (a config that is missing, unreadable, malformed).
 
-use crate::checks::follow::FollowReport;
 use crate::checks::ports::{PortEntry, PortsReport};
-use crate::contract::{CheckResult, CheckStatus};
+use crate::contract::CheckStatus;
 
 const HEADER: [&str; 7] = [
     "PORT", "PROTO", "CONFLICT", "SERVICE", "ROLE", "ADDRESS", "LISTENER",
@@ -42,16 +41,6 @@ enum Row {
 }
 
 /// One line per claim (port, protocol, conflict and listener on the first), then the reason.
-/// Followers whose `/id` failed, so their swarm ports come from an earlier answer or are missing.
-pub fn follow_notes(followers: &[FollowReport]) -> String {
-    followers
-        .iter()
-        .flat_map(|f| f.checks.iter())
-        .filter(|c| c.check == crate::checks::follow::CHECK_API)
-        .filter_map(CheckResult::error_line)
-        .map(|line| format!("{line}\n  (its swarm ports are from its last good /id, if any)\n"))
-        .collect()
-}
 
 fn rows(entry: &PortEntry) -> Vec<Row> {
     let mut rows: Vec<Row> = entry

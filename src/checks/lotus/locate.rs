@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::api_info::{rpc_target, ApiInfo};
-use super::flags::Flags;
-use crate::checks::lotus::rpc::RpcTarget;
-use crate::checks::lotus::{LotusConfig, WalletSpec};
+use super::flags::LotusArgs as Flags;
+use super::rpc::RpcTarget;
+use super::{LotusConfig, WalletSpec};
 use crate::host::files::read_small_file;
 use crate::secret::Secret;
 
@@ -15,7 +15,7 @@ use crate::secret::Secret;
 pub const DEFAULT_LOTUS_API: &str = "/ip4/127.0.0.1/tcp/1234/http";
 
 /// The Lotus settings: target, token, wallets and limits.
-pub(super) fn resolve_lotus(
+pub fn resolve(
     flags: &Flags,
     lotus_path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
@@ -110,7 +110,7 @@ pub(crate) fn with_tls(
 
 /// Why the token may not be sent to `target` (plain http to another host), or `None` when it
 /// may: over https, to this host, or with `--lotus.allow-token-over-http` (then with a warning).
-pub(crate) fn clear_token_refusal(target: &RpcTarget, allowed: bool) -> Option<String> {
+pub fn clear_token_refusal(target: &RpcTarget, allowed: bool) -> Option<String> {
     if target.tls.is_some() || target.endpoint.is_local() {
         return None;
     }
@@ -270,7 +270,7 @@ fn lotus_api_info(
 
 #[cfg(test)]
 mod tests {
-    use crate::cli::{test_flags as flags, test_resolve as resolve, Config};
+    use crate::checks::test_settings as resolve;
     use crate::net::http_client::Endpoint;
 
     #[test]
@@ -399,7 +399,7 @@ mod tests {
     }
 
     /// The configuration with `--lotus.token-file` naming a file that holds `content`.
-    fn with_token_file(content: &str) -> Config {
+    fn with_token_file(content: &str) -> crate::checks::Settings {
         let dir = tempfile::tempdir().unwrap();
         let token = dir.path().join("token");
         std::fs::write(&token, content).unwrap();
@@ -429,12 +429,7 @@ mod tests {
 
     #[test]
     fn secrets_in_addresses_are_never_echoed() {
-        let env = |_: &str| None;
-        let resolve_api = |api: &str| {
-            Config::resolve(flags(&["--lotus.api", api]), &env)
-                .unwrap()
-                .lotus
-        };
+        let resolve_api = |api: &str| resolve(&["--lotus.api", api], &[]).lotus;
         let with_userinfo = resolve_api("http://user:hunter2@127.0.0.1:1234/rpc/v1");
         let err = with_userinfo.target.unwrap_err();
         assert!(

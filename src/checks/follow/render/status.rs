@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::checks::follow::FollowReport;
-use crate::exporter::snapshot::rfc3339;
+use crate::contract::views::rfc3339;
 
 /// Render the `cluster_follow` array.
 pub fn render(reports: &[FollowReport]) -> Value {

@@ -2,8 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{bool_value, Families};
 use crate::checks::ports::{PortEntry, PortsReport};
+use crate::contract::{bool_value, Families};
 
 /// At most this many (port, protocol) entries are exported, conflicts first; a real host claims a
 /// few dozen, so the cap only guards the time series count against a runaway config.

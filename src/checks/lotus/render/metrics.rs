@@ -1,8 +1,8 @@
 //! `lotus_*` metrics from the Lotus report. Unknown figures are absent series, never zeros.
 
-use super::{bool_value, Families};
 use crate::checks::lotus::types::SYNC_STAGES;
 use crate::checks::lotus::{LotusReport, PERMISSIONS};
+use crate::contract::{bool_value, Families};
 use crate::contract::{DaemonStatus, Health};
 
 pub fn render(report: &LotusReport, out: &mut Families) {

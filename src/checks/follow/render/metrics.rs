@@ -2,8 +2,8 @@
 //!
 //! A figure that could not be measured is an absent series, never 0.
 
-use super::{bool_value, Families};
 use crate::checks::follow::{FollowHost, FollowReport};
+use crate::contract::{bool_value, Families};
 use crate::contract::{DaemonStatus, Health};
 
 /// A per-follower gauge: name, HELP and how to read its value from a report.
@@ -198,6 +198,7 @@ mod tests {
             cluster_name: name.to_string(),
             api: "unix:/f/api-socket".to_string(),
             api_port: None,
+            api_tcp: None,
             api_reachable: Some(true),
             peer_id: Some("12D3KooWP".to_string()),
             peername: Some("host".to_string()),

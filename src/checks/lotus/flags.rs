@@ -1,0 +1,70 @@
+//! The Lotus check's flags (`--lotus.*`) and the parser of `--lotus.wallet`.
+
+use std::path::PathBuf;
+
+use super::WalletSpec;
+
+/// Lotus check's flags (flattened into the command line by `checks::Args`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LotusArgs {
+    /// Lotus API info, as FULLNODE_API_INFO takes it: `[TOKEN:]MULTIADDR` or an http URL. Default: $FULLNODE_API_INFO, else the `api` file in the Lotus repo, else /ip4/127.0.0.1/tcp/1234/http.
+    #[arg(long = "lotus.api", global = true)]
+    pub lotus_api: Option<String>,
+
+    /// The Lotus repo, where the `api` file and `config.toml` are read (never the admin `token`).
+    #[arg(long = "lotus.path", env = "LOTUS_PATH", global = true)]
+    pub lotus_path: Option<PathBuf>,
+
+    /// A PEM file of the CA(s) that signed an https Lotus API's certificate; replaces the system's trusted roots for Lotus.
+    #[arg(long = "lotus.ca-file", global = true)]
+    pub lotus_ca_file: Option<PathBuf>,
+
+    /// Send the Lotus token even over plain http to a host that is not this one (it travels in clear; a warning is logged).
+    #[arg(long = "lotus.allow-token-over-http", global = true)]
+    pub lotus_allow_token_over_http: bool,
+
+    /// A file holding a Lotus API token (a read-only one: `lotus auth create-token --perm read`).
+    #[arg(long = "lotus.token-file", global = true)]
+    pub lotus_token_file: Option<PathBuf>,
+
+    /// A wallet to watch, `ADDRESS[=ALIAS]` (repeatable).
+    #[arg(long = "lotus.wallet", value_parser = parse_wallet, global = true)]
+    pub lotus_wallet: Vec<WalletSpec>,
+
+    /// At most this many wallet balance series.
+    #[arg(long = "lotus.max-wallets", default_value_t = 50, global = true)]
+    pub lotus_max_wallets: usize,
+
+    /// The node counts as synced while it is fewer than this many epochs behind the clock (Lotus readyz uses 5).
+    #[arg(long = "lotus.sync-lag-threshold", default_value_t = 5, global = true)]
+    pub lotus_sync_lag_threshold: u64,
+
+    /// Largest Lotus answer read, in bytes.
+    #[arg(long = "lotus.max-body-bytes", default_value_t = 8 << 20, global = true)]
+    pub lotus_max_body_bytes: usize,
+}
+
+/// Parse `ADDRESS[=ALIAS]`, checking the address looks like a Filecoin address.
+pub fn parse_wallet(text: &str) -> Result<WalletSpec, String> {
+    let (address, alias) = match text.split_once('=') {
+        Some((address, alias)) => (address.trim(), alias.trim()),
+        None => (text.trim(), ""),
+    };
+    if !is_filecoin_address(address) {
+        return Err(format!(
+            "{address:?} is not a Filecoin address (expected f0..., f1..., f2..., f3..., f4... or t... on test networks)"
+        ));
+    }
+    Ok(WalletSpec {
+        address: address.to_string(),
+        alias: alias.to_string(),
+    })
+}
+
+fn is_filecoin_address(address: &str) -> bool {
+    let mut chars = address.chars();
+    matches!(chars.next(), Some('f' | 't'))
+        && matches!(chars.next(), Some('0'..='4'))
+        && address.len() <= 120
+        && address.chars().all(|c| c.is_ascii_alphanumeric())
+}

@@ -1,0 +1,270 @@
+//! `/probe` of a Lotus target: the modules of `--probe.config.file` (token, CA, timeout) and a
+//! fresh Lotus check per target, without host-local checks. Module `lotus` always exists and
+//! sends no token (the target comes from whoever can reach the exporter).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::rpc::RpcTarget;
+use super::{LotusCheck, LotusConfig};
+use crate::contract::{Check, ProbeError, Prober};
+use crate::net::tls_client::ClientTls;
+use crate::secret::Secret;
+
+/// The module that exists without any file: no token, the system's roots.
+pub const DEFAULT_MODULE: &str = "lotus";
+
+/// One probe module.
+#[derive(Debug, Clone, Default)]
+pub struct Module {
+    /// The token sent to targets probed with this module.
+    token: Option<Secret>,
+    /// The TLS settings for https targets, built from the module's CA file when the file is
+    /// read at start (`None`: the system's roots).
+    tls: Option<ClientTls>,
+    /// Upper bound of a probe (the scrape's timeout minus the offset lowers it).
+    timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    modules: BTreeMap<String, RawModule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModule {
+    token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde_opt")]
+    timeout: Option<Duration>,
+}
+
+/// `timeout: 10s` in humantime words.
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Read `--probe.config.file`: modules by name, plus `lotus` unless the file defines it.
+pub fn load_modules(path: Option<&Path>) -> Result<BTreeMap<String, Module>, String> {
+    let mut modules = BTreeMap::new();
+    modules.insert(DEFAULT_MODULE.to_string(), Module::default());
+    let Some(path) = path else {
+        return Ok(modules);
+    };
+    let shown = path.display();
+    let text = crate::host::files::read_small_file(path)
+        .map_err(|e| format!("cannot read --probe.config.file {shown}: {e}"))?;
+    let raw: RawFile = serde_norway::from_str(&text)
+        .map_err(|e| format!("--probe.config.file {shown} is not valid: {e}"))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for (name, module) in raw.modules {
+        let token = match &module.token_file {
+            None => None,
+            Some(file) => {
+                let file = base.join(file);
+                let token = crate::host::files::read_small_file(&file).map_err(|e| {
+                    format!(
+                        "--probe.config.file {shown}: module {name}: token_file {}: {e}",
+                        file.display()
+                    )
+                })?;
+                match token.trim() {
+                    "" => {
+                        return Err(format!(
+                            "--probe.config.file {shown}: module {name}: token_file {} is empty",
+                            file.display()
+                        ))
+                    }
+                    t => Some(Secret::new(t.to_string())),
+                }
+            }
+        };
+        let tls = match module.ca_file {
+            None => None,
+            Some(ca) => Some(
+                crate::net::tls_client::client_config(Some(&base.join(ca)))
+                    .map_err(|e| format!("--probe.config.file {shown}: module {name}: {e}"))?,
+            ),
+        };
+        let timeout = module.timeout;
+        modules.insert(
+            name,
+            Module {
+                token,
+                tls,
+                timeout,
+            },
+        );
+    }
+    Ok(modules)
+}
+
+/// Builds Lotus checks of probe targets.
+pub struct LotusProber {
+    modules: BTreeMap<String, Module>,
+    /// Settings every probe shares with the main Lotus check (lag threshold, body cap).
+    base: LotusConfig,
+    /// The system's trusted roots for https targets of modules without a CA file, read on the
+    /// first such probe and kept (reading them costs tens of milliseconds).
+    system_roots: std::sync::OnceLock<Result<ClientTls, String>>,
+}
+
+impl LotusProber {
+    /// A prober with these modules, sharing the main Lotus check's limits.
+    pub fn new(base: &LotusConfig, modules: BTreeMap<String, Module>) -> LotusProber {
+        LotusProber {
+            modules,
+            base: base.clone(),
+            system_roots: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The Lotus settings for one target: the module's token and CA, never a token from the URL.
+    fn lotus_config(&self, target: &str, module: &Module) -> Result<LotusConfig, ProbeError> {
+        let bad = |reason: String| ProbeError::BadTarget {
+            target: target.to_string(),
+            reason,
+        };
+        let address = if target.starts_with('/') || target.contains("://") {
+            target.to_string()
+        } else {
+            format!("http://{target}")
+        };
+        let resolved = super::rpc_target(&address).map_err(bad)?;
+        let target_rpc = match (&module.tls, resolved.tls) {
+            (_, false) => resolved.target,
+            // The module's CA, read once at start.
+            (Some(tls), true) => RpcTarget {
+                tls: Some(tls.clone()),
+                ..resolved.target
+            },
+            (None, true) => {
+                let roots = self
+                    .system_roots
+                    .get_or_init(|| crate::net::tls_client::client_config(None));
+                RpcTarget {
+                    tls: Some(roots.clone().map_err(bad)?),
+                    ..resolved.target
+                }
+            }
+        };
+        let token = module.token.clone();
+        let target_rpc = match (&token, super::clear_token_refusal(&target_rpc, false)) {
+            (Some(_), Some(refusal)) => Err(refusal),
+            _ => Ok(target_rpc),
+        };
+        Ok(LotusConfig {
+            target: target_rpc,
+            token,
+            api_source: "/probe target".to_string(),
+            wallets: Vec::new(),
+            ..self.base.clone()
+        })
+    }
+}
+
+impl Prober for LotusProber {
+    fn default_module(&self) -> &str {
+        DEFAULT_MODULE
+    }
+
+    fn modules(&self) -> Vec<String> {
+        self.modules.keys().cloned().collect()
+    }
+
+    fn timeout(&self, module: &str) -> Option<Duration> {
+        self.modules.get(module).and_then(|m| m.timeout)
+    }
+
+    fn check(&self, target: &str, module: &str) -> Result<Arc<dyn Check>, ProbeError> {
+        let found = self.modules.get(module).ok_or_else(|| {
+            ProbeError::UnknownModule(module.to_string(), self.modules().join(", "))
+        })?;
+        let config = self.lotus_config(target, found)?;
+        Ok(Arc::new(LotusCheck::new(config).without_host_checks()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_come_from_the_file_and_lotus_always_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "TOKEN\n").unwrap();
+        let path = dir.path().join("probe.yml");
+        std::fs::write(
+            &path,
+            "modules:\n  read:\n    token_file: token\n    timeout: 3s\n",
+        )
+        .unwrap();
+        let modules = load_modules(Some(&path)).unwrap();
+        assert!(modules[DEFAULT_MODULE].token.is_none());
+        assert_eq!(modules["read"].timeout, Some(Duration::from_secs(3)));
+        assert_eq!(modules["read"].token.as_ref().unwrap().expose(), "TOKEN");
+        std::fs::write(&path, "modules:\n  bad:\n    token_file: missing\n").unwrap();
+        let err = load_modules(Some(&path)).unwrap_err();
+        assert!(err.contains("module bad: token_file"), "{err}");
+    }
+
+    #[test]
+    fn a_modules_ca_is_read_at_start_and_serves_every_https_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), cert.cert.pem()).unwrap();
+        let path = dir.path().join("probe.yml");
+        std::fs::write(&path, "modules:\n  fleet:\n    ca_file: ca.pem\n").unwrap();
+        let modules = load_modules(Some(&path)).unwrap();
+        let fleet = modules["fleet"]
+            .tls
+            .clone()
+            .expect("the CA was read at start");
+        std::fs::remove_file(dir.path().join("ca.pem")).unwrap();
+        let settings =
+            crate::checks::test_settings(&["--lotus.api", "/ip4/127.0.0.1/tcp/1/http"], &[]);
+        let prober = LotusProber::new(&settings.lotus, modules);
+        for target in ["https://node-a:1234", "https://node-b:1234"] {
+            let lotus = prober
+                .lotus_config(target, &prober.modules["fleet"])
+                .unwrap();
+            let tls = lotus.target.unwrap().tls.expect("https is spoken");
+            assert!(
+                Arc::ptr_eq(&tls, &fleet),
+                "{target}: the CA is not read again"
+            );
+        }
+        let plain = prober
+            .lotus_config("http://node-a:1234", &prober.modules["fleet"])
+            .unwrap();
+        assert!(plain.target.unwrap().tls.is_none());
+        // Module `lotus` has no CA file: https targets share the system's roots, read once.
+        let system: Vec<_> = ["https://node-a:1234", "https://node-b:1234"]
+            .into_iter()
+            .filter_map(|target| {
+                let lotus = prober.lotus_config(target, &prober.modules["lotus"]).ok()?;
+                lotus.target.ok()?.tls
+            })
+            .collect();
+        if let [a, b] = system.as_slice() {
+            assert!(Arc::ptr_eq(a, b), "the system's roots are read once");
+        }
+        std::fs::write(&path, "modules:\n  bad:\n    ca_file: missing.pem\n").unwrap();
+        let err = load_modules(Some(&path)).unwrap_err();
+        assert!(err.contains("module bad"), "{err}");
+    }
+}

@@ -1,0 +1,94 @@
+//! The Lotus part of the `check` report: one fact per line, "unknown" once when the API did
+//! not answer.
+
+use std::fmt::Write;
+
+use crate::checks::lotus::finality::{self, F3State};
+use crate::checks::lotus::LotusReport;
+use crate::contract::CheckStatus;
+
+pub fn render(lotus: &LotusReport, out: &mut String) {
+    let _ = writeln!(out, "Lotus {}", lotus.api_address);
+    let _ = writeln!(out, "  status:   {}", lotus.status.as_str());
+    let _ = writeln!(out, "  health:   {}", lotus.health.as_str());
+    for reason in &lotus.health_reasons {
+        let _ = writeln!(out, "  why:      {reason}");
+    }
+    if !lotus.up {
+        let _ = writeln!(
+            out,
+            "  figures:  unknown (the API did not answer; see the failed checks)"
+        );
+        return;
+    }
+    let unknown = || "unknown".to_string();
+    let num = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(unknown);
+    let version = lotus
+        .version
+        .as_ref()
+        .map(|v| v.full.clone())
+        .unwrap_or_else(unknown);
+    let network = lotus.network.clone().unwrap_or_else(unknown);
+    let _ = writeln!(out, "  version:  {version} ({network})");
+    let _ = writeln!(
+        out,
+        "  height:   {} of {} expected (lag {} epochs, {})",
+        num(lotus.chain_height),
+        num(lotus.expected_height),
+        num(lotus.sync_lag_epochs),
+        lotus.sync_status.as_str()
+    );
+    let _ = writeln!(out, "  peers:    {}", num(lotus.peers));
+    let _ = writeln!(out, "  finality: {}", finality_line(lotus));
+    for wallet in &lotus.wallets {
+        let balance = wallet
+            .balance
+            .map(|b| format!("{} FIL", b.to_fil()))
+            .unwrap_or_else(unknown);
+        let alias = if wallet.alias.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", wallet.alias)
+        };
+        let _ = writeln!(out, "  wallet:   {}{alias}: {balance}", wallet.address);
+    }
+}
+
+/// One line on finality: F3's state and lag, then the node's finalized tipset and EC depth.
+pub(crate) fn finality_line(lotus: &LotusReport) -> String {
+    let f3 = &lotus.f3;
+    let mut f3_part = format!("F3 {}", f3.state.as_str());
+    if let (Some(instance), Some(height)) = (f3.latest_instance, f3.finalized_height) {
+        let lag = f3
+            .finality_lag_epochs
+            .map_or_else(String::new, |l| format!(", {l} epochs behind the head"));
+        let _ = write!(f3_part, ", instance {instance} finalized {height}{lag}");
+    } else if f3.state == F3State::Running {
+        f3_part.push_str(", no certificate yet");
+    }
+    let chain = &lotus.chain_finality;
+    let chain_part = match (chain.finalized_height, chain.source) {
+        (Some(height), Some(source)) => {
+            let lag = chain
+                .finality_lag_epochs
+                .map_or_else(String::new, |l| format!(", {l} behind"));
+            let depth = match chain.ec_threshold_depth {
+                Some(-1) => ", EC finality degraded (threshold not met)".to_string(),
+                Some(depth) => format!(", EC depth {depth}"),
+                None => String::new(),
+            };
+            format!("chain finalized {height}{lag} ({}){depth}", source.as_str())
+        }
+        _ => {
+            let skipped = lotus.checks.iter().any(|c| {
+                c.check == finality::CHAIN_CHECK && matches!(c.status, CheckStatus::Skipped(_))
+            });
+            if skipped {
+                "chain finality not served by this node".to_string()
+            } else {
+                "chain finalized unknown".to_string()
+            }
+        }
+    };
+    format!("{f3_part}; {chain_part}")
+}
