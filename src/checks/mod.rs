@@ -16,6 +16,8 @@ pub mod joins;
 pub mod lotus;
 pub mod ports;
 
+pub use ports::holder::port_holder;
+
 /// Every check's flags, flattened into the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {

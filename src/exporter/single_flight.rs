@@ -16,9 +16,12 @@ struct State<V> {
     done: bool,
 }
 
-/// Runs in flight, by key, each with the deadline it runs under.
+/// A run in flight: what it published so far, and the deadline it runs under.
+type Running<V> = (watch::Receiver<State<V>>, Instant);
+
+/// Runs in flight, by key.
 pub struct SingleFlight<K, V> {
-    running: Mutex<HashMap<K, (watch::Receiver<State<V>>, Instant)>>,
+    running: Mutex<HashMap<K, Running<V>>>,
 }
 
 impl<K, V> Default for SingleFlight<K, V> {

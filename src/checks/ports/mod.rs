@@ -22,6 +22,7 @@ mod check;
 pub mod claims;
 pub mod conflicts;
 mod flags;
+pub mod holder;
 pub mod host;
 pub mod listeners;
 pub mod owners;

@@ -41,7 +41,6 @@ enum Row {
 }
 
 /// One line per claim (port, protocol, conflict and listener on the first), then the reason.
-
 fn rows(entry: &PortEntry) -> Vec<Row> {
     let mut rows: Vec<Row> = entry
         .claims
