@@ -578,8 +578,8 @@ fn imports_are_read_from_every_form_of_path() {
     let expected = ["checks", "cli", "contract", "exporter", "net"].map(String::from);
     assert_eq!(found, BTreeSet::from(expected));
     let whole = paths(&code, &render, &["crate"]);
-    assert!(whole.contains(&["checks", "ports", "X"].map(String::from).as_slice()));
-    assert!(whole.contains(&["exporter", "B"].map(String::from).as_slice()));
+    assert!(whole.contains(["checks", "ports", "X"].map(String::from).as_slice()));
+    assert!(whole.contains(["exporter", "B"].map(String::from).as_slice()));
     // A `super` chain is resolved from the file's own module path.
     let deeper = paths(
         "use super::super::host::files;\nuse super::api;",
