@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::{timeout_at, Instant};
 
-use super::FAILED_RETRY;
+use super::refresh::FAILED_RETRY;
 use crate::contract::CheckStatus;
 
 /// The binary the host check looks for.
@@ -51,9 +51,7 @@ impl BinaryProbe {
     }
 
     fn lock(&self) -> MutexGuard<'_, ProbeState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::host::lock(&self.state)
     }
 
     async fn probe(&self, search: &OsString, deadline: Instant) -> (FollowBinary, CheckStatus) {

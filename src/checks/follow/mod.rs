@@ -64,15 +64,13 @@ use crate::host::process::ProcessTable;
 use discovery::Follower;
 use refresh::SlowCache;
 
-pub use auth::{parse_basic_auth, MAX_AUTH_FILE_BYTES};
-pub use binary::{FollowBinary, FOLLOW_BINARY};
+pub use binary::FollowBinary;
 pub use check::{FollowSection, NAME};
 pub use discovery::{parse_api_spec, ApiSpec, FollowError, Source};
 pub use flags::{resolve, FollowArgs};
 pub use host::FollowHost;
-pub use refresh::FAILED_RETRY;
 pub use report::{FollowReport, HealthReason};
-pub use settings::{default_config_dir, FollowConfig};
+pub use settings::FollowConfig;
 
 pub const CHECK_DISCOVERY: &str = "follow_discovery";
 pub const CHECK_BINARY: &str = "follow_binary";

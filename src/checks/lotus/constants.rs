@@ -143,9 +143,7 @@ impl Assembly {
                     token_permissions,
                     token_settled,
                 };
-                if let Ok(mut slot) = cache.lock() {
-                    *slot = Some(fetched.clone());
-                }
+                *crate::host::lock(cache) = Some(fetched.clone());
                 fetched
             }
             None => {

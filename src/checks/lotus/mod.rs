@@ -177,7 +177,7 @@ impl LotusCheck {
             Err(reason) => return self.unusable(reason, started, process),
         };
         let cached = self.cached_constants();
-        let finality_cached = self.finality.lock().map(|c| c.clone()).unwrap_or_default();
+        let finality_cached = crate::host::lock(&self.finality).clone();
         let (version, session, head, sync, peers, wallets, fresh, finality) = tokio::join!(
             timed(client.call("Filecoin.Version", json!([]), deadline)),
             timed(client.call("Filecoin.Session", json!([]), deadline)),
@@ -220,9 +220,7 @@ impl LotusCheck {
         };
         let (f3, chain_finality, finality_checks, learned) =
             finality::judge(finality, &finality_cached, session_id.as_deref());
-        if let Ok(mut slot) = self.finality.lock() {
-            *slot = learned;
-        }
+        *crate::host::lock(&self.finality) = learned;
         let mut assembly = Assembly::new(self, started);
         assembly.version(version);
         assembly.session(session);
@@ -240,7 +238,7 @@ impl LotusCheck {
     }
 
     fn cached_constants(&self) -> Option<ChainConstants> {
-        self.constants.lock().map(|c| c.clone()).unwrap_or(None)
+        crate::host::lock(&self.constants).clone()
     }
 
     fn process_check(
@@ -291,11 +289,7 @@ impl LotusCheck {
 
     /// Log `message` the first time it comes up.
     fn log_once(&self, level: log::Level, message: &str) {
-        let first = self
-            .logged_once
-            .lock()
-            .map(|mut logged| logged.insert(message.to_string()))
-            .unwrap_or(false);
+        let first = crate::host::lock(&self.logged_once).insert(message.to_string());
         if first {
             log::log!(level, "{message}");
         }

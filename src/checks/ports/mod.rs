@@ -269,11 +269,6 @@ impl PortsCheck {
         self
     }
 
-    /// How many times the fd folders were walked for socket owners (counted for tests).
-    pub fn owner_walks(&self) -> u64 {
-        lock(&self.owners).walks()
-    }
-
     /// Read the configs and the socket tables before `deadline`.
     pub async fn observe(&self, deadline: Instant, procs: Arc<ProcessTable>) -> PortsObservation {
         let cluster_path = self.config.cluster_service_config.clone();

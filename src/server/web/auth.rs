@@ -140,7 +140,7 @@ impl BasicAuth {
 
     /// Take a place among the pending attempts, or `None` when there is none for `client`.
     fn enter(&self, client: IpAddr) -> Option<Pending<'_>> {
-        let mut pending = self.pending.lock().ok()?;
+        let mut pending = crate::host::lock(&self.pending);
         let total: usize = pending.values().sum();
         let mine = pending.get(&client).copied().unwrap_or(0);
         if total >= MAX_PENDING || mine >= MAX_PENDING_PER_CLIENT {
@@ -151,21 +151,18 @@ impl BasicAuth {
     }
 
     fn remembered(&self, user: &str, password: &str) -> bool {
-        let Ok(cache) = self.successes.lock() else {
-            return false;
-        };
+        let cache = crate::host::lock(&self.successes);
         cache.iter().fold(false, |found, (u, p)| {
             found | (constant_time_eq(u, user) & constant_time_eq(p, password))
         })
     }
 
     fn remember(&self, user: String, password: String) {
-        if let Ok(mut cache) = self.successes.lock() {
-            if cache.len() >= CACHE_SIZE {
-                cache.remove(0);
-            }
-            cache.push((user, password));
+        let mut cache = crate::host::lock(&self.successes);
+        if cache.len() >= CACHE_SIZE {
+            cache.remove(0);
         }
+        cache.push((user, password));
     }
 }
 
@@ -177,12 +174,11 @@ struct Pending<'a> {
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        if let Ok(mut pending) = self.auth.pending.lock() {
-            if let Some(count) = pending.get_mut(&self.client) {
-                *count -= 1;
-                if *count == 0 {
-                    pending.remove(&self.client);
-                }
+        let mut pending = crate::host::lock(&self.auth.pending);
+        if let Some(count) = pending.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(&self.client);
             }
         }
     }

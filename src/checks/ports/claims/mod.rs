@@ -25,7 +25,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Why a config file's content does not make a plan.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum ClaimError {
     #[error("not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("not valid TOML: {0}")]
@@ -50,7 +50,7 @@ pub enum ConfigFileError {
     #[error("{path} is not UTF-8 text")]
     NotText { path: PathBuf },
     #[error("{path}: {source}")]
-    Malformed { path: PathBuf, source: ConfigError },
+    Malformed { path: PathBuf, source: ClaimError },
 }
 
 /// Why an exporter listen address is not a socket address.
@@ -76,7 +76,7 @@ pub fn lotus_check(path: &Path, api_in_use: Option<&(String, u16)>) -> (CheckSta
         Ok(text) => text,
         Err(err) => return (CheckStatus::Failed(err.to_string()), Vec::new()),
     };
-    let fallback = || -> Result<Vec<Claim>, ConfigError> {
+    let fallback = || -> Result<Vec<Claim>, ClaimError> {
         Ok(api_in_use
             .and_then(|(host, port)| {
                 Some(Claim {
@@ -130,7 +130,7 @@ fn skipped_missing(path: &Path, service: &str) -> CheckStatus {
     ))
 }
 
-fn parsed(path: &Path, claims: Result<Vec<Claim>, ConfigError>) -> (CheckStatus, Vec<Claim>) {
+fn parsed(path: &Path, claims: Result<Vec<Claim>, ClaimError>) -> (CheckStatus, Vec<Claim>) {
     match claims {
         Ok(claims) => (CheckStatus::Ok, claims),
         Err(source) => {
@@ -168,7 +168,7 @@ pub fn read_config(path: &Path) -> Result<Option<String>, ConfigFileError> {
 /// Claims of ipfs-cluster-service from its `service.json` text.
 ///
 /// A `service.json` that only names a remote `source` (as ipfs-cluster-follow writes) has none.
-pub fn cluster_service_claims(text: &str) -> Result<Vec<Claim>, ConfigError> {
+pub fn cluster_service_claims(text: &str) -> Result<Vec<Claim>, ClaimError> {
     let root: Value = serde_json::from_str(text)?;
     expect_object(&root, "(top level)")?;
     let mut fields = vec![
@@ -201,7 +201,7 @@ pub fn cluster_service_claims(text: &str) -> Result<Vec<Claim>, ConfigError> {
 }
 
 /// Claims of Kubo from its `config` text: `Addresses.API`, `Addresses.Gateway`, `Addresses.Swarm`.
-pub fn kubo_claims(text: &str) -> Result<Vec<Claim>, ConfigError> {
+pub fn kubo_claims(text: &str) -> Result<Vec<Claim>, ClaimError> {
     let root: Value = serde_json::from_str(text)?;
     expect_object(&root, "(top level)")?;
     let fields = [
@@ -213,12 +213,12 @@ pub fn kubo_claims(text: &str) -> Result<Vec<Claim>, ConfigError> {
 }
 
 /// `[API] ListenAddress` from a Lotus `config.toml` text, `None` when not set (the default applies).
-pub fn lotus_listen_address(text: &str) -> Result<Option<String>, ConfigError> {
+pub fn lotus_listen_address(text: &str) -> Result<Option<String>, ClaimError> {
     let root: toml::Table = toml::from_str(text)?;
     let Some(api) = root.get("API") else {
         return Ok(None);
     };
-    let api = api.as_table().ok_or_else(|| ConfigError::WrongType {
+    let api = api.as_table().ok_or_else(|| ClaimError::WrongType {
         field: "API".into(),
         expected: "a table",
     })?;
@@ -226,7 +226,7 @@ pub fn lotus_listen_address(text: &str) -> Result<Option<String>, ConfigError> {
         None => Ok(None),
         Some(toml::Value::String(addr)) if addr.trim().is_empty() => Ok(None),
         Some(toml::Value::String(addr)) => Ok(Some(addr.clone())),
-        Some(_) => Err(ConfigError::WrongType {
+        Some(_) => Err(ClaimError::WrongType {
             field: "API.ListenAddress".into(),
             expected: "a string",
         }),
@@ -315,7 +315,7 @@ fn claims_at_fields(
     root: &Value,
     service: &str,
     fields: &[(&[&str], &str)],
-) -> Result<Vec<Claim>, ConfigError> {
+) -> Result<Vec<Claim>, ClaimError> {
     let mut claims = Vec::new();
     for (path, role) in fields {
         let field = path.join(".");
@@ -331,15 +331,15 @@ fn claim_at(
     role: &str,
     field: &str,
     addr: &str,
-) -> Result<Option<Claim>, ConfigError> {
-    multiaddr_claim(service, role, addr).map_err(|source| ConfigError::Multiaddr {
+) -> Result<Option<Claim>, ClaimError> {
+    multiaddr_claim(service, role, addr).map_err(|source| ClaimError::Multiaddr {
         field: field.to_string(),
         source,
     })
 }
 
 /// The value at `path`: `None` when a key on the way is absent or null.
-fn value_at<'a>(root: &'a Value, path: &[&str]) -> Result<Option<&'a Value>, ConfigError> {
+fn value_at<'a>(root: &'a Value, path: &[&str]) -> Result<Option<&'a Value>, ClaimError> {
     let mut value = root;
     for (depth, key) in path.iter().enumerate() {
         let object = expect_object(value, &path[..depth].join("."))?;
@@ -352,8 +352,8 @@ fn value_at<'a>(root: &'a Value, path: &[&str]) -> Result<Option<&'a Value>, Con
 }
 
 /// A multiaddr field that may be a string or a list of strings.
-fn addresses_at(root: &Value, path: &[&str]) -> Result<Vec<String>, ConfigError> {
-    let wrong = || ConfigError::WrongType {
+fn addresses_at(root: &Value, path: &[&str]) -> Result<Vec<String>, ClaimError> {
+    let wrong = || ClaimError::WrongType {
         field: path.join("."),
         expected: "a multiaddr string or a list of them",
     };
@@ -370,11 +370,11 @@ fn addresses_at(root: &Value, path: &[&str]) -> Result<Vec<String>, ConfigError>
 }
 
 /// A boolean field, false when absent.
-fn flag_at(root: &Value, path: &[&str]) -> Result<bool, ConfigError> {
+fn flag_at(root: &Value, path: &[&str]) -> Result<bool, ClaimError> {
     match value_at(root, path)? {
         None => Ok(false),
         Some(Value::Bool(flag)) => Ok(*flag),
-        Some(_) => Err(ConfigError::WrongType {
+        Some(_) => Err(ClaimError::WrongType {
             field: path.join("."),
             expected: "true or false",
         }),
@@ -384,8 +384,8 @@ fn flag_at(root: &Value, path: &[&str]) -> Result<bool, ConfigError> {
 fn expect_object<'a>(
     value: &'a Value,
     field: &str,
-) -> Result<&'a serde_json::Map<String, Value>, ConfigError> {
-    value.as_object().ok_or_else(|| ConfigError::WrongType {
+) -> Result<&'a serde_json::Map<String, Value>, ClaimError> {
+    value.as_object().ok_or_else(|| ClaimError::WrongType {
         field: if field.is_empty() {
             "(top level)".into()
         } else {
@@ -421,7 +421,7 @@ mod tests {
 
     /// Each text is refused with an error that contains its expected words.
     fn assert_errors<T: std::fmt::Debug>(
-        parse: impl Fn(&str) -> Result<T, ConfigError>,
+        parse: impl Fn(&str) -> Result<T, ClaimError>,
         cases: &[(&str, &str)],
     ) {
         for (text, expected) in cases {
