@@ -6,44 +6,46 @@
 //! Data flows one way, and each step lives in its own module:
 //!
 //! ```text
-//! HTTP request ─▶ server ─▶ collector ─┬─▶ lotus check   ─┐
-//!  (/metrics, /status)      (deadline)  ├─▶ follow check  ─┼─▶ Snapshot ─▶ render::prometheus (text)
-//!                                       └─▶ ports check   ─┘            └▶ render::status (JSON)
+//! HTTP request ─▶ server ─▶ collector ─┬─▶ check: lotus  ─┐
+//!  (/metrics, /status,        (deadline, ├─▶ check: follow ┼─▶ Snapshot ─▶ verdict() ─▶ every view
+//!   /probe, /, check)          registry) └─▶ check: ports  ┘   (exit status, page badges,
+//!                                                                /status health, the healthy gauge)
 //! ```
 //!
 //! The modules are in layers, and each imports only the layers below it (`tests/architecture.rs`
-//! prints the graph and fails on an arrow that points up). From the top:
+//! prints the graph and fails on an arrow that points up, on a check that imports another, and
+//! on a file above the checks that names one). From the top:
 //!
-//! 1. **Top.** [`config`] turns flags and environment into each check's own settings: where
-//!    Lotus is (the way Lotus's own tools find it), which token (if any), which followers and
-//!    config files. [`server`] serves and routes HTTP: `/metrics`, `/status`, `/healthz`, `/` (the
-//!    status page of [`render::html`] for browsers), `/probe` ([`probe`]: one Lotus target of a
-//!    fleet), with the TLS and basic auth of [`web`] (re-read when its files change).
-//! 2. **Renderers.** [`render`] turns a snapshot into Prometheus text, the `/status` JSON, the
-//!    `check` report, the `ports` table or the HTML page, without doing any I/O.
-//! 3. **Assembly.** [`collector`] runs the three checks concurrently under one deadline per
-//!    scrape, lets scrapes that arrive during a collection share it, and hands facts from one
-//!    check to another: each follower's TCP API, swarm addresses and pid to the port plan, and
-//!    who listens on the Lotus API port to the Lotus report. Before a round's reports are
-//!    shared, [`bound`] cuts every backend string and caps every list. [`snapshot`] is what one
-//!    collection found.
-//! 4. **Checks.** Each takes its own settings type and returns a plain report, with no
-//!    Prometheus types inside; none imports another:
-//!    - [`lotus`]: JSON-RPC calls ([`lotus::rpc`]) read liberally ([`lotus::types`]), judged only
-//!      on what the node answered; finality (F3, the v2 finality status) in [`lotus::finality`];
-//!    - [`follow`]: followers found on disk, in the process table and on the command line
-//!      ([`follow::discovery`]), asked over their unix socket or TCP REST API ([`follow::api`]),
-//!      pins counted line by line ([`follow::pins`]);
-//!    - [`ports`]: who is configured to listen where ([`ports::claims`]), who really listens
-//!      ([`ports::listeners`]), and conflicts ([`ports::conflicts`]).
-//! 5. **Primitives.** [`check`] (the vocabulary every check answers in: [`check::CheckStatus`],
-//!    [`check::CheckResult`], health), [`http_client`] (one small HTTP/1.1 client for TCP and unix
-//!    sockets, with deadlines and body caps; https for Lotus through [`tls_client`]),
-//!    [`multiaddr`] (the address syntax every daemon here uses), [`process`] (the process table),
-//!    [`files`] (bounded reads of small files), [`permissions`] (who may open a socket or a
-//!    folder, and the fix when the exporter may not), [`secret`] (the token, and the scrubbers
-//!    that remove secrets from every body before it is read) and [`counters`] (the exporter's own
-//!    counters).
+//! 1. **Top.** [`cli`] turns flags and environment into the exporter's settings; each check's
+//!    flags are its own struct, flattened. [`server`] serves and routes HTTP: `/metrics`,
+//!    `/status`, `/healthz`, `/` (the status page), `/probe` ([`server::probe`]: one target of
+//!    a fleet, through a collector of its own), with the TLS and basic auth of [`server::web`]
+//!    (re-read when its files change).
+//! 2. **Renderers.** [`render`] owns the frames (the exposition encoding, the `/status`
+//!    document, the `check` report, the HTML page) and fills them by asking each section to
+//!    write itself; no I/O.
+//! 3. **Assembly.** [`exporter`] runs the registry's checks concurrently under one deadline per
+//!    scrape ([`exporter::collector`]), lets scrapes that arrive during a collection share it
+//!    ([`exporter::single_flight`]), runs the registry's typed joins, and makes the
+//!    [`exporter::snapshot::Snapshot`] with its one verdict: `check`'s exit status, `/status`'s
+//!    `health`, the page's badges and `lotus_follow_exporter_healthy` all read
+//!    [`exporter::snapshot::Snapshot::verdict`].
+//! 4. **Checks.** [`checks`] is the registry (flags, settings, the list, the joins) and one
+//!    folder per check, none importing another:
+//!    - [`checks::lotus`]: JSON-RPC calls read liberally, judged only on what the node
+//!      answered; finality (F3, the v2 finality status); where Lotus is, as Lotus's tools find it;
+//!    - [`checks::follow`]: followers found on disk, in the process table and on the command
+//!      line, asked over their unix socket or TCP REST API, pins counted line by line;
+//!    - [`checks::ports`]: who is configured to listen where, who really listens, conflicts.
+//! 5. **Contract.** [`contract`]: the [`contract::Check`] and [`contract::Section`] traits every
+//!    check implements, the vocabulary of results ([`contract::CheckResult`],
+//!    [`contract::Health`]), the neutral builders a section renders into, and the bounds on what
+//!    backends say ([`contract::limits`]: [`contract::Label`], [`contract::Text`]).
+//! 6. **Primitives.** [`net`] (one small HTTP/1.1 client for TCP and unix sockets, with
+//!    deadlines and body caps; TLS; multiaddrs), [`host`] (the process table, bounded reads of
+//!    small files, permissions and the fix when the exporter may not, the one lock policy),
+//!    [`secret`] (the token, and the scrubbers that remove secrets from every body before it is
+//!    read) and [`counters`] (the exporter's own counters).
 //!
 //! # Principles
 //!
@@ -51,6 +53,7 @@
 //! - Every network call, file read and process spawn has a deadline; every body has a cap.
 //! - The Lotus token is sent as `Authorization: Bearer` and appears nowhere else; answers that
 //!   echo it (or the follow credentials) are scrubbed before they are read.
+//! - A check's `run` never renders; its section never does I/O.
 
 pub mod checks;
 pub mod cli;

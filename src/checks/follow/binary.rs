@@ -1,6 +1,6 @@
 //! The `ipfs-cluster-follow` binary: found on `PATH`, its `--version` run in its own process
 //! group under the scrape deadline with a cap on what it prints, and rerun only when the file
-//! changes (a timeout is retried after [`FAILED_RETRY`]).
+//! changes (a timeout is retried after `FAILED_RETRY` (a minute)).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -122,7 +122,7 @@ struct BinaryCache {
     path: PathBuf,
     mtime: Option<SystemTime>,
     size: u64,
-    /// `Err(None)`: it timed out (retried after [`FAILED_RETRY`]); `Err(Some(reason))`: it
+    /// `Err(None)`: it timed out (retried after `FAILED_RETRY` (a minute)); `Err(Some(reason))`: it
     /// failed (retried when the file changes, like a success).
     outcome: Result<String, Option<String>>,
     at: Instant,

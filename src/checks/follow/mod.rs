@@ -15,7 +15,7 @@
 //! | `follow_trust` | follower | `GET /health/graph` trusted peers, at most every refresh interval (cached) |
 //! | `follow_process` | follower | is an `ipfs-cluster-follow <name> run` process alive |
 //!
-//! Host checks travel in the [`FollowHost`] that [`FollowCheck::run`] returns beside the reports.
+//! Host checks travel in the [`FollowHost`] that [`FollowCheck::reports`] returns beside the reports.
 //!
 //! # Verdicts
 //! `status`: running (the API answers as a cluster API) | stopped (nothing answers and the
@@ -27,7 +27,7 @@
 //! # Caveats
 //! The cached checks (listing, trust) run under the scrape deadline like the others: a follower
 //! whose full listing takes longer than the scrape timeout never gets one (the check times out
-//! and is retried after [`FAILED_RETRY`]).
+//! and is retried after `FAILED_RETRY` (a minute)).
 //!
 //! # Where things are
 //! `settings.rs` the flags ([`FollowConfig`]); `report.rs` what one follower looked like

@@ -50,7 +50,7 @@ pub struct ResolvedApi {
     pub target: RpcTarget,
     pub query_token: Option<Secret>,
     /// The address says https (`https://`, `wss://`, `/https`, `/wss`, `/tls`); the target's TLS
-    /// settings are filled in by [`Config::resolve`](super::Config::resolve) (roots, `--lotus.ca-file`).
+    /// settings are filled in by [`resolve`](super::resolve) (roots, `--lotus.ca-file`).
     pub tls: bool,
 }
 

@@ -11,7 +11,7 @@
 //! Genesis timestamp and network name never change for a running node: they are fetched once and
 //! again only when `Filecoin.Session` (a UUID that changes on restart) changes.
 //!
-//! Here: [`LotusCheck`] and its round of calls ([`LotusCheck::run`]), and whether a `lotus
+//! Here: [`LotusCheck`] and its round of calls ([`LotusCheck::report`]), and whether a `lotus
 //! daemon` runs on this host. Beside it: `settings` ([`LotusConfig`]), `answers` (each call's
 //! answer as its sub-check), `constants` (the per-session chain constants and token), `wallets`,
 //! `verdict` (lag, sync status, node type, daemon status, health and its reasons) and `report`

@@ -1,6 +1,6 @@
 //! The port plan of the host (who is configured to listen where), who really listens, and conflicts.
 //!
-//! The check runs in two steps. [`PortsCheck::run`] does the I/O: it reads ipfs-cluster-service's
+//! The check runs in two steps. [`PortsCheck::observe`] does the I/O: it reads ipfs-cluster-service's
 //! `service.json`, Lotus's `config.toml` and Kubo's `config` into [`Claim`]s, and the kernel's
 //! listening sockets (over netlink, [`sock_diag`]; `/proc/net/*` where that is refused) plus their
 //! owners in `/proc/<pid>/fd` ([`owners`]) into [`Listener`]s. [`assemble_with`] is pure: it merges the followers'
