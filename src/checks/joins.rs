@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::follow::{FollowReport, FollowSection};
 use super::lotus::LotusReport;
 use super::ports::{self, FollowerClaims, PortsSection};
-use crate::contract::{limits, Section};
+use crate::contract::{limits, Label, Section};
 
 /// The registry's join (see [`crate::contract::JoinFn`]).
 pub fn join(sections: &mut [Box<dyn Section>], latest: &[Option<Arc<dyn Section>>]) {
@@ -57,12 +57,11 @@ fn claims_of(report: &FollowReport) -> FollowerClaims {
 }
 
 /// Who listens on the Lotus API's port (program names, bounded like every string of a report).
-fn api_listener(plan: &PortsSection, host: &str, port: u16) -> Option<Vec<String>> {
+fn api_listener(plan: &PortsSection, host: &str, port: u16) -> Option<Vec<Label>> {
     let listeners = plan.observation.listeners.as_deref()?;
     let ip = host.parse::<std::net::IpAddr>().ok();
-    let mut names = ports::tcp_listeners_for(listeners, ip, port);
-    limits::labels(&mut names);
-    Some(names)
+    let names = ports::tcp_listeners_for(listeners, ip, port);
+    Some(limits::capped(names).into_iter().map(Label::new).collect())
 }
 
 #[cfg(test)]

@@ -143,6 +143,13 @@ impl Label {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Remove the secrets `scrubber` knows (and cut again).
+    pub fn scrub(&mut self, scrubber: &Scrubber) {
+        if let Cow::Owned(clean) = scrubber.text(&self.0) {
+            *self = Label::new(clean);
+        }
+    }
 }
 
 /// A reason in words: at most [`MAX_TEXT_BYTES`], no control character.
@@ -162,6 +169,13 @@ impl Text {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Remove the secrets `scrubber` knows (and cut again).
+    pub fn scrub(&mut self, scrubber: &Scrubber) {
+        if let Cow::Owned(clean) = scrubber.text(&self.0) {
+            *self = Text::new(clean);
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use super::report::{LotusReport, NodeVersion, WalletBalance};
 use super::rpc::{RpcError, Timed};
 use super::types;
 use super::LotusCheck;
-use crate::contract::{CheckResult, CheckStatus};
+use crate::contract::{CheckResult, CheckStatus, Label};
 
 /// The check status a failed call gives.
 pub(super) fn status_of(error: &RpcError) -> CheckStatus {
@@ -96,13 +96,16 @@ impl Assembly {
         self.report.up = true;
         let parts = types::split_version(&parsed.version);
         self.agent = parsed.agent.clone();
-        self.report.network = parts.build_type.as_deref().map(types::normalise_network);
+        self.report.network = parts
+            .build_type
+            .as_deref()
+            .map(|t| Label::new(types::normalise_network(t)));
         self.report.block_delay_seconds = parsed.block_delay_seconds;
         self.report.version = Some(NodeVersion {
-            full: parsed.version.clone(),
-            release: parts.release,
-            commit: parts.commit.unwrap_or_default(),
-            node_type: "unknown".to_string(),
+            full: Label::new(&parsed.version),
+            release: Label::new(parts.release),
+            commit: Label::new(parts.commit.unwrap_or_default()),
+            node_type: Label::new("unknown"),
         });
     }
 

@@ -2,14 +2,20 @@
 //! came from the node, every string cut, every list capped (see [`crate::contract::limits`]).
 
 use super::LotusReport;
-use crate::contract::limits::{bound_results, label, labels, scrubbed_label, texts};
+use crate::contract::limits::{bound_results, label};
 use crate::secret::Scrubber;
 
-/// Bound a Lotus report: version strings, network, wallets' names, reasons, lists.
+/// Scrub the token from every string of a Lotus report that came from the node (a second
+/// line of defence: bodies are scrubbed when read), and bound every check's reason. Every other
+/// string is a [`crate::contract::Label`] or [`crate::contract::Text`], bounded when built.
 pub fn bound_lotus(report: &mut LotusReport, scrubber: &Scrubber) {
-    texts(&mut report.health_reasons, scrubber);
+    for reason in &mut report.health_reasons {
+        reason.scrub(scrubber);
+    }
     if let Some(workers) = &mut report.sync_workers {
-        texts(&mut workers.errors, scrubber);
+        for error in &mut workers.errors {
+            error.scrub(scrubber);
+        }
     }
     if let Some(version) = &mut report.version {
         for part in [
@@ -18,22 +24,16 @@ pub fn bound_lotus(report: &mut LotusReport, scrubber: &Scrubber) {
             &mut version.commit,
             &mut version.node_type,
         ] {
-            scrubbed_label(part, scrubber);
+            part.scrub(scrubber);
         }
     }
     if let Some(network) = &mut report.network {
-        scrubbed_label(network, scrubber);
+        network.scrub(scrubber);
     }
     label(&mut report.api_address);
     for wallet in &mut report.wallets {
         label(&mut wallet.address);
         label(&mut wallet.alias);
-    }
-    if let Some(permissions) = &mut report.token_permissions {
-        labels(permissions);
-    }
-    if let Some(listeners) = &mut report.api_listener {
-        labels(listeners);
     }
     bound_results(&mut report.checks, scrubber);
 }
@@ -48,11 +48,11 @@ mod tests {
     fn reasons_in_words_from_the_node_are_cut() {
         let huge = "E".repeat(100_000);
         let mut lotus = LotusReport::timed_out("x".into(), SystemTime::now(), Duration::ZERO);
-        lotus.health_reasons = vec![format!("a sync worker is in the error stage: {huge}")];
-        lotus.sync_workers = Some(crate::checks::lotus::types::SyncWorkers {
-            errors: vec![huge.clone(); 100],
-            ..Default::default()
-        });
+        lotus.health_reasons = vec![format!("a sync worker is in the error stage: {huge}").into()];
+        let state = serde_json::json!({"ActiveSyncs": vec![
+            serde_json::json!({"Stage": 5, "Message": huge}); 100
+        ]});
+        lotus.sync_workers = crate::checks::lotus::types::parse_sync_state(&state).ok();
         bound_lotus(&mut lotus, &Scrubber::default());
         let workers = lotus.sync_workers.as_ref().unwrap();
         assert_eq!(workers.errors.len(), MAX_LIST);

@@ -21,7 +21,7 @@ pub(super) struct ChainConstants {
     network_name: Option<String>,
     block_delay_seconds: Option<u64>,
     /// What `Filecoin.AuthVerify` says the configured token may do (`None`: no token, or unknown).
-    token_permissions: Option<Vec<String>>,
+    token_permissions: Option<Vec<crate::contract::Label>>,
     /// `Filecoin.AuthVerify` was answered, or is not served by this node (a gateway): either way
     /// there is nothing more to ask this session.
     token_settled: bool,
@@ -126,7 +126,12 @@ impl Assembly {
                         let permissions =
                             self.record("lotus_token", call, types::parse_permissions);
                         warn_about_powerful_token(permissions.as_deref());
-                        permissions
+                        permissions.map(|list| {
+                            crate::contract::limits::capped(list)
+                                .into_iter()
+                                .map(crate::contract::Label::new)
+                                .collect()
+                        })
                     }
                     None => {
                         self.skip_token_check();

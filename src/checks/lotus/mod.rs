@@ -283,7 +283,7 @@ impl LotusCheck {
         report.checks.retain(|c| c.check != "lotus_process");
         report.checks.push(process.0);
         report.daemon_running = process.1;
-        report.health_reasons = vec![format!("the Lotus API cannot be used: {reason}")];
+        report.health_reasons = vec![format!("the Lotus API cannot be used: {reason}").into()];
         report
     }
 

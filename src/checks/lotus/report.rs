@@ -6,20 +6,20 @@ use std::time::{Duration, SystemTime};
 use super::finality::{ChainFinality, F3Report};
 use super::types::{AttoFil, SyncWorkers};
 use super::CHECKS;
-use crate::contract::{CheckResult, CheckStatus, DaemonStatus, Health};
+use crate::contract::{CheckResult, CheckStatus, DaemonStatus, Health, Label, Text};
 
 /// What the node says about itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeVersion {
     /// The full version string as Lotus reports it.
-    pub full: String,
+    pub full: Label,
     /// The release part (`1.34.1`).
-    pub release: String,
-    pub commit: String,
+    pub release: Label,
+    pub commit: Label,
     /// What the node serves says it is: `chain` for a full node (as Lotus's own
     /// `lotus_info{node_type}`), `gateway` for lotus-gateway, `unknown` when the evidence does
     /// not tell (see `node_type` in `verdict.rs`).
-    pub node_type: String,
+    pub node_type: Label,
 }
 
 /// One watched wallet.
@@ -61,7 +61,7 @@ pub struct LotusReport {
     pub up: bool,
     pub version: Option<NodeVersion>,
     /// Lotus's own network name (`mainnet`, `calibrationnet`, ...).
-    pub network: Option<String>,
+    pub network: Option<Label>,
     pub block_delay_seconds: Option<u64>,
     pub chain_height: Option<u64>,
     pub head_timestamp_seconds: Option<u64>,
@@ -80,12 +80,12 @@ pub struct LotusReport {
     /// an owner that cannot be seen; empty when nothing listens). `None` when not looked at
     /// (remote or unix-socket API, listeners not read). Filled in by the collector from the
     /// port check's listeners.
-    pub api_listener: Option<Vec<String>>,
+    pub api_listener: Option<Vec<Label>>,
     /// The API's TCP host and port when it is on this host (`None`: remote, unix socket or
     /// unusable), so the registry's join can name who listens there.
     pub api_tcp: Option<(String, u16)>,
     /// The configured token's permissions (`Filecoin.AuthVerify`); `None` without a token or when unknown.
-    pub token_permissions: Option<Vec<String>>,
+    pub token_permissions: Option<Vec<Label>>,
     /// F3 (Fast Finality): running, latest certificate, progress, manifest.
     pub f3: F3Report,
     /// The node's own finalized tipset and the EC finality depth.
@@ -93,7 +93,7 @@ pub struct LotusReport {
     pub status: DaemonStatus,
     pub health: Health,
     /// Why health is not `healthy`, in words (empty when healthy).
-    pub health_reasons: Vec<String>,
+    pub health_reasons: Vec<Text>,
     pub sync_status: SyncStatus,
     pub last_check: SystemTime,
 }

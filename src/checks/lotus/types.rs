@@ -159,8 +159,8 @@ pub struct SyncWorkers {
     pub per_stage: [u64; 7],
     /// Workers whose stage number Lotus does not document (counted nowhere else).
     pub unknown_stage: u64,
-    /// Messages of workers in the error stage.
-    pub errors: Vec<String>,
+    /// Messages of workers in the error stage (at most [`crate::contract::limits::MAX_LIST`]).
+    pub errors: Vec<crate::contract::Text>,
 }
 
 pub fn parse_sync_state(v: &Value) -> Result<SyncWorkers, ShapeError> {
@@ -178,7 +178,9 @@ pub fn parse_sync_state(v: &Value) -> Result<SyncWorkers, ShapeError> {
                 workers.per_stage[stage] += 1;
                 if stage == STAGE_ERROR {
                     let message = sync.get("Message").and_then(Value::as_str).unwrap_or("");
-                    workers.errors.push(message.to_string());
+                    if workers.errors.len() < crate::contract::limits::MAX_LIST {
+                        workers.errors.push(crate::contract::Text::new(message));
+                    }
                 }
             }
             None => workers.unknown_stage += 1,

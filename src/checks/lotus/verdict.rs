@@ -10,7 +10,8 @@ use super::report::{LotusReport, SyncStatus};
 use super::rpc::RpcError;
 use super::types::{self, STAGE_ERROR};
 use super::CHECKS;
-use crate::contract::{CheckResult, CheckStatus, DaemonStatus, Health};
+use crate::contract::limits::capped;
+use crate::contract::{CheckResult, CheckStatus, DaemonStatus, Health, Label, Text};
 
 /// The highest height an answer may carry: 2^53, past which a height is no longer exact in
 /// JSON numbers (and which a chain of 30 s epochs reaches in 8.5 billion years).
@@ -112,11 +113,14 @@ impl Assembly {
             self.report.sync_workers.is_some() || self.report.peers.is_some(),
         );
         if let Some(version) = self.report.version.as_mut() {
-            version.node_type = node_type.to_string();
+            version.node_type = Label::new(node_type);
         }
         let report = &mut self.report;
         if report.network.is_none() && report.up {
-            report.network = self.network_name.as_deref().map(types::normalise_network);
+            report.network = self
+                .network_name
+                .as_deref()
+                .map(|n| Label::new(types::normalise_network(n)));
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -188,7 +192,7 @@ impl Assembly {
         } else {
             Health::Degraded
         };
-        report.health_reasons = reasons;
+        report.health_reasons = capped(reasons).into_iter().map(Text::new).collect();
         self.checks
             .sort_by_key(|c| CHECKS.iter().position(|n| *n == c.check));
         report.checks = self.checks;

@@ -3,7 +3,7 @@
 use crate::checks::lotus::types::SYNC_STAGES;
 use crate::checks::lotus::{LotusReport, PERMISSIONS};
 use crate::contract::{bool_value, Families};
-use crate::contract::{DaemonStatus, Health};
+use crate::contract::{DaemonStatus, Health, Label};
 
 pub fn render(report: &LotusReport, out: &mut Families) {
     out.gauge(
@@ -210,10 +210,14 @@ fn wallets(report: &LotusReport, out: &mut Families) {
 
 /// The `api_listener` label: the programs listening on the Lotus API port, `none` when nothing
 /// does, `unknown` when the listeners were not seen.
-fn api_listener_label(listener: Option<&[String]>) -> String {
+fn api_listener_label(listener: Option<&[Label]>) -> String {
     match listener {
         None => "unknown".to_string(),
         Some([]) => "none".to_string(),
-        Some(programs) => programs.join(","),
+        Some(programs) => programs
+            .iter()
+            .map(Label::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }

@@ -23,7 +23,10 @@ impl Section for LotusReport {
     }
 
     fn health(&self) -> (Health, Vec<String>) {
-        (self.health, self.health_reasons.clone())
+        (
+            self.health,
+            self.health_reasons.iter().map(|r| r.to_string()).collect(),
+        )
     }
 
     fn metrics(&self, out: &mut Families) {

@@ -26,9 +26,11 @@ pub fn render(lotus: &LotusReport, out: &mut String) {
     let version = lotus
         .version
         .as_ref()
-        .map(|v| v.full.clone())
-        .unwrap_or_else(unknown);
-    let network = lotus.network.clone().unwrap_or_else(unknown);
+        .map_or_else(unknown, |v| v.full.to_string());
+    let network = lotus
+        .network
+        .as_ref()
+        .map_or_else(unknown, |n| n.to_string());
     let _ = writeln!(out, "  version:  {version} ({network})");
     let _ = writeln!(
         out,
