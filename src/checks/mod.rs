@@ -106,7 +106,7 @@ pub(crate) fn test_settings(args: &[&str], env: &[(&str, &str)]) -> Settings {
         .collect();
     let home = env
         .get("HOME")
-        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        .map_or_else(|| std::path::PathBuf::from("/"), std::path::PathBuf::from);
     let shared = Shared {
         home,
         listen_addresses: vec![":10234".into()],
