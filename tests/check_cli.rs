@@ -57,6 +57,7 @@ fn stopped_follower(config_dir: &Path, name: &str) {
 async fn everything_healthy_exits_0() {
     let home = tempfile::tempdir().unwrap();
     let lotus = FakeLotus::start().await;
+    lotus.state_mut(|s| s.peers = fakes::lotus::distinct_peers(12));
     let output = check(&lotus, home.path(), &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(

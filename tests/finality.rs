@@ -19,7 +19,10 @@ const F3_SERIES: [&str; 9] = [
     "lotus_f3_progress_phase",
 ];
 
+/// An exporter watching `lotus`, which is given enough peers (12, past --lotus.min-peers) that
+/// only finality can make it less than healthy.
 async fn exporter_for(lotus: &FakeLotus) -> util::Exporter {
+    lotus.state_mut(|s| s.peers = fakes::lotus::distinct_peers(12));
     util::start(&["--lotus.api", &lotus.api_info()]).await
 }
 
@@ -124,10 +127,13 @@ async fn enabled_but_not_running_is_a_zero_not_a_failure() {
         assert!(!m.has(absent), "{absent}: zero progress is no instance 0");
     }
     assert_eq!(m.check_success("lotus_f3"), Some(1.0));
-    assert_eq!(m.value("lotus_health{state=\"healthy\"}"), 1.0);
+    // Not a failure, but the condition of LotusF3NotRunning: degraded, never unhealthy.
+    assert_eq!(m.value("lotus_health{state=\"degraded\"}"), 1.0);
+    let status = exporter.status().await;
+    assert_eq!(status["lotus"]["f3"]["state"], "not running");
     assert_eq!(
-        exporter.status().await["lotus"]["f3"]["state"],
-        "not running"
+        status["lotus"]["health_reasons"],
+        serde_json::json!(["F3 is enabled but not running"])
     );
 }
 

@@ -100,7 +100,8 @@ async fn follower_found_by_its_socket_is_running_and_healthy() {
     assert_eq!((report.peers, report.connected), (Some(1), Some(true)));
     assert_eq!(report.trusted_peers, Some(1));
     assert_eq!(report.ipfs_connected, Some(true));
-    assert_eq!(report.running, Some(false));
+    // No follower process in the table, but its API answers: it runs.
+    assert_eq!(report.running, Some(true));
     assert_eq!(report.swarm_addresses.len(), 1);
     let live = report.pins.as_ref().unwrap();
     assert_eq!(live.len(), 7, "{live:?}");
@@ -579,12 +580,13 @@ async fn discovery_merges_folders_processes_and_flags() {
         .map(|r| (r.cluster_name.as_str(), r.api_reachable, r.running))
         .collect();
     names.sort();
+    // Every API answers: every follower runs, a process of its own found (beta) or not.
     assert_eq!(
         names,
         vec![
-            ("alpha", Some(true), Some(false)),
+            ("alpha", Some(true), Some(true)),
             ("beta", Some(true), Some(true)),
-            ("gamma", Some(true), Some(false)),
+            ("gamma", Some(true), Some(true)),
         ]
     );
     // Host-level checks are the host's, not any follower's.
@@ -1050,10 +1052,12 @@ async fn another_users_process_gets_no_credentials_and_cannot_take_a_followers_p
         .find(|r| r.cluster_name == name)
         .expect("the real follower is still reported under its name");
     assert_eq!(real.peer_id.as_deref(), Some("12D3KooWReal"));
+    // It runs because its own API answers, not because of the impostor's process: that
+    // process is not taken as its own.
+    assert_eq!(real.running, Some(true), "its API answers");
     assert_eq!(
-        real.running,
-        Some(false),
-        "the impostor made it read running"
+        real.pid, None,
+        "the impostor's process was taken as its own"
     );
     let shown = reports
         .iter()

@@ -1,6 +1,11 @@
 //! Golden-file test of `/metrics` and `/status`: the real exporter binary against the in-process
 //! fakes in a few fixed states, masked and compared with the files in `tests/golden/`.
 //!
+//! Each state is also held against the shipped alert rules (`tests/agreement`): `check`'s exit
+//! status, `/status`'s `health`, the page's verdict and `lotus_follow_exporter_healthy` agree,
+//! and `promtool test rules` on the state's series fires a warning or critical alert exactly
+//! when they say it is not healthy.
+//!
 //! The safety net for restructuring the crate: any change to a metric name, a HELP or TYPE
 //! line, a label, a label value, a series appearing or vanishing, a verdict or a reason, or a
 //! key of the `/status` document shows up as a diff against `tests/golden/<state>.metrics` and
@@ -68,27 +73,21 @@
 //! Without `UPDATE_GOLDEN`, a mismatch fails with the first differing lines (with line
 //! numbers), the path of the golden file and this command.
 
+mod agreement;
 mod fakes;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use bytes::Bytes;
+use agreement::{Exporter, Views};
 use fakes::cluster::{self, ClusterState, FakeServer};
 use fakes::lotus::{Behavior, FakeLotus, LotusState};
-use http_body_util::Full;
-use lotus_follow_exporter::net::http_client::{self, Endpoint};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::time::Instant;
 
 /// Most scrapes of one state before giving up on two equal ones in a row.
 const MAX_SCRAPES: usize = 10;
 /// Hang guard of one state: start, readiness and every scrape.
 const GUARD: Duration = Duration::from_secs(30);
-/// Largest page read from the exporter.
-const MAX_BODY: usize = 16 << 20;
 
 /// Metric-name fragments whose value changes between runs.
 const VOLATILE_NAME_PARTS: &[&str] = &[
@@ -285,79 +284,6 @@ fn walk(value: &mut Value, places: &Placeholders) {
     }
 }
 
-/// The exporter binary as a child, killed when dropped.
-struct Exporter {
-    _child: tokio::process::Child,
-    port: u16,
-}
-
-/// Start the binary with `args` (plus flags that keep this host's configs out), HOME in `tmp`,
-/// and wait for its `listening on` line.
-async fn start_exporter(tmp: &Path, args: &[String]) -> Exporter {
-    let none = tmp.join("none");
-    let empty_bin = tmp.join("empty-bin");
-    std::fs::create_dir_all(&empty_bin).expect("empty bin dir");
-    let none = none.to_str().expect("utf-8 path");
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"));
-    command
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .args(["--follow.process-discovery=false"])
-        .args(["--lotus.path", none])
-        .args(["--ports.cluster-service-config", none])
-        .args(["--ports.kubo-config", none])
-        .args(["--collector.timeout", "10s"])
-        .args(["--log.level", "info"])
-        .args(args)
-        .env_clear()
-        .env("HOME", tmp)
-        .env("PATH", &empty_bin)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = command.spawn().expect("start the exporter");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = String::new();
-    let port = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read the exporter's log")
-            .unwrap_or_else(|| panic!("the exporter exited before listening:\n{seen}"));
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
-            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-            break digits.parse::<u16>().expect("port in the listening line");
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Exporter {
-        _child: child,
-        port,
-    }
-}
-
-impl Exporter {
-    async fn get(&self, path: &str) -> String {
-        let endpoint = Endpoint::Tcp {
-            host: "127.0.0.1".to_string(),
-            port: self.port,
-        };
-        let request = http::Request::builder()
-            .uri(path)
-            .body(Full::new(Bytes::new()))
-            .expect("request");
-        let response = http_client::fetch(&endpoint, request, MAX_BODY, Instant::now() + GUARD)
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        assert_eq!(response.status.as_u16(), 200, "GET {path}");
-        String::from_utf8_lossy(&response.body).into_owned()
-    }
-}
-
 /// Scrape `/metrics` and `/status` until two consecutive masked pairs are equal; return it.
 async fn settled(exporter: &Exporter, places: &Placeholders) -> (String, String) {
     let mut last: Option<(String, String)> = None;
@@ -456,12 +382,16 @@ fn diff(expected: &str, actual: &str) -> String {
     out
 }
 
-/// Run one state: start the exporter with `args`, settle, compare both pages.
+/// Run one state: start the exporter with `args`, settle, compare both pages, then hold the
+/// state's verdict against the shipped alert rules (see `agreement`): `check`, `/status`, the
+/// page and `lotus_follow_exporter_healthy` agree, and an alert fires exactly when they say
+/// the state is not healthy.
 async fn check_state(name: &str, tmp: &Path, mut places: Placeholders, args: &[String]) {
-    let (metrics, status) = tokio::time::timeout(GUARD, async {
-        let exporter = start_exporter(tmp, args).await;
+    let (exporter, metrics, status) = tokio::time::timeout(GUARD, async {
+        let exporter = agreement::start(tmp, args).await;
         places.port(exporter.port, "EXPORTER_PORT");
-        settled(&exporter, &places).await
+        let (metrics, status) = settled(&exporter, &places).await;
+        (exporter, metrics, status)
     })
     .await
     .unwrap_or_else(|_| panic!("{name}: no settled scrape within {GUARD:?}"));
@@ -473,6 +403,9 @@ async fn check_state(name: &str, tmp: &Path, mut places: Placeholders, args: &[S
     .filter_map(Result::err)
     .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let views = Views::collect(&exporter).await;
+    let firing = agreement::assert_agrees(&format!("golden state {name}"), &views);
+    eprintln!("{name}: the shipped rules fire {firing:?}");
 }
 
 /// A follower folder holding only its `service.json`: configured, stopped.

@@ -38,7 +38,8 @@ async fn synced_node_is_up_synced_and_healthy() {
         ];
         s.version = "1.34.1+mainnet+git.8a7c1f9".into();
     });
-    let exporter = exporter_for(&lotus, &[]).await;
+    // Two unique peers are enough here: the minimum is the exporter's flag.
+    let exporter = exporter_for(&lotus, &["--lotus.min-peers", "2"]).await;
     let m = exporter.metrics().await;
     let state = lotus.state();
     assert_eq!(m.value("lotus_up"), 1.0);
@@ -578,6 +579,7 @@ async fn http_routes_answer_as_documented() {
 #[tokio::test(flavor = "multi_thread")]
 async fn check_command_exits_by_health() {
     let lotus = FakeLotus::start().await;
+    lotus.state_mut(|s| s.peers = fakes::lotus::distinct_peers(12));
     let run = |api: String| {
         std::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
             .args([

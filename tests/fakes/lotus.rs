@@ -345,6 +345,19 @@ impl LotusState {
     }
 }
 
+/// `n` distinct peers, one connection each: 10 or more is past the exporter's default
+/// `--lotus.min-peers` (the default state's 3 peers are below it).
+pub fn distinct_peers(n: usize) -> Vec<Peer> {
+    (0..n)
+        .map(|i| {
+            Peer::new(
+                &format!("12D3KooWPeer{i:03}"),
+                &["/ip4/198.51.100.7/tcp/1347"],
+            )
+        })
+        .collect()
+}
+
 fn default_peers() -> Vec<Peer> {
     vec![
         Peer::new(

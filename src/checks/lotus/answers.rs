@@ -47,6 +47,7 @@ impl Assembly {
     pub(super) fn new(check: &LotusCheck, started: SystemTime) -> Assembly {
         let mut report = LotusReport::timed_out(check.api_address.clone(), started, Duration::ZERO);
         report.checks.clear();
+        report.thresholds = check.thresholds.clone();
         Assembly {
             report,
             checks: Vec::new(),

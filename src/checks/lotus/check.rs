@@ -36,6 +36,7 @@ impl Check for LotusCheck {
         let mut report =
             LotusReport::timed_out(self.api_address().to_string(), round.taken_at, elapsed);
         report.api_tcp = self.api_tcp();
+        report.thresholds = self.thresholds.clone();
         Box::new(report)
     }
 }

@@ -39,7 +39,7 @@ pub use check::NAME;
 pub use flags::{parse_wallet, LotusArgs};
 pub use locate::{clear_token_refusal, resolve, DEFAULT_LOTUS_API};
 pub use report::{LotusReport, NodeVersion, SyncStatus, WalletBalance};
-pub use settings::{LotusConfig, WalletSpec};
+pub use settings::{LotusConfig, Thresholds, WalletMinimum, WalletSpec};
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -97,6 +97,7 @@ pub struct LotusCheck {
     wallets: Vec<WalletSpec>,
     max_wallets: usize,
     sync_lag_threshold: u64,
+    thresholds: Thresholds,
     token_given: bool,
     look_for_process: bool,
     constants: Mutex<Option<ChainConstants>>,
@@ -135,6 +136,7 @@ impl LotusCheck {
             wallets: config.wallets,
             max_wallets: config.max_wallets,
             sync_lag_threshold: config.sync_lag_threshold,
+            thresholds: config.thresholds,
             token_given,
             look_for_process,
             constants: Mutex::new(None),
@@ -273,6 +275,7 @@ impl LotusCheck {
         process: (CheckResult, Option<bool>),
     ) -> LotusReport {
         let mut report = LotusReport::timed_out(self.api_address.clone(), started, Duration::ZERO);
+        report.thresholds = self.thresholds.clone();
         for check in report.checks.iter_mut() {
             check.status = if check.check == "lotus_token" && !self.token_given {
                 CheckStatus::Skipped("no token configured".into())
