@@ -13,7 +13,8 @@
 //! per Lotus method and per follower path (JSON) and `POST /reset` zeroes them, so a benchmark can
 //! compute backend requests per method per round.
 
-#[path = "../tests/fakes/mod.rs"]
+#[path = "../tests/it/fakes/mod.rs"]
+#[allow(dead_code, reason = "the test fakes, of which this uses a part")]
 mod fakes;
 
 use std::convert::Infallible;
