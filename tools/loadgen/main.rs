@@ -9,7 +9,7 @@
 //! Prints one JSON object: request count, errors (non-200 or transport failures), latency
 //! percentiles in milliseconds, and for `burst` the wall time of each wave. Connections are opened
 //! before the clock starts, so a wave's requests reach the server within a few milliseconds of
-//! each other. `examples/bench` drives the same code (`drive.rs`) in its own process.
+//! each other. `tools/bench` drives the same code (`drive.rs`) in its own process.
 
 mod drive;
 

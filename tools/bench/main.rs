@@ -7,9 +7,9 @@
 //! scripts/bench --only overhead,coalescing
 //! ```
 //!
-//! Starts `examples/fake_backends` (fake Lotus + fake ipfs-cluster-follow, with injected
+//! Starts `tools/fake_backends.rs` (fake Lotus + fake ipfs-cluster-follow, with injected
 //! latencies) and the release exporter as separate processes on free loopback ports, drives them
-//! with the load of `examples/loadgen` (its `drive.rs`, run in this process), and measures:
+//! with the load of `tools/loadgen` (its `drive.rs`, run in this process), and measures:
 //!   1. concurrency: scrape wall time / slowest single backend call (target <= 1.05)
 //!   2. own overhead with zero-latency fakes: CPU per scrape (`/proc/<pid>/stat` utime+stime,
 //!      median of 5 half-second batches, taken in turns) and p50/p99 latency at 1/10/100 wallets
@@ -21,7 +21,7 @@
 //!      probe (target <= 2.0)
 //!   6. hardening: a 7 MiB Lotus `Version`, a client holding every connection slot, a login flood
 //!   7. a busy host: CPU per scrape with 4,000 established loopback connections (8,000 sockets,
-//!      held by `examples/hold_connections`) / without (target <= 1.3)
+//!      held by `tools/hold_connections.rs`) / without (target <= 1.3)
 //!   8. followers: CPU per scrape with 1, 8 and 32 followers, linear in followers
 //!
 //! Targets are judged here (PASS/FAIL column), never in unit tests; the exit status is 1 when any

@@ -12,7 +12,7 @@ use crate::http::{fetch, Ask};
 use crate::processes::{first_line, free_port, Proc};
 use crate::Bench;
 
-/// `examples/fake_backends`: fake Lotus and followers (on unix sockets), with a counters endpoint.
+/// `tools/fake_backends.rs`: fake Lotus and followers (on unix sockets), with a counters endpoint.
 pub struct Fakes {
     /// Its ready line: `lotus`, `followers`, `wallets`, `counters`.
     pub info: Value,
@@ -184,7 +184,7 @@ impl Exporter {
     }
 }
 
-/// `examples/hold_connections`: N established loopback connections until dropped.
+/// `tools/hold_connections.rs`: N established loopback connections until dropped.
 pub struct ConnectionHolder {
     stdin: Option<ChildStdin>,
     proc: Proc,
@@ -238,7 +238,8 @@ impl Drop for ConnectionHolder {
     }
 }
 
-/// Where the release binaries are: `$CARGO_TARGET_DIR/release`, else this checkout's `target/release`.
+/// Where the release binaries are: `$CARGO_TARGET_DIR/release`, else this checkout's `target/release`
+/// (the tools are Cargo examples, so they land in its `examples/`).
 pub struct Binaries {
     pub exporter: PathBuf,
     pub fakes: PathBuf,

@@ -8,7 +8,7 @@ use crate::programs::{ConnectionHolder, Exporter, Fakes};
 use crate::table::ms;
 use crate::Bench;
 
-/// Connections `examples/hold_connections` holds (twice as many sockets).
+/// Connections `tools/hold_connections.rs` holds (twice as many sockets).
 const CONNECTIONS: usize = 4000;
 
 /// CPU per scrape on the quiet host, then with the connections held.

@@ -1,4 +1,4 @@
-//! The load itself (shared by `examples/loadgen` and `examples/bench`): sequential scrapes over one keep-alive connection, or waves of simultaneous scrapes.
+//! The load itself (shared by `tools/loadgen` and `tools/bench`): sequential scrapes over one keep-alive connection, or waves of simultaneous scrapes.
 
 use std::time::{Duration, Instant};
 
