@@ -61,15 +61,56 @@ fn impossible_height(height: u64, limit: Option<(u64, u64)>) -> Option<String> {
     })
 }
 
+/// The front's refusals (HTTP 429, 503) of this round's calls, in words: one reason per kind,
+/// starting with what it is (`rate limited`, `unavailable`).
+fn refusal_reasons(refused: &[RpcError], calls: usize) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let limited: Vec<&String> = refused
+        .iter()
+        .filter_map(|e| match e {
+            RpcError::RateLimited { display, .. } => Some(display),
+            _ => None,
+        })
+        .collect();
+    if let Some(display) = limited.first() {
+        reasons.push(format!(
+            "rate limited: {display} answered HTTP 429 Too Many Requests to {} of this scrape's {calls} calls (a proxy or gateway in front of Lotus limits the exporter's calls; what those calls measure is unknown, Lotus itself is not known to be down)",
+            limited.len()
+        ));
+    }
+    let unavailable: Vec<&String> = refused
+        .iter()
+        .filter_map(|e| match e {
+            RpcError::Unavailable { display, .. } => Some(display),
+            _ => None,
+        })
+        .collect();
+    if let Some(display) = unavailable.first() {
+        reasons.push(format!(
+            "unavailable: {display} answered HTTP 503 Service Unavailable to {} of this scrape's {calls} calls (the proxy or gateway in front of Lotus, or Lotus, is overloaded, in maintenance or limiting requests)",
+            unavailable.len()
+        ));
+    }
+    reasons
+}
+
 /// Why a node that is up is not healthy: each part of health needs evidence (synced, no worker
 /// in error, at least one peer, a head not ahead of the clock). A method the node does not
-/// serve (skipped) is no evidence against it.
-fn health_reasons(report: &LotusReport, checks: &[CheckResult], threshold: u64) -> Vec<String> {
-    let mut reasons = Vec::new();
+/// serve (skipped) is no evidence against it. A front that refused calls is said first; when it
+/// refused `Filecoin.Version` itself nothing was measured, and that is the whole reason.
+fn health_reasons(
+    report: &LotusReport,
+    checks: &[CheckResult],
+    threshold: u64,
+    refusals: Vec<String>,
+) -> Vec<String> {
     if !report.up {
-        reasons.push("the Lotus API did not answer Filecoin.Version".to_string());
-        return reasons;
+        return vec!["the Lotus API did not answer Filecoin.Version".to_string()];
     }
+    if report.version.is_none() && !refusals.is_empty() {
+        return refusals;
+    }
+    let mut reasons = refusals;
     let not_served = |check| matches!(recorded_status(checks, check), CheckStatus::Skipped(_));
     match (report.synced, report.sync_lag_epochs) {
         (Some(true), _) => {}
@@ -170,7 +211,7 @@ impl Assembly {
             (Some(false), _) => SyncStatus::Syncing,
             (None, _) => SyncStatus::Unknown,
         };
-        report.status = if report.up {
+        report.status = if report.version.is_some() {
             DaemonStatus::Running
         } else if self
             .version_error
@@ -184,7 +225,8 @@ impl Assembly {
             DaemonStatus::Error
         };
         let checks = &self.checks;
-        let reasons = health_reasons(report, checks, sync_lag_threshold);
+        let refusals = refusal_reasons(&self.refused, self.calls);
+        let reasons = health_reasons(report, checks, sync_lag_threshold, refusals);
         report.health = if !report.up {
             Health::Unhealthy
         } else if reasons.is_empty() {
