@@ -13,11 +13,19 @@ use crate::net::http_client::Endpoint;
 use crate::secret::{Scrubber, Secret};
 
 /// What a connection was built from: two connections with the same identity are the same.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
 struct Identity {
     /// Endpoint, path and query, or why there is none.
     target: Result<(String, String, String), String>,
     token: Option<String>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The path and query may carry a key, the token is one: neither is shown.
+        f.debug_struct("Identity").finish_non_exhaustive()
+    }
 }
 
 impl Identity {
@@ -152,5 +160,23 @@ impl LotusCheck {
         self.forget_sessions();
         *crate::host::lock(&self.connection) = fresh.clone();
         fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_never_prints_its_token_or_the_address_key() {
+        let key = "0123456789abcdef0123456789abcdef";
+        let address = format!("http://127.0.0.1:1234/v1/{key}/rpc?apikey={key}");
+        let target = crate::checks::lotus::rpc_target(&address).map(|r| r.target);
+        let token = Some(Secret::new("SECRET-TOKEN-VALUE".to_string()));
+        let connection = Connection::new(target, token, "--lotus.api".into(), 1024);
+        let shown = format!("{connection:?}");
+        assert!(!shown.contains("SECRET-TOKEN-VALUE"), "{shown}");
+        assert!(!shown.contains(key), "{shown}");
+        assert!(connection.token_given);
     }
 }

@@ -20,8 +20,9 @@ use crate::net::http_client::{Endpoint, TcpPool};
 use crate::secret::Scrubber;
 use crate::secret::Secret;
 
-/// Where the Lotus API is and how to talk to it.
-#[derive(Debug, Clone)]
+/// Where the Lotus API is and how to talk to it. Its `Debug` shows what [`Self::display`]
+/// shows (the path and query may carry a key).
+#[derive(Clone)]
 pub struct RpcTarget {
     pub endpoint: Endpoint,
     /// `scheme://host:port` (or `unix:PATH:`) as shown, before the path.
@@ -38,6 +39,16 @@ pub struct RpcTarget {
     pub secrets: Vec<Secret>,
     /// TLS settings when the API is https (certificates always verified); `None`: plain HTTP.
     pub tls: Option<crate::net::tls_client::ClientTls>,
+}
+
+impl std::fmt::Debug for RpcTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcTarget")
+            .field("endpoint", &self.endpoint)
+            .field("display", &self.display)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RpcTarget {

@@ -94,8 +94,9 @@ pub struct Located {
 }
 
 /// What the Lotus address and token are resolved from, kept to resolve them again when a
-/// followed file changes.
-#[derive(Debug, Clone)]
+/// followed file changes. Its `Debug` shows only the files (the flags and the environment may
+/// carry a token).
+#[derive(Clone)]
 pub struct Sources {
     flags: Flags,
     lotus_path: PathBuf,
@@ -109,6 +110,16 @@ pub struct Sources {
     api_file: Option<Followed>,
     /// `--lotus.token-file`.
     token_file: Option<Followed>,
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("lotus_path", &self.lotus_path)
+            .field("api_file", &self.api_file)
+            .field("token_file", &self.token_file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sources {
@@ -385,6 +396,19 @@ mod tests {
         let located = followed.locate(&mut |_| {});
         assert_eq!(located.token.unwrap().expose(), "SECOND-TOKEN");
         assert_eq!(located.api_source, "--lotus.api");
+    }
+
+    #[test]
+    fn what_is_followed_never_prints_a_token() {
+        let followed = sources(
+            &["--lotus.api", "CMDTOKEN:/ip4/127.0.0.1/tcp/1234/http"],
+            &[("FULLNODE_API_INFO", "ENVTOKEN:/ip4/127.0.0.1/tcp/1234/http")],
+        );
+        let shown = format!("{followed:?}");
+        assert!(
+            !shown.contains("CMDTOKEN") && !shown.contains("ENVTOKEN"),
+            "{shown}"
+        );
     }
 
     #[test]
