@@ -6,9 +6,9 @@
 //! [`crate::contract::Check`] and [`crate::contract::Section`]) and one line in each of
 //! [`Args`], [`Settings`] and [`registry`].
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use crate::contract::values::Shared;
 use crate::contract::Registry;
 
 pub mod follow;
@@ -27,15 +27,6 @@ pub struct Args {
     pub follow: follow::FollowArgs,
     #[command(flatten)]
     pub ports: ports::PortsArgs,
-}
-
-/// What every check's settings may start from besides its own flags.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    /// The exporter user's home (`$HOME`, else `/`): where the daemons' default folders are.
-    pub home: PathBuf,
-    /// `--web.listen-address`: the exporter's own claims in the port plan.
-    pub listen_addresses: Vec<String>,
 }
 
 /// Every check's settings, resolved from the flags and the environment.
@@ -115,7 +106,7 @@ pub(crate) fn test_settings(args: &[&str], env: &[(&str, &str)]) -> Settings {
         .collect();
     let home = env
         .get("HOME")
-        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        .map_or_else(|| std::path::PathBuf::from("/"), std::path::PathBuf::from);
     let shared = Shared {
         home,
         listen_addresses: vec![":10234".into()],

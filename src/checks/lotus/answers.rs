@@ -10,6 +10,7 @@ use super::connection::Connection;
 use super::report::{LotusReport, NodeVersion, WalletBalance};
 use super::rpc::{RpcError, Timed};
 use super::types;
+use super::Thresholds;
 use crate::contract::{CheckResult, CheckStatus, Label};
 
 /// The check status a failed call gives.
@@ -47,11 +48,16 @@ pub(super) struct Assembly {
 }
 
 impl Assembly {
-    pub(super) fn new(connection: &Connection, started: SystemTime) -> Assembly {
+    pub(super) fn new(
+        connection: &Connection,
+        thresholds: &Thresholds,
+        started: SystemTime,
+    ) -> Assembly {
         let mut report =
             LotusReport::timed_out(connection.api_address.clone(), started, Duration::ZERO);
         report.api_source = connection.api_source.clone();
         report.checks.clear();
+        report.thresholds = thresholds.clone();
         Assembly {
             report,
             checks: Vec::new(),

@@ -41,6 +41,7 @@ impl Check for LotusCheck {
         let mut report = LotusReport::timed_out(self.api_address(), round.taken_at, elapsed);
         report.api_tcp = self.local_tcp_api();
         report.api_source = self.api_source();
+        report.thresholds = self.thresholds.clone();
         Box::new(report)
     }
 }

@@ -46,6 +46,7 @@ pub fn resolve(
         max_wallets: flags.lotus_max_wallets,
         sync_lag_threshold: flags.lotus_sync_lag_threshold,
         max_body_bytes: flags.lotus_max_body_bytes,
+        thresholds: flags.thresholds(),
     }
 }
 

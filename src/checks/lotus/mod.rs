@@ -46,7 +46,7 @@ pub use check::NAME;
 pub use flags::{parse_wallet, LotusArgs};
 pub use locate::{clear_token_refusal, resolve, DEFAULT_LOTUS_API};
 pub use report::{LotusReport, NodeVersion, SyncStatus, WalletBalance};
-pub use settings::{LotusConfig, WalletSpec};
+pub use settings::{LotusConfig, Thresholds, WalletMinimum, WalletSpec};
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -113,6 +113,8 @@ pub struct LotusCheck {
     wallets: Vec<WalletSpec>,
     max_wallets: usize,
     sync_lag_threshold: u64,
+    /// What the verdict calls too few, too low or too far behind.
+    thresholds: Thresholds,
     constants: Mutex<Option<ChainConstants>>,
     /// The F3 manifest and which finality call the node serves, per session.
     finality: Mutex<FinalityCache>,
@@ -171,6 +173,7 @@ impl LotusCheck {
             wallets: config.wallets,
             max_wallets: config.max_wallets,
             sync_lag_threshold: config.sync_lag_threshold,
+            thresholds: config.thresholds,
             constants: Mutex::new(None),
             finality: Mutex::new(FinalityCache::default()),
             unserved: Mutex::new(Unserved::default()),
@@ -274,7 +277,7 @@ impl LotusCheck {
             memory
                 .unserved
                 .after_round(version_answered, session_id.as_deref(), notes.unserved);
-        let mut assembly = Assembly::new(connection, started);
+        let mut assembly = Assembly::new(connection, &self.thresholds, started);
         assembly.refusals(notes.refused, notes.calls);
         assembly.version(answers.version);
         assembly.session(answers.session);
@@ -365,6 +368,7 @@ impl LotusCheck {
         let mut report =
             LotusReport::timed_out(connection.api_address.clone(), started, Duration::ZERO);
         report.api_source = connection.api_source.clone();
+        report.thresholds = self.thresholds.clone();
         for check in report.checks.iter_mut() {
             check.status = if check.check == "lotus_token" && !connection.token_given {
                 CheckStatus::Skipped("no token configured".into())

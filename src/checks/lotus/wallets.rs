@@ -74,6 +74,7 @@ impl LotusCheck {
                 }
             };
             balances.push(WalletBalance {
+                min_fil: self.thresholds.wallet_min(&wallet.address, &wallet.alias),
                 address: wallet.address,
                 alias: wallet.alias,
                 balance,
