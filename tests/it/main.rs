@@ -38,6 +38,7 @@ mod grafana;
 mod gzip;
 mod hardening;
 mod https;
+mod kubo;
 mod load;
 mod lotus;
 mod lotus_truth;
