@@ -43,7 +43,9 @@ pub struct Settings {
 
 impl Settings {
     /// Resolve every check's flags with the environment (`env` looks a variable up). The Lotus
-    /// API in use, when on this host, is handed to the port plan as a typed address.
+    /// API in use, when on this host, is handed to the port plan as a typed address; Kubo's
+    /// config file (resolved once, for the port plan) and the follow config folder to the Kubo
+    /// check, which reads them itself.
     pub fn resolve(args: &Args, shared: &Shared, env: &dyn Fn(&str) -> Option<String>) -> Settings {
         let lotus_path = args
             .lotus

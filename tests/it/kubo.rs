@@ -8,6 +8,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
+use crate::fakes::cluster::{self, ClusterState};
 use crate::fakes::kubo::{FakeKubo, Mode, PEER_ID, VERSION};
 use crate::fakes::lotus::{distinct_peers, FakeLotus};
 use crate::util;
@@ -245,6 +246,49 @@ async fn a_kubo_named_by_its_config_and_a_follower_is_watched_once() {
             {"source": "kubo_config", "path": config.to_str().unwrap()},
             {"source": "follower", "cluster_name": "websites", "path": service_json.to_str().unwrap()},
         ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_waiting_on_its_hung_kubo_is_not_blamed() {
+    // ipfs-cluster asks Kubo before it answers /id: with Kubo hung, /id hangs too.
+    let kubo = FakeKubo::start(Mode::Hung).await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("follow").join("websites");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("service.json"),
+        format!(
+            r#"{{"ipfs_connector":{{"ipfshttp":{{"node_multiaddress":"{}"}}}}}}"#,
+            kubo.multiaddr()
+        ),
+    )
+    .unwrap();
+    let hung_id = ClusterState {
+        latency: vec![("/id".to_string(), std::time::Duration::from_secs(3600))],
+        ..ClusterState::default()
+    };
+    let _follower = cluster::serve_unix(&folder.join("api-socket"), hung_id).await;
+    let follow_dir = dir.path().join("follow");
+    let (m, status) = scrape(&["--follow.config-dir", follow_dir.to_str().unwrap()]).await;
+    let label = kubo.label();
+    assert_eq!(m.value(&up(&label)), 0.0);
+    assert_eq!(
+        m.get("cluster_follow_api_reachable{cluster_name=\"websites\"}"),
+        None,
+        "not measured: its answer waits on Kubo"
+    );
+    assert_eq!(
+        m.value("cluster_follow_health{cluster_name=\"websites\",state=\"degraded\"}"),
+        1.0
+    );
+    let follower = &status["cluster_follow"][0];
+    let why = follower["reasons"][0].as_str().unwrap();
+    assert!(
+        why.contains(&format!(
+            "Kubo {label}, which its service.json names, timed out too"
+        )),
+        "{follower:#}"
     );
 }
 

@@ -108,6 +108,7 @@ impl Kubo {
 /// What one discovery found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Found {
+    /// One per address, in the order they were named (at most [`MAX_KUBOS`]).
     pub kubos: Vec<Kubo>,
     /// Files that could not be read or understood: the Kubos they name are unknown.
     pub problems: Vec<Text>,

@@ -94,6 +94,7 @@ pub struct KuboCheck {
 }
 
 impl KuboCheck {
+    /// The check with these settings; nothing is read until it runs.
     pub fn new(config: KuboConfig) -> KuboCheck {
         KuboCheck {
             config,

@@ -22,9 +22,11 @@ pub struct KuboReport {
     pub version: Option<Label>,
     /// `AgentVersion` whole (`kubo/0.43.1/<commit>`).
     pub agent_version: Option<Label>,
+    /// Healthy exactly when `up` (see `verdict.rs`).
     pub health: Health,
     /// Why it is not healthy, each naming the Kubo (empty when healthy).
     pub reasons: Vec<Text>,
+    /// When the round that asked it started.
     pub last_check: SystemTime,
     /// The `kubo_api` result, its `cluster_name` the Kubo's label.
     pub check: CheckResult,

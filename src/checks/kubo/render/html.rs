@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use crate::checks::kubo::KuboSection;
 use crate::contract::views::html::{esc, reasons, verdict};
 
+/// The section's body: its heading, discovery errors, and a table of the Kubos.
 pub fn body(out: &mut String, section: &KuboSection) {
     let _ = writeln!(out, "<h2 id=\"kubo\">Kubo ({})</h2>", section.kubos.len());
     if let Some(error) = section.discovery.error_line() {

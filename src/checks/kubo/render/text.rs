@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use crate::checks::kubo::{KuboReport, KuboSection};
 
+/// Every Kubo's block (nothing when none is watched; discovery failures are listed with the
+/// report's failed checks).
 pub fn render(section: &KuboSection, out: &mut String) {
     for kubo in &section.kubos {
         render_kubo(kubo, out);
