@@ -13,6 +13,7 @@ use crate::contract::Registry;
 
 pub mod follow;
 pub mod joins;
+pub mod kubo;
 pub mod lotus;
 pub mod ports;
 
@@ -27,6 +28,8 @@ pub struct Args {
     pub follow: follow::FollowArgs,
     #[command(flatten)]
     pub ports: ports::PortsArgs,
+    #[command(flatten)]
+    pub kubo: kubo::KuboArgs,
 }
 
 /// Every check's settings, resolved from the flags and the environment.
@@ -35,11 +38,14 @@ pub struct Settings {
     pub lotus: lotus::LotusConfig,
     pub follow: follow::FollowConfig,
     pub ports: ports::PortsConfig,
+    pub kubo: kubo::KuboConfig,
 }
 
 impl Settings {
     /// Resolve every check's flags with the environment (`env` looks a variable up). The Lotus
-    /// API in use, when on this host, is handed to the port plan as a typed address.
+    /// API in use, when on this host, is handed to the port plan as a typed address; Kubo's
+    /// config file (resolved once, for the port plan) and the follow config folder to the Kubo
+    /// check, which reads them itself.
     pub fn resolve(args: &Args, shared: &Shared, env: &dyn Fn(&str) -> Option<String>) -> Settings {
         let lotus_path = args
             .lotus
@@ -58,10 +64,12 @@ impl Settings {
             lotus::local_tcp_api(&lotus),
             env,
         );
+        let kubo = kubo::resolve(&args.kubo, &ports.kubo_config, &follow.config_dir);
         Settings {
             lotus,
             follow,
             ports,
+            kubo,
         }
     }
 }
@@ -73,6 +81,7 @@ pub fn registry(settings: &Settings) -> Registry {
             Arc::new(lotus::LotusCheck::new(settings.lotus.clone())),
             Arc::new(follow::FollowCheck::new(settings.follow.clone())),
             Arc::new(ports::PortsCheck::new(settings.ports.clone())),
+            Arc::new(kubo::KuboCheck::new(settings.kubo.clone())),
         ],
         join: joins::join,
     }

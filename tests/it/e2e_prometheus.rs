@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::e2e::{encode, poll, require_program, Api, Daemon, Webhook};
 use crate::fakes::cluster::{self, ClusterState, FakeServer};
+use crate::fakes::kubo::{FakeKubo, Mode};
 use crate::fakes::lotus::FakeLotus;
 use crate::{dashboard, util};
 
@@ -65,6 +66,8 @@ async fn scenario(stack: &mut Stack) {
 struct Stack {
     lotus: FakeLotus,
     followers: Vec<Follower>,
+    /// A Kubo named by `--kubo.api`, for the dashboard's Kubo row.
+    kubo: FakeKubo,
     webhook: Webhook,
     exporter: Api,
     prometheus: Api,
@@ -80,6 +83,7 @@ impl Stack {
         std::fs::create_dir_all(&home).expect("create HOME");
         let lotus = FakeLotus::start().await;
         let followers = start_followers(&home).await;
+        let kubo = FakeKubo::start(Mode::Up).await;
         let webhook = Webhook::start().await;
         let (exporter, prometheus_api, alertmanager_api) = (
             Api {
@@ -96,6 +100,7 @@ impl Stack {
         let mut stack = Stack {
             lotus,
             followers,
+            kubo,
             webhook,
             exporter,
             prometheus: prometheus_api,
@@ -117,7 +122,8 @@ impl Stack {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", home)
             .args(["--web.listen-address", &self.target])
-            .args(["--lotus.api", &self.lotus.api_info()]);
+            .args(["--lotus.api", &self.lotus.api_info()])
+            .args(["--kubo.api", &self.kubo.multiaddr()]);
         for (i, address) in self.lotus.state().wallet_list.iter().enumerate() {
             command.args(["--lotus.wallet", &format!("{address}=wallet{i}")]);
         }

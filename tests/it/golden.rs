@@ -14,11 +14,12 @@
 //! # States
 //!
 //! - `healthy`: a synced Lotus with a watched wallet and F3 running; one follower on a unix
-//!   socket (`<config-dir>/websites/api-socket`) with pins in several statuses.
+//!   socket (`<config-dir>/websites/api-socket`) with pins in several statuses; a Kubo
+//!   answering (`--kubo.api`).
 //! - `degraded`: Lotus 50 epochs behind with `NetPeers` answering a JSON-RPC error envelope;
 //!   a follower with no cluster peers and its IPFS down; a follower on TCP (`--follow.api`)
 //!   whose pin stream ends with an `X-Stream-Error`; a configured but stopped follower
-//!   (`service.json`, no socket).
+//!   (`service.json`, no socket) whose `ipfs_connector` names a stopped Kubo (refused).
 //! - `lotus_down`: nothing listens on the Lotus API port (bound, never listened on: refused);
 //!   a configured but stopped follower.
 //!
@@ -39,7 +40,7 @@
 //! Everywhere (metrics text and every JSON string), these substrings are replaced:
 //! - the temp dir of the run → `<TMP>`;
 //! - the fake Lotus's ephemeral port → `<LOTUS_PORT>`, the TCP follower's → `<FOLLOW_PORT>`,
-//!   the exporter's own → `<EXPORTER_PORT>`;
+//!   the fake Kubo's → `<KUBO_PORT>`, the exporter's own → `<EXPORTER_PORT>`;
 //! - the test binary's name (`it-<hash>`, who listens on the fakes' ports) → `<TEST_BINARY>`;
 //! - pids (`pid 1234`, `"pid": 1234`) → `<PID>`;
 //! - `build_info`'s `revision` and `rustc` labels → `<REVISION>`, `<RUSTC>` (they change per
@@ -80,6 +81,7 @@ use serde_json::Value;
 
 use crate::agreement::{self, Exporter, Views};
 use crate::fakes::cluster::{self, ClusterState, FakeServer};
+use crate::fakes::kubo::{FakeKubo, Mode};
 use crate::fakes::lotus::{Behavior, FakeLotus, LotusState};
 
 /// Most scrapes of one state before giving up on two equal ones in a row.
@@ -445,8 +447,10 @@ async fn healthy() {
         ..ClusterState::default()
     };
     let _follower = socket_follower(&config_dir, "websites", state).await;
+    let kubo = FakeKubo::start(Mode::Up).await;
     let mut places = Placeholders::new(tmp.path());
     places.port(lotus.port(), "LOTUS_PORT");
+    places.port(kubo.port(), "KUBO_PORT");
     let args = flags(&[
         "--lotus.api",
         &lotus.api_info(),
@@ -454,6 +458,8 @@ async fn healthy() {
         &format!("{WALLET}=hot"),
         "--follow.config-dir",
         config_dir.to_str().expect("utf-8"),
+        "--kubo.api",
+        &kubo.multiaddr(),
     ]);
     check_state("healthy", tmp.path(), places, &args).await;
 }
@@ -499,9 +505,20 @@ async fn degraded() {
     };
     let _lonely = socket_follower(&config_dir, "lonely", lonely).await;
     crate::util::stopped_follower(&config_dir, "stopped");
+    // Its service.json names its Kubo, stopped too: refused, its port reserved for this test.
+    let kubo = FakeKubo::refusing();
+    std::fs::write(
+        config_dir.join("stopped").join("service.json"),
+        format!(
+            r#"{{"ipfs_connector": {{"ipfshttp": {{"node_multiaddress": "{}"}}}}}}"#,
+            kubo.multiaddr()
+        ),
+    )
+    .expect("service.json");
     let mut places = Placeholders::new(tmp.path());
     places.port(lotus.port(), "LOTUS_PORT");
     places.port(tcp_port, "FOLLOW_PORT");
+    places.port(kubo.port(), "KUBO_PORT");
     let args = flags(&[
         "--lotus.api",
         &lotus.api_info(),

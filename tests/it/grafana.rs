@@ -147,7 +147,7 @@ fn wallet_balances_are_in_fil() {
 }
 
 #[test]
-fn rows_are_lotus_finality_cluster_follow_ports_exporter() {
+fn rows_are_lotus_finality_cluster_follow_kubo_ports_exporter() {
     let d = dashboard::load();
     let rows: Vec<&str> = panels(&d)
         .into_iter()
@@ -156,7 +156,14 @@ fn rows_are_lotus_finality_cluster_follow_ports_exporter() {
         .collect();
     assert_eq!(
         rows,
-        ["Lotus", "Finality", "Cluster follow", "Ports", "Exporter"]
+        [
+            "Lotus",
+            "Finality",
+            "Cluster follow",
+            "Kubo",
+            "Ports",
+            "Exporter"
+        ]
     );
 }
 
@@ -184,6 +191,19 @@ fn the_finality_row_shows_f3_running_instance_both_lags_and_the_ec_depth() {
             .any(|s| s["color"] == "red" && s["value"] == 20),
         "red from LotusF3Stalled's 20 epochs: {steps:?}"
     );
+}
+
+#[test]
+fn the_kubo_row_shows_each_kubo_up_and_its_version() {
+    let d = dashboard::load();
+    let up = panel_querying(&d, "kubo_up");
+    assert_eq!(up["targets"][0]["legendFormat"], "{{kubo}}", "one per Kubo");
+    assert!(
+        !array(&up["fieldConfig"]["defaults"]["mappings"]).is_empty(),
+        "up/down, not a number"
+    );
+    let info = panel_querying(&d, "kubo_info");
+    assert_eq!(info["type"], "table");
 }
 
 #[test]

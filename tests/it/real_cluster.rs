@@ -517,3 +517,133 @@ async fn port_plan() {
         }
     }
 }
+
+/// The Kubo of `stack` as the exporter labels it, and its series.
+fn kubo_label(stack: &Stack) -> String {
+    format!("127.0.0.1:{}", stack.kubo.api_port)
+}
+
+fn kubo_up(stack: &Stack) -> String {
+    format!("kubo_up{{kubo=\"{}\"}}", kubo_label(stack))
+}
+
+/// The Kubo's entry in `/status`.
+fn kubo_entry(status: &Value, label: &str) -> Value {
+    status["kubo"]
+        .as_array()
+        .and_then(|all| all.iter().find(|k| k["address"] == label))
+        .cloned()
+        .unwrap_or_else(|| panic!("no Kubo {label} in /status: {status:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubo_running() {
+    let stack = Stack::shared().await;
+    let mut version = stack.kubo.command(&stack.bins);
+    version.args(["version", "--number"]);
+    let version = run("ipfs version --number", version)
+        .await
+        .trim()
+        .to_string();
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(stack.kubo.config_path()).unwrap()).unwrap();
+    let peer_id = config["Identity"]["PeerID"].as_str().unwrap().to_string();
+    // Found through Kubo's own config (--ports.kubo-config), its Addresses.API.
+    let exporter = exporter(&stack.exporter_args(), false).await;
+    let m = metrics_when(
+        &exporter,
+        "the real Kubo up",
+        || stack.logs(),
+        |m| m.get(&kubo_up(&stack)) == Some(1.0),
+    )
+    .await;
+    let label = kubo_label(&stack);
+    let info = format!("kubo_info{{kubo=\"{label}\",version=\"{version}\",peer_id=\"{peer_id}\"}}");
+    assert_eq!(m.get(&info), Some(1.0), "{info} missing from:\n{}", m.text);
+    let entry = kubo_entry(&exporter.status().await, &label);
+    assert_eq!(entry["health"], "healthy", "{entry:#}");
+    assert_eq!(entry["found_by"][0]["source"], "kubo_config", "{entry:#}");
+    eprintln!("the real Kubo says AgentVersion {}", entry["agent_version"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubo_stopped() {
+    let stack = Stack::start().await;
+    stack.kubo.daemon.stop().await;
+    let exporter = exporter(&stack.exporter_args(), false).await;
+    metrics_when(
+        &exporter,
+        "the stopped Kubo down",
+        || stack.logs(),
+        |m| m.get(&kubo_up(&stack)) == Some(0.0),
+    )
+    .await;
+    let label = kubo_label(&stack);
+    let entry = kubo_entry(&exporter.status().await, &label);
+    assert_eq!(entry["health"], "unhealthy", "{entry:#}");
+    let reason = entry["reasons"][0].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.starts_with(&format!("Kubo {label} is down: connection refused")),
+        "{entry:#}"
+    );
+    let (code, report) = subcommand("check", &stack.exporter_args()).await;
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains(&format!("Kubo {label}\n")), "{report}");
+    assert!(
+        report.contains(&reason),
+        "{reason:?} missing from:\n{report}"
+    );
+}
+
+/// Sends SIGCONT to a daemon stopped with SIGSTOP when dropped (even when the test fails), so
+/// that it can be stopped cleanly.
+struct Resume<'a>(&'a crate::real::process::Daemon);
+
+impl Drop for Resume<'_> {
+    fn drop(&mut self) {
+        self.0.signal(libc::SIGCONT);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubo_hung() {
+    let stack = Stack::start().await;
+    let name = stack.follower.name.clone();
+    let _resume = Resume(&stack.kubo.daemon);
+    stack.kubo.daemon.signal(libc::SIGSTOP);
+    let exporter = exporter(&stack.exporter_args(), false).await;
+    let m = metrics_when(
+        &exporter,
+        "the hung Kubo down",
+        || stack.logs(),
+        |m| m.get(&kubo_up(&stack)) == Some(0.0),
+    )
+    .await;
+    let label = kubo_label(&stack);
+    let status = exporter.status().await;
+    let entry = kubo_entry(&status, &label);
+    let reason = entry["reasons"][0].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!("Kubo {label} timed out:")),
+        "{entry:#}"
+    );
+    assert_eq!(
+        entry["errors"],
+        serde_json::json!([format!(
+            "kubo_api ({label}): timed out before the scrape deadline"
+        )]),
+        "{entry:#}"
+    );
+    // The follower's /id waits on Kubo (ipfs-cluster asks it first): it times out too, and the
+    // follower is not blamed for it.
+    let follower = status_entry(&status, &name);
+    assert_eq!(follower["api_reachable"], Value::Null, "{follower:#}");
+    assert_eq!(follower["health"], "degraded", "{follower:#}");
+    let why = follower["reasons"][0].as_str().unwrap_or_default();
+    assert!(
+        why.contains(&format!("Kubo {label} on this host timed out too")),
+        "{follower:#}"
+    );
+    assert_eq!(m.get(&of("cluster_follow_api_reachable", &name)), None);
+    assert_eq!(m.value(&of("cluster_follow_ipfs_connected", &name)), 0.0);
+}

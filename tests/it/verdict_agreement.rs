@@ -21,8 +21,9 @@
 //! `LotusF3NotRunning`, `LotusChainFinalityLagHigh`, `LotusECFinalityDegraded`,
 //! `ClusterFollowUnreachable`, `ClusterFollowDisconnected`, `ClusterFollowNoTrustedPeers`,
 //! `ClusterFollowIpfsDown`, `ClusterFollowPinErrors`, `ClusterFollowNotRunning`,
-//! `PortConflict`, `LotusFollowExporterCheckFailing` (also for a sync lag that cannot be
-//! computed although every call answered: the call that left its part out fails).
+//! `KuboDown` (the one alert for a down Kubo its follower uses), `PortConflict`,
+//! `LotusFollowExporterCheckFailing` (also for a sync lag that cannot be computed although every
+//! call answered: the call that left its part out fails).
 //!
 //! Judged over time, not in one scrape's verdict, so no case here (see `docs/verdict.md`):
 //! `LotusChainHeightStalled` (the head compared with 5 minutes and an hour ago),
@@ -36,6 +37,7 @@ use std::path::Path;
 
 use crate::agreement::{self, Views};
 use crate::fakes::cluster::{self, ClusterState, FakeServer};
+use crate::fakes::kubo::{FakeKubo, Mode};
 use crate::fakes::lotus::{distinct_peers, Behavior, F3Certificate, FakeF3, FakeLotus, SyncWorker};
 
 /// A wallet of the fake Lotus holding 1.5 FIL.
@@ -406,6 +408,36 @@ async fn follower_ipfs_down() {
     let (health, alerts, _) = host.judge("follower's IPFS down").await;
     assert_eq!(health, "degraded");
     assert_eq!(alerts, set(&["ClusterFollowIpfsDown"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_down_kubo_its_follower_uses_gives_kubo_down_only() {
+    let host = Host::all_well().await;
+    let kubo = FakeKubo::refusing();
+    std::fs::write(
+        host.config_dir().join("websites").join("service.json"),
+        format!(
+            r#"{{"ipfs_connector": {{"ipfshttp": {{"node_multiaddress": "{}"}}}}}}"#,
+            kubo.multiaddr()
+        ),
+    )
+    .expect("service.json");
+    host.follower_state(|s| {
+        s.ipfs_error = format!("dial tcp {}: connect: connection refused", kubo.label())
+    });
+    let (health, alerts, _) = host.judge("the follower's Kubo down").await;
+    assert_eq!(health, "unhealthy");
+    assert_eq!(alerts, set(&["KuboDown"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answering_kubo_is_healthy_and_nothing_fires() {
+    let mut host = Host::all_well().await;
+    let kubo = FakeKubo::start(Mode::Up).await;
+    host.flags(&["--kubo.api", &kubo.multiaddr()]);
+    let (health, alerts, views) = host.judge("a Kubo answering").await;
+    assert_eq!(health, "healthy", "{}", views.check_output);
+    assert_eq!(alerts, set(&[]));
 }
 
 #[tokio::test(flavor = "multi_thread")]

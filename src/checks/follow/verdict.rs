@@ -158,6 +158,30 @@ pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
     reasons
 }
 
+/// The follower's `/id` timed out while its IPFS daemon did not answer in time either (`why`,
+/// a fact of the Kubo check handed over by `checks/joins.rs`): ipfs-cluster asks its IPFS
+/// daemon before it answers `/id`, so the follower is waiting on it, not hung itself. Its API
+/// reads not measured (absent, not 0) and it is degraded by `ipfs_unreachable`, not unhealthy
+/// by `api_unreachable`. Nothing changes unless `follow_api` timed out.
+pub(super) fn waiting_on_ipfs(report: &mut FollowReport, why: &str) {
+    let timed_out = report
+        .checks
+        .iter()
+        .any(|c| c.check == CHECK_API && c.status == CheckStatus::TimedOut);
+    if !timed_out {
+        return;
+    }
+    let why = crate::contract::Text::new(why).to_string();
+    report.api_reachable = None;
+    report.ipfs_connected = Some(false);
+    report.reasons = vec![HealthReason {
+        code: "ipfs_unreachable",
+        text: format!("its /id waits on its IPFS daemon: {why}"),
+    }];
+    report.ipfs_error = Some(why);
+    report.health = Health::Degraded;
+}
+
 /// Health from the verdict's causes (see the module doc): unhealthy while the API is not
 /// reachable, degraded when [`reasons_of`] found any cause, else healthy.
 pub(super) fn health_of(report: &FollowReport) -> Health {
@@ -212,6 +236,35 @@ mod tests {
         report.api_reachable = Some(false);
         report.reasons = reasons_of(&report);
         assert_eq!(health_of(&report), Health::Unhealthy);
+    }
+
+    #[test]
+    fn a_follower_waiting_on_a_hung_ipfs_daemon_is_degraded_not_unreachable() {
+        let mut report = empty_report(
+            &follower("c", Endpoint::Unix("/x/api-socket".into())),
+            SystemTime::now(),
+        );
+        let api = |status| crate::contract::CheckResult::new(CHECK_API, status, Default::default());
+        report.checks = vec![api(CheckStatus::Failed("refused".into()))];
+        report.api_reachable = Some(false);
+        waiting_on_ipfs(&mut report, "Kubo 127.0.0.1:5001 timed out");
+        assert_eq!(
+            report.api_reachable,
+            Some(false),
+            "only a timed-out /id waits"
+        );
+        report.checks = vec![api(CheckStatus::TimedOut)];
+        report.reasons = reasons_of(&report);
+        report.health = health_of(&report);
+        waiting_on_ipfs(&mut report, "Kubo 127.0.0.1:5001 timed out");
+        assert_eq!(report.api_reachable, None, "not measured, not 0");
+        assert_eq!(report.ipfs_connected, Some(false));
+        assert_eq!(report.health, Health::Degraded);
+        assert_eq!(report.reasons.len(), 1);
+        assert_eq!(report.reasons[0].code, "ipfs_unreachable");
+        assert!(report.reasons[0]
+            .text
+            .contains("Kubo 127.0.0.1:5001 timed out"));
     }
 
     #[test]

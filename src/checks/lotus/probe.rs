@@ -171,6 +171,7 @@ impl LotusProber {
             target: target_rpc,
             token,
             api_source: "/probe target".to_string(),
+            sources: None,
             wallets: Vec::new(),
             ..self.base.clone()
         })

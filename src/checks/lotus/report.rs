@@ -66,8 +66,13 @@ impl SyncStatus {
 pub struct LotusReport {
     /// The API address (never with a token).
     pub api_address: String,
+    /// Where the address came from: `--lotus.api`, `FULLNODE_API_INFO`, the repo's `api` file
+    /// (its path), `default: no PATH`, or `/probe target`.
+    pub api_source: String,
     pub checks: Vec<CheckResult>,
-    /// `Filecoin.Version` answered.
+    /// The Lotus API answered this scrape: `Filecoin.Version` answered ([`Self::version`] is
+    /// then known), or the front in its place (a proxy, a gateway) refused with HTTP 429 or 503
+    /// (something is there: not a stop).
     pub up: bool,
     pub version: Option<NodeVersion>,
     /// Lotus's own network name (`mainnet`, `calibrationnet`, ...).
@@ -119,6 +124,7 @@ impl LotusReport {
             .collect();
         LotusReport {
             api_address,
+            api_source: String::new(),
             checks,
             up: false,
             version: None,

@@ -2,6 +2,7 @@
 //! lagging. Built by `config` from flags and Lotus's own environment variables.
 
 use crate::checks::lotus::rpc::RpcTarget;
+use crate::checks::lotus::source::Sources;
 use crate::secret::Secret;
 
 /// Settings of the Lotus check.
@@ -12,6 +13,10 @@ pub struct LotusConfig {
     pub token: Option<Secret>,
     /// Where the address came from (`--lotus.api`, `FULLNODE_API_INFO`, a repo `api` file, the default).
     pub api_source: String,
+    /// The files the address and token came from, followed as they change (the repo's `api`
+    /// file, `--lotus.token-file`); `None` when nothing is read from a file (`/probe` targets,
+    /// `--lotus.api` without a token file).
+    pub sources: Option<Sources>,
     pub wallets: Vec<WalletSpec>,
     pub max_wallets: usize,
     pub sync_lag_threshold: u64,

@@ -66,17 +66,59 @@ fn impossible_height(height: u64, limit: Option<(u64, u64)>) -> Option<String> {
     })
 }
 
+/// The front's refusals (HTTP 429, 503) of this round's calls, in words: one reason per kind,
+/// starting with what it is (`rate limited`, `unavailable`).
+fn refusal_reasons(refused: &[RpcError], calls: usize) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let limited: Vec<&String> = refused
+        .iter()
+        .filter_map(|e| match e {
+            RpcError::RateLimited { display, .. } => Some(display),
+            _ => None,
+        })
+        .collect();
+    if let Some(display) = limited.first() {
+        reasons.push(format!(
+            "rate limited: {display} answered HTTP 429 Too Many Requests to {} of this scrape's {calls} calls (a proxy or gateway in front of Lotus limits the exporter's calls; what those calls measure is unknown, Lotus itself is not known to be down)",
+            limited.len()
+        ));
+    }
+    let unavailable: Vec<&String> = refused
+        .iter()
+        .filter_map(|e| match e {
+            RpcError::Unavailable { display, .. } => Some(display),
+            _ => None,
+        })
+        .collect();
+    if let Some(display) = unavailable.first() {
+        reasons.push(format!(
+            "unavailable: {display} answered HTTP 503 Service Unavailable to {} of this scrape's {calls} calls (the proxy or gateway in front of Lotus, or Lotus, is overloaded, in maintenance or limiting requests)",
+            unavailable.len()
+        ));
+    }
+    reasons
+}
+
 /// Why a node that is up is not healthy: each part of health needs evidence (synced, no worker
 /// in error, enough peers, a head not ahead of the clock), and each condition a warning rule
 /// of `alerts/lotus-follow-exporter.rules.yml` checks in one scrape is a reason too, judged
 /// with the same thresholds ([`Thresholds`](super::Thresholds), which the rules read from the
-/// exported gauges). A method the node does not serve (skipped) is no evidence against it.
-fn health_reasons(report: &LotusReport, checks: &[CheckResult], threshold: u64) -> Vec<String> {
-    let mut reasons = Vec::new();
+/// exported gauges). A method the node does not serve (skipped) is no evidence against it. A
+/// front that refused calls (`refusals`) is said first; when it refused `Filecoin.Version`
+/// itself nothing was measured, and that is the whole reason.
+fn health_reasons(
+    report: &LotusReport,
+    checks: &[CheckResult],
+    threshold: u64,
+    refusals: Vec<String>,
+) -> Vec<String> {
     if !report.up {
-        reasons.push("the Lotus API did not answer Filecoin.Version".to_string());
-        return reasons;
+        return vec!["the Lotus API did not answer Filecoin.Version".to_string()];
     }
+    if report.version.is_none() && !refusals.is_empty() {
+        return refusals;
+    }
+    let mut reasons = refusals;
     let not_served = |check| matches!(recorded_status(checks, check), CheckStatus::Skipped(_));
     match (report.synced, report.sync_lag_epochs) {
         (Some(true), _) => {}
@@ -235,7 +277,7 @@ impl Assembly {
             }
             _ => None,
         };
-        if report.up && report.expected_height.is_none() {
+        if report.version.is_some() && report.expected_height.is_none() {
             self.blame_missing_expected_height();
         }
         let report = &mut self.report;
@@ -277,7 +319,7 @@ impl Assembly {
             (Some(false), _) => SyncStatus::Syncing,
             (None, _) => SyncStatus::Unknown,
         };
-        report.status = if report.up {
+        report.status = if report.version.is_some() {
             DaemonStatus::Running
         } else if self
             .version_error
@@ -291,7 +333,8 @@ impl Assembly {
             DaemonStatus::Error
         };
         let checks = &self.checks;
-        let reasons = health_reasons(report, checks, sync_lag_threshold);
+        let refusals = refusal_reasons(&self.refused, self.calls);
+        let reasons = health_reasons(report, checks, sync_lag_threshold, refusals);
         report.health = if !report.up {
             Health::Unhealthy
         } else if reasons.is_empty() {
@@ -336,7 +379,7 @@ mod tests {
     }
 
     fn reasons(report: &LotusReport) -> Vec<String> {
-        health_reasons(report, &[], 5)
+        health_reasons(report, &[], 5, Vec::new())
     }
 
     #[test]

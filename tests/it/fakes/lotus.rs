@@ -5,6 +5,11 @@
 //!   `ChainGetTipSetFinalityStatus`) unless [`LotusState::rpc_v2`] is off, as on a Lotus before
 //!   v1.35; any other path is `404 page not found`. A method of one API called on another is
 //!   `-32601`.
+//! - A reverse proxy in front, when asked for: [`LotusState::proxy_refusals`] answers a path with
+//!   the proxy's own page (nginx's `403 Forbidden`, `405 Not Allowed`) before Lotus sees it, and
+//!   [`LotusState::v1_aliases`] serves the v1 API on other paths (`/filecoin`, `/v1/KEY/rpc`),
+//!   as a proxy's `location` mapped to Lotus's `/rpc/v1` does. A front's 429 or 503 to a method
+//!   is [`Behavior::HttpStatus`] (lotus-gateway's per-host limit answers 429 with no body).
 //! - F3 (`lotus-finality.md`): `F3IsRunning`, `F3GetLatestCertificate`, `F3GetProgress`,
 //!   `F3GetManifest` with the reference's shapes; disabled is code 4 `f3 is disabled` on every
 //!   F3 method; enabled but not running is `false`, all-zero progress and code 1 `f3 is not
@@ -156,6 +161,11 @@ pub struct LotusState {
     /// v2 `ecFinalityThresholdDepth`: about 30 healthy, -1 when the EC calculator's threshold
     /// is not met (then `ecFinalizedTipSet` is `null`).
     pub ec_finality_depth: i64,
+    /// Paths a reverse proxy in front answers itself, with this HTTP status and `text/html`
+    /// body, before Lotus sees the request (`/rpc/v2` → 403, as `location /rpc/v2 { deny all; }`).
+    pub proxy_refusals: BTreeMap<String, (u16, String)>,
+    /// Other paths that serve the v1 API (a proxy mapping `/filecoin` to Lotus's `/rpc/v1`).
+    pub v1_aliases: Vec<String>,
 }
 
 /// F3 as the fake serves it.
@@ -183,6 +193,21 @@ pub enum F3Certificate {
     FollowingHead { behind: i64 },
     /// Frozen (a stall): the head moves on, the lag grows.
     Frozen { instance: u64, epoch: i64 },
+}
+
+/// nginx's own error page for `status` (`403 Forbidden`, `405 Not Allowed`), as a reverse proxy
+/// answers a path it does not pass on.
+pub fn nginx_page(status: u16) -> String {
+    let reason = match status {
+        403 => "403 Forbidden",
+        404 => "404 Not Found",
+        405 => "405 Not Allowed",
+        429 => "429 Too Many Requests",
+        502 => "502 Bad Gateway",
+        503 => "503 Service Temporarily Unavailable",
+        _ => "Error",
+    };
+    format!("<html>\r\n<head><title>{reason}</title></head>\r\n<body>\r\n<center><h1>{reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 }
 
 /// Mainnet's F3 bootstrap epoch (`lotus-finality.md`).
@@ -308,6 +333,8 @@ impl LotusState {
             f3: FakeF3::default(),
             rpc_v2: true,
             ec_finality_depth: 30,
+            proxy_refusals: BTreeMap::new(),
+            v1_aliases: Vec::new(),
         };
         state.add_wallet(wallet_a, "1500000000000000000");
         state.add_wallet(wallet_b, "42");
@@ -772,11 +799,23 @@ async fn handle(
         .paths
         .entry(req.uri().path().to_string())
         .or_default() += 1;
-    let v2 = lock(&shared.state).rpc_v2;
+    let (v2, refusal, alias) = {
+        let state = lock(&shared.state);
+        let path = req.uri().path();
+        (
+            state.rpc_v2,
+            state.proxy_refusals.get(path).cloned(),
+            state.v1_aliases.iter().any(|a| a == path),
+        )
+    };
+    if let Some((status, page)) = refusal {
+        return Ok(proxy_page(&shared, status, page));
+    }
     let api = match req.uri().path() {
         "/rpc/v0" => Api::V0,
         "/rpc/v1" => Api::V1,
         "/rpc/v2" if v2 => Api::V2,
+        _ if alias => Api::V1,
         _ => return Ok(plain(&shared, 404, "404 page not found\n")),
     };
     let Some(perms) = shared.authorize(header.as_deref()) else {
@@ -1393,6 +1432,15 @@ fn full(shared: &Arc<Shared>, method: Option<String>, reply: Reply) -> Response<
 
 fn plain(shared: &Arc<Shared>, status: u16, text: &'static str) -> Response<FakeBody> {
     plain_for(shared, None, status, text.to_string())
+}
+
+/// A reverse proxy's own page (`text/html`), e.g. nginx's `403 Forbidden`.
+fn proxy_page(shared: &Arc<Shared>, status: u16, page: String) -> Response<FakeBody> {
+    let body = FakeBody::new(
+        BodyKind::Full(Some(Bytes::from(page))),
+        Tally::new(shared, None),
+    );
+    respond(status, "text/html", body)
 }
 
 fn plain_for(

@@ -8,7 +8,7 @@ use crate::contract::{DaemonStatus, Health, Label};
 pub fn render(report: &LotusReport, out: &mut Families) {
     out.gauge(
         "lotus_up",
-        "1 when the Lotus API answered Filecoin.Version in this scrape, 0 when it did not.",
+        "1 when the Lotus API answered in this scrape: Filecoin.Version's result, or the proxy or gateway in front of Lotus refusing for now (HTTP 429 rate limited, 503 unavailable: something is there, every check fails with the reason); 0 when nothing answered or what answered says Lotus did not (connection refused, a timeout, HTTP 502 or 504, a token refused).",
     )
     .sample(&[], bool_value(report.up));
     if let Some(version) = &report.version {
@@ -58,7 +58,7 @@ pub fn render(report: &LotusReport, out: &mut Families) {
     }
     out.gauge(
         "lotus_status",
-        "Lotus daemon status: the series whose state is current is 1 (running: API answers; stopped: nothing answers and the process table holds no daemon; error: the API fails while a daemon or listener is there or none could be ruled out, e.g. the API is on another host).",
+        "Lotus daemon status: the series whose state is current is 1 (running: Filecoin.Version answers; stopped: nothing answers and the process table holds no daemon; error: the API fails or its front refuses (429, 503) while a daemon or listener is there or none could be ruled out, e.g. the API is on another host).",
     )
     .states(&[], "state", &DaemonStatus::ALL.map(DaemonStatus::as_str), report.status.as_str());
     out.gauge(
