@@ -27,6 +27,7 @@ mod util;
 mod alert_rules;
 mod check_cli;
 mod cli;
+mod docs;
 mod e2e_prometheus;
 mod exposition;
 mod fake_lotus_selftest;
