@@ -286,6 +286,14 @@ async fn crash() {
         )),
         Some(1.0)
     );
+    // The next `run` cannot bind while the file is there: the reason says so (issue 20, class 6).
+    let (code, report) = subcommand("check", &stack.exporter_args()).await;
+    assert_eq!(code, 1, "{report}");
+    let expected = format!(
+        "stale api-socket at {} (left by a crash): remove it before ipfs-cluster-follow can start",
+        socket.display()
+    );
+    assert!(report.contains(&expected), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

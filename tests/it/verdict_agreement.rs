@@ -476,3 +476,124 @@ async fn a_sync_lag_that_cannot_be_computed_fails_the_call_that_left_it_out() {
     let errors = views.status["lotus"]["errors"].to_string();
     assert!(errors.contains("gave no BlockDelay"), "{errors}");
 }
+
+/// Issue 20 class 2 (`follow-ipfs-hung-unreachable`): `/id` waits on a hung IPFS daemon while
+/// the follower's own `/health` answers at once, and no Kubo is watched. IPFS is named, the
+/// follower is not blamed: ClusterFollowIpfsDown only, never ClusterFollowUnreachable.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_waiting_on_its_hung_ipfs_gives_ipfs_down_not_unreachable() {
+    let mut host = Host::all_well().await;
+    host.follower_state(|s| {
+        s.latency
+            .push(("/id".to_string(), std::time::Duration::from_secs(120)))
+    });
+    host.flags(&["--collector.timeout", "2s"]);
+    let (health, alerts, views) = host.judge("follower's /id stalls behind its IPFS").await;
+    assert_eq!(health, "degraded", "{}", views.check_output);
+    assert_eq!(alerts, set(&["ClusterFollowIpfsDown"]));
+    assert_eq!(
+        follower_value(&views, "cluster_follow_api_reachable", "websites"),
+        None,
+        "its API answers: not 0\n{}",
+        views.metrics
+    );
+    assert_eq!(
+        follower_value(&views, "cluster_follow_running", "websites").as_deref(),
+        Some("1")
+    );
+    assert!(
+        views.check_output.contains("IPFS daemon is not answering"),
+        "{}",
+        views.check_output
+    );
+}
+
+/// Issue 20 class 7 (`follow-unexpectedly-unpinned`): pins its IPFS lost degrade the follower
+/// with the count in the reason, and ClusterFollowPinsLost fires.
+#[tokio::test(flavor = "multi_thread")]
+async fn follower_pins_lost_under_it() {
+    let host = Host::all_well().await;
+    host.follower_state(|s| s.pins.push(("unexpectedly_unpinned".to_string(), 40)));
+    let (health, alerts, views) = host.judge("40 pins unexpectedly unpinned").await;
+    assert_eq!(health, "degraded");
+    assert_eq!(alerts, set(&["ClusterFollowPinsLost"]));
+    assert!(
+        views.check_output.contains("40 pins unexpectedly unpinned"),
+        "{}",
+        views.check_output
+    );
+}
+
+/// Issue 20 class 6: after SIGKILL the api-socket stays behind with nothing listening. The
+/// reason says the socket is stale and must be removed; the verdict is the stopped one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_api_socket_left_by_a_crash_is_named() {
+    let host = Host::all_well().await;
+    stopped_follower(&host.config_dir(), "crashed");
+    let socket = host.config_dir().join("crashed").join("api-socket");
+    // A listener dropped without unlinking its file: what a killed process leaves.
+    drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
+    let (health, alerts, views) = host.judge("stale api-socket after a crash").await;
+    assert_eq!(health, "unhealthy");
+    assert_eq!(
+        follower_value(&views, "cluster_follow_running", "crashed").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        alerts,
+        set(&[
+            "ClusterFollowNotRunning",
+            "ClusterFollowUnreachable",
+            "LotusFollowExporterCheckFailing",
+        ])
+    );
+    let expected = format!(
+        "stale api-socket at {} (left by a crash): remove it before ipfs-cluster-follow can start",
+        socket.display()
+    );
+    assert!(
+        views.check_output.contains(&expected),
+        "{}",
+        views.check_output
+    );
+    assert!(
+        views.metrics.contains(
+            "cluster_follow_health_reason{cluster_name=\"crashed\",reason=\"stopped\"} 1"
+        ),
+        "{}",
+        views.metrics
+    );
+}
+
+/// Issue 20 class 6: a follower that just restarted answers its full listing with an empty 204
+/// while its IPFS still holds the pins. That is catching up, not a pinset of 0: the last full
+/// count stays, it is healthy and nothing fires; once it lists again, the next scrape shows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_catching_up_after_a_restart_keeps_its_last_full_count() {
+    let mut host = Host::all_well().await;
+    host.flags(&["--follow.refresh-interval", "1h"]);
+    let exporter = agreement::start(host.tmp.path(), &host.args).await;
+    let pinned = |metrics: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "cluster_follow_pins_listed{cluster_name=\"websites\",status=\"pinned\"} ",
+                )
+                .map(String::from)
+            })
+    };
+    let metrics = exporter.get("/metrics").await;
+    assert_eq!(pinned(&metrics).as_deref(), Some("3"), "{metrics}");
+    // Restarted: every listing is an empty 204 for a while.
+    host.follower_state(|s| s.pins.clear());
+    let views = Views::collect(&exporter).await;
+    let alerts = agreement::assert_agrees("catching up after a restart", &views);
+    assert_eq!(alerts, set(&[]));
+    assert_eq!(views.status["health"], "healthy", "{}", views.check_output);
+    assert_eq!(pinned(&views.metrics).as_deref(), Some("3"), "{}", views.metrics);
+    // It lists again (one more pin since): the next scrape says so, refresh interval or not.
+    host.follower_state(|s| s.pins = vec![("pinned".to_string(), 4)]);
+    let metrics = exporter.get("/metrics").await;
+    assert_eq!(pinned(&metrics).as_deref(), Some("4"), "{metrics}");
+}
