@@ -655,3 +655,56 @@ async fn kubo_hung() {
     assert_eq!(m.get(&of("cluster_follow_api_reachable", &name)), None);
     assert_eq!(m.value(&of("cluster_follow_ipfs_connected", &name)), 0.0);
 }
+
+/// Issue 20, class 2, against the real daemons: Kubo hangs and the exporter watches no Kubo
+/// (the follower named by its socket alone, no service.json read, no Kubo config): its /id
+/// stalls while its /health answers, so IPFS is named and the follower is not blamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubo_hung_and_not_watched() {
+    let stack = Stack::start().await;
+    let name = stack.follower.name.clone();
+    let nothing = tempfile::tempdir().expect("tempdir");
+    let args = vec![
+        "--follow.api".to_string(),
+        format!("{name}=/unix{}", stack.follower.socket().display()),
+        "--follow.config-dir".to_string(),
+        nothing.path().display().to_string(),
+        "--ports.cluster-service-config".to_string(),
+        nothing.path().join("none").display().to_string(),
+        "--ports.kubo-config".to_string(),
+        nothing.path().join("none").display().to_string(),
+        "--collector.timeout".to_string(),
+        "3s".to_string(),
+    ];
+    let _resume = Resume(&stack.kubo.daemon);
+    stack.kubo.daemon.signal(libc::SIGSTOP);
+    let exporter = exporter(&args, false).await;
+    let m = metrics_when(
+        &exporter,
+        "the follower waiting on its hung, unwatched Kubo",
+        || stack.logs(),
+        |m| m.get(&of("cluster_follow_ipfs_connected", &name)) == Some(0.0),
+    )
+    .await;
+    assert!(
+        !m.text.contains("kubo_up"),
+        "no Kubo is watched\n{}",
+        m.text
+    );
+    assert_eq!(m.get(&of("cluster_follow_api_reachable", &name)), None);
+    assert_eq!(m.value(&of("cluster_follow_running", &name)), 1.0);
+    assert_eq!(
+        m.get(&labelled(
+            "cluster_follow_health_reason",
+            &name,
+            "reason",
+            "ipfs_unreachable"
+        )),
+        Some(1.0)
+    );
+    let status = exporter.status().await;
+    let follower = status_entry(&status, &name);
+    assert_eq!(follower["health"], "degraded", "{follower:#}");
+    let why = follower["reasons"][0].as_str().unwrap_or_default();
+    assert!(why.contains("IPFS daemon is not answering"), "{follower:#}");
+}

@@ -18,9 +18,9 @@
 //! Every alert whose condition one scrape can show has a case here (or in the golden states):
 //! `LotusDown`, `LotusNotSynced`, `LotusPeersLow`, `LotusWalletBalanceLow`,
 //! `LotusSyncWorkerError`, `LotusHeadAheadOfClock`, `LotusF3Stalled` (its lag half),
-//! `LotusF3NotRunning`, `LotusChainFinalityLagHigh`, `LotusECFinalityDegraded`,
+//! `LotusF3NotRunning`, `LotusF3NoCertificate`, `LotusChainFinalityLagHigh`, `LotusECFinalityDegraded`,
 //! `ClusterFollowUnreachable`, `ClusterFollowDisconnected`, `ClusterFollowNoTrustedPeers`,
-//! `ClusterFollowIpfsDown`, `ClusterFollowPinErrors`, `ClusterFollowNotRunning`,
+//! `ClusterFollowIpfsDown`, `ClusterFollowPinErrors`, `ClusterFollowPinsLost`, `ClusterFollowNotRunning`,
 //! `KuboDown` (the one alert for a down Kubo its follower uses), `PortConflict`,
 //! `LotusFollowExporterCheckFailing` (also for a sync lag that cannot be computed although every
 //! call answered: the call that left its part out fails).
@@ -323,6 +323,9 @@ async fn lotus_chain_finality_lag_high() {
         // behind its head where a short lag is expected.
         s.f3.certificate = F3Certificate::Null;
         s.ec_finality_depth = 80;
+        // Activated 5 epochs ago: no certificate yet is normal (LotusF3NoCertificate's case
+        // is an F3 activated long ago).
+        s.f3.bootstrap_epoch = s.head_height - 5;
     });
     let (health, alerts, _) = host.judge("finalized tipset 80 behind").await;
     assert_eq!(health, "degraded");
@@ -574,26 +577,109 @@ async fn a_follower_catching_up_after_a_restart_keeps_its_last_full_count() {
     host.flags(&["--follow.refresh-interval", "1h"]);
     let exporter = agreement::start(host.tmp.path(), &host.args).await;
     let pinned = |metrics: &str| {
-        metrics
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(
-                    "cluster_follow_pins_listed{cluster_name=\"websites\",status=\"pinned\"} ",
-                )
-                .map(String::from)
-            })
+        metrics.lines().find_map(|l| {
+            l.strip_prefix(
+                "cluster_follow_pins_listed{cluster_name=\"websites\",status=\"pinned\"} ",
+            )
+            .map(String::from)
+        })
     };
     let metrics = exporter.get("/metrics").await;
     assert_eq!(pinned(&metrics).as_deref(), Some("3"), "{metrics}");
-    // Restarted: every listing is an empty 204 for a while.
-    host.follower_state(|s| s.pins.clear());
+    // It stops (a scrape sees it gone), then comes back answering every listing with an empty
+    // 204 for a while.
+    let socket = host.config_dir().join("websites").join("api-socket");
+    // Its service.json keeps it known while its socket is gone.
+    stopped_follower(&host.config_dir(), "websites");
+    host.followers.clear();
+    std::fs::remove_file(&socket).expect("remove the socket");
+    let metrics = exporter.get("/metrics").await;
+    assert!(
+        metrics.contains("cluster_follow_api_reachable{cluster_name=\"websites\"} 0"),
+        "{metrics}"
+    );
+    let restarted = ClusterState {
+        pins: Vec::new(),
+        ..well_follower()
+    };
+    host.followers
+        .push(cluster::serve_unix(&socket, restarted).await);
     let views = Views::collect(&exporter).await;
     let alerts = agreement::assert_agrees("catching up after a restart", &views);
     assert_eq!(alerts, set(&[]));
     assert_eq!(views.status["health"], "healthy", "{}", views.check_output);
-    assert_eq!(pinned(&views.metrics).as_deref(), Some("3"), "{}", views.metrics);
+    assert_eq!(
+        pinned(&views.metrics).as_deref(),
+        Some("3"),
+        "{}",
+        views.metrics
+    );
     // It lists again (one more pin since): the next scrape says so, refresh interval or not.
     host.follower_state(|s| s.pins = vec![("pinned".to_string(), 4)]);
     let metrics = exporter.get("/metrics").await;
     assert_eq!(pinned(&metrics).as_deref(), Some("4"), "{metrics}");
+}
+
+/// Issue 20 class 3: a gateway or hosted endpoint serving F3 certificates but not
+/// `F3IsRunning` (no `lotus_f3_running`) with F3 1,200 epochs behind: LotusF3Stalled still fires.
+#[tokio::test(flavor = "multi_thread")]
+async fn lotus_f3_stalled_where_f3_is_running_is_not_served() {
+    let host = Host::all_well().await;
+    host.lotus.set_behavior(
+        "Filecoin.F3IsRunning",
+        Behavior::RpcError {
+            code: -32601,
+            message: "method 'Filecoin.F3IsRunning' not found".to_string(),
+        },
+    );
+    host.lotus.state_mut(|s| {
+        let (instance, _) = s.f3_finalized().expect("a certificate");
+        let epoch = s.head_height - 1200;
+        s.f3.certificate = F3Certificate::Frozen { instance, epoch };
+    });
+    let (health, alerts, views) = host.judge("F3 1200 behind, F3IsRunning not served").await;
+    assert_eq!(health, "degraded", "{}", views.check_output);
+    assert_eq!(alerts, set(&["LotusF3Stalled"]));
+    assert!(
+        !views.metrics.contains("\nlotus_f3_running "),
+        "{}",
+        views.metrics
+    );
+}
+
+/// Issue 20 class 3: F3 activated long ago and never produced a certificate (calibnet, for
+/// months): no lag exists, the fallback figure catches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn lotus_f3_activated_long_ago_without_a_certificate() {
+    let host = Host::all_well().await;
+    host.lotus
+        .state_mut(|s| s.f3.certificate = F3Certificate::Null);
+    let (health, alerts, views) = host
+        .judge("F3 without a certificate since activation")
+        .await;
+    assert_eq!(health, "degraded", "{}", views.check_output);
+    assert_eq!(alerts, set(&["LotusF3NoCertificate"]));
+    assert!(
+        views.metrics.contains("\nlotus_f3_uncertified_epochs "),
+        "{}",
+        views.metrics
+    );
+}
+
+/// Issue 20 class 3: before F3's activation epoch nothing about F3 fires or degrades, and
+/// `check` says when it activates on one line.
+#[tokio::test(flavor = "multi_thread")]
+async fn before_f3_activation_nothing_fires_and_check_says_when() {
+    let host = Host::all_well().await;
+    let bootstrap = host.lotus.state_mut(|s| {
+        s.f3.certificate = F3Certificate::Null;
+        // 300 epochs of 30 s ahead.
+        s.f3.bootstrap_epoch = s.head_height + 300;
+        s.f3.bootstrap_epoch
+    });
+    let (health, alerts, views) = host.judge("before F3's activation").await;
+    assert_eq!(health, "healthy", "{}", views.check_output);
+    assert_eq!(alerts, set(&[]));
+    let line = format!("F3 not yet activated (activates at epoch {bootstrap}, in 2h30m)");
+    assert!(views.check_output.contains(&line), "{}", views.check_output);
 }

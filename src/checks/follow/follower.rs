@@ -159,6 +159,9 @@ impl FollowCheck {
                         report.stale_socket = Some(path.display().to_string());
                     }
                 }
+                if !waits_on_ipfs {
+                    self.list_again(follower);
+                }
                 if waits_on_ipfs {
                     runs_by_its_api(report);
                     report.status = DaemonStatus::Running;

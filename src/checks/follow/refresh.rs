@@ -188,6 +188,12 @@ impl FollowCheck {
         due
     }
 
+    /// The follower did not answer: it may be restarting, so its full listing is asked again as
+    /// soon as it answers (then a restarted follower's empty listing is seen as catching up).
+    pub(super) fn list_again(&self, follower: &Follower) {
+        self.with_cache(follower, |c| c.listing.last_attempt = None);
+    }
+
     /// Apply `f` to the follower's cache (created by [`claim_due`](Self::claim_due) beforehand).
     fn with_cache<R>(&self, follower: &Follower, f: impl FnOnce(&mut SlowCache) -> R) -> Option<R> {
         self.lock().slow.get_mut(&follower.name).map(f)
