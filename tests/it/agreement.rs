@@ -62,6 +62,12 @@ pub fn command(tmp: &Path, subcommand: Option<&str>, args: &[String]) -> tokio::
     std::fs::create_dir_all(&empty_bin).expect("empty bin dir");
     let none = none.to_str().expect("utf-8 path");
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"));
+    // 10 s unless the case sets its own (a case that waits out a stalled call).
+    let timeout: &[&str] = if args.iter().any(|a| a == "--collector.timeout") {
+        &[]
+    } else {
+        &["--collector.timeout", "10s"]
+    };
     command
         .args(subcommand)
         .args(["--web.listen-address", "127.0.0.1:0"])
@@ -69,7 +75,7 @@ pub fn command(tmp: &Path, subcommand: Option<&str>, args: &[String]) -> tokio::
         .args(["--lotus.path", none])
         .args(["--ports.cluster-service-config", none])
         .args(["--ports.kubo-config", none])
-        .args(["--collector.timeout", "10s"])
+        .args(timeout)
         .args(["--log.level", "info"])
         .args(args)
         .env_clear()

@@ -20,9 +20,9 @@
 //! Every alert whose condition one scrape can show has a case here (or in the golden states):
 //! `LotusDown`, `LotusNotSynced`, `LotusPeersLow`, `LotusWalletBalanceLow`,
 //! `LotusSyncWorkerError`, `LotusHeadAheadOfClock`, `LotusF3Stalled` (its lag half),
-//! `LotusF3NotRunning`, `LotusChainFinalityLagHigh`, `LotusECFinalityDegraded`,
+//! `LotusF3NotRunning`, `LotusF3NoCertificate`, `LotusChainFinalityLagHigh`, `LotusECFinalityDegraded`,
 //! `ClusterFollowUnreachable`, `ClusterFollowDisconnected`, `ClusterFollowNoTrustedPeers`,
-//! `ClusterFollowIpfsDown`, `ClusterFollowPinErrors`, `ClusterFollowNotRunning`,
+//! `ClusterFollowIpfsDown`, `ClusterFollowPinErrors`, `ClusterFollowPinsLost`, `ClusterFollowNotRunning`,
 //! `KuboDown` (the one alert for a down Kubo its follower uses), `PortConflict`,
 //! `LotusFollowExporterCheckFailing` (also for a sync lag that cannot be computed although every
 //! call answered: the call that left its part out fails).
@@ -317,6 +317,9 @@ async fn lotus_chain_finality_lag_high() {
         // behind its head where a short lag is expected.
         s.f3.certificate = F3Certificate::Null;
         s.ec_finality_depth = 80;
+        // Activated 5 epochs ago: no certificate yet is normal (LotusF3NoCertificate's case
+        // is an F3 activated long ago).
+        s.f3.bootstrap_epoch = s.head_height - 5;
     });
     let (health, alerts, _) = host.judge("finalized tipset 80 behind").await;
     assert_eq!(health, "degraded");
@@ -472,4 +475,202 @@ async fn a_sync_lag_that_cannot_be_computed_fails_the_call_that_left_it_out() {
     assert_eq!(alerts, set(&["LotusFollowExporterCheckFailing"]));
     let errors = views.status["lotus"]["errors"].to_string();
     assert!(errors.contains("gave no BlockDelay"), "{errors}");
+}
+
+/// Issue 20 class 2 (`follow-ipfs-hung-unreachable`): `/id` waits on a hung IPFS daemon while
+/// the follower's own `/health` answers at once, and no Kubo is watched. IPFS is named, the
+/// follower is not blamed: ClusterFollowIpfsDown only, never ClusterFollowUnreachable.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_waiting_on_its_hung_ipfs_gives_ipfs_down_not_unreachable() {
+    let mut host = Host::all_well().await;
+    host.follower_state(|s| {
+        s.latency
+            .push(("/id".to_string(), std::time::Duration::from_secs(120)))
+    });
+    host.flags(&["--collector.timeout", "2s"]);
+    let (health, alerts, views) = host.judge("follower's /id stalls behind its IPFS").await;
+    assert_eq!(health, "degraded", "{}", views.check_output);
+    assert_eq!(alerts, set(&["ClusterFollowIpfsDown"]));
+    assert_eq!(
+        follower_value(&views, "cluster_follow_api_reachable", "websites"),
+        None,
+        "its API answers: not 0\n{}",
+        views.metrics
+    );
+    assert_eq!(
+        follower_value(&views, "cluster_follow_running", "websites").as_deref(),
+        Some("1")
+    );
+    assert!(
+        views.check_output.contains("IPFS daemon is not answering"),
+        "{}",
+        views.check_output
+    );
+}
+
+/// Issue 20 class 7 (`follow-unexpectedly-unpinned`): pins its IPFS lost degrade the follower
+/// with the count in the reason, and ClusterFollowPinsLost fires.
+#[tokio::test(flavor = "multi_thread")]
+async fn follower_pins_lost_under_it() {
+    let host = Host::all_well().await;
+    host.follower_state(|s| s.pins.push(("unexpectedly_unpinned".to_string(), 40)));
+    let (health, alerts, views) = host.judge("40 pins unexpectedly unpinned").await;
+    assert_eq!(health, "degraded");
+    assert_eq!(alerts, set(&["ClusterFollowPinsLost"]));
+    assert!(
+        views.check_output.contains("40 pins unexpectedly unpinned"),
+        "{}",
+        views.check_output
+    );
+}
+
+/// Issue 20 class 6: after SIGKILL the api-socket stays behind with nothing listening. The
+/// reason says the socket is stale and must be removed; the verdict is the stopped one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_api_socket_left_by_a_crash_is_named() {
+    let host = Host::all_well().await;
+    stopped_follower(&host.config_dir(), "crashed");
+    let socket = host.config_dir().join("crashed").join("api-socket");
+    // A listener dropped without unlinking its file: what a killed process leaves.
+    drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
+    let (health, alerts, views) = host.judge("stale api-socket after a crash").await;
+    assert_eq!(health, "unhealthy");
+    assert_eq!(
+        follower_value(&views, "cluster_follow_running", "crashed").as_deref(),
+        Some("0")
+    );
+    // One cause, one alert: not running explains the unanswered API and its failing check.
+    assert_eq!(alerts, set(&["ClusterFollowNotRunning"]));
+    let expected = format!(
+        "stale api-socket at {} (left by a crash): remove it before ipfs-cluster-follow can start",
+        socket.display()
+    );
+    assert!(
+        views.check_output.contains(&expected),
+        "{}",
+        views.check_output
+    );
+    assert!(
+        views.metrics.contains(
+            "cluster_follow_health_reason{cluster_name=\"crashed\",reason=\"stopped\"} 1"
+        ),
+        "{}",
+        views.metrics
+    );
+}
+
+/// Issue 20 class 6: a follower that just restarted answers its full listing with an empty 204
+/// while its IPFS still holds the pins. That is catching up, not a pinset of 0: the last full
+/// count stays, it is healthy and nothing fires; once it lists again, the next scrape shows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_catching_up_after_a_restart_keeps_its_last_full_count() {
+    let mut host = Host::all_well().await;
+    host.flags(&["--follow.refresh-interval", "1h"]);
+    let exporter = agreement::start(host.tmp.path(), &host.args).await;
+    let pinned = |metrics: &str| {
+        metrics.lines().find_map(|l| {
+            l.strip_prefix(
+                "cluster_follow_pins_listed{cluster_name=\"websites\",status=\"pinned\"} ",
+            )
+            .map(String::from)
+        })
+    };
+    let metrics = exporter.get("/metrics").await;
+    assert_eq!(pinned(&metrics).as_deref(), Some("3"), "{metrics}");
+    // It stops (a scrape sees it gone), then comes back answering every listing with an empty
+    // 204 for a while.
+    let socket = host.config_dir().join("websites").join("api-socket");
+    // Its service.json keeps it known while its socket is gone.
+    stopped_follower(&host.config_dir(), "websites");
+    host.followers.clear();
+    std::fs::remove_file(&socket).expect("remove the socket");
+    let metrics = exporter.get("/metrics").await;
+    assert!(
+        metrics.contains("cluster_follow_api_reachable{cluster_name=\"websites\"} 0"),
+        "{metrics}"
+    );
+    let restarted = ClusterState {
+        pins: Vec::new(),
+        ..well_follower()
+    };
+    host.followers
+        .push(cluster::serve_unix(&socket, restarted).await);
+    let views = Views::collect(&exporter).await;
+    let alerts = agreement::assert_agrees("catching up after a restart", &views);
+    assert_eq!(alerts, set(&[]));
+    assert_eq!(views.status["health"], "healthy", "{}", views.check_output);
+    assert_eq!(
+        pinned(&views.metrics).as_deref(),
+        Some("3"),
+        "{}",
+        views.metrics
+    );
+    // It lists again (one more pin since): the next scrape says so, refresh interval or not.
+    host.follower_state(|s| s.pins = vec![("pinned".to_string(), 4)]);
+    let metrics = exporter.get("/metrics").await;
+    assert_eq!(pinned(&metrics).as_deref(), Some("4"), "{metrics}");
+}
+
+/// Issue 20 class 3: a gateway or hosted endpoint serving F3 certificates but not
+/// `F3IsRunning` (no `lotus_f3_running`) with F3 1,200 epochs behind: LotusF3Stalled still fires.
+#[tokio::test(flavor = "multi_thread")]
+async fn lotus_f3_stalled_where_f3_is_running_is_not_served() {
+    let host = Host::all_well().await;
+    host.lotus.set_behavior(
+        "Filecoin.F3IsRunning",
+        Behavior::RpcError {
+            code: -32601,
+            message: "method 'Filecoin.F3IsRunning' not found".to_string(),
+        },
+    );
+    host.lotus.state_mut(|s| {
+        let (instance, _) = s.f3_finalized().expect("a certificate");
+        let epoch = s.head_height - 1200;
+        s.f3.certificate = F3Certificate::Frozen { instance, epoch };
+    });
+    let (health, alerts, views) = host.judge("F3 1200 behind, F3IsRunning not served").await;
+    assert_eq!(health, "degraded", "{}", views.check_output);
+    assert_eq!(alerts, set(&["LotusF3Stalled"]));
+    assert!(
+        !views.metrics.contains("\nlotus_f3_running "),
+        "{}",
+        views.metrics
+    );
+}
+
+/// Issue 20 class 3: F3 activated long ago and never produced a certificate (calibnet, for
+/// months): no lag exists, the fallback figure catches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn lotus_f3_activated_long_ago_without_a_certificate() {
+    let host = Host::all_well().await;
+    host.lotus
+        .state_mut(|s| s.f3.certificate = F3Certificate::Null);
+    let (health, alerts, views) = host
+        .judge("F3 without a certificate since activation")
+        .await;
+    assert_eq!(health, "degraded", "{}", views.check_output);
+    assert_eq!(alerts, set(&["LotusF3NoCertificate"]));
+    assert!(
+        views.metrics.contains("\nlotus_f3_uncertified_epochs "),
+        "{}",
+        views.metrics
+    );
+}
+
+/// Issue 20 class 3: before F3's activation epoch nothing about F3 fires or degrades, and
+/// `check` says when it activates on one line.
+#[tokio::test(flavor = "multi_thread")]
+async fn before_f3_activation_nothing_fires_and_check_says_when() {
+    let host = Host::all_well().await;
+    let bootstrap = host.lotus.state_mut(|s| {
+        s.f3.certificate = F3Certificate::Null;
+        // 300 epochs of 30 s ahead.
+        s.f3.bootstrap_epoch = s.head_height + 300;
+        s.f3.bootstrap_epoch
+    });
+    let (health, alerts, views) = host.judge("before F3's activation").await;
+    assert_eq!(health, "healthy", "{}", views.check_output);
+    assert_eq!(alerts, set(&[]));
+    let line = format!("F3 not yet activated (activates at epoch {bootstrap}, in 2h30m)");
+    assert!(views.check_output.contains(&line), "{}", views.check_output);
 }

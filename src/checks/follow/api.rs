@@ -74,6 +74,11 @@ impl ApiError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ApiError::Http(e) if e.is_unreachable())
     }
+
+    /// True when the connection was refused (a socket file with no listener behind it).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, ApiError::Http(HttpError::Refused(_)))
+    }
 }
 
 /// The parts of the cluster `ID` object (`api/types.go`) the exporter uses.
@@ -223,6 +228,20 @@ impl ApiClient {
         parse_id(&response.body).map_err(|reason| {
             self.not_cluster(PATH, format!("200 {} ({reason})", excerpt(&response.body)))
         })
+    }
+
+    /// `GET /health`: true when it answers 204, as ipfs-cluster's REST API does at once without
+    /// asking its IPFS daemon and without credentials (`api/common/api.go`). Asked beside `/id`,
+    /// which waits on the IPFS daemon: the follower answering here while `/id` stalls is
+    /// waiting on IPFS, not hung itself.
+    pub async fn health(&self, deadline: Instant) -> bool {
+        let Ok(request) = self.get("/health") else {
+            return false;
+        };
+        matches!(
+            http_client::send(&self.endpoint, request, deadline).await,
+            Ok(response) if response.status() == StatusCode::NO_CONTENT
+        )
     }
 
     /// `GET /health/graph`: the number of trusted peers besides `own_id`.

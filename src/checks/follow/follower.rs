@@ -17,6 +17,7 @@ use super::pins::OPERATION_STATES;
 use super::report::{empty_report, FollowReport};
 use super::verdict::{health_of, process_verdict, reasons_of, runs_by_its_api};
 use super::{FollowCheck, CHECK_API, CHECK_PINS, CHECK_PINS_LISTING, CHECK_PROCESS, CHECK_TRUST};
+use crate::net::http_client::Endpoint;
 
 impl FollowCheck {
     /// One follower's report, with the reasons of its verdict.
@@ -84,7 +85,10 @@ impl FollowCheck {
         let known_id = self.lock().peer_ids.get(&follower.name).cloned();
         // The live pin count runs alongside /id with the peer id of the last round; it is used
         // only if /id proves a cluster API with that same id.
-        let (id, early_pins) = tokio::join!(
+        // `/health` answers without the IPFS daemon; `/id` waits on it. Both at once, so a
+        // follower whose `/id` stalls behind a hung IPFS daemon is told from a hung follower
+        // before the deadline, whether or not its Kubo is watched.
+        let (id, early_pins, answers_health) = tokio::join!(
             async {
                 let id = client.id(deadline).await;
                 (id, started.elapsed())
@@ -95,6 +99,7 @@ impl FollowCheck {
                     None => None,
                 }
             },
+            client.health(deadline),
         );
         let (id, id_duration) = id;
         match id {
@@ -128,10 +133,15 @@ impl FollowCheck {
                     .get(&follower.name)
                     .cloned()
                     .unwrap_or_default();
+                let waits_on_ipfs = error.is_timeout() && answers_health;
                 self.not_run(
                     report,
                     follower,
-                    "not run: the API did not answer /id as an ipfs-cluster REST API",
+                    if waits_on_ipfs {
+                        "not run: /id waits on the follower's IPFS daemon (its /health answers)"
+                    } else {
+                        "not run: the API did not answer /id as an ipfs-cluster REST API"
+                    },
                 );
                 // Stopped only when the process table was read and holds no follower process:
                 // unknown (API on another host, /proc hidden, another user's process) is not none.
@@ -140,6 +150,30 @@ impl FollowCheck {
                 } else {
                     DaemonStatus::Error
                 };
+                // A socket file nobody listens on, and no follower process: left by a crash
+                // (a clean stop removes it), and it keeps the next `run` from binding.
+                if let (DaemonStatus::Stopped, Ok(Endpoint::Unix(path))) =
+                    (&report.status, &follower.api)
+                {
+                    if error.is_refused() {
+                        report.stale_socket = Some(path.display().to_string());
+                    }
+                }
+                if !waits_on_ipfs {
+                    self.list_again(follower);
+                }
+                if waits_on_ipfs {
+                    runs_by_its_api(report);
+                    report.status = DaemonStatus::Running;
+                    report.ipfs_only_stalls = true;
+                    // Not measured (absent), not 0: the API answers; IPFS is what does not.
+                    report.api_reachable = None;
+                    report.ipfs_connected = Some(false);
+                    report.ipfs_error = Some(
+                        "no answer to /id before the scrape deadline (it asks its IPFS daemon first)"
+                            .to_string(),
+                    );
+                }
             }
         }
     }
@@ -194,9 +228,10 @@ impl FollowCheck {
         let (live_counts, live_check) = live;
         report.pins = live_counts;
         report.checks.push(self.named(follower, live_check));
-        let ((listed, listed_at), listing_check) = listing;
+        let ((listed, listed_at, catching_up), listing_check) = listing;
         report.pins_listed = listed;
         report.pins_listed_at = listed_at;
+        report.pins_catching_up = catching_up;
         report.checks.push(self.named(follower, listing_check));
         let ((trusted, trusted_at), trust_check) = trust;
         report.trusted_peers = trusted;

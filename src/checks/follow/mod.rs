@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `follow_discovery` | host | lists the config folder and the process table to find followers |
 //! | `follow_binary` | host | `ipfs-cluster-follow --version` of the binary on `PATH` (rerun when the file changes) |
-//! | `follow_api` | follower | `GET /id`, every scrape; reachable only for a real cluster ID object |
+//! | `follow_api` | follower | `GET /id`, every scrape, with `GET /health` beside it (which never asks IPFS); reachable only for a real cluster ID object |
 //! | `follow_pins` | follower | `GET /pins?local=true&filter=<operation states>`, every scrape |
 //! | `follow_pins_listing` | follower | full `GET /pins?local=true`, at most every refresh interval (cached) |
 //! | `follow_trust` | follower | `GET /health/graph` trusted peers, at most every refresh interval (cached) |
@@ -25,8 +25,12 @@
 //! process table holds no follower process) | error (the API fails or is an impostor, while a
 //! process or a listener is there or none could be ruled out).
 //! `health`: unhealthy (API not reachable) | degraded (reachable but no cluster peer besides
-//! itself, no trusted peer, IPFS unreachable, pins in an error state, or the live pin count
-//! failed) | healthy. Each cause is what an alert rule checks (a `cluster-follow` rule, or for
+//! itself, no trusted peer, IPFS unreachable (also when only its IPFS-bound `/id` stalls while
+//! `/health` answers: then the API reads not measured, not unreachable), pins in an error state,
+//! pins unexpectedly unpinned, or the live pin count failed) | healthy. A stopped follower whose
+//! socket file is left behind (a crash) is named so: the stale socket must be removed. An empty
+//! full listing right after one with pins is a restarted follower catching up: the last full
+//! count stays (see `refresh.rs`). Each cause is what an alert rule checks (a `cluster-follow` rule, or for
 //! the failed pin count `LotusFollowExporterCheckFailing`), so the follower is healthy exactly
 //! when none of them would fire (`docs/verdict.md`).
 //!

@@ -47,6 +47,10 @@ pub const OPERATION_STATES: [&str; 7] = [
 ];
 
 /// The states that mean a pin operation failed (the filter composite `error`).
+/// In the cluster pinset, not pinned on the IPFS daemon, no operation running (ipfs-cluster
+/// PR #1537; `pin_error` before it): pins lost under the follower. Only the full listing has it.
+pub const UNEXPECTEDLY_UNPINNED: &str = "unexpectedly_unpinned";
+
 pub const ERROR_STATES: [&str; 3] = ["pin_error", "unpin_error", "cluster_error"];
 
 /// At most this many distinct status names are kept; further unknown ones count as `undefined`.

@@ -20,12 +20,21 @@ use super::{FollowCheck, CHECK_PINS_LISTING, CHECK_TRUST};
 /// A failed listing or trust graph is retried after this long (or the refresh interval, if shorter).
 pub const FAILED_RETRY: Duration = Duration::from_secs(60);
 
+/// How long an empty full listing after one that held pins counts as catching up after a
+/// restart (seen on ipfs-cluster 1.1.6: 44-107 s of empty 204s while Kubo still holds the
+/// pins); an empty listing for longer is taken as it is.
+pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(300);
+
 /// Cached slow figures of one follower.
 #[derive(Debug)]
 pub(super) struct SlowCache {
     endpoint: Endpoint,
     pub(super) listing: Slow<BTreeMap<String, u64>>,
     pub(super) trust: Slow<u64>,
+    /// The last full listing that held pins.
+    last_full: Option<BTreeMap<String, u64>>,
+    /// Since when the listing has come back empty after one that held pins.
+    catching_up_since: Option<Instant>,
 }
 
 /// One cached, rarely refreshed figure.
@@ -79,7 +88,7 @@ impl FollowCheck {
         own_id: &str,
         deadline: Instant,
     ) -> (
-        (Option<BTreeMap<String, u64>>, Option<SystemTime>),
+        (Option<BTreeMap<String, u64>>, Option<SystemTime>, bool),
         CheckResult,
     ) {
         let started = std::time::Instant::now();
@@ -90,11 +99,24 @@ impl FollowCheck {
                 .map(|counts| with_zeros(&TRACKER_STATES, counts.by_status, true))
                 .map_err(|e| api_status(&e))
         };
-        let (value, at, status) = self
-            .refreshed(follower, &client.endpoint, |c| &mut c.listing, fetch)
-            .await;
+        if self.claim_due(follower, &client.endpoint, |c| &mut c.listing) {
+            let outcome = fetch().await;
+            self.with_cache(follower, |c| c.record_listing(outcome, Instant::now()));
+        }
+        let (value, at, status, catching_up) = self
+            .with_cache(follower, |c| {
+                let (value, status) = c.listing.current();
+                let catching_up = c.catching_up_since.is_some();
+                (value, c.listing.last_success, status, catching_up)
+            })
+            .unwrap_or((
+                None,
+                None,
+                CheckStatus::Failed("not fetched yet".into()),
+                false,
+            ));
         let check = CheckResult::new(CHECK_PINS_LISTING, status, started.elapsed());
-        ((value, at), check)
+        ((value, at, catching_up), check)
     }
 
     pub(super) async fn trust(
@@ -166,6 +188,12 @@ impl FollowCheck {
         due
     }
 
+    /// The follower did not answer: it may be restarting, so its full listing is asked again as
+    /// soon as it answers (then a restarted follower's empty listing is seen as catching up).
+    pub(super) fn list_again(&self, follower: &Follower) {
+        self.with_cache(follower, |c| c.listing.last_attempt = None);
+    }
+
     /// Apply `f` to the follower's cache (created by [`claim_due`](Self::claim_due) beforehand).
     fn with_cache<R>(&self, follower: &Follower, f: impl FnOnce(&mut SlowCache) -> R) -> Option<R> {
         self.lock().slow.get_mut(&follower.name).map(f)
@@ -178,7 +206,35 @@ impl SlowCache {
             endpoint,
             listing: Slow::default(),
             trust: Slow::default(),
+            last_full: None,
+            catching_up_since: None,
         }
+    }
+
+    /// Record a full listing. An empty one right after one that held pins is a follower
+    /// catching up after a restart (it answers 204 until its state is loaded), not a pinset
+    /// of 0: the last full count stays, and the listing is asked again on the next scrape,
+    /// for at most [`CATCH_UP_LIMIT`].
+    fn record_listing(
+        &mut self,
+        outcome: Result<BTreeMap<String, u64>, CheckStatus>,
+        now: Instant,
+    ) {
+        let total = |counts: &BTreeMap<String, u64>| counts.values().sum::<u64>();
+        match (&outcome, &self.last_full) {
+            (Ok(counts), Some(last)) if total(counts) == 0 => {
+                let since = *self.catching_up_since.get_or_insert(now);
+                if now.duration_since(since) < CATCH_UP_LIMIT {
+                    self.listing.outcome = Some(Ok(last.clone()));
+                    self.listing.last_attempt = None;
+                    return;
+                }
+            }
+            (Ok(counts), _) if total(counts) > 0 => self.last_full = Some(counts.clone()),
+            _ => {}
+        }
+        self.catching_up_since = None;
+        self.listing.record(outcome);
     }
 }
 
@@ -209,5 +265,46 @@ mod tests {
         assert!(slow.due(t0 + FAILED_RETRY, interval));
         assert!(slow.last_success.is_some());
         assert_eq!(slow.current(), (None, CheckStatus::TimedOut));
+    }
+
+    #[test]
+    fn an_empty_listing_after_one_with_pins_is_catching_up_not_zero() {
+        let endpoint = Endpoint::Unix("/x/api-socket".into());
+        let mut cache = SlowCache::new(endpoint);
+        let counts = |n| BTreeMap::from([("pinned".to_string(), n)]);
+        let t0 = Instant::now();
+        cache.listing.last_attempt = Some(t0);
+        cache.record_listing(Ok(counts(5)), t0);
+        let first_success = cache.listing.last_success;
+        // Restarted: empty 204 while Kubo still holds the pins.
+        cache.record_listing(Ok(counts(0)), t0 + Duration::from_secs(10));
+        assert_eq!(cache.listing.current(), (Some(counts(5)), CheckStatus::Ok));
+        assert!(cache.catching_up_since.is_some());
+        assert_eq!(
+            cache.listing.last_success, first_success,
+            "marked as the old count"
+        );
+        assert!(
+            cache
+                .listing
+                .due(t0 + Duration::from_secs(11), Duration::from_secs(300)),
+            "asked again on the next scrape"
+        );
+        // It lists again: the new listing, at once.
+        cache.record_listing(Ok(counts(6)), t0 + Duration::from_secs(60));
+        assert_eq!(cache.listing.current(), (Some(counts(6)), CheckStatus::Ok));
+        assert!(cache.catching_up_since.is_none());
+        // Empty for longer than a restart takes: a pinset of 0 after all.
+        cache.record_listing(Ok(counts(0)), t0 + Duration::from_secs(100));
+        cache.record_listing(
+            Ok(counts(0)),
+            t0 + Duration::from_secs(100) + CATCH_UP_LIMIT,
+        );
+        assert_eq!(cache.listing.current(), (Some(counts(0)), CheckStatus::Ok));
+        assert!(cache.catching_up_since.is_none());
+        // A follower never seen with pins: its empty listing is what it is.
+        let mut fresh = SlowCache::new(Endpoint::Unix("/y/api-socket".into()));
+        fresh.record_listing(Ok(counts(0)), t0);
+        assert_eq!(fresh.listing.current(), (Some(counts(0)), CheckStatus::Ok));
     }
 }

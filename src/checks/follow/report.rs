@@ -58,6 +58,16 @@ pub struct FollowReport {
     /// Its libp2p addresses from `/id` (for the port plan); from its last good `/id` when it
     /// does not answer this time.
     pub swarm_addresses: Vec<String>,
+    /// The API's unix socket file, when it exists with nothing listening and no follower
+    /// process runs: left by a crash, it keeps the next `ipfs-cluster-follow <name> run` from
+    /// binding (`bind: address already in use`).
+    pub stale_socket: Option<String>,
+    /// `/id` timed out while `/health` (which never asks the IPFS daemon) answered at once: the
+    /// follower runs and waits on its IPFS daemon.
+    pub ipfs_only_stalls: bool,
+    /// The full listing came back empty (204) right after one that held pins: the follower
+    /// has just restarted and is catching up; `pins_listed` is the last full count.
+    pub pins_catching_up: bool,
     pub status: DaemonStatus,
     pub health: Health,
     /// Why `health` is not healthy, every cause (empty when healthy).
@@ -71,7 +81,7 @@ pub struct FollowReport {
 pub struct HealthReason {
     /// A fixed word for the cause (the `reason` label of `cluster_follow_health_reason`):
     /// `stopped`, `api_unreachable`, `no_cluster_peers`, `no_trusted_peers`, `ipfs_unreachable`,
-    /// `pins_unknown`, `pin_errors`.
+    /// `pins_unknown`, `pin_errors`, `pins_lost`.
     pub code: &'static str,
     /// The cause in words, with the follower's own error text where it gave one.
     pub text: String,
@@ -122,6 +132,9 @@ pub(super) fn empty_report(follower: &Follower, last_check: SystemTime) -> Follo
             .filter(|p| p.verified)
             .map(|p| p.pid),
         swarm_addresses: Vec::new(),
+        stale_socket: None,
+        ipfs_only_stalls: false,
+        pins_catching_up: false,
         status: DaemonStatus::Error,
         health: Health::Unhealthy,
         reasons: Vec::new(),

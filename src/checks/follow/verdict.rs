@@ -15,7 +15,7 @@ use crate::contract::{CheckStatus, DaemonStatus, Health};
 use crate::host::process::ProcessTable;
 
 use super::discovery::Follower;
-use super::pins::ERROR_STATES;
+use super::pins::{ERROR_STATES, UNEXPECTEDLY_UNPINNED};
 use super::report::{FollowReport, HealthReason};
 use super::{CHECK_API, CHECK_PINS, CHECK_PROCESS};
 
@@ -99,8 +99,22 @@ pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
             .find(|c| c.check == check)
             .and_then(|c| c.status.failure())
     };
+    if report.ipfs_only_stalls {
+        return vec![reason(
+            "ipfs_unreachable",
+            "its API answers /health at once, but /id, which asks its IPFS daemon first, did not answer before the scrape deadline: its IPFS daemon is not answering (look at the IPFS daemon, not the follower)".to_string(),
+        )];
+    }
     if report.api_reachable != Some(true) {
         let why = failure_of(CHECK_API).unwrap_or_else(|| "it did not answer".to_string());
+        if let (DaemonStatus::Stopped, Some(path)) = (&report.status, &report.stale_socket) {
+            return vec![reason(
+                "stopped",
+                format!(
+                    "stopped: stale api-socket at {path} (left by a crash): remove it before ipfs-cluster-follow can start ({why})"
+                ),
+            )];
+        }
         return vec![if report.status == DaemonStatus::Stopped {
             reason(
                 "stopped",
@@ -132,6 +146,20 @@ pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
         reasons.push(reason(
             "ipfs_unreachable",
             format!("cannot reach its IPFS daemon: {said}"),
+        ));
+    }
+    if let Some(lost) = report
+        .pins_listed
+        .as_ref()
+        .and_then(|listed| listed.get(UNEXPECTEDLY_UNPINNED))
+        .filter(|n| **n > 0)
+    {
+        reasons.push(reason(
+            "pins_lost",
+            format!(
+                "{lost} {} unexpectedly unpinned: in the cluster pinset but no longer pinned on its IPFS daemon (repo reset, moved or garbage-collected?)",
+                if *lost == 1 { "pin" } else { "pins" }
+            ),
         ));
     }
     match &report.pins {
@@ -185,7 +213,9 @@ pub(super) fn waiting_on_ipfs(report: &mut FollowReport, why: &str) {
 /// Health from the verdict's causes (see the module doc): unhealthy while the API is not
 /// reachable, degraded when [`reasons_of`] found any cause, else healthy.
 pub(super) fn health_of(report: &FollowReport) -> Health {
-    if report.api_reachable != Some(true) {
+    if report.ipfs_only_stalls {
+        Health::Degraded
+    } else if report.api_reachable != Some(true) {
         Health::Unhealthy
     } else if report.reasons.is_empty() {
         Health::Healthy

@@ -181,26 +181,32 @@ fn finality_reasons(report: &LotusReport) -> Vec<String> {
     let mut reasons = Vec::new();
     let (f3, chain, limits) = (&report.f3, &report.chain_finality, &report.thresholds);
     let f3_max = i64::try_from(limits.f3_max_finality_lag).unwrap_or(i64::MAX);
+    // Before F3's bootstrap epoch nothing of F3 is expected: no F3 reason, no F3 alert.
+    let pending = f3.activates_at(report.chain_height).is_some();
     match (f3.running(), f3.finality_lag_epochs) {
+        _ if pending => {}
         // LotusF3Stalled, the lag half (the other half, an instance unchanged for 15 minutes,
-        // needs history).
-        (Some(true), Some(lag)) if lag > f3_max => reasons.push(format!(
+        // needs history); also where the node serves certificates but not F3IsRunning.
+        (Some(true) | None, Some(lag)) if lag > f3_max => reasons.push(format!(
             "F3 finalizes {lag} epochs behind the head, more than {f3_max} (--lotus.f3-max-finality-lag): F3 is stalled"
         )),
         // LotusF3NotRunning: quiet only where the head is known to be before F3's bootstrap.
-        (Some(false), _) => {
-            let bootstrap = f3.manifest.as_ref().map(|m| m.bootstrap_epoch);
-            let before_bootstrap = report.chain_height.zip(bootstrap).is_some_and(|(h, b)| h < b);
-            if !before_bootstrap {
-                reasons.push("F3 is enabled but not running".to_string());
-            }
-        }
+        (Some(false), _) => reasons.push("F3 is enabled but not running".to_string()),
         _ => {}
+    }
+    // LotusF3NoCertificate: activated long ago, never certified (no lag to compare).
+    let uncertified = f3.uncertified_epochs(report.chain_height);
+    if let Some(epochs) = uncertified.filter(|n| i64::try_from(*n).unwrap_or(i64::MAX) > f3_max) {
+        if f3.running() != Some(false) {
+            reasons.push(format!(
+                "F3 has produced no certificate in the {epochs} epochs since its bootstrap epoch, more than {f3_max} (--lotus.f3-max-finality-lag): F3 is stalled"
+            ));
+        }
     }
     // LotusChainFinalityLagHigh: only where a short lag is expected (F3 running, or an EC depth).
     let max = i64::try_from(limits.max_finality_lag).unwrap_or(i64::MAX);
-    let short_lag_expected =
-        f3.running() == Some(true) || chain.ec_threshold_depth.is_some_and(|d| d >= 0);
+    let short_lag_expected = (f3.running() == Some(true) && !pending)
+        || chain.ec_threshold_depth.is_some_and(|d| d >= 0);
     if let Some(lag) = chain.finality_lag_epochs.filter(|l| *l > max) {
         if short_lag_expected {
             reasons.push(format!(
@@ -446,6 +452,43 @@ mod tests {
         );
         report.f3.state = F3State::Disabled;
         assert!(reasons(&report).is_empty());
+    }
+
+    #[test]
+    fn f3_is_judged_whichever_figure_is_missing_and_not_before_its_activation() {
+        // Certificates served, F3IsRunning not: the lag alone says it.
+        let mut report = well();
+        report.f3.state = F3State::NotServed;
+        report.f3.finality_lag_epochs = Some(1200);
+        assert_eq!(
+            reasons(&report),
+            ["F3 finalizes 1200 epochs behind the head, more than 20 (--lotus.f3-max-finality-lag): F3 is stalled"]
+        );
+        // Activated long ago, never a certificate: the epochs since the bootstrap say it.
+        let mut report = well();
+        report.f3.latest_instance = None;
+        report.f3.finalized_height = None;
+        report.f3.finality_lag_epochs = None;
+        report.f3.no_certificate = true;
+        let head = report.chain_height.unwrap_or_default();
+        let since = head - 4_920_480;
+        assert_eq!(
+            reasons(&report),
+            [format!("F3 has produced no certificate in the {since} epochs since its bootstrap epoch, more than 20 (--lotus.f3-max-finality-lag): F3 is stalled")]
+        );
+        report.f3.state = F3State::NotRunning;
+        assert_eq!(
+            reasons(&report),
+            ["F3 is enabled but not running"],
+            "one cause, one reason"
+        );
+        // Before the bootstrap epoch: nothing of F3, not even a long finality lag.
+        report.f3.state = F3State::Running;
+        report.chain_height = Some(4_920_000);
+        report.f3.finality_lag_epochs = Some(900);
+        report.chain_finality.ec_threshold_depth = None;
+        report.chain_finality.finality_lag_epochs = Some(900);
+        assert!(reasons(&report).is_empty(), "{:?}", reasons(&report));
     }
 
     #[test]

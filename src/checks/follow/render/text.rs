@@ -62,6 +62,11 @@ fn render_follower(follower: &FollowReport, out: &mut String) {
         } else {
             listed.join(", ")
         };
-        let _ = writeln!(out, "  pins:     {listed}");
+        let marker = if follower.pins_catching_up {
+            " (last full count: catching up after a restart, its listing is empty for now)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  pins:     {listed}{marker}");
     }
 }

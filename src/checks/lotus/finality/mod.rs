@@ -283,7 +283,7 @@ fn judge_f3(
                 report.latest_instance = Some(instance);
                 report.finalized_height = Some(epoch);
             }
-            Ok(None) => {}
+            Ok(None) => report.no_certificate = true,
             Err(e) => fail(shape_failure(e)),
         },
         Answer::Failed(status) => fail(status),

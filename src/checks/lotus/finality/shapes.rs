@@ -83,6 +83,8 @@ pub struct F3Report {
     /// Head height minus `finalized_height`; negative when the head is below what F3 finalized.
     pub finality_lag_epochs: Option<i64>,
     pub progress: Option<F3Progress>,
+    /// `F3GetLatestCertificate` answered `null`: F3 has produced no certificate yet.
+    pub no_certificate: bool,
 }
 
 impl F3Report {
@@ -95,7 +97,25 @@ impl F3Report {
             finalized_height: None,
             finality_lag_epochs: None,
             progress: None,
+            no_certificate: false,
         }
+    }
+
+    /// F3's bootstrap epoch, when the head is known to be before it: F3 is not yet activated,
+    /// and nothing about it is expected to run, finalize or certify.
+    pub fn activates_at(&self, head: Option<u64>) -> Option<u64> {
+        let bootstrap = self.manifest.as_ref()?.bootstrap_epoch;
+        (head? < bootstrap).then_some(bootstrap)
+    }
+
+    /// Epochs since F3's bootstrap epoch without a certificate: the fallback for a finality lag
+    /// that cannot exist yet (an F3 activated long ago that never certified anything). `None`
+    /// once a certificate exists, before the bootstrap, or where that is unknown.
+    pub fn uncertified_epochs(&self, head: Option<u64>) -> Option<u64> {
+        let bootstrap = self.manifest.as_ref()?.bootstrap_epoch;
+        let head = head?;
+        (self.no_certificate && self.latest_instance.is_none() && head >= bootstrap)
+            .then(|| head - bootstrap)
     }
 
     /// `Some(true)` running, `Some(false)` enabled but not running, `None` disabled or unknown.

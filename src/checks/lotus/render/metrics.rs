@@ -147,6 +147,14 @@ fn finality(report: &LotusReport, out: &mut Families) {
         "Head height minus lotus_f3_finalized_height (4-10 epochs normally; negative when the head is below what F3 finalized).",
     )
     .maybe(&[], signed(f3.finality_lag_epochs));
+    out.gauge(
+        "lotus_f3_uncertified_epochs",
+        "Epochs since F3's bootstrap epoch (lotus_f3_bootstrap_epoch) while the node answers that F3 has no certificate yet: the fallback for lotus_f3_finality_lag_epochs, which needs a certificate. Absent once one exists, before the bootstrap epoch, and where the certificate or the manifest is not served.",
+    )
+    .maybe(
+        &[],
+        as_f64(f3.uncertified_epochs(report.chain_height)),
+    );
     let progress = f3.progress;
     out.gauge(
         "lotus_f3_progress_instance",

@@ -66,11 +66,28 @@ fn heading(lotus: &crate::checks::lotus::LotusReport) -> String {
     }
 }
 
+/// `2h30m`, `45m`, `3d4h`: how long until an epoch, to the minute.
+fn hours_minutes(seconds: u64) -> String {
+    let (days, hours, minutes) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, h) => format!("{h}h{minutes}m"),
+        (d, h) => format!("{d}d{h}h"),
+    }
+}
+
 /// One line on finality: F3's state and lag, then the node's finalized tipset and EC depth.
 pub(crate) fn finality_line(lotus: &LotusReport) -> String {
     let f3 = &lotus.f3;
     let mut f3_part = format!("F3 {}", f3.state.as_str());
-    if let (Some(instance), Some(height)) = (f3.latest_instance, f3.finalized_height) {
+    if let Some(bootstrap) = f3.activates_at(lotus.chain_height) {
+        f3_part = format!("F3 not yet activated (activates at epoch {bootstrap}");
+        if let (Some(head), Some(delay)) = (lotus.chain_height, lotus.block_delay_seconds) {
+            let seconds = (bootstrap - head).saturating_mul(delay);
+            let _ = write!(f3_part, ", in {}", hours_minutes(seconds));
+        }
+        f3_part.push(')');
+    } else if let (Some(instance), Some(height)) = (f3.latest_instance, f3.finalized_height) {
         let lag = f3
             .finality_lag_epochs
             .map_or_else(String::new, |l| format!(", {l} epochs behind the head"));
