@@ -139,11 +139,43 @@ async fn respond(
             .await
         }
     };
+    let response = guard_page(response);
     if is_head {
         strip_body(response)
     } else {
         response
     }
+}
+
+/// The status page has no script, frame or outside resource: an HTML answer says so to the
+/// browser (no script runs even if a string escaped, the page cannot be framed, its type is not
+/// sniffed). `--web.config.file` headers, applied after, may still set their own.
+pub const PAGE_HEADERS: [(&str, &str); 3] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+];
+
+fn guard_page(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    let headers = response.headers_mut();
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        for (name, value) in PAGE_HEADERS {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    } else {
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    response
 }
 
 /// Collect within the scrape's budget and render the snapshot.

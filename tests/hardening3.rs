@@ -1,0 +1,176 @@
+//! Hardening round 3 (issue 21): each attack class, with the reproducer's example and its
+//! siblings. A reload that never fails open, `/probe` that cannot be turned against the host,
+//! fair connection slots for Prometheus, trust in the port plan, and the small ones (gzip
+//! q-values, the status page's headers, a CA used as a server certificate).
+
+mod fakes;
+mod util;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fakes::lotus::FakeLotus;
+use lotus_follow_exporter::server::web::WebConfig;
+
+// ---------------------------------------------------------------------------------------------
+// Class 1: a reload never fails open.
+
+fn basic_auth_yaml(user: &str, password: &str) -> String {
+    let hash = bcrypt::hash(password, 4).unwrap();
+    format!("basic_auth_users:\n  {user}: '{hash}'\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rewriting_the_web_config_in_place_never_lets_a_request_in_without_credentials() {
+    let lotus = FakeLotus::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.yml");
+    let text = basic_auth_yaml("prometheus", "secret-pw");
+    std::fs::write(&path, &text).unwrap();
+    let mut config = util::config(&["--lotus.api", &lotus.api_info()]);
+    config.web_config_file = Some(path.clone());
+    let exporter = Arc::new(util::start_with_web(config, WebConfig::load(&path).unwrap()).await);
+    // Requests race every rewrite, as Prometheus's scrapes and a deploy tool's `cat > web.yml` do.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut spammers = Vec::new();
+    for _ in 0..4 {
+        let (exporter, stop) = (exporter.clone(), stop.clone());
+        spammers.push(tokio::spawn(async move {
+            let mut open = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if exporter.get("/healthz").await.status == 200 {
+                    open += 1;
+                }
+            }
+            open
+        }));
+    }
+    for round in 0..100 {
+        let mut file = std::fs::File::create(&path).unwrap();
+        tokio::task::yield_now().await;
+        file.write_all(text.as_bytes()).unwrap();
+        drop(file);
+        let page = exporter.get("/metrics").await;
+        assert_eq!(
+            page.status, 401,
+            "rewrite {round}: the complete file holds users"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for spammer in spammers {
+        assert_eq!(
+            spammer.await.unwrap(),
+            0,
+            "a request got in without credentials"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Class 8: gzip q-values, the status page's headers, a CA used as a server certificate.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gzip_is_refused_however_the_client_says_so() {
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&["--lotus.api", &lotus.api_info()]).await;
+    for refused in ["GZIP;Q=0", "gzip;q=0, *", "gzip;q=abc", "*;q=0", "identity"] {
+        let page = exporter
+            .request(
+                http::Method::GET,
+                "/metrics",
+                &[("Accept-Encoding", refused)],
+            )
+            .await;
+        assert_eq!(page.status, 200);
+        assert!(page.headers.get("content-encoding").is_none(), "{refused}");
+        assert!(page.body.contains("lotus_up"), "{refused}");
+    }
+    let page = exporter
+        .request(
+            http::Method::GET,
+            "/metrics",
+            &[("Accept-Encoding", "gzip;q=0.5")],
+        )
+        .await;
+    assert_eq!(page.headers["content-encoding"], "gzip");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_forbids_scripts_framing_and_sniffing() {
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&["--lotus.api", &lotus.api_info()]).await;
+    let status_page = exporter
+        .request(http::Method::GET, "/", &[("Accept", "text/html")])
+        .await;
+    let landing = exporter.get("/").await;
+    for page in [&status_page, &landing] {
+        assert_eq!(page.status, 200);
+        assert!(page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("style-src 'unsafe-inline'"),
+            "{csp}"
+        );
+        assert!(
+            !csp.contains("script-src"),
+            "no script is ever allowed: {csp}"
+        );
+        assert_eq!(page.headers["x-content-type-options"], "nosniff");
+        assert_eq!(page.headers["x-frame-options"], "DENY");
+    }
+    assert!(
+        status_page.body.contains("<style"),
+        "the inline style the policy allows"
+    );
+    assert_eq!(
+        exporter.get("/metrics").await.headers["x-content-type-options"],
+        "nosniff"
+    );
+}
+
+/// A self-signed certificate that says it is a CA (what `openssl req -x509` makes by default).
+fn self_signed_ca_as_server(dir: &Path) -> (String, Arc<rustls::ServerConfig>) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let path = dir.join("self-signed.pem");
+    std::fs::write(&path, cert.pem()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], der)
+        .unwrap();
+    (path.to_str().unwrap().to_string(), Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_self_signed_ca_given_as_its_own_ca_file_is_explained_to_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, server) = self_signed_ca_as_server(dir.path());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
+    let serving = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = acceptor.accept(stream).await;
+        }
+    });
+    let api = format!("https://localhost:{port}/rpc/v1");
+    let exporter = util::start(&["--lotus.api", &api, "--lotus.ca-file", &ca_file]).await;
+    let text = exporter.get("/status").await.body;
+    assert!(
+        text.contains("basicConstraints CA:FALSE") && text.contains("--lotus.ca-file"),
+        "{text}"
+    );
+    assert!(!text.contains("CaUsedAsEndEntity"), "{text}");
+    serving.abort();
+}
