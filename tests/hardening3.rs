@@ -174,3 +174,162 @@ async fn a_self_signed_ca_given_as_its_own_ca_file_is_explained_to_the_operator(
     assert!(!text.contains("CaUsedAsEndEntity"), "{text}");
     serving.abort();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Class 3: a probe module's token goes only where the module says.
+
+/// A listener that counts the connections it accepts (an attacker's, another local user's).
+struct Trap {
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Trap {
+    fn on_tcp(listener: tokio::net::TcpListener) -> Trap {
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Trap { accepted, task }
+    }
+
+    fn on_unix(listener: tokio::net::UnixListener) -> Trap {
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Trap { accepted, task }
+    }
+
+    fn connections(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Trap {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn probe_modules(dir: &Path, yaml: &str) -> String {
+    std::fs::write(dir.join("fleet-token"), fakes::lotus::READ_TOKEN).unwrap();
+    let path = dir.join("probe.yml");
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_modules_token_never_reaches_another_listener_on_this_host() {
+    let lotus = FakeLotus::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let modules = probe_modules(
+        dir.path(),
+        "modules:\n  lotus_read:\n    token_file: fleet-token\n",
+    );
+    let exporter = util::start(&[
+        "--lotus.api",
+        &lotus.api_info(),
+        "--web.enable-probe",
+        "--probe.config.file",
+        &modules,
+    ])
+    .await;
+    // The reproducer's two listeners: another loopback address and a unix socket.
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let loopback = Trap::on_tcp(listener);
+    let socket = dir.path().join("attacker.sock");
+    let unix = Trap::on_unix(tokio::net::UnixListener::bind(&socket).unwrap());
+    let targets = [
+        format!("http://127.0.0.2:{port}"),
+        format!("127.0.0.2:{port}"),
+        format!("/ip4/127.0.0.2/tcp/{port}/http"),
+        format!("/unix{}", socket.display()),
+        format!("http://localhost:{}", lotus.port()),
+    ];
+    for target in &targets {
+        let page = exporter
+            .get(&format!("/probe?target={target}&module=lotus_read"))
+            .await;
+        assert_eq!(page.status, 400, "{target}: {}", page.body);
+        assert!(page.body.contains("token_targets"), "{}", page.body);
+        assert!(!page.body.contains(fakes::lotus::READ_TOKEN));
+    }
+    assert_eq!(
+        loopback.connections() + unix.connections(),
+        0,
+        "nothing was sent"
+    );
+    // The same targets with module `lotus` are probed, and get no token.
+    let page = exporter
+        .get(&format!("/probe?target=127.0.0.2:{port}&module=lotus"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(loopback.connections() > 0);
+    // The configured Lotus gets the module's token.
+    let page = exporter
+        .get(&format!(
+            "/probe?target=127.0.0.1:{}&module=lotus_read",
+            lotus.port()
+        ))
+        .await;
+    assert_eq!(util::Metrics::parse(&page.body).value("probe_success"), 1.0);
+    let bearer = format!("Bearer {}", fakes::lotus::READ_TOKEN);
+    assert!(lotus
+        .auth_headers()
+        .iter()
+        .any(|h| h.as_deref() == Some(&bearer[..])));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_https_a_verifying_certificate_is_not_enough_for_the_token() {
+    let node = FakeLotus::start().await;
+    let ca = fakes::tls_proxy::Ca::new("fleet CA");
+    let proxy = fakes::tls_proxy::TlsProxy::start(&ca, &["localhost"], false, node.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    ca.write(dir.path(), "ca.pem");
+    let port = proxy.addr.port();
+    let modules = probe_modules(
+        dir.path(),
+        &format!(
+            "modules:\n  strict:\n    token_file: fleet-token\n    ca_file: ca.pem\n  fleet:\n    token_file: fleet-token\n    ca_file: ca.pem\n    token_targets: ['https://localhost:{port}']\n"
+        ),
+    );
+    let exporter = util::start(&[
+        "--lotus.api",
+        "/ip4/127.0.0.1/tcp/1/http",
+        "--web.enable-probe",
+        "--probe.config.file",
+        &modules,
+    ])
+    .await;
+    let target = format!("https://localhost:{port}");
+    let refused = exporter
+        .get(&format!("/probe?target={target}&module=strict"))
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(node.auth_headers().is_empty(), "nothing reached the node");
+    let page = exporter
+        .get(&format!("/probe?target={target}&module=fleet"))
+        .await;
+    assert_eq!(
+        util::Metrics::parse(&page.body).value("probe_success"),
+        1.0,
+        "{}",
+        page.body
+    );
+    let bearer = format!("Bearer {}", fakes::lotus::READ_TOKEN);
+    assert!(node
+        .auth_headers()
+        .iter()
+        .any(|h| h.as_deref() == Some(&bearer[..])));
+}

@@ -28,9 +28,13 @@ async fn two_nodes_in_different_states_each_report_their_own_figures() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), READ_TOKEN).unwrap();
     let modules = dir.path().join("probe.yml");
+    // The token may go to the lagging node (and the configured Lotus), nowhere else.
     std::fs::write(
         &modules,
-        "modules:\n  lotus_read:\n    token_file: token\n    timeout: 20s\n",
+        format!(
+            "modules:\n  lotus_read:\n    token_file: token\n    timeout: 20s\n    token_targets: ['http://127.0.0.1:{}']\n",
+            lagging.port()
+        ),
     )
     .unwrap();
     // The exporter's own Lotus is the synced node, with a token: probes must not reuse it.

@@ -28,7 +28,7 @@ pub struct Flags {
     #[arg(long = "web.enable-probe", global = true)]
     pub web_enable_probe: bool,
 
-    /// YAML file of `/probe` modules (per module: token_file, ca_file, timeout); module `lotus` exists without it and sends no token.
+    /// YAML file of `/probe` modules (per module: token_file, token_targets, ca_file, timeout); module `lotus` exists without it and sends no token; a token goes only to the configured Lotus and the module's token_targets.
     #[arg(long = "probe.config.file", global = true)]
     pub probe_config_file: Option<PathBuf>,
 
