@@ -1,6 +1,6 @@
 //! The exporter's own process-wide counters, bumped where the event happens (the HTTP client, the
-//! connection slots) and read by the renderer: bytes read from backends, connections refused and
-//! evicted.
+//! connection slots, `/probe`) and read by the renderer: bytes read from backends, connections
+//! refused and evicted, probes refused.
 
 use std::sync::atomic::AtomicU64;
 
@@ -10,3 +10,6 @@ pub static BODY_BYTES_READ: AtomicU64 = AtomicU64::new(0);
 pub static CONNECTIONS_REFUSED: AtomicU64 = AtomicU64::new(0);
 /// Idle connections closed to admit a new one (`..._connections_evicted_total`).
 pub static CONNECTIONS_EVICTED: AtomicU64 = AtomicU64::new(0);
+/// `/probe` requests answered 503 because `--probe.max-concurrent` were being answered
+/// (`..._probes_refused_total`).
+pub static PROBES_REFUSED: AtomicU64 = AtomicU64::new(0);

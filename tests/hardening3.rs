@@ -333,3 +333,348 @@ async fn over_https_a_verifying_certificate_is_not_enough_for_the_token() {
         .iter()
         .any(|h| h.as_deref() == Some(&bearer[..])));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Classes 2 and 5: what /probe may cost, and probes nobody waits for.
+
+/// A Lotus that accepts connections, reads each request and never answers; it counts the
+/// connections the exporter holds open to it.
+struct HungTarget {
+    port: u16,
+    open: tokio::sync::watch::Receiver<usize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HungTarget {
+    async fn start() -> HungTarget {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, open) = tokio::sync::watch::channel(0usize);
+        let tx = Arc::new(tx);
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tx.send_modify(|n| *n += 1);
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    // Read until the exporter closes its end; never answer.
+                    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                    tx.send_modify(|n| *n -= 1);
+                });
+            }
+        });
+        HungTarget { port, open, task }
+    }
+
+    /// Wait until the exporter holds `test` of connections open.
+    async fn until(&self, test: impl Fn(usize) -> bool, what: &str) {
+        let mut open = self.open.clone();
+        let reached = tokio::time::timeout(Duration::from_secs(60), open.wait_for(|n| test(*n)));
+        assert!(
+            reached.await.is_ok(),
+            "not reached: {what} ({} open)",
+            *self.open.borrow()
+        );
+    }
+}
+
+impl Drop for HungTarget {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Send one request and keep the connection, without reading the answer.
+async fn send(addr: std::net::SocketAddr, path: &str) -> Option<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    Some(stream)
+}
+
+/// Send one request and hang up at once, without reading the answer.
+async fn fire_and_forget(addr: std::net::SocketAddr, path: String) {
+    drop(send(addr, &path).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_whose_client_hung_up_stops_at_once() {
+    let target = HungTarget::start().await;
+    let exporter = util::start(&[
+        "--lotus.api",
+        "/ip4/127.0.0.1/tcp/1/http",
+        "--web.enable-probe",
+        "--collector.timeout",
+        "300s",
+    ])
+    .await;
+    let path = format!("/probe?target=127.0.0.1:{}", target.port);
+    let client = send(exporter.addr, &path).await;
+    target
+        .until(|n| n > 0, "the probe reached the target")
+        .await;
+    drop(client);
+    // Its deadline is minutes away: only cancelling the run closes these connections.
+    target
+        .until(|n| n == 0, "the probe's connections were closed")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_beyond_max_concurrent_are_refused_at_once_and_counted() {
+    let (first, second) = (HungTarget::start().await, HungTarget::start().await);
+    let exporter = Arc::new(
+        util::start(&[
+            "--lotus.api",
+            "/ip4/127.0.0.1/tcp/1/http",
+            "--web.enable-probe",
+            "--probe.max-concurrent",
+            "2",
+        ])
+        .await,
+    );
+    let header = [("X-Prometheus-Scrape-Timeout-Seconds", "60")];
+    let mut held = Vec::new();
+    for target in [&first, &second] {
+        let (exporter, path) = (
+            exporter.clone(),
+            format!("/probe?target=127.0.0.1:{}", target.port),
+        );
+        held.push(tokio::spawn(async move {
+            exporter
+                .request(http::Method::GET, &path, &header)
+                .await
+                .status
+        }));
+        target.until(|n| n > 0, "the probe runs").await;
+    }
+    let before = exporter
+        .metrics()
+        .await
+        .value("lotus_follow_exporter_probes_refused_total");
+    let lotus = FakeLotus::start().await;
+    let page = exporter
+        .get(&format!("/probe?target=127.0.0.1:{}", lotus.port()))
+        .await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert_eq!(page.headers["retry-after"], "1");
+    assert!(
+        page.body.contains("--probe.max-concurrent"),
+        "{}",
+        page.body
+    );
+    assert_eq!(lotus.total_calls(), 0, "a refused probe calls nothing");
+    let after = exporter
+        .metrics()
+        .await
+        .value("lotus_follow_exporter_probes_refused_total");
+    assert_eq!(after - before, 1.0);
+    for probe in held {
+        probe.abort();
+    }
+    // The slots come back once those clients are gone.
+    first.until(|n| n == 0, "the first probe stopped").await;
+    second.until(|n| n == 0, "the second probe stopped").await;
+    let page = exporter
+        .get(&format!("/probe?target=127.0.0.1:{}", lotus.port()))
+        .await;
+    assert_eq!(util::Metrics::parse(&page.body).value("probe_success"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_reads_no_more_than_its_memory_budget() {
+    let lotus = FakeLotus::start().await;
+    // Every call answers 8 MB, chunked (no length to refuse it by): the reproducer's target.
+    lotus.set_default_behavior(fakes::lotus::Behavior::HugeBody(8_000_000));
+    let exporter = util::start(&[
+        "--lotus.api",
+        "/ip4/127.0.0.1/tcp/1/http",
+        "--web.enable-probe",
+    ])
+    .await;
+    let read = |m: &util::Metrics| m.value("lotus_follow_exporter_backend_body_bytes_read_total");
+    let before = read(&exporter.metrics().await);
+    let page = exporter
+        .get(&format!("/probe?target=127.0.0.1:{}", lotus.port()))
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(util::Metrics::parse(&page.body).value("probe_success"), 0.0);
+    let grown = read(&exporter.metrics().await) - before;
+    let budget = lotus_follow_exporter::checks::lotus::probe::DEFAULT_MEMORY_BUDGET as f64;
+    assert!(
+        grown < 2.0 * budget,
+        "one probe read {grown} bytes (budget {budget}); {} calls were made",
+        lotus.total_calls()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hurried_client_never_makes_a_patient_probe_see_a_healthy_node_down() {
+    let lotus = FakeLotus::start().await;
+    lotus.set_behavior(
+        "Filecoin.Version",
+        fakes::lotus::Behavior::Delay(Duration::from_millis(300)),
+    );
+    let exporter = Arc::new(
+        util::start(&[
+            "--lotus.api",
+            "/ip4/127.0.0.1/tcp/1/http",
+            "--web.enable-probe",
+            "--probe.max-concurrent",
+            "64",
+            "--collector.timeout",
+            "20s",
+        ])
+        .await,
+    );
+    let path = format!("/probe?target=127.0.0.1:{}", lotus.port());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Clients whose deadline (0.51 s - 0.5 s) every answer misses, probing all the time.
+    let hurried: Vec<_> = (0..8)
+        .map(|_| {
+            let (exporter, stop, path) = (exporter.clone(), stop.clone(), path.clone());
+            tokio::spawn(async move {
+                let header = [("X-Prometheus-Scrape-Timeout-Seconds", "0.51")];
+                let mut probes = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    exporter.request(http::Method::GET, &path, &header).await;
+                    probes += 1;
+                }
+                probes
+            })
+        })
+        .collect();
+    let header = [("X-Prometheus-Scrape-Timeout-Seconds", "10")];
+    let mut down = 0;
+    for _ in 0..20 {
+        let page = exporter.request(http::Method::GET, &path, &header).await;
+        if util::Metrics::parse(&page.body).get("probe_success") != Some(1.0) {
+            down += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for client in hurried {
+        assert!(client.await.unwrap() > 0);
+    }
+    assert_eq!(down, 0, "patient probes read probe_success 0");
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fire_and_forget_probes_never_pile_up_descriptors() {
+    let target = HungTarget::start().await;
+    let exporter = util::start(&[
+        "--lotus.api",
+        "/ip4/127.0.0.1/tcp/1/http",
+        "--web.enable-probe",
+        "--collector.timeout",
+        "300s",
+    ])
+    .await;
+    let baseline = open_fds();
+    let path = format!("/probe?target=127.0.0.1:{}", target.port);
+    let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flooding = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, flooding) = (peak.clone(), flooding.clone());
+        tokio::spawn(async move {
+            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(open_fds(), std::sync::atomic::Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    // 1,600 requests, 32 clients at a time (the clients' own sockets are in this process too).
+    for _ in 0..50 {
+        let batch: Vec<_> = (0..32)
+            .map(|_| tokio::spawn(fire_and_forget(exporter.addr, path.clone())))
+            .collect();
+        for client in batch {
+            client.await.unwrap();
+        }
+    }
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.await.unwrap();
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        peak < baseline + 1000,
+        "{} descriptors open at the peak ({baseline} before)",
+        peak
+    );
+    // Every probe's client hung up: every run stops.
+    target.until(|n| n == 0, "every probe stopped").await;
+    assert_eq!(exporter.metrics().await.value("lotus_up"), 0.0);
+}
+
+#[test]
+fn the_shipped_unit_caps_memory_and_descriptors() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/systemd/lotus-follow-exporter.service"
+    ))
+    .unwrap();
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} missing"))
+            .to_string()
+    };
+    let megabytes: u64 = value("MemoryMax=").trim_end_matches('M').parse().unwrap();
+    assert!((64..=1024).contains(&megabytes), "MemoryMax={megabytes}M");
+    assert_eq!(value("LimitNOFILE="), "4096");
+}
+
+/// Keeps every line logged in this test binary, with its level.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<(log::Level, String)>>>);
+
+impl log::Log for Captured {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let line = (record.level(), record.args().to_string());
+        self.0.lock().unwrap().push(line);
+    }
+    fn flush(&self) {}
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_log_at_debug_and_no_line_floods_the_log() {
+    use lotus_follow_exporter::host::log::{Guarded, BURST};
+    let captured = Captured::default();
+    log::set_boxed_logger(Box::new(Guarded::new(captured.clone()))).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&[
+        "--lotus.api",
+        "/ip4/127.0.0.1/tcp/1/http",
+        "--web.enable-probe",
+    ])
+    .await;
+    for _ in 0..3 * BURST {
+        let page = exporter
+            .get(&format!("/probe?target=127.0.0.1:{}", lotus.port()))
+            .await;
+        assert_eq!(util::Metrics::parse(&page.body).value("probe_success"), 1.0);
+    }
+    let lines = captured.0.lock().unwrap().clone();
+    // Each probe's Lotus check says once that it watches no wallets: at debug.
+    let wallets = |level: log::Level| {
+        lines
+            .iter()
+            .filter(|(l, text)| *l == level && text.contains("no wallets to watch"))
+            .count()
+    };
+    assert!(
+        wallets(log::Level::Debug) >= 3 * BURST as usize,
+        "{lines:?}"
+    );
+    // At info, only the exporters' own checks (other tests of this binary), cut to a burst.
+    assert!(wallets(log::Level::Info) <= BURST as usize, "{lines:?}");
+}

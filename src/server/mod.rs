@@ -82,7 +82,11 @@ impl App {
                             crate::checks::prober(&config.checks, None)
                                 .expect("the default modules need no file")
                         });
-                crate::server::probe::Probes::new(prober, config.collector_timeout)
+                crate::server::probe::Probes::new(
+                    prober,
+                    config.collector_timeout,
+                    config.probe_max_concurrent,
+                )
             }),
         }
     }

@@ -106,7 +106,7 @@ async fn respond(
         }
         Route::Landing => html(landing_page(&app.telemetry_path)),
         Route::Healthz => plain(StatusCode::OK, "ok\n"),
-        Route::Probe => probe(app, &request).await,
+        Route::Probe => crate::host::log::client_triggered(probe(app, &request)).await,
         Route::NotFound => plain(StatusCode::NOT_FOUND, "404 page not found\n"),
         Route::MethodNotAllowed => plain_with(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -217,6 +217,18 @@ async fn probe(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> 
     let budget = match prober.budget(&probe, scrape_timeout(request)) {
         Ok(budget) => budget,
         Err(reason) => return bad(reason),
+    };
+    let Some(_permit) = prober.admit() else {
+        let text = format!(
+            "503 {} probes are being answered (--probe.max-concurrent): try again\n",
+            prober.max_concurrent()
+        );
+        return plain_with(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &text,
+            header::RETRY_AFTER,
+            "1",
+        );
     };
     match prober.probe(&probe, budget).await {
         Ok(text) => typed(render::prometheus::CONTENT_TYPE, text),

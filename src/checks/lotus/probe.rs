@@ -24,6 +24,20 @@ use targets::TokenTarget;
 /// The module that exists without any file: no token, the system's roots.
 pub const DEFAULT_MODULE: &str = "lotus";
 
+/// What one probe may hold of its answers at once, unless its module's `memory_budget_bytes`
+/// says otherwise: a Lotus node's answers to a probe are a few KiB each (NetPeers of a node at
+/// its 192-peer connection limit is about 25 KiB).
+pub const DEFAULT_MEMORY_BUDGET: usize = 4 << 20;
+
+/// The calls one probe makes at once, at most (five health calls, three for the per-session
+/// constants and token check, two to discover wallets and [`MAX_WALLETS`] balances, five for
+/// finality): each may read an equal share of the memory budget.
+pub const CALLS_AT_ONCE: usize = 24;
+
+/// A probe with a token watches at most this many of the node's wallets (`--lotus.max-wallets`
+/// lowers it further).
+pub const MAX_WALLETS: usize = 8;
+
 /// One probe module.
 #[derive(Debug, Clone, Default)]
 pub struct Module {
@@ -36,6 +50,8 @@ pub struct Module {
     tls: Option<ClientTls>,
     /// Upper bound of a probe (the scrape's timeout minus the offset lowers it).
     timeout: Option<Duration>,
+    /// What one probe may hold of its answers at once (`None`: [`DEFAULT_MEMORY_BUDGET`]).
+    memory_budget: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +69,7 @@ struct RawModule {
     ca_file: Option<PathBuf>,
     #[serde(default, with = "humantime_serde_opt")]
     timeout: Option<Duration>,
+    memory_budget_bytes: Option<usize>,
 }
 
 /// `timeout: 10s` in humantime words.
@@ -124,6 +141,15 @@ pub fn load_modules(path: Option<&Path>) -> Result<BTreeMap<String, Module>, Str
             ),
         };
         let timeout = module.timeout;
+        let memory_budget = match module.memory_budget_bytes {
+            Some(bytes) if bytes < CALLS_AT_ONCE * 1024 => {
+                return Err(format!(
+                    "--probe.config.file {shown}: module {name}: memory_budget_bytes {bytes} leaves less than 1 KiB per call (at least {})",
+                    CALLS_AT_ONCE * 1024
+                ))
+            }
+            other => other,
+        };
         modules.insert(
             name,
             Module {
@@ -131,6 +157,7 @@ pub fn load_modules(path: Option<&Path>) -> Result<BTreeMap<String, Module>, Str
                 token_targets,
                 tls,
                 timeout,
+                memory_budget,
             },
         );
     }
@@ -203,11 +230,15 @@ impl LotusProber {
             (Some(_), Some(refusal)) => Err(refusal),
             _ => Ok(target_rpc),
         };
+        // The memory budget, shared out among the calls a probe makes at once.
+        let budget = module.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET);
         Ok(LotusConfig {
             target: target_rpc,
             token,
             api_source: "/probe target".to_string(),
             wallets: Vec::new(),
+            max_body_bytes: self.base.max_body_bytes.min(budget / CALLS_AT_ONCE),
+            max_wallets: self.base.max_wallets.min(MAX_WALLETS),
             ..self.base.clone()
         })
     }
@@ -387,5 +418,38 @@ mod tests {
         .unwrap();
         let err = load_modules(Some(&path)).unwrap_err();
         assert!(err.contains("module m: token_targets"), "{err}");
+    }
+
+    #[test]
+    fn a_probe_reads_at_most_its_memory_budget_shared_among_its_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probe.yml");
+        std::fs::write(
+            &path,
+            "modules:\n  small:\n    memory_budget_bytes: 240000\n",
+        )
+        .unwrap();
+        let modules = load_modules(Some(&path)).unwrap();
+        let settings =
+            crate::checks::test_settings(&["--lotus.api", "/ip4/127.0.0.1/tcp/1234/http"], &[]);
+        let prober = LotusProber::new(&settings.lotus, modules);
+        let cap = |module: &str| {
+            let config = prober
+                .lotus_config("node:1234", &prober.modules[module])
+                .unwrap();
+            (config.max_body_bytes, config.max_wallets)
+        };
+        assert_eq!(
+            cap("lotus"),
+            (DEFAULT_MEMORY_BUDGET / CALLS_AT_ONCE, MAX_WALLETS)
+        );
+        assert_eq!(cap("small").0, 10_000);
+        assert!(
+            settings.lotus.max_body_bytes > DEFAULT_MEMORY_BUDGET,
+            "a probe holds less than a scrape"
+        );
+        std::fs::write(&path, "modules:\n  tiny:\n    memory_budget_bytes: 100\n").unwrap();
+        let err = load_modules(Some(&path)).unwrap_err();
+        assert!(err.contains("memory_budget_bytes"), "{err}");
     }
 }

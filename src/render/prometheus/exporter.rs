@@ -1,5 +1,6 @@
 //! The exporter's own metrics: build info, per-check success and duration, scrape duration,
-//! bytes read from backends, connections evicted and refused, and the standard `process_*` metrics.
+//! bytes read from backends, connections evicted and refused, probes refused, and the standard
+//! `process_*` metrics.
 
 use std::sync::atomic::Ordering;
 
@@ -7,7 +8,7 @@ use prometheus::core::Collector;
 
 use super::{bool_value, Families};
 use crate::contract::CheckStatus;
-use crate::counters::{BODY_BYTES_READ, CONNECTIONS_EVICTED, CONNECTIONS_REFUSED};
+use crate::counters::{BODY_BYTES_READ, CONNECTIONS_EVICTED, CONNECTIONS_REFUSED, PROBES_REFUSED};
 use crate::exporter::snapshot::Snapshot;
 
 /// The rustc that built this binary (set by build.rs).
@@ -54,6 +55,11 @@ pub fn render(snapshot: &Snapshot, out: &mut Families) {
         "Connections closed unserved because every --web.max-connections slot stayed busy with a request.",
     )
     .sample(&[], CONNECTIONS_REFUSED.load(Ordering::Relaxed) as f64);
+    out.counter(
+        "lotus_follow_exporter_probes_refused_total",
+        "/probe requests answered 503 at once because --probe.max-concurrent probes were being answered.",
+    )
+    .sample(&[], PROBES_REFUSED.load(Ordering::Relaxed) as f64);
     if cfg!(target_os = "linux") {
         out.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
     }

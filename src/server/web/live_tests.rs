@@ -79,7 +79,7 @@ async fn the_empty_moment_of_an_in_place_rewrite_never_turns_auth_off() {
             .append(true)
             .open(&path)
             .unwrap();
-        file.write_all(text[text.len() / 2..].as_bytes()).unwrap();
+        file.write_all(&text.as_bytes()[text.len() / 2..]).unwrap();
         drop(file);
         let now = live.current().await;
         assert!(allows(&now, "prometheus", "secret-pw").await);
