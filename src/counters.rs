@@ -6,9 +6,11 @@ use std::sync::atomic::AtomicU64;
 
 /// Total bytes of response bodies read from all backends since start (exported as a counter).
 pub static BODY_BYTES_READ: AtomicU64 = AtomicU64::new(0);
-/// Connections refused because every slot stayed busy (`..._connections_refused_total`).
+/// Connections refused at once because every slot was busy within its bounds
+/// (`..._connections_refused_total`).
 pub static CONNECTIONS_REFUSED: AtomicU64 = AtomicU64::new(0);
-/// Idle connections closed to admit a new one (`..._connections_evicted_total`).
+/// Connections closed to admit a new one: idle, or busy beyond their bounds
+/// (`..._connections_evicted_total`).
 pub static CONNECTIONS_EVICTED: AtomicU64 = AtomicU64::new(0);
 /// `/probe` requests answered 503 because `--probe.max-concurrent` were being answered
 /// (`..._probes_refused_total`).

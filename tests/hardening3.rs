@@ -678,3 +678,185 @@ async fn probes_log_at_debug_and_no_line_floods_the_log() {
     // At info, only the exporters' own checks (other tests of this binary), cut to a burst.
     assert!(wallets(log::Level::Info) <= BURST as usize, "{lines:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Class 4: one client cannot lock Prometheus out.
+
+/// One client holding `connections` keep-alive connections, each with `depth` requests for
+/// `path` pipelined (a new one written as each answer arrives), reconnecting when closed: the
+/// reproducer's hold_busy.py.
+struct Hog {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    answers: Arc<std::sync::atomic::AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Hog {
+    fn start(addr: std::net::SocketAddr, connections: usize, path: &str, depth: usize) -> Hog {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let tasks = (0..connections)
+            .map(|_| {
+                let (stop, answers, request) = (stop.clone(), answers.clone(), request.clone());
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = hog_one(addr, &request, depth, &stop, &answers).await;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        Hog {
+            stop,
+            answers,
+            tasks,
+        }
+    }
+
+    async fn stop(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for task in self.tasks {
+            task.abort();
+        }
+        self.answers.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// One connection of a [`Hog`], until it is closed.
+async fn hog_one(
+    addr: std::net::SocketAddr,
+    request: &str,
+    depth: usize,
+    stop: &std::sync::atomic::AtomicBool,
+    answers: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (read, mut write) = stream.into_split();
+    let mut read = tokio::io::BufReader::new(read);
+    write.write_all(request.repeat(depth).as_bytes()).await?;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if read.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        read.read_exact(&mut body).await?;
+        answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        write.write_all(request.as_bytes()).await?;
+    }
+    Ok(())
+}
+
+/// A scrape on a fresh connection, as Prometheus makes it; `None` when it is not answered
+/// within a deadline far beyond Prometheus's 10 s (what the test means by "locked out").
+async fn fresh_scrape(exporter: &util::Exporter) -> Option<util::Page> {
+    let header = [("X-Prometheus-Scrape-Timeout-Seconds", "10")];
+    let scrape = exporter.request(http::Method::GET, "/metrics", &header);
+    tokio::time::timeout(Duration::from_secs(60), scrape)
+        .await
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scrape_gets_through_while_one_client_holds_every_slot_with_pipelined_probes() {
+    let target = HungTarget::start().await;
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&[
+        "--lotus.api",
+        &lotus.api_info(),
+        "--web.enable-probe",
+        "--web.max-connections",
+        "32",
+    ])
+    .await;
+    // More connections than slots, each with probes of a target that never answers queued.
+    let path = format!("/probe?target=127.0.0.1:{}", target.port);
+    let hog = Hog::start(exporter.addr, 40, &path, 3);
+    target.until(|n| n > 0, "the probes run").await;
+    for _ in 0..3 {
+        let page = fresh_scrape(&exporter)
+            .await
+            .expect("the scrape is answered");
+        assert_eq!(page.status, 200);
+        assert_eq!(util::Metrics::parse(&page.body).value("lotus_up"), 1.0);
+    }
+    assert!(hog.stop().await > 0, "the client was served too");
+    let m = exporter.metrics().await;
+    assert!(m.value("lotus_follow_exporter_connections_evicted_total") > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scrape_gets_through_while_one_client_holds_every_slot_with_pipelined_scrapes() {
+    // A follower API that never answers: every collection lasts its deadline.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("api-socket");
+    let hung = tokio::net::UnixListener::bind(&socket).unwrap();
+    let holding = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hung.accept().await {
+            held.push(stream);
+        }
+    });
+    let lotus = FakeLotus::start().await;
+    let follow_api = format!("hung=/unix/{}", socket.display());
+    let exporter = util::start(&[
+        "--lotus.api",
+        &lotus.api_info(),
+        "--follow.api",
+        &follow_api,
+        "--collector.timeout",
+        "2s",
+        "--web.max-connections",
+        "32",
+    ])
+    .await;
+    let hog = Hog::start(exporter.addr, 40, "/metrics", 3);
+    for _ in 0..3 {
+        let page = fresh_scrape(&exporter)
+            .await
+            .expect("the scrape is answered");
+        assert_eq!(page.status, 200);
+        let m = util::Metrics::parse(&page.body);
+        assert_eq!(m.value("lotus_up"), 1.0);
+    }
+    hog.stop().await;
+    holding.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_pipelined_beyond_the_bound_are_refused_and_the_connection_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&["--lotus.api", &lotus.api_info()]).await;
+    let mut stream = tokio::net::TcpStream::connect(exporter.addr).await.unwrap();
+    let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    stream
+        .write_all(request.repeat(20).as_bytes())
+        .await
+        .unwrap();
+    let mut answers = String::new();
+    stream.read_to_string(&mut answers).await.unwrap();
+    let ok = answers.matches("HTTP/1.1 200").count();
+    let refused = answers.matches("HTTP/1.1 503").count();
+    assert!((1..20).contains(&ok), "{ok} answered");
+    assert_eq!(
+        refused, 1,
+        "one refusal, then the connection is closed:\n{answers}"
+    );
+    assert!(answers.contains("connection: close"), "{answers}");
+    // A client asking one thing at a time is never refused.
+    for _ in 0..30 {
+        assert_eq!(exporter.get("/healthz").await.status, 200);
+    }
+}

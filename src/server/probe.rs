@@ -138,6 +138,15 @@ impl Probes {
         }
     }
 
+    /// The longest a probe may take: the longest module timeout, or `--collector.timeout`.
+    pub fn longest_timeout(&self) -> Duration {
+        self.prober
+            .modules()
+            .iter()
+            .filter_map(|m| self.prober.timeout(m))
+            .fold(self.collector_timeout, Duration::max)
+    }
+
     /// The most probes answered at once.
     pub fn max_concurrent(&self) -> usize {
         self.max_concurrent

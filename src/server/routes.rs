@@ -236,6 +236,26 @@ async fn probe(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> 
     }
 }
 
+/// The answer to a request beyond its connection's bounds: refused at once, and the connection
+/// closed after it (the client may open a new one and ask again).
+pub(super) fn beyond_bounds(beyond: super::slots::Beyond) -> Response<Full<Bytes>> {
+    let text = match beyond {
+        super::slots::Beyond::Pipelining => format!(
+            "503 more than {} requests in a row sent before their turn on one connection: send the next once this is answered, or open another connection\n",
+            super::slots::MAX_PIPELINED
+        ),
+        super::slots::Beyond::BusyTime => {
+            "503 this connection has been busy longer than any request may take: open another\n"
+                .to_string()
+        }
+    };
+    let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, &text);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// True when the client asks for HTML (a browser): `/` is then the status page.
 fn wants_html(request: &Request<Incoming>) -> bool {
     request

@@ -47,12 +47,12 @@ pub fn render(snapshot: &Snapshot, out: &mut Families) {
     .sample(&[], BODY_BYTES_READ.load(Ordering::Relaxed) as f64);
     out.counter(
         "lotus_follow_exporter_connections_evicted_total",
-        "Idle connections closed to admit a new one while all --web.max-connections slots were taken.",
+        "Connections closed to admit a new one while all --web.max-connections slots were taken: idle ones, or busy ones beyond their bounds (requests pipelined, busy longer than any request may take).",
     )
     .sample(&[], CONNECTIONS_EVICTED.load(Ordering::Relaxed) as f64);
     out.counter(
         "lotus_follow_exporter_connections_refused_total",
-        "Connections closed unserved because every --web.max-connections slot stayed busy with a request.",
+        "Connections closed at once, unserved, because every --web.max-connections slot was busy within its bounds.",
     )
     .sample(&[], CONNECTIONS_REFUSED.load(Ordering::Relaxed) as f64);
     out.counter(
