@@ -860,3 +860,132 @@ async fn requests_pipelined_beyond_the_bound_are_refused_and_the_connection_clos
         assert_eq!(exporter.get("/healthz").await.status, 200);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Class 6: another user's fake follower cannot raise a port conflict.
+
+/// A process started by a test, stopped (by its pid) when the test ends, however it ends.
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A process of user `nobody` calling itself `ipfs-cluster-follow fake run`, whose environment
+/// says its API listens on `port` (it listens nowhere). `None` when this test cannot act as
+/// another user (not root, or no setpriv).
+fn fake_follower_of_nobody(port: u16) -> Option<Started> {
+    use std::process::{Command, Stdio};
+    // SAFETY: geteuid only reads the process's credentials.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("not root or no setpriv: cannot start another user's process; skipped");
+        return None;
+    }
+    let api = format!("CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS=/ip4/127.0.0.1/tcp/{port}");
+    let child = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "env",
+            "-i",
+            &api,
+        ])
+        .args([
+            "bash",
+            "-c",
+            "exec -a ipfs-cluster-follow python3 -c 'import time; time.sleep(60)' fake run",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    Some(Started(child))
+}
+
+/// Wait until the process table shows `pid` running as `ipfs-cluster-follow`.
+async fn until_named(pid: u32) {
+    let path = format!("/proc/{pid}/cmdline");
+    let named = async {
+        while !std::fs::read(&path).is_ok_and(|c| c.starts_with(b"ipfs-cluster-follow\0")) {
+            tokio::task::yield_now().await;
+        }
+    };
+    let ready = tokio::time::timeout(Duration::from_secs(30), named).await;
+    assert!(ready.is_ok(), "the fake follower never ran");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_users_fake_follower_is_shown_as_theirs_never_as_a_conflict() {
+    // The Lotus API's port (nothing listens: the listener of an in-process fake would be this
+    // test's process, which is the exporter's own).
+    let lotus_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let Some(fake) = fake_follower_of_nobody(lotus_port) else {
+        return;
+    };
+    until_named(fake.0.id()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let none = dir.path().join("none");
+    let lotus_api = format!("/ip4/127.0.0.1/tcp/{lotus_port}/http");
+    let args = [
+        "--lotus.api",
+        lotus_api.as_str(),
+        "--lotus.path",
+        none.to_str().unwrap(),
+        "--follow.config-dir",
+        dir.path().to_str().unwrap(),
+        "--ports.cluster-service-config",
+        none.to_str().unwrap(),
+        "--ports.kubo-config",
+        none.to_str().unwrap(),
+    ];
+    // `ports`: exits 0, the claim shown as nobody's.
+    let ports = tokio::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"))
+        .arg("ports")
+        .args(args)
+        .env("HOME", dir.path())
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&ports.stdout);
+    assert!(ports.status.success(), "ports exits 0:\n{table}");
+    assert!(
+        table.contains("ipfs-cluster-follow:nobody/fake (untrusted: user nobody)"),
+        "{table}"
+    );
+    assert!(table.contains("not a conflict"), "{table}");
+    // /metrics: port_conflict 0, and whose claim collides.
+    let mut argv = vec![
+        "lotus-follow-exporter",
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ];
+    argv.extend(args);
+    let flags = lotus_follow_exporter::cli::parse_flags(argv).unwrap();
+    let home = dir.path().to_str().unwrap().to_string();
+    let config = lotus_follow_exporter::cli::Config::resolve(flags, &|name| {
+        (name == "HOME").then(|| home.clone())
+    })
+    .unwrap();
+    let exporter = util::start_config(config).await;
+    let m = exporter.metrics().await;
+    let series = format!(
+        "port_conflict{{port=\"{lotus_port}\",protocol=\"tcp\",untrusted_claimant=\"nobody\"}}"
+    );
+    assert_eq!(m.value(&series), 0.0, "{}", m.text);
+    assert!(
+        m.text.contains("service=\"ipfs-cluster-follow:nobody/fake\",role=\"api\",address=\"127.0.0.1\",untrusted_user=\"nobody\"} 1"),
+        "{}",
+        m.text
+    );
+    drop(fake);
+}

@@ -56,6 +56,8 @@ pub struct FollowReport {
     /// Its libp2p addresses from `/id` (for the port plan); from its last good `/id` when it
     /// does not answer this time.
     pub swarm_addresses: Vec<String>,
+    /// Known only from a process of this untrusted user (see [`Follower::untrusted_user`]).
+    pub untrusted_user: Option<String>,
     pub status: DaemonStatus,
     pub health: Health,
     /// Why `health` is not healthy, every cause (empty when healthy).
@@ -120,6 +122,7 @@ pub(super) fn empty_report(follower: &Follower, last_check: SystemTime) -> Follo
             .filter(|p| p.verified)
             .map(|p| p.pid),
         swarm_addresses: Vec::new(),
+        untrusted_user: follower.untrusted_user.clone(),
         status: DaemonStatus::Error,
         health: Health::Unhealthy,
         reasons: Vec::new(),
@@ -138,6 +141,7 @@ pub(super) fn follower(name: &str, api: Endpoint) -> Follower {
         process: None,
         trusted: true,
         folder_owner: None,
+        untrusted_user: None,
     }
 }
 

@@ -215,6 +215,7 @@ mod tests {
             running: Some(true),
             pid: None,
             swarm_addresses: Vec::new(),
+            untrusted_user: None,
             status: DaemonStatus::Running,
             health: Health::Healthy,
             reasons: Vec::new(),
