@@ -989,3 +989,49 @@ async fn another_users_fake_follower_is_shown_as_theirs_never_as_a_conflict() {
     );
     drop(fake);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Class 7: the owner lookup is bounded per scrape.
+
+/// A process holding `files` open descriptors and one listening socket, until dropped.
+fn many_descriptors(files: usize) -> Started {
+    use std::io::BufRead;
+    let script = format!(
+        "import resource, socket, sys\n\
+         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
+         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n\
+         held = [open('/dev/null') for _ in range(min({files}, hard - 16))]\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         print(len(held), flush=True)\n\
+         sys.stdin.read()\n"
+    );
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let held: usize = line
+        .trim()
+        .parse()
+        .expect("the helper says how many it holds");
+    assert!(held > 2 * 4096, "only {held} descriptors could be opened");
+    Started(child)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_with_many_descriptors_never_makes_a_scrape_walk_them_all() {
+    let _holder = many_descriptors(20_000);
+    let lotus = FakeLotus::start().await;
+    let exporter = util::start(&["--lotus.api", &lotus.api_info()]).await;
+    let cut = |m: &util::Metrics| m.value("lotus_follow_exporter_socket_owner_lookups_cut_total");
+    let before = cut(&exporter.metrics().await);
+    let m = exporter.metrics().await;
+    assert_eq!(m.check_success("ports_listeners"), Some(1.0), "{}", m.text);
+    // Its 20,000 links take more than one scrape's budget: at least one search was cut.
+    assert!(cut(&m) >= before && cut(&m) > 0.0, "{}", cut(&m));
+}

@@ -1,6 +1,6 @@
 //! The exporter's own metrics: build info, per-check success and duration, scrape duration,
-//! bytes read from backends, connections evicted and refused, probes refused, and the standard
-//! `process_*` metrics.
+//! bytes read from backends, connections evicted and refused, probes refused, socket-owner
+//! searches cut short, and the standard `process_*` metrics.
 
 use std::sync::atomic::Ordering;
 
@@ -8,7 +8,9 @@ use prometheus::core::Collector;
 
 use super::{bool_value, Families};
 use crate::contract::CheckStatus;
-use crate::counters::{BODY_BYTES_READ, CONNECTIONS_EVICTED, CONNECTIONS_REFUSED, PROBES_REFUSED};
+use crate::counters::{
+    BODY_BYTES_READ, CONNECTIONS_EVICTED, CONNECTIONS_REFUSED, OWNER_LOOKUPS_CUT, PROBES_REFUSED,
+};
 use crate::exporter::snapshot::Snapshot;
 
 /// The rustc that built this binary (set by build.rs).
@@ -60,6 +62,11 @@ pub fn render(snapshot: &Snapshot, out: &mut Families) {
         "/probe requests answered 503 at once because --probe.max-concurrent probes were being answered.",
     )
     .sample(&[], PROBES_REFUSED.load(Ordering::Relaxed) as f64);
+    out.counter(
+        "lotus_follow_exporter_socket_owner_lookups_cut_total",
+        "Scrapes whose search of /proc/<pid>/fd for the owners of listening sockets stopped at its budget of fd links; owners not found yet read unknown until a later scrape finds them.",
+    )
+    .sample(&[], OWNER_LOOKUPS_CUT.load(Ordering::Relaxed) as f64);
     if cfg!(target_os = "linux") {
         out.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
     }
