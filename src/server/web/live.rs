@@ -177,10 +177,14 @@ impl LiveWebConfig {
     /// protection without having settled.
     async fn reload(&self) -> Arc<WebConfig> {
         let path = self.path.clone().expect("only a watched file is reloaded");
-        let files = self.lock().current.files.clone();
+        let (files, known) = {
+            let state = self.lock();
+            (state.current.files.clone(), state.digest)
+        };
         let read = self.read.clone();
         let settle = self.settle;
-        let load = tokio::task::spawn_blocking(move || stable_read(&path, files, &read, settle));
+        let load =
+            tokio::task::spawn_blocking(move || stable_read(&path, files, known, &read, settle));
         let outcome = match tokio::time::timeout(CHECK_DEADLINE, load).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(Unstable::Failed("the reload failed".into())),
@@ -209,7 +213,15 @@ impl LiveWebConfig {
     fn take(&self, state: &mut State, read: StableRead) {
         let shown = self.path.as_deref().unwrap_or(Path::new("")).display();
         state.racy = read.racy;
-        let web = match read.loaded {
+        let Some(loaded) = read.loaded else {
+            // The very files of the configuration in use (a racy stamp, or the same bytes
+            // written again): it stays, with its cache of successful logins, unparsed.
+            state.stamp = read.stamp;
+            state.refused = None;
+            state.suspect = None;
+            return;
+        };
+        let web = match loaded {
             Ok((web, _)) if web.tls.is_some() != self.tls_at_start => Err(format!(
                 "--web.config.file {shown}: TLS was {} at start and stays so until a restart",
                 if self.tls_at_start { "on" } else { "off" }
@@ -279,19 +291,23 @@ impl LiveWebConfig {
     }
 }
 
-/// Blocking: read and validate the configuration, with a digest of the config file and of every
-/// file it names.
+/// Blocking: read and validate the configuration, with the digest of its files.
 fn load(path: &Path) -> Loaded {
+    let (web, _) = WebConfig::load_text(path).map_err(|e| e.to_string())?;
+    let digest = digest_of(path, &web.files)?;
+    Ok((web, digest))
+}
+
+/// Blocking: a digest of the bytes of the config file and of each of `files`.
+fn digest_of(path: &Path, files: &[PathBuf]) -> Result<u64, String> {
     use std::hash::{Hash, Hasher};
-    let (web, text) = WebConfig::load_text(path).map_err(|e| e.to_string())?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
-    for file in &web.files {
+    for file in std::iter::once(path).chain(files.iter().map(PathBuf::as_path)) {
         crate::host::files::read_pem_file(file)
             .map_err(|e| format!("--web.config.file {}: {e}", path.display()))?
             .hash(&mut hasher);
     }
-    Ok((web, hasher.finish()))
+    Ok(hasher.finish())
 }
 
 /// How a new version lowers the protection of the current one, in words; `None` when it does not.
@@ -317,7 +333,8 @@ enum Unstable {
 
 /// A read during which no file changed.
 struct StableRead {
-    loaded: Loaded,
+    /// What it gave; `None` when the files were those of the configuration in use.
+    loaded: Option<Loaded>,
     /// The stamps taken before the read (equal to those after it).
     stamp: Stamp,
     /// Some file changed within the settling time: its stamp may not show the next change.
@@ -325,15 +342,29 @@ struct StableRead {
 }
 
 /// Blocking: read the configuration between two stamps of every file it involves, until the
-/// stamps agree (the files named may change with the read: then read once more).
+/// stamps agree (the files named may change with the read: then read once more). Files whose
+/// bytes give the digest `known` (those of the configuration in use) are not parsed again: a
+/// configuration with basic auth costs two bcrypt hashes to build.
 fn stable_read(
     path: &Path,
     mut files: Vec<PathBuf>,
+    known: Option<u64>,
     read: &ReadFn,
     settle: Duration,
 ) -> Result<StableRead, Unstable> {
     for _ in 0..MAX_READS_PER_CHECK {
         let before = stamp_of(path, &files);
+        if known.is_some() && digest_of(path, &files).ok() == known {
+            if stamp_of(path, &files) == before {
+                let racy = is_racy(&before, settle);
+                return Ok(StableRead {
+                    loaded: None,
+                    stamp: before,
+                    racy,
+                });
+            }
+            continue;
+        }
         let loaded = read(path);
         let named = match &loaded {
             Ok((web, _)) => web.files.clone(),
@@ -348,7 +379,7 @@ fn stable_read(
         if before == after {
             let racy = is_racy(&before, settle);
             return Ok(StableRead {
-                loaded,
+                loaded: Some(loaded),
                 stamp: before,
                 racy,
             });

@@ -257,3 +257,28 @@ async fn never_weaker_than_reading_the_file_on_every_request() {
     }
     assert!(requests >= 60);
 }
+
+#[tokio::test]
+async fn files_that_did_not_change_are_not_parsed_again_however_often_they_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.yml");
+    let text = users(&[("prometheus", "secret-pw")]);
+    std::fs::write(&path, &text).unwrap();
+    let parsed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut live = watch(&path);
+    let counted = parsed.clone();
+    live.read = Arc::new(move |path: &Path| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        load(path)
+    });
+    // Just written: racy, so every check reads the file; building the configuration (two
+    // bcrypt hashes) happens once.
+    let first = live.current().await;
+    for _ in 0..50 {
+        assert!(Arc::ptr_eq(&first, &live.current().await));
+    }
+    // The same bytes written again in place: still not parsed again.
+    rewrite_in_place(&path, &text);
+    assert!(Arc::ptr_eq(&first, &live.current().await));
+    assert_eq!(parsed.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
