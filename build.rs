@@ -11,8 +11,14 @@ fn main() {
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=LFE_RUSTC_VERSION={rustc_version}");
     println!("cargo:rustc-env=LFE_GIT_REVISION={revision}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Where git keeps them: `.git/HEAD` in a clone, but in a `git worktree` `.git` is a file and
+    // HEAD lives under the main clone's `.git/worktrees/<name>/` (a path that does not exist
+    // makes cargo rerun this script, and rebuild the crate, on every call).
+    for (name, fallback) in [("HEAD", ".git/HEAD"), ("refs/heads", ".git/refs/heads")] {
+        let path = command_output("git", &["rev-parse", "--git-path", name])
+            .unwrap_or_else(|| fallback.to_string());
+        println!("cargo:rerun-if-changed={path}");
+    }
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {

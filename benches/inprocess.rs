@@ -14,7 +14,8 @@
 //! --all-targets` (no `--bench` argument) it only says so and exits: benchmarks never run in tests.
 //! Whole-process figures (latency, CPU per scrape, coalescing, memory) come from `scripts/bench`.
 
-#[path = "../tests/fakes/mod.rs"]
+#[path = "../tests/it/fakes/mod.rs"]
+#[allow(dead_code, reason = "the test fakes, of which this uses a part")]
 mod fakes;
 
 use std::collections::HashSet;

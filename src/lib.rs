@@ -1,5 +1,5 @@
 //! lotus-follow-exporter: Prometheus metrics about a Filecoin Lotus daemon, ipfs-cluster-follow
-//! peers and the host's port plan.
+//! peers, their Kubo daemons and the host's port plan.
 //!
 //! # A tour
 //!
@@ -8,8 +8,8 @@
 //! ```text
 //! HTTP request ─▶ server ─▶ collector ─┬─▶ check: lotus  ─┐
 //!  (/metrics, /status,        (deadline, ├─▶ check: follow ┼─▶ Snapshot ─▶ verdict() ─▶ every view
-//!   /probe, /, check)          registry) └─▶ check: ports  ┘   (exit status, page badges,
-//!                                                                /status health, the healthy gauge)
+//!   /probe, /, check)          registry) ├─▶ check: ports  ┤   (exit status, page badges,
+//!                                        └─▶ check: kubo   ┘    /status health, the healthy gauge)
 //! ```
 //!
 //! The modules are in layers, and each imports only the layers below it (`tests/architecture.rs`
@@ -36,7 +36,9 @@
 //!      answered; finality (F3, the v2 finality status); where Lotus is, as Lotus's tools find it;
 //!    - [`checks::follow`]: followers found on disk, in the process table and on the command
 //!      line, asked over their unix socket or TCP REST API, pins counted line by line;
-//!    - [`checks::ports`]: who is configured to listen where, who really listens, conflicts.
+//!    - [`checks::ports`]: who is configured to listen where, who really listens, conflicts;
+//!    - [`checks::kubo`]: the Kubos Kubo's config and the followers' `service.json` name, each
+//!      asked `POST /api/v0/id`.
 //! 5. **Contract.** [`contract`]: the [`contract::Check`] and [`contract::Section`] traits every
 //!    check implements, the vocabulary of results ([`contract::CheckResult`],
 //!    [`contract::Health`]), the neutral builders a section renders into, and the bounds on what

@@ -3,7 +3,12 @@
 //! fair connection slots for Prometheus, trust in the port plan, and the small ones (gzip
 //! q-values, the status page's headers, a CA used as a server certificate).
 
+// The merged test binary's helpers (tests/it/); moved into tests/it/, these two lines go.
+#[allow(dead_code)]
+#[path = "it/fakes/mod.rs"]
 mod fakes;
+#[allow(dead_code)]
+#[path = "it/util/mod.rs"]
 mod util;
 
 use std::io::Write as _;

@@ -6,13 +6,14 @@
 //! [`crate::contract::Check`] and [`crate::contract::Section`]) and one line in each of
 //! [`Args`], [`Settings`] and [`registry`].
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use crate::contract::values::Shared;
 use crate::contract::Registry;
 
 pub mod follow;
 pub mod joins;
+pub mod kubo;
 pub mod lotus;
 pub mod ports;
 
@@ -27,15 +28,8 @@ pub struct Args {
     pub follow: follow::FollowArgs,
     #[command(flatten)]
     pub ports: ports::PortsArgs,
-}
-
-/// What every check's settings may start from besides its own flags.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    /// The exporter user's home (`$HOME`, else `/`): where the daemons' default folders are.
-    pub home: PathBuf,
-    /// `--web.listen-address`: the exporter's own claims in the port plan.
-    pub listen_addresses: Vec<String>,
+    #[command(flatten)]
+    pub kubo: kubo::KuboArgs,
 }
 
 /// Every check's settings, resolved from the flags and the environment.
@@ -44,11 +38,14 @@ pub struct Settings {
     pub lotus: lotus::LotusConfig,
     pub follow: follow::FollowConfig,
     pub ports: ports::PortsConfig,
+    pub kubo: kubo::KuboConfig,
 }
 
 impl Settings {
     /// Resolve every check's flags with the environment (`env` looks a variable up). The Lotus
-    /// API in use, when on this host, is handed to the port plan as a typed address.
+    /// API in use, when on this host, is handed to the port plan as a typed address; Kubo's
+    /// config file (resolved once, for the port plan) and the follow config folder to the Kubo
+    /// check, which reads them itself.
     pub fn resolve(args: &Args, shared: &Shared, env: &dyn Fn(&str) -> Option<String>) -> Settings {
         let lotus_path = args
             .lotus
@@ -64,10 +61,12 @@ impl Settings {
             lotus::local_tcp_api(&lotus),
             env,
         );
+        let kubo = kubo::resolve(&args.kubo, &ports.kubo_config, &follow.config_dir);
         Settings {
             lotus,
             follow,
             ports,
+            kubo,
         }
     }
 }
@@ -79,6 +78,7 @@ pub fn registry(settings: &Settings) -> Registry {
             Arc::new(lotus::LotusCheck::new(settings.lotus.clone())),
             Arc::new(follow::FollowCheck::new(settings.follow.clone())),
             Arc::new(ports::PortsCheck::new(settings.ports.clone())),
+            Arc::new(kubo::KuboCheck::new(settings.kubo.clone())),
         ],
         join: joins::join,
     }
@@ -115,7 +115,7 @@ pub(crate) fn test_settings(args: &[&str], env: &[(&str, &str)]) -> Settings {
         .collect();
     let home = env
         .get("HOME")
-        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        .map_or_else(|| std::path::PathBuf::from("/"), std::path::PathBuf::from);
     let shared = Shared {
         home,
         listen_addresses: vec![":10234".into()],

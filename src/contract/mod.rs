@@ -56,8 +56,31 @@ pub trait Check: Send + Sync + 'static {
     fn timed_out(&self, round: &Round, elapsed: Duration) -> Box<dyn Section>;
 }
 
+/// What every section is besides its own methods, given to every `Clone` section: a way to be
+/// found by type (the registry's joins, tests) and copied (a round's sections are shared by
+/// every scrape that joined it).
+pub trait SectionBase: Send + Sync + 'static {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn clone_section(&self) -> Box<dyn Section>;
+}
+
+impl<T: Section + Clone> SectionBase for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn clone_section(&self) -> Box<dyn Section> {
+        Box::new(self.clone())
+    }
+}
+
 /// What one check found in one round, judged and rendered by itself.
-pub trait Section: Send + Sync + std::fmt::Debug + 'static {
+pub trait Section: SectionBase + std::fmt::Debug {
     /// The name of the check that made it (see [`Check::name`]).
     fn check(&self) -> &'static str;
 
@@ -89,15 +112,6 @@ pub trait Section: Send + Sync + std::fmt::Debug + 'static {
     fn up(&self) -> Option<bool> {
         None
     }
-
-    /// For the typed joins of the registry and for tests.
-    fn as_any(&self) -> &dyn Any;
-
-    /// For the typed joins of the registry.
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-
-    /// A copy (a round's sections are shared by every scrape that joined it).
-    fn clone_section(&self) -> Box<dyn Section>;
 }
 
 impl Clone for Box<dyn Section> {

@@ -1,6 +1,17 @@
-//! Parsers of flag values every part of the command line shares.
+//! What every part of the command line shares: the parser of durations, and what every check's
+//! settings may start from besides its own flags.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// What every check's settings may start from besides its own flags.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The exporter user's home (`$HOME`, else `/`): where the daemons' default folders are.
+    pub home: PathBuf,
+    /// `--web.listen-address`: the exporter's own claims in the port plan.
+    pub listen_addresses: Vec<String>,
+}
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration =

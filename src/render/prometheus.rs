@@ -39,7 +39,7 @@ pub fn render_probe(snapshot: &Snapshot, took: std::time::Duration) -> String {
     families
         .gauge(
             "probe_success",
-            "1 when the probed Lotus API answered Filecoin.Version, 0 when it did not.",
+            "1 when the probed target answered (for Lotus: lotus_up, an answer to Filecoin.Version from the node or from a front that rate limits it), 0 when it did not.",
         )
         .sample(&[], bool_value(success));
     families

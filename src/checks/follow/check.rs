@@ -18,6 +18,21 @@ pub struct FollowSection {
     pub host: FollowHost,
 }
 
+impl FollowSection {
+    /// A fact of the Kubo check (the join in `checks/joins.rs`): the IPFS daemon the follower
+    /// `cluster_name` uses did not answer in time either, `why`. A follower whose `/id` timed
+    /// out is then waiting on it, not hung itself (see `verdict::waiting_on_ipfs`).
+    pub fn waiting_on_ipfs(&mut self, cluster_name: &str, why: &str) {
+        for report in self
+            .followers
+            .iter_mut()
+            .filter(|f| f.cluster_name == cluster_name)
+        {
+            super::verdict::waiting_on_ipfs(report, why);
+        }
+    }
+}
+
 impl Check for FollowCheck {
     fn name(&self) -> &'static str {
         NAME

@@ -49,7 +49,7 @@ fn parse_max_followers(text: &str) -> Result<usize, String> {
 }
 
 /// The follow settings from its flags: the config folder defaults to `~/.ipfs-cluster-follow`.
-pub fn resolve(args: &FollowArgs, shared: &crate::checks::Shared) -> super::FollowConfig {
+pub fn resolve(args: &FollowArgs, shared: &crate::contract::values::Shared) -> super::FollowConfig {
     super::FollowConfig {
         apis: args.follow_api.clone(),
         config_dir: args

@@ -15,7 +15,7 @@ use super::api::{ApiClient, ApiError, ClusterId};
 use super::discovery::Follower;
 use super::pins::OPERATION_STATES;
 use super::report::{empty_report, FollowReport};
-use super::verdict::{health_of, process_verdict, reasons_of};
+use super::verdict::{health_of, process_verdict, reasons_of, runs_by_its_api};
 use super::{FollowCheck, CHECK_API, CHECK_PINS, CHECK_PINS_LISTING, CHECK_PROCESS, CHECK_TRUST};
 
 impl FollowCheck {
@@ -179,6 +179,7 @@ impl FollowCheck {
         report.ipfs_error = id.ipfs_error.clone().filter(|e| !e.is_empty());
         report.swarm_addresses = id.addresses.clone();
         report.status = DaemonStatus::Running;
+        runs_by_its_api(report);
 
         let (live, listing, trust) = tokio::join!(
             async {

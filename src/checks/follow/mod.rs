@@ -13,16 +13,22 @@
 //! | `follow_pins` | follower | `GET /pins?local=true&filter=<operation states>`, every scrape |
 //! | `follow_pins_listing` | follower | full `GET /pins?local=true`, at most every refresh interval (cached) |
 //! | `follow_trust` | follower | `GET /health/graph` trusted peers, at most every refresh interval (cached) |
-//! | `follow_process` | follower | is an `ipfs-cluster-follow <name> run` process alive |
+//! | `follow_process` | follower | does it run: its API answered, or an `ipfs-cluster-follow <name> run` process is alive |
 //!
 //! Host checks travel in the [`FollowHost`] that [`FollowCheck::reports`] returns beside the reports.
 //!
 //! # Verdicts
+//! `running`: the API answered as a cluster API (whatever the process search finds), or an
+//! `ipfs-cluster-follow <name> run` process of it is alive here; not running only when neither
+//! (see `verdict.rs`).
 //! `status`: running (the API answers as a cluster API) | stopped (nothing answers and the
 //! process table holds no follower process) | error (the API fails or is an impostor, while a
 //! process or a listener is there or none could be ruled out).
 //! `health`: unhealthy (API not reachable) | degraded (reachable but no cluster peer besides
-//! itself, IPFS unreachable, pins in an error state, or the live pin count failed) | healthy.
+//! itself, no trusted peer, IPFS unreachable, pins in an error state, or the live pin count
+//! failed) | healthy. Each cause is what an alert rule checks (a `cluster-follow` rule, or for
+//! the failed pin count `LotusFollowExporterCheckFailing`), so the follower is healthy exactly
+//! when none of them would fire (`docs/verdict.md`).
 //!
 //! # Caveats
 //! The cached checks (listing, trust) run under the scrape deadline like the others: a follower

@@ -48,7 +48,9 @@ pub struct FollowReport {
     pub pins_listed: Option<BTreeMap<String, u64>>,
     /// When the full listing last succeeded (present even when the latest attempt failed).
     pub pins_listed_at: Option<SystemTime>,
-    /// An `ipfs-cluster-follow <name> run` process is alive.
+    /// The follower runs: its API answered as an ipfs-cluster API, or its
+    /// `ipfs-cluster-follow <name> run` process is alive here. `Some(false)` only when neither
+    /// (nothing answers and the process table, read, holds no such process); `None` unknown.
     pub running: Option<bool>,
     /// The pid of that process, when it was matched to this follower (by its name, its API or
     /// its folder): the port plan knows the follower's own sockets by it.
@@ -70,8 +72,8 @@ pub struct FollowReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthReason {
     /// A fixed word for the cause (the `reason` label of `cluster_follow_health_reason`):
-    /// `stopped`, `api_unreachable`, `no_cluster_peers`, `ipfs_unreachable`, `pins_unknown`,
-    /// `pin_errors`.
+    /// `stopped`, `api_unreachable`, `no_cluster_peers`, `no_trusted_peers`, `ipfs_unreachable`,
+    /// `pins_unknown`, `pin_errors`.
     pub code: &'static str,
     /// The cause in words, with the follower's own error text where it gave one.
     pub text: String,

@@ -1,5 +1,13 @@
-//! The verdicts on one follower: whether its process runs (`follow_process`), why it is not
-//! healthy ([`HealthReason`]s) and its health (see the module doc of `follow`).
+//! The verdicts on one follower: whether it runs (`follow_process`), why it is not healthy
+//! ([`HealthReason`]s) and its health (see the module doc of `follow`).
+//!
+//! **Running** means the follower runs, seen either way: its API answered `/id` as an
+//! ipfs-cluster API in this scrape (whatever the process search finds: a renamed binary, a
+//! wrapper, a follower in its own container or on another host), or its
+//! `ipfs-cluster-follow <name> run` process is alive on this host. Not running means neither:
+//! nothing answers and the process table, read, holds no such process. Anything else (nothing
+//! answers, and the process table is hidden or another user's process is named like it) is
+//! unknown, never "not running".
 
 use std::sync::Arc;
 
@@ -9,7 +17,7 @@ use crate::host::process::ProcessTable;
 use super::discovery::Follower;
 use super::pins::ERROR_STATES;
 use super::report::{FollowReport, HealthReason};
-use super::{CHECK_API, CHECK_PINS};
+use super::{CHECK_API, CHECK_PINS, CHECK_PROCESS};
 
 /// Whether the follower's `ipfs-cluster-follow <name> run` process is alive here; unknown when
 /// its API is on another host or the process table could not be read.
@@ -65,6 +73,22 @@ pub(super) fn process_verdict(
     }
 }
 
+/// Its API answered as an ipfs-cluster API: the follower runs, and `follow_process` has its
+/// answer, whatever the process search found (no process, one of another user, a table that
+/// could not be read). Only a process that was looked for and is elsewhere stays skipped.
+pub(super) fn runs_by_its_api(report: &mut FollowReport) {
+    report.running = Some(true);
+    for check in report
+        .checks
+        .iter_mut()
+        .filter(|c| c.check == CHECK_PROCESS)
+    {
+        if check.status.failure().is_some() {
+            check.status = CheckStatus::Ok;
+        }
+    }
+}
+
 /// Why a follower is not healthy, every cause, in the order an operator would look.
 pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
     let reason = |code, text: String| HealthReason { code, text };
@@ -96,6 +120,13 @@ pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
             "sees no cluster peer besides itself".to_string(),
         ));
     }
+    if report.trusted_peers == Some(0) {
+        reasons.push(reason(
+            "no_trusted_peers",
+            "has no trusted peer in its trust graph besides itself: it accepts no pinset update"
+                .to_string(),
+        ));
+    }
     if report.ipfs_connected == Some(false) {
         let said = report.ipfs_error.as_deref().unwrap_or("no error text");
         reasons.push(reason(
@@ -125,6 +156,30 @@ pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
         }
     }
     reasons
+}
+
+/// The follower's `/id` timed out while its IPFS daemon did not answer in time either (`why`,
+/// a fact of the Kubo check handed over by `checks/joins.rs`): ipfs-cluster asks its IPFS
+/// daemon before it answers `/id`, so the follower is waiting on it, not hung itself. Its API
+/// reads not measured (absent, not 0) and it is degraded by `ipfs_unreachable`, not unhealthy
+/// by `api_unreachable`. Nothing changes unless `follow_api` timed out.
+pub(super) fn waiting_on_ipfs(report: &mut FollowReport, why: &str) {
+    let timed_out = report
+        .checks
+        .iter()
+        .any(|c| c.check == CHECK_API && c.status == CheckStatus::TimedOut);
+    if !timed_out {
+        return;
+    }
+    let why = crate::contract::Text::new(why).to_string();
+    report.api_reachable = None;
+    report.ipfs_connected = Some(false);
+    report.reasons = vec![HealthReason {
+        code: "ipfs_unreachable",
+        text: format!("its /id waits on its IPFS daemon: {why}"),
+    }];
+    report.ipfs_error = Some(why);
+    report.health = Health::Degraded;
 }
 
 /// Health from the verdict's causes (see the module doc): unhealthy while the API is not
@@ -181,6 +236,35 @@ mod tests {
         report.api_reachable = Some(false);
         report.reasons = reasons_of(&report);
         assert_eq!(health_of(&report), Health::Unhealthy);
+    }
+
+    #[test]
+    fn a_follower_waiting_on_a_hung_ipfs_daemon_is_degraded_not_unreachable() {
+        let mut report = empty_report(
+            &follower("c", Endpoint::Unix("/x/api-socket".into())),
+            SystemTime::now(),
+        );
+        let api = |status| crate::contract::CheckResult::new(CHECK_API, status, Default::default());
+        report.checks = vec![api(CheckStatus::Failed("refused".into()))];
+        report.api_reachable = Some(false);
+        waiting_on_ipfs(&mut report, "Kubo 127.0.0.1:5001 timed out");
+        assert_eq!(
+            report.api_reachable,
+            Some(false),
+            "only a timed-out /id waits"
+        );
+        report.checks = vec![api(CheckStatus::TimedOut)];
+        report.reasons = reasons_of(&report);
+        report.health = health_of(&report);
+        waiting_on_ipfs(&mut report, "Kubo 127.0.0.1:5001 timed out");
+        assert_eq!(report.api_reachable, None, "not measured, not 0");
+        assert_eq!(report.ipfs_connected, Some(false));
+        assert_eq!(report.health, Health::Degraded);
+        assert_eq!(report.reasons.len(), 1);
+        assert_eq!(report.reasons[0].code, "ipfs_unreachable");
+        assert!(report.reasons[0]
+            .text
+            .contains("Kubo 127.0.0.1:5001 timed out"));
     }
 
     #[test]
@@ -248,5 +332,46 @@ mod tests {
         );
         let report = empty_report(&labelled, SystemTime::now());
         assert_eq!(report.pid, None, "its sockets are not the follower's own");
+    }
+
+    #[test]
+    fn a_follower_whose_api_answers_runs_whatever_the_process_search_found() {
+        let mut report = empty_report(
+            &follower("c", Endpoint::Unix("/x/api-socket".into())),
+            SystemTime::now(),
+        );
+        report.running = None;
+        report.checks.push(crate::contract::CheckResult::new(
+            CHECK_PROCESS,
+            CheckStatus::Failed(
+                "an ipfs-cluster-follow process named \"c\" runs as uid 4242".into(),
+            ),
+            std::time::Duration::ZERO,
+        ));
+        runs_by_its_api(&mut report);
+        assert_eq!(report.running, Some(true));
+        assert_eq!(report.checks[0].status, CheckStatus::Ok);
+        // A process looked for elsewhere stays skipped (not exported), yet it runs.
+        report.checks[0].status =
+            CheckStatus::Skipped("the follower's API is not on this host".into());
+        runs_by_its_api(&mut report);
+        assert!(matches!(report.checks[0].status, CheckStatus::Skipped(_)));
+    }
+
+    #[test]
+    fn no_trusted_peer_is_a_reason() {
+        let mut report = empty_report(
+            &follower("c", Endpoint::Unix("/x/api-socket".into())),
+            SystemTime::now(),
+        );
+        report.api_reachable = Some(true);
+        report.connected = Some(true);
+        report.ipfs_connected = Some(true);
+        report.pins = Some([("pin_error".to_string(), 0)].into());
+        report.trusted_peers = Some(0);
+        let codes: Vec<&str> = reasons_of(&report).iter().map(|r| r.code).collect();
+        assert_eq!(codes, ["no_trusted_peers"]);
+        report.trusted_peers = None;
+        assert!(reasons_of(&report).is_empty(), "not measured is no reason");
     }
 }

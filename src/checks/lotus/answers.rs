@@ -6,10 +6,11 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use super::connection::Connection;
 use super::report::{LotusReport, NodeVersion, WalletBalance};
 use super::rpc::{RpcError, Timed};
 use super::types;
-use super::LotusCheck;
+use super::Thresholds;
 use crate::contract::{CheckResult, CheckStatus, Label};
 
 /// The check status a failed call gives.
@@ -41,12 +42,22 @@ pub(super) struct Assembly {
     pub(super) version_error: Option<RpcError>,
     pub(super) genesis_timestamp: Option<u64>,
     pub(super) network_name: Option<String>,
+    /// Calls Lotus's front refused this round (HTTP 429, 503), and how many calls were made.
+    pub(super) refused: Vec<RpcError>,
+    pub(super) calls: usize,
 }
 
 impl Assembly {
-    pub(super) fn new(check: &LotusCheck, started: SystemTime) -> Assembly {
-        let mut report = LotusReport::timed_out(check.api_address.clone(), started, Duration::ZERO);
+    pub(super) fn new(
+        connection: &Connection,
+        thresholds: &Thresholds,
+        started: SystemTime,
+    ) -> Assembly {
+        let mut report =
+            LotusReport::timed_out(connection.api_address.clone(), started, Duration::ZERO);
+        report.api_source = connection.api_source.clone();
         report.checks.clear();
+        report.thresholds = thresholds.clone();
         Assembly {
             report,
             checks: Vec::new(),
@@ -55,7 +66,15 @@ impl Assembly {
             version_error: None,
             genesis_timestamp: None,
             network_name: None,
+            refused: Vec::new(),
+            calls: 0,
         }
+    }
+
+    /// The calls Lotus's front refused this round, out of `calls`.
+    pub(super) fn refusals(&mut self, refused: Vec<RpcError>, calls: usize) {
+        self.refused = refused;
+        self.calls = calls;
     }
 
     /// Record a call's outcome under `check`, returning the parsed value when both call and shape were good.
@@ -89,6 +108,8 @@ impl Assembly {
     pub(super) fn version(&mut self, version: Timed<Value>) {
         if let Err(e) = &version.0 {
             self.version_error = Some(e.clone());
+            // Lotus's front answered for it ("later"): the API is there, nothing is measured.
+            self.report.up = e.is_front_refusal();
         }
         let Some(parsed) = self.record("lotus_version", version, types::parse_version) else {
             return;

@@ -1,11 +1,25 @@
 //! Lotus's API-info syntax (`cli/util/apiinfo.go`): `[TOKEN:]ADDRESS`, where the address is a
 //! multiaddr (`/ip4/127.0.0.1/tcp/1234/http`) or a URL (`https://node/rpc/v1?token=...`), turned
 //! into where to POST JSON-RPC.
+//!
+//! Two ways to read a URL's path ([`UrlPath`]):
+//! - **as given** (`--lotus.api`, `/probe` targets): the URL is the endpoint itself, as curl takes
+//!   it (`https://host/filecoin`, `https://host/v1/KEY/rpc` are POSTed to as they are); only a URL
+//!   without a path (`http://host:1234`, `http://host:1234/`) gets `/rpc/v1`;
+//! - **as Lotus reads API info** (`FULLNODE_API_INFO`, the repo's `api` file): the URL names the
+//!   API's root and `/rpc/v1` is added (`APIInfo.DialArgs`, `url.JoinPath(addr, "rpc", "v1")`), so
+//!   `https://host/filecoin` is `https://host/filecoin/rpc/v1`. A URL that already ends in
+//!   `/rpc/vN` is used as written, with a warning: Lotus v1.39.0 and later refuse it (lotus
+//!   #13870), older Lotus added a second `/rpc/v1`.
+//!
+//! A multiaddr always gets `/rpc/v1`. What is shown of an address ([`RpcTarget::display`]) never
+//! carries a secret: `?token=` becomes the bearer token, other query values and path segments
+//! that look like keys (16 characters or more with a digit, or 24 or more) are `<redacted>`.
 
 use crate::checks::lotus::rpc::RpcTarget;
 use crate::net::http_client::Endpoint;
 use crate::net::multiaddr::Multiaddr;
-use crate::secret::Secret;
+use crate::secret::{Secret, REDACTED};
 
 /// An API-info string split into its token and address (Lotus `cli/util/apiinfo.go`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +57,15 @@ impl ApiInfo {
     }
 }
 
+/// How the path of a URL address is read (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPath {
+    /// The endpoint itself: used as given; no path at all gets `/rpc/v1`.
+    AsGiven,
+    /// The API's root, as Lotus reads API info: `/rpc/v1` is added.
+    LotusRoot,
+}
+
 /// Where to POST JSON-RPC, and a token carried in the address itself (`?token=`, which
 /// go-jsonrpc accepts).
 #[derive(Debug, Clone)]
@@ -52,13 +75,21 @@ pub struct ResolvedApi {
     /// The address says https (`https://`, `wss://`, `/https`, `/wss`, `/tls`); the target's TLS
     /// settings are filled in by [`resolve`](super::resolve) (roots, `--lotus.ca-file`).
     pub tls: bool,
+    /// Something to tell the operator once (an API-info URL Lotus itself would refuse).
+    pub warning: Option<String>,
 }
 
-/// Turn an API address (multiaddr or URL) into where to POST JSON-RPC.
+/// The endpoint an address names, its path read as given (`--lotus.api`, `/probe` targets).
+pub fn rpc_target(address: &str) -> Result<ResolvedApi, String> {
+    rpc_target_as(address, UrlPath::AsGiven)
+}
+
+/// Turn an API address (multiaddr or URL) into where to POST JSON-RPC, reading a URL's path
+/// by `rule`.
 ///
 /// Errors never repeat the address verbatim when it is not recognisably an address: an API-info
 /// string written without its `TOKEN:` separator would otherwise print the token.
-pub fn rpc_target(address: &str) -> Result<ResolvedApi, String> {
+pub fn rpc_target_as(address: &str, rule: UrlPath) -> Result<ResolvedApi, String> {
     let address = address.trim();
     if address.is_empty() {
         return Err(
@@ -70,27 +101,23 @@ pub fn rpc_target(address: &str) -> Result<ResolvedApi, String> {
         let multiaddr = Multiaddr::parse(address).map_err(|e| e.to_string())?;
         let endpoint = Endpoint::socket_of(&multiaddr).map_err(|e| e.to_string())?;
         let tls = multiaddr.wants_tls();
-        let display = match &endpoint {
-            Endpoint::Unix(path) => format!("unix:{}:/rpc/v1", path.display()),
-            tcp if tls => format!("https://{tcp}/rpc/v1"),
-            tcp => format!("http://{tcp}/rpc/v1"),
+        let origin = match &endpoint {
+            Endpoint::Unix(path) => format!("unix:{}:", path.display()),
+            tcp if tls => format!("https://{tcp}"),
+            tcp => format!("http://{tcp}"),
         };
-        let target = RpcTarget {
-            endpoint,
-            path: "/rpc/v1".to_string(),
-            display,
-            tls: None,
-        };
+        let target = RpcTarget::new(endpoint, origin, "/rpc/v1".to_string(), String::new());
         return Ok(ResolvedApi {
             target,
             query_token: None,
             tls,
+            warning: None,
         });
     }
-    url_target(address)
+    url_target(address, rule)
 }
 
-fn url_target(url: &str) -> Result<ResolvedApi, String> {
+fn url_target(url: &str, rule: UrlPath) -> Result<ResolvedApi, String> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         "the API address is neither a multiaddr (/ip4/...) nor a URL (http://...); an API-info string is TOKEN:ADDRESS".to_string()
     })?;
@@ -108,7 +135,7 @@ fn url_target(url: &str) -> Result<ResolvedApi, String> {
             "the {scheme}:// API address carries credentials (user:password@): they are not sent; give a token with --lotus.token-file"
         ));
     }
-    let shown = format!("{scheme}://{authority}{path}");
+    let shown = format!("{scheme}://{authority}{}", shown_path(path));
     let (default_port, tls) = match scheme.to_ascii_lowercase().as_str() {
         "http" | "ws" => (80, false),
         "https" | "wss" => (443, true),
@@ -118,39 +145,111 @@ fn url_target(url: &str) -> Result<ResolvedApi, String> {
             ))
         }
     };
-    if authority.is_empty() || authority.contains('@') {
+    if authority.is_empty() {
         return Err(format!("cannot read host and port in {shown}"));
     }
     let (host, port) = crate::net::multiaddr::split_host_port(authority, default_port)
         .map_err(|why| format!("cannot read host and port in {shown}: {why}"))?;
-    let path = path.trim_end_matches('/');
-    let path = if ["/rpc/v0", "/rpc/v1", "/rpc/v2"]
-        .iter()
-        .any(|v| path.ends_with(v))
-    {
-        path.to_string()
-    } else {
-        format!("{path}/rpc/v1")
+    let given = path.trim_end_matches('/');
+    let ends_in_version = ends_in_rpc_version(given);
+    let mut warning = None;
+    let path = match rule {
+        _ if given.is_empty() => "/rpc/v1".to_string(),
+        UrlPath::AsGiven => given.to_string(),
+        UrlPath::LotusRoot if ends_in_version => {
+            warning = Some(format!(
+                "the API-info URL {shown} ends in /rpc/vN: used as written, but Lotus's own tools (v1.39.0 and later, lotus #13870) refuse it and add the path themselves; write the API's root (without /rpc/vN)"
+            ));
+            given.to_string()
+        }
+        UrlPath::LotusRoot => format!("{given}/rpc/v1"),
     };
-    let query_token = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|pair| pair.strip_prefix("token="))
-        .filter(|t| !t.is_empty())
-        .map(|t| Secret::new(t.to_string()));
+    let mut query_token = None;
+    let mut kept: Vec<&str> = Vec::new();
+    let mut secrets: Vec<Secret> = Vec::new();
+    for pair in query.into_iter().flat_map(|q| q.split('&')) {
+        match pair.strip_prefix("token=") {
+            Some(token) if !token.is_empty() => query_token = Some(Secret::new(token.to_string())),
+            Some(_) => {}
+            None if pair.is_empty() => {}
+            None => {
+                match pair.split_once('=') {
+                    Some((_, value)) if !value.is_empty() => {
+                        secrets.push(Secret::new(value.to_string()))
+                    }
+                    None if looks_like_a_key(pair) => secrets.push(Secret::new(pair.to_string())),
+                    _ => {}
+                }
+                kept.push(pair);
+            }
+        }
+    }
+    secrets.extend(
+        path.split('/')
+            .filter(|segment| looks_like_a_key(segment))
+            .map(|segment| Secret::new(segment.to_string())),
+    );
+    let query = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    };
     let endpoint = Endpoint::Tcp { host, port };
     let shown_scheme = if tls { "https" } else { "http" };
-    let target = RpcTarget {
-        display: format!("{shown_scheme}://{endpoint}{path}"),
-        endpoint,
-        path,
-        tls: None,
-    };
+    let origin = format!("{shown_scheme}://{endpoint}");
+    let mut target = RpcTarget::new(endpoint, origin, path, query);
+    target.secrets = secrets;
     Ok(ResolvedApi {
         target,
         query_token,
         tls,
+        warning,
     })
+}
+
+/// True when `path` ends in `/rpc/vN` (`/rpc/v0`, `/rpc/v1`, `/rpc/v2`, ...).
+pub(crate) fn ends_in_rpc_version(path: &str) -> bool {
+    path.rfind("/rpc/v").is_some_and(|at| {
+        let version = &path[at + "/rpc/v".len()..];
+        !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// A path segment that may be an API key (`/v1/KEY/rpc`, `/filecoin/KEY`): 16 characters or
+/// more with a digit among them, or 24 or more. Words such as `filecoin-mainnet` stay readable.
+fn looks_like_a_key(segment: &str) -> bool {
+    let long = segment.chars().count();
+    long >= 24 || (long >= 16 && segment.bytes().any(|b| b.is_ascii_digit()))
+}
+
+/// A path as shown: key-like segments replaced by `<redacted>`.
+pub(crate) fn shown_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if looks_like_a_key(segment) {
+                REDACTED
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A query as shown: every value `<redacted>` (`?apikey=<redacted>`).
+pub(crate) fn shown_query(query: &str) -> String {
+    let Some(pairs) = query.strip_prefix('?') else {
+        return String::new();
+    };
+    let shown: Vec<String> = pairs
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}={REDACTED}"),
+            None if looks_like_a_key(pair) => REDACTED.to_string(),
+            None => pair.to_string(),
+        })
+        .collect();
+    format!("?{}", shown.join("&"))
 }
 
 #[cfg(test)]
@@ -206,11 +305,6 @@ mod tests {
                 port: 1234
             }
         );
-        let t = rpc_target("http://proxy/lotus").unwrap().target;
-        assert_eq!(
-            (t.path.as_str(), t.endpoint.to_string().as_str()),
-            ("/lotus/rpc/v1", "proxy:80")
-        );
         for (given, shown) in [
             (
                 "https://api.node.glif.io/rpc/v1",
@@ -238,6 +332,93 @@ mod tests {
             let err = rpc_target(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_url_with_a_path_is_used_as_given_and_only_a_bare_host_gets_rpc_v1() {
+        let path = |given: &str| rpc_target(given).unwrap().target.path;
+        assert_eq!(path("https://host/filecoin"), "/filecoin");
+        assert_eq!(path("https://host/filecoin/"), "/filecoin");
+        assert_eq!(path("https://host/v1/abc/rpc"), "/v1/abc/rpc");
+        assert_eq!(path("http://proxy/lotus"), "/lotus");
+        assert_eq!(path("https://host"), "/rpc/v1");
+        assert_eq!(path("https://host/"), "/rpc/v1");
+        assert_eq!(path("http://host:1234/rpc/v0"), "/rpc/v0");
+        assert_eq!(path("/ip4/127.0.0.1/tcp/1234/http"), "/rpc/v1");
+        assert!(rpc_target("https://host/filecoin")
+            .unwrap()
+            .warning
+            .is_none());
+    }
+
+    #[test]
+    fn api_info_urls_name_the_root_as_lotus_reads_them() {
+        let lotus = |given: &str| rpc_target_as(given, UrlPath::LotusRoot).unwrap();
+        // lotus cli/util/apiinfo_test.go TestAPIInfoDialArgs, and a root with a path.
+        for (given, path) in [
+            ("http://host:1234", "/rpc/v1"),
+            ("https://api.node.glif.io", "/rpc/v1"),
+            ("https://api.node.glif.io/", "/rpc/v1"),
+            ("wss://host.example", "/rpc/v1"),
+            ("https://host/filecoin", "/filecoin/rpc/v1"),
+            ("https://host/filecoin/", "/filecoin/rpc/v1"),
+            ("/ip4/127.0.0.1/tcp/1234/http", "/rpc/v1"),
+        ] {
+            let resolved = lotus(given);
+            assert_eq!(resolved.target.path, path, "{given}");
+            assert!(resolved.warning.is_none(), "{given}");
+        }
+        // Lotus v1.39.0+ refuses this (lotus #13870); it is used as written, with a warning.
+        let resolved = lotus("https://api.node.glif.io/rpc/v1");
+        assert_eq!(resolved.target.path, "/rpc/v1");
+        let warning = resolved.warning.unwrap();
+        assert!(
+            warning.contains("#13870") && warning.contains("without /rpc/vN"),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn keys_in_the_path_or_the_query_are_used_but_never_shown() {
+        let key = "0123456789abcdef0123456789abcdef";
+        let resolved = rpc_target(&format!("https://host/v1/{key}/rpc")).unwrap();
+        assert_eq!(resolved.target.path, format!("/v1/{key}/rpc"));
+        assert_eq!(
+            resolved.target.display,
+            "https://host:443/v1/<redacted>/rpc"
+        );
+        assert_eq!(resolved.target.secrets.len(), 1);
+        assert_eq!(resolved.target.secrets[0].expose(), key);
+
+        let resolved =
+            rpc_target(&format!("https://host/filecoin?apikey={key}&token=TOK")).unwrap();
+        assert_eq!(resolved.target.path, "/filecoin");
+        assert_eq!(resolved.target.query, format!("?apikey={key}"));
+        assert_eq!(
+            resolved.target.display,
+            "https://host:443/filecoin?apikey=<redacted>"
+        );
+        assert_eq!(resolved.query_token.unwrap().expose(), "TOK");
+        assert!(resolved.target.secrets.iter().any(|s| s.expose() == key));
+
+        // Words stay readable.
+        let shown = rpc_target("https://host/filecoin-mainnet/rpc/v1")
+            .unwrap()
+            .target
+            .display;
+        assert_eq!(shown, "https://host:443/filecoin-mainnet/rpc/v1");
+        // An error about the address does not repeat the key either.
+        let err = rpc_target(&format!("ftp://host/{key}")).unwrap_err();
+        assert!(!err.contains(key), "{err}");
+    }
+
+    #[test]
+    fn rpc_versions_are_recognised_at_the_end_of_a_path() {
+        assert!(ends_in_rpc_version("/rpc/v1"));
+        assert!(ends_in_rpc_version("/lotus/rpc/v0"));
+        assert!(!ends_in_rpc_version("/rpc/v"));
+        assert!(!ends_in_rpc_version("/rpc/vx"));
+        assert!(!ends_in_rpc_version("/filecoin"));
     }
 
     #[test]

@@ -6,17 +6,10 @@ use std::time::Duration;
 use super::bound::bound_lotus;
 use super::{LotusCheck, LotusReport};
 use crate::contract::{BoxFuture, Check, Round, Section};
+use crate::secret::Scrubber;
 
 /// The check's name in the registry.
 pub const NAME: &str = "lotus";
-
-impl LotusCheck {
-    /// The API's TCP host and port when it is on this host, owned (for the report).
-    fn api_tcp(&self) -> Option<(String, u16)> {
-        self.local_tcp_api()
-            .map(|(host, port)| (host.to_string(), port))
-    }
-}
 
 impl Check for LotusCheck {
     fn name(&self) -> &'static str {
@@ -25,17 +18,30 @@ impl Check for LotusCheck {
 
     fn run<'a>(&'a self, round: &'a Round) -> BoxFuture<'a, Box<dyn Section>> {
         Box::pin(async move {
-            let mut report = self.report(round.deadline, round.processes.clone()).await;
-            bound_lotus(&mut report, &self.scrubber);
-            report.api_tcp = self.api_tcp();
+            let connection = self.connection_now().await;
+            let mut report = self
+                .report_on(&connection, round.deadline, round.processes.clone())
+                .await;
+            // Answers were scrubbed when read; this is the second line of defence (and the bound).
+            match connection.scrubbers.as_slice() {
+                [] => bound_lotus(&mut report, &Scrubber::default()),
+                scrubbers => {
+                    for scrubber in scrubbers {
+                        bound_lotus(&mut report, scrubber);
+                    }
+                }
+            }
+            report.api_tcp = connection.local_tcp_api(self.host_checks);
+            report.api_source = connection.api_source.clone();
             Box::new(report) as Box<dyn Section>
         })
     }
 
     fn timed_out(&self, round: &Round, elapsed: Duration) -> Box<dyn Section> {
-        let mut report =
-            LotusReport::timed_out(self.api_address().to_string(), round.taken_at, elapsed);
-        report.api_tcp = self.api_tcp();
+        let mut report = LotusReport::timed_out(self.api_address(), round.taken_at, elapsed);
+        report.api_tcp = self.local_tcp_api();
+        report.api_source = self.api_source();
+        report.thresholds = self.thresholds.clone();
         Box::new(report)
     }
 }

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::answers::Assembly;
-use super::rpc::{timed, RpcClient, Timed};
+use super::rpc::{timed, Timed};
+use super::served::Asker;
 use super::types;
 use crate::contract::{CheckResult, CheckStatus};
 
@@ -66,15 +67,16 @@ pub(super) fn needs_refresh(
 }
 
 /// `StateNetworkName`, `ChainGetGenesis` and (with a token) `AuthVerify`, concurrently.
-pub(super) async fn fetch_constants(client: &RpcClient, deadline: Instant) -> FreshConstants {
+pub(super) async fn fetch_constants(asker: &Asker<'_>, deadline: Instant) -> FreshConstants {
     let (network_name, genesis, token) = tokio::join!(
-        timed(client.call("Filecoin.StateNetworkName", json!([]), deadline)),
-        timed(client.call("Filecoin.ChainGetGenesis", json!([]), deadline)),
+        timed(asker.call("Filecoin.StateNetworkName", json!([]), deadline)),
+        timed(asker.call("Filecoin.ChainGetGenesis", json!([]), deadline)),
         async {
-            match client.verify_token(deadline) {
-                Some(call) => Some(timed(call).await),
-                None => None,
-            }
+            let begun = std::time::Instant::now();
+            asker
+                .verify_token(deadline)
+                .await
+                .map(|answer| (answer, begun.elapsed()))
         },
     );
     FreshConstants {

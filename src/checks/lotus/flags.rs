@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::WalletSpec;
+use super::{Thresholds, WalletMinimum, WalletSpec};
 
 /// Lotus check's flags (flattened into the command line by `checks::Args`).
 #[derive(Debug, Clone, clap::Args)]
@@ -39,9 +39,53 @@ pub struct LotusArgs {
     #[arg(long = "lotus.sync-lag-threshold", default_value_t = 5, global = true)]
     pub lotus_sync_lag_threshold: u64,
 
+    /// Fewer unique peers than this degrades the node (and LotusPeersLow fires); exported as lotus_peers_min. 0 turns it off.
+    #[arg(long = "lotus.min-peers", default_value_t = 10, global = true)]
+    pub lotus_min_peers: u64,
+
+    /// A watched wallet below this many FIL degrades the node (and LotusWalletBalanceLow fires): `FIL` for every wallet, `WALLET=FIL` for one named by its address or alias (repeatable). Default 1. Exported as lotus_wallet_balance_min_fil.
+    #[arg(long = "lotus.wallet-min-balance", value_parser = WalletMinimum::parse, global = true)]
+    pub lotus_wallet_min_balance: Vec<WalletMinimum>,
+
+    /// F3 running but finalizing more than this many epochs behind the head degrades the node (and LotusF3Stalled fires); exported as lotus_f3_finality_lag_max_epochs.
+    #[arg(
+        long = "lotus.f3-max-finality-lag",
+        default_value_t = 20,
+        global = true
+    )]
+    pub lotus_f3_max_finality_lag: u64,
+
+    /// The node's finalized tipset more than this many epochs behind its head, where F3 runs or EC gives a depth, degrades the node (and LotusChainFinalityLagHigh fires); exported as lotus_chain_finality_lag_max_epochs.
+    #[arg(long = "lotus.max-finality-lag", default_value_t = 60, global = true)]
+    pub lotus_max_finality_lag: u64,
+
     /// Largest Lotus answer read, in bytes.
     #[arg(long = "lotus.max-body-bytes", default_value_t = 8 << 20, global = true)]
     pub lotus_max_body_bytes: usize,
+}
+
+impl LotusArgs {
+    /// The verdict's thresholds from these flags (the last bare `--lotus.wallet-min-balance FIL`
+    /// is every wallet's; `WALLET=FIL` ones are exceptions).
+    pub fn thresholds(&self) -> Thresholds {
+        let defaults = Thresholds::default();
+        let every = self.lotus_wallet_min_balance.iter().rev();
+        Thresholds {
+            min_peers: self.lotus_min_peers,
+            wallet_min_fil: every
+                .clone()
+                .find(|m| m.wallet.is_none())
+                .map_or(defaults.wallet_min_fil, |m| m.fil),
+            wallet_min_fil_of: self
+                .lotus_wallet_min_balance
+                .iter()
+                .filter(|m| m.wallet.is_some())
+                .cloned()
+                .collect(),
+            f3_max_finality_lag: self.lotus_f3_max_finality_lag,
+            max_finality_lag: self.lotus_max_finality_lag,
+        }
+    }
 }
 
 /// Parse `ADDRESS[=ALIAS]`, checking the address looks like a Filecoin address.

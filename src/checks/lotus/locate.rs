@@ -1,66 +1,27 @@
 //! Which Lotus to ask and with which token: `--lotus.api`, `FULLNODE_API_INFO` or the repo's
-//! `api` file (Lotus's own order), `--lotus.token-file`, https settings, and the reasons a
-//! setting cannot be used (reported by the Lotus check on every scrape, never fatal).
+//! `api` file (Lotus's own order, read by [`Sources`], which also follows the files), the
+//! wallets and limits, and the reasons a setting cannot be used (reported by the Lotus check on
+//! every scrape, never fatal).
 
 use std::path::{Path, PathBuf};
 
-use super::api_info::{rpc_target, ApiInfo};
+use super::api_info::ApiInfo;
 use super::flags::LotusArgs as Flags;
 use super::rpc::RpcTarget;
+use super::source::Sources;
 use super::{LotusConfig, WalletSpec};
-use crate::host::files::read_small_file;
-use crate::secret::Secret;
 
 /// Lotus's default API address (`node/config/def.go`, `[API] ListenAddress`).
 pub const DEFAULT_LOTUS_API: &str = "/ip4/127.0.0.1/tcp/1234/http";
 
-/// The Lotus settings: target, token, wallets and limits.
+/// The Lotus settings: target, token, wallets and limits, and the files to follow.
 pub fn resolve(
     flags: &Flags,
     lotus_path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> LotusConfig {
-    let (api_info, api_source) = lotus_api_info(flags, lotus_path, env);
-    let api_info = api_info.and_then(|info| match host_port_taken_for_token(&info) {
-        Some(hint) => Err(format!("{api_source}: {hint}")),
-        None => Ok(info),
-    });
-    let resolved = api_info
-        .clone()
-        .and_then(|info| rpc_target(&info.address).map_err(|e| format!("{api_source}: {e}")));
-    let mut token = api_info.ok().and_then(|info| info.token);
-    let query_token = resolved.as_ref().is_ok_and(|r| r.query_token.is_some());
-    if (token.is_some() || query_token) && api_source == "--lotus.api" {
-        log::warn!("the Lotus token is on the command line (--lotus.api, as TOKEN: or ?token=), where every user of this host can read it (ps): use --lotus.token-file or FULLNODE_API_INFO");
-    }
-    let mut target = resolved.and_then(|resolved| {
-        token = token.take().or(resolved.query_token);
-        with_tls(
-            resolved.target,
-            resolved.tls,
-            flags.lotus_ca_file.as_deref(),
-        )
-    });
-    if let Some(path) = &flags.lotus_token_file {
-        warn_if_shared(path);
-        match read_small_file(path) {
-            Ok(text) if !text.trim().is_empty() => token = Some(Secret::new(text.trim().to_string())),
-            Ok(_) => target = Err(format!("--lotus.token-file {} is empty: put a token there (lotus auth create-token --perm read)", path.display())),
-            Err(e) => target = Err(token_file_error(path, &e, env)),
-        }
-    }
-    if let Some(bad) = token.as_ref().and_then(|t| token_problem(t.expose())) {
-        target = Err(format!(
-            "the Lotus token ({}) {bad}: check the token file or API-info string",
-            token_source(flags, &api_source)
-        ));
-        token = None;
-    }
-    if let (Some(_), Ok(t)) = (&token, &target) {
-        if let Some(refusal) = clear_token_refusal(t, flags.lotus_allow_token_over_http) {
-            target = Err(refusal);
-        }
-    }
+    let mut sources = Sources::new(flags, lotus_path, env);
+    let located = sources.locate(&mut |warning| log::warn!("{warning}"));
     let mut wallets: Vec<WalletSpec> = Vec::new();
     for wallet in &flags.lotus_wallet {
         if !wallets.iter().any(|w| w.address == wallet.address) {
@@ -77,30 +38,33 @@ pub fn resolve(
         wallets.truncate(flags.lotus_max_wallets);
     }
     LotusConfig {
-        target,
-        token,
-        api_source,
+        target: located.target,
+        token: located.token,
+        api_source: located.api_source,
+        sources: sources.follows_files().then_some(sources),
         wallets,
         max_wallets: flags.lotus_max_wallets,
         sync_lag_threshold: flags.lotus_sync_lag_threshold,
         max_body_bytes: flags.lotus_max_body_bytes,
+        thresholds: flags.thresholds(),
     }
 }
 
 /// The target with its TLS settings when the address says https; `--lotus.ca-file` on a plain
-/// http address is said and ignored.
+/// http address is said (to `warn`) and ignored.
 pub(crate) fn with_tls(
     mut target: RpcTarget,
     tls: bool,
     ca_file: Option<&Path>,
+    warn: &mut dyn FnMut(String),
 ) -> Result<RpcTarget, String> {
     if !tls {
         if let Some(path) = ca_file {
-            log::warn!(
+            warn(format!(
                 "--lotus.ca-file {} is ignored: the Lotus API {} is plain http",
                 path.display(),
                 target.display
-            );
+            ));
         }
         return Ok(target);
     }
@@ -108,28 +72,30 @@ pub(crate) fn with_tls(
     Ok(target)
 }
 
-/// Why the token may not be sent to `target` (plain http to another host), or `None` when it
-/// may: over https, to this host, or with `--lotus.allow-token-over-http` (then with a warning).
-pub fn clear_token_refusal(target: &RpcTarget, allowed: bool) -> Option<String> {
-    if target.tls.is_some() || target.endpoint.is_local() {
-        return None;
-    }
-    if allowed {
-        log::warn!(
-            "the Lotus token is sent in clear over plain http to {} (--lotus.allow-token-over-http): anyone on the path can read and reuse it; prefer https",
-            target.display
-        );
-        return None;
-    }
-    Some(format!(
+/// True when a token sent to `target` would travel in clear to another host (plain http, not
+/// this host).
+pub(super) fn token_in_clear(target: &RpcTarget) -> bool {
+    target.tls.is_none() && !target.endpoint.is_local()
+}
+
+/// Why the token may not be sent to `target` in clear.
+pub(super) fn token_refusal(target: &RpcTarget) -> String {
+    format!(
         "the Lotus token would travel in clear over plain http to {} (another host): use https (with --lotus.ca-file for a private CA), run without a token (read methods need none), or accept it with --lotus.allow-token-over-http",
         target.display
-    ))
+    )
+}
+
+/// Why the token may not be sent to `target` (plain http to another host), or `None` when it
+/// may: over https, to this host, or when `allowed` (`--lotus.allow-token-over-http`, whose
+/// warning the caller gives).
+pub fn clear_token_refusal(target: &RpcTarget, allowed: bool) -> Option<String> {
+    (token_in_clear(target) && !allowed).then(|| token_refusal(target))
 }
 
 /// Why `--lotus.token-file` could not be read, with the path actually tried and the fix that
 /// fits the error (a missing file is not a permission problem).
-fn token_file_error(
+pub(super) fn token_file_error(
     path: &Path,
     error: &std::io::Error,
     env: &dyn Fn(&str) -> Option<String>,
@@ -160,7 +126,7 @@ fn token_file_error(
 /// `HOST:PORT` given where an API-info string or URL belongs (`localhost:1234`): Lotus's own
 /// parser would take the host for a token. Returns the hint, naming the host only when it
 /// cannot be a token.
-fn host_port_taken_for_token(info: &ApiInfo) -> Option<String> {
+pub(super) fn host_port_taken_for_token(info: &ApiInfo) -> Option<String> {
     let token = info.token.as_ref()?.expose();
     let port = info.address.trim();
     if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err()
@@ -186,7 +152,7 @@ fn host_port_taken_for_token(info: &ApiInfo) -> Option<String> {
 }
 
 /// Why a token cannot be sent in an HTTP header, if it cannot.
-fn token_problem(token: &str) -> Option<&'static str> {
+pub(super) fn token_problem(token: &str) -> Option<&'static str> {
     if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
         Some("contains whitespace or control characters")
     } else if !token.is_ascii() {
@@ -196,76 +162,16 @@ fn token_problem(token: &str) -> Option<&'static str> {
     }
 }
 
-/// Where the token came from, in words.
-fn token_source(flags: &Flags, api_source: &str) -> String {
-    match &flags.lotus_token_file {
-        Some(path) => format!("--lotus.token-file {}", path.display()),
-        None => api_source.to_string(),
-    }
-}
-
-/// Warn when a secret file can be read by group or others.
-fn warn_if_shared(path: &Path) {
+/// The warning for a secret file that group or others can read, if it is one.
+pub(super) fn shared_file_warning(path: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            log::warn!(
-                "--lotus.token-file {} is readable by group or others (mode {mode:o}): chmod 600 it",
-                path.display()
-            );
-        }
-    }
-}
-
-/// Where the Lotus API info comes from, in Lotus's own order.
-fn lotus_api_info(
-    flags: &Flags,
-    lotus_path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> (Result<ApiInfo, String>, String) {
-    if let Some(text) = &flags.lotus_api {
-        return (Ok(ApiInfo::parse(text)), "--lotus.api".to_string());
-    }
-    if let Some(text) = env("FULLNODE_API_INFO").filter(|t| !t.trim().is_empty()) {
-        return (Ok(ApiInfo::parse(&text)), "FULLNODE_API_INFO".to_string());
-    }
-    let api_file = lotus_path.join("api");
-    match read_small_file(&api_file) {
-        Ok(text) => {
-            let source = api_file.display().to_string();
-            if text.trim().is_empty() {
-                (
-                    Err(format!(
-                        "{source} is empty (Lotus writes its API multiaddr there while running)"
-                    )),
-                    source,
-                )
-            } else {
-                (
-                    Ok(ApiInfo {
-                        token: None,
-                        address: text.trim().to_string(),
-                    }),
-                    source,
-                )
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
-            Ok(ApiInfo {
-                token: None,
-                address: DEFAULT_LOTUS_API.to_string(),
-            }),
-            "default".to_string(),
-        ),
-        Err(e) => (
-            Err(format!(
-                "cannot read {}: {e} (or set --lotus.api)",
-                api_file.display()
-            )),
-            api_file.display().to_string(),
-        ),
-    }
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "--lotus.token-file {} is readable by group or others (mode {mode:o}): chmod 600 it",
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -359,7 +265,11 @@ mod tests {
         let repo = tempfile::tempdir().unwrap();
         let repo_path = repo.path().to_str().unwrap();
         let c = resolve(&["--lotus.path", repo_path], &[]);
-        assert_eq!(c.lotus.api_source, "default");
+        assert!(
+            c.lotus.api_source.starts_with("default: no "),
+            "{}",
+            c.lotus.api_source
+        );
         assert_eq!(
             c.lotus.target.unwrap().display,
             "http://127.0.0.1:1234/rpc/v1"

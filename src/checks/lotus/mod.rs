@@ -9,19 +9,24 @@
 //! it would have given are `None`.
 //!
 //! Genesis timestamp and network name never change for a running node: they are fetched once and
-//! again only when `Filecoin.Session` (a UUID that changes on restart) changes.
+//! again only when `Filecoin.Session` (a UUID that changes on restart) changes; so are the F3
+//! manifest, the finality route and the methods the node does not serve. When the session
+//! changes, the round is asked again once with nothing remembered.
 //!
 //! Here: [`LotusCheck`] and its round of calls ([`LotusCheck::report`]), and whether a `lotus
-//! daemon` runs on this host. Beside it: `settings` ([`LotusConfig`]), `answers` (each call's
-//! answer as its sub-check), `constants` (the per-session chain constants and token), `wallets`,
-//! `verdict` (lag, sync status, node type, daemon status, health and its reasons) and `report`
-//! ([`LotusReport`]).
+//! daemon` runs on this host. Beside it: `settings` ([`LotusConfig`]), `source` and
+//! `connection` (where Lotus is, followed as its files change), `served` (what the node does not
+//! serve, per session), `answers` (each call's answer as its sub-check), `constants` (the
+//! per-session chain constants and token), `wallets`, `verdict` (lag, sync status, node type,
+//! daemon status, health and its reasons) and `report` ([`LotusReport`]).
 
 mod answers;
 pub mod api_info;
 mod bound;
 mod check;
+mod connection;
 mod constants;
+mod envelope;
 pub mod finality;
 mod flags;
 mod locate;
@@ -29,17 +34,19 @@ pub mod probe;
 mod render;
 mod report;
 pub mod rpc;
+mod served;
 mod settings;
+pub mod source;
 pub mod types;
 mod verdict;
 mod wallets;
 
-pub use api_info::{rpc_target, ApiInfo, ResolvedApi};
+pub use api_info::{rpc_target, rpc_target_as, ApiInfo, ResolvedApi, UrlPath};
 pub use check::NAME;
 pub use flags::{parse_wallet, LotusArgs};
 pub use locate::{clear_token_refusal, resolve, DEFAULT_LOTUS_API};
 pub use report::{LotusReport, NodeVersion, SyncStatus, WalletBalance};
-pub use settings::{LotusConfig, WalletSpec};
+pub use settings::{LotusConfig, Thresholds, WalletMinimum, WalletSpec};
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -52,9 +59,12 @@ use crate::contract::{CheckResult, CheckStatus};
 use crate::host::process::ProcessTable;
 use crate::net::http_client::Endpoint;
 use answers::Assembly;
-use constants::{fetch_constants, needs_refresh, ChainConstants};
-use finality::FinalityCache;
-use rpc::{timed, RpcClient};
+use connection::Connection;
+use constants::{fetch_constants, needs_refresh, ChainConstants, FreshConstants};
+use finality::{FinalityCache, FinalityRound};
+use rpc::{timed, RpcClient, Timed};
+use serde_json::Value;
+use served::{Asker, Notes, Unserved};
 
 /// Every `check` label value the Lotus check uses.
 pub const CHECKS: [&str; 12] = [
@@ -89,146 +99,193 @@ const HIDDEN_PROCESSES: &str = "other users' processes are hidden (/proc mounted
 /// Lotus's permission levels (`api/permissioned.go`, `AllPermissions`).
 pub const PERMISSIONS: [&str; 4] = ["read", "write", "sign", "admin"];
 
-/// The Lotus check and its per-session cache.
+/// The Lotus check: the connection in use, the files it follows, and what it learned per
+/// Lotus session.
 #[derive(Debug)]
 pub struct LotusCheck {
-    client: Result<RpcClient, String>,
-    api_address: String,
+    /// The client and address in use; replaced when a followed file names another.
+    connection: Mutex<Arc<Connection>>,
+    /// The files the address and token came from (`None`: nothing to follow).
+    sources: Mutex<Option<source::Sources>>,
+    body_cap: usize,
+    /// Look at this host (the process table, who listens): off for `/probe` targets.
+    host_checks: bool,
     wallets: Vec<WalletSpec>,
     max_wallets: usize,
     sync_lag_threshold: u64,
-    token_given: bool,
-    look_for_process: bool,
+    /// What the verdict calls too few, too low or too far behind.
+    thresholds: Thresholds,
     constants: Mutex<Option<ChainConstants>>,
     /// The F3 manifest and which finality call the node serves, per session.
     finality: Mutex<FinalityCache>,
+    /// The methods the node does not serve, per session.
+    unserved: Mutex<Unserved>,
     /// Log lines already written once (hints that would otherwise repeat every scrape).
     logged_once: Mutex<BTreeSet<String>>,
-    /// Removes the token from whatever the node says, before it enters the report.
-    scrubber: crate::secret::Scrubber,
+}
+
+/// What is remembered per Lotus session, as one round reads it.
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    constants: Option<ChainConstants>,
+    finality: FinalityCache,
+    unserved: Unserved,
+}
+
+/// One round's answers, before they are judged.
+struct Answers {
+    version: Timed<Value>,
+    session: Timed<Value>,
+    head: Timed<Value>,
+    sync: Timed<Value>,
+    peers: Timed<Value>,
+    wallets: (CheckStatus, Vec<WalletBalance>, Duration),
+    fresh: Option<FreshConstants>,
+    finality: FinalityRound,
+    notes: Notes,
+}
+
+impl Answers {
+    /// `Filecoin.Session`'s answer, when it gave one.
+    fn session_id(&self) -> Option<String> {
+        self.session
+            .0
+            .as_ref()
+            .ok()
+            .and_then(|v| v.as_str())
+            .map(String::from)
+    }
 }
 
 impl LotusCheck {
     pub fn new(config: LotusConfig) -> LotusCheck {
-        let api_address = match &config.target {
-            Ok(target) => target.display.clone(),
-            // The reason names its source (`--lotus.api: ...`, `--lotus.token-file ...`).
-            Err(_) => "unusable".to_string(),
-        };
-        let look_for_process = config
-            .target
-            .as_ref()
-            .map(|t| t.endpoint.is_local())
-            .unwrap_or(false);
-        let token_given = config.token.is_some();
-        let scrubber = config
-            .token
-            .as_ref()
-            .map(|t| crate::secret::Scrubber::for_token(t.expose()))
-            .unwrap_or_default();
-        let client = config
-            .target
-            .map(|target| RpcClient::new(target, config.token, config.max_body_bytes));
+        let connection = Connection::new(
+            config.target,
+            config.token,
+            config.api_source,
+            config.max_body_bytes,
+        );
         LotusCheck {
-            client,
-            api_address,
+            connection: Mutex::new(Arc::new(connection)),
+            sources: Mutex::new(config.sources),
+            body_cap: config.max_body_bytes,
+            host_checks: true,
             wallets: config.wallets,
             max_wallets: config.max_wallets,
             sync_lag_threshold: config.sync_lag_threshold,
-            token_given,
-            look_for_process,
+            thresholds: config.thresholds,
             constants: Mutex::new(None),
             finality: Mutex::new(FinalityCache::default()),
+            unserved: Mutex::new(Unserved::default()),
             logged_once: Mutex::new(BTreeSet::new()),
-            scrubber,
         }
     }
 
-    pub fn api_address(&self) -> &str {
-        &self.api_address
+    /// The address in use, as shown (never a secret).
+    pub fn api_address(&self) -> String {
+        crate::host::lock(&self.connection).api_address.clone()
+    }
+
+    /// Where the address in use came from, in words.
+    pub fn api_source(&self) -> String {
+        crate::host::lock(&self.connection).api_source.clone()
     }
 
     /// The same check without looking at this host's processes (a `/probe` of a target).
     pub fn without_host_checks(mut self) -> LotusCheck {
-        self.look_for_process = false;
+        self.host_checks = false;
         self
     }
 
     /// The Lotus API's TCP host and port when it is on this host (so who listens there can be
     /// named); `None` for a remote, unix-socket or unusable API.
-    pub fn local_tcp_api(&self) -> Option<(&str, u16)> {
-        let client = self.client.as_ref().ok()?;
-        match &client.target().endpoint {
-            Endpoint::Tcp { host, port } if self.look_for_process => Some((host.as_str(), *port)),
-            _ => None,
-        }
+    pub fn local_tcp_api(&self) -> Option<(String, u16)> {
+        crate::host::lock(&self.connection).local_tcp_api(self.host_checks)
     }
 
-    /// Run every Lotus call concurrently and judge the node, before `deadline`.
+    /// Forget everything learned per Lotus session (the address or token changed).
+    fn forget_sessions(&self) {
+        *crate::host::lock(&self.constants) = None;
+        *crate::host::lock(&self.finality) = FinalityCache::default();
+        *crate::host::lock(&self.unserved) = Unserved::default();
+    }
+
+    /// Run every Lotus call concurrently and judge the node, before `deadline`, through the
+    /// connection in use (renewed first when a followed file moved).
     pub async fn report(
         &self,
         deadline: Instant,
         procs: Result<Arc<ProcessTable>, String>,
     ) -> LotusReport {
+        let connection = self.connection_now().await;
+        self.report_on(&connection, deadline, procs).await
+    }
+
+    /// [`LotusCheck::report`] through `connection`.
+    async fn report_on(
+        &self,
+        connection: &Connection,
+        deadline: Instant,
+        procs: Result<Arc<ProcessTable>, String>,
+    ) -> LotusReport {
         let started = SystemTime::now();
-        let process = self.process_check(procs);
-        let client = match &self.client {
+        let process = self.process_check(connection, procs);
+        let client = match &connection.client {
             Ok(client) => client,
-            Err(reason) => return self.unusable(reason, started, process),
+            Err(reason) => return self.unusable(connection, reason, started, process),
         };
-        let cached = self.cached_constants();
-        let finality_cached = crate::host::lock(&self.finality).clone();
-        let (version, session, head, sync, peers, wallets, fresh, finality) = tokio::join!(
-            timed(client.call("Filecoin.Version", json!([]), deadline)),
-            timed(client.call("Filecoin.Session", json!([]), deadline)),
-            timed(client.call("Filecoin.ChainHead", json!([]), deadline)),
-            timed(client.call("Filecoin.SyncState", json!([]), deadline)),
-            timed(client.call("Filecoin.NetPeers", json!([]), deadline)),
-            self.wallet_balances(client, deadline),
-            async {
-                match &cached {
-                    Some(_) => None,
-                    None => Some(fetch_constants(client, deadline).await),
-                }
-            },
-            finality::collect(client, &finality_cached, deadline),
-        );
-        let session_id = session
-            .0
-            .as_ref()
-            .ok()
-            .and_then(|v| v.as_str())
-            .map(String::from);
-        let fresh = match fresh {
+        let mut memory = Memory {
+            constants: crate::host::lock(&self.constants).clone(),
+            finality: crate::host::lock(&self.finality).clone(),
+            unserved: crate::host::lock(&self.unserved).clone(),
+        };
+        let mut answers = self.round(connection, client, &memory, deadline).await;
+        // Another Lotus session (a restart, an upgrade): what was learned per session is asked
+        // again, once, now.
+        if memory
+            .unserved
+            .other_session(answers.session_id().as_deref())
+        {
+            memory = Memory::default();
+            answers = self.round(connection, client, &memory, deadline).await;
+        }
+        let session_id = answers.session_id();
+        let fresh = match answers.fresh {
             Some(fresh) => Some(fresh),
-            None if needs_refresh(cached.as_ref(), session_id.as_deref(), self.token_given) => {
-                Some(fetch_constants(client, deadline).await)
+            None if needs_refresh(
+                memory.constants.as_ref(),
+                session_id.as_deref(),
+                connection.token_given,
+            ) =>
+            {
+                let asker = Asker::new(client, &memory.unserved);
+                Some(fetch_constants(&asker, deadline).await)
             }
             None => None,
         };
-        // A new session may be a new Lotus (or a new F3 manifest): what was learned once per
-        // session is asked again, once.
-        let other_session = session_id.is_some()
-            && finality_cached.session.is_some()
-            && finality_cached.session != session_id;
-        let (finality_cached, finality) = if other_session {
-            let fresh = FinalityCache::default();
-            let round = finality::collect(client, &fresh, deadline).await;
-            (fresh, round)
-        } else {
-            (finality_cached, finality)
-        };
+        let version_answered = answers.version.0.is_ok();
         let (f3, chain_finality, finality_checks, learned) =
-            finality::judge(finality, &finality_cached, session_id.as_deref());
+            finality::judge(answers.finality, &memory.finality, session_id.as_deref());
+        if memory.finality.route_unknown() {
+            if let Some(note) = learned.fallback_note() {
+                self.log_once(log::Level::Info, note);
+            }
+        }
         *crate::host::lock(&self.finality) = learned;
-        let mut assembly = Assembly::new(self, started);
-        assembly.version(version);
-        assembly.session(session);
-        assembly.constants(cached, fresh, session_id, &self.constants);
-        assembly.head(head);
-        assembly.sync(sync);
-        assembly.peers(peers);
-        assembly.wallets(wallets);
+        let notes = answers.notes;
+        *crate::host::lock(&self.unserved) =
+            memory
+                .unserved
+                .after_round(version_answered, session_id.as_deref(), notes.unserved);
+        let mut assembly = Assembly::new(connection, &self.thresholds, started);
+        assembly.refusals(notes.refused, notes.calls);
+        assembly.version(answers.version);
+        assembly.session(answers.session);
+        assembly.constants(memory.constants, fresh, session_id, &self.constants);
+        assembly.head(answers.head);
+        assembly.sync(answers.sync);
+        assembly.peers(answers.peers);
+        assembly.wallets(answers.wallets);
         assembly.checks.extend(finality_checks);
         assembly.report.f3 = f3;
         assembly.report.chain_finality = chain_finality;
@@ -237,16 +294,51 @@ impl LotusCheck {
         assembly.finish(self.sync_lag_threshold)
     }
 
-    fn cached_constants(&self) -> Option<ChainConstants> {
-        crate::host::lock(&self.constants).clone()
+    /// One round of calls, concurrently, through what `memory` holds for this session.
+    async fn round(
+        &self,
+        connection: &Connection,
+        client: &RpcClient,
+        memory: &Memory,
+        deadline: Instant,
+    ) -> Answers {
+        let asker = Asker::new(client, &memory.unserved);
+        let call = |method: &'static str| timed(asker.call(method, json!([]), deadline));
+        let (version, session, head, sync, peers, wallets, fresh, finality) = tokio::join!(
+            call("Filecoin.Version"),
+            call("Filecoin.Session"),
+            call("Filecoin.ChainHead"),
+            call("Filecoin.SyncState"),
+            call("Filecoin.NetPeers"),
+            self.wallet_balances(&asker, connection.token_given, deadline),
+            async {
+                match &memory.constants {
+                    Some(_) => None,
+                    None => Some(fetch_constants(&asker, deadline).await),
+                }
+            },
+            finality::collect(&asker, &memory.finality, deadline),
+        );
+        Answers {
+            version,
+            session,
+            head,
+            sync,
+            peers,
+            wallets,
+            fresh,
+            finality,
+            notes: asker.into_notes(),
+        }
     }
 
     fn process_check(
         &self,
+        connection: &Connection,
         procs: Result<Arc<ProcessTable>, String>,
     ) -> (CheckResult, Option<bool>) {
         let begun = std::time::Instant::now();
-        let (status, running) = if !self.look_for_process {
+        let (status, running) = if !(self.host_checks && connection.local) {
             (
                 CheckStatus::Skipped("the Lotus API is not on this host".into()),
                 None,
@@ -268,13 +360,17 @@ impl LotusCheck {
 
     fn unusable(
         &self,
+        connection: &Connection,
         reason: &str,
         started: SystemTime,
         process: (CheckResult, Option<bool>),
     ) -> LotusReport {
-        let mut report = LotusReport::timed_out(self.api_address.clone(), started, Duration::ZERO);
+        let mut report =
+            LotusReport::timed_out(connection.api_address.clone(), started, Duration::ZERO);
+        report.api_source = connection.api_source.clone();
+        report.thresholds = self.thresholds.clone();
         for check in report.checks.iter_mut() {
-            check.status = if check.check == "lotus_token" && !self.token_given {
+            check.status = if check.check == "lotus_token" && !connection.token_given {
                 CheckStatus::Skipped("no token configured".into())
             } else {
                 CheckStatus::Failed(reason.to_string())

@@ -236,6 +236,7 @@ impl LotusProber {
             target: target_rpc,
             token,
             api_source: "/probe target".to_string(),
+            sources: None,
             wallets: Vec::new(),
             max_body_bytes: self.base.max_body_bytes.min(budget / CALLS_AT_ONCE),
             max_wallets: self.base.max_wallets.min(MAX_WALLETS),

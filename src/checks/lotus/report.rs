@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use super::finality::{ChainFinality, F3Report};
 use super::types::{AttoFil, SyncWorkers};
-use super::CHECKS;
+use super::{Thresholds, CHECKS};
 use crate::contract::{CheckResult, CheckStatus, DaemonStatus, Health, Label, Text};
 
 /// What the node says about itself.
@@ -29,6 +29,16 @@ pub struct WalletBalance {
     pub alias: String,
     /// `None` when the balance could not be read this time.
     pub balance: Option<AttoFil>,
+    /// Below this many FIL the wallet is low (`--lotus.wallet-min-balance`).
+    pub min_fil: f64,
+}
+
+impl WalletBalance {
+    /// The balance is known and below the wallet's threshold: compared in FIL as a float, as
+    /// the rule compares `lotus_wallet_balance_fil` with `lotus_wallet_balance_min_fil`.
+    pub fn is_low(&self) -> bool {
+        self.balance.is_some_and(|b| b.to_fil() < self.min_fil)
+    }
 }
 
 /// How sync looks, in words (`/status` `sync_status`).
@@ -56,8 +66,13 @@ impl SyncStatus {
 pub struct LotusReport {
     /// The API address (never with a token).
     pub api_address: String,
+    /// Where the address came from: `--lotus.api`, `FULLNODE_API_INFO`, the repo's `api` file
+    /// (its path), `default: no PATH`, or `/probe target`.
+    pub api_source: String,
     pub checks: Vec<CheckResult>,
-    /// `Filecoin.Version` answered.
+    /// The Lotus API answered this scrape: `Filecoin.Version` answered ([`Self::version`] is
+    /// then known), or the front in its place (a proxy, a gateway) refused with HTTP 429 or 503
+    /// (something is there: not a stop).
     pub up: bool,
     pub version: Option<NodeVersion>,
     /// Lotus's own network name (`mainnet`, `calibrationnet`, ...).
@@ -96,6 +111,8 @@ pub struct LotusReport {
     pub health_reasons: Vec<Text>,
     pub sync_status: SyncStatus,
     pub last_check: SystemTime,
+    /// What the verdict judged by (exported, so the alert rules compare with the same numbers).
+    pub thresholds: Thresholds,
 }
 
 impl LotusReport {
@@ -107,6 +124,7 @@ impl LotusReport {
             .collect();
         LotusReport {
             api_address,
+            api_source: String::new(),
             checks,
             up: false,
             version: None,
@@ -132,6 +150,7 @@ impl LotusReport {
             health_reasons: Vec::new(),
             sync_status: SyncStatus::Unknown,
             last_check: started,
+            thresholds: Thresholds::default(),
         }
     }
 

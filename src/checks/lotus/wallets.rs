@@ -9,7 +9,8 @@ use tokio::time::Instant;
 
 use super::answers::status_of;
 use super::report::WalletBalance;
-use super::rpc::{RpcClient, RpcError};
+use super::rpc::RpcError;
+use super::served::Asker;
 use super::types;
 use super::{LotusCheck, WalletSpec};
 use crate::contract::CheckStatus;
@@ -21,14 +22,15 @@ impl LotusCheck {
     /// Balances of the wallets to watch: the configured ones, or (with a token) the node's own.
     pub(super) async fn wallet_balances(
         &self,
-        client: &RpcClient,
+        asker: &Asker<'_>,
+        token_given: bool,
         deadline: Instant,
     ) -> (CheckStatus, Vec<WalletBalance>, Duration) {
         let begun = std::time::Instant::now();
         let wallets = if !self.wallets.is_empty() {
             self.wallets.clone()
-        } else if self.token_given {
-            match self.discover_wallets(client, deadline).await {
+        } else if token_given {
+            match self.discover_wallets(asker, deadline).await {
                 Ok(wallets) => wallets,
                 Err(status) => return (status, Vec::new(), begun.elapsed()),
             }
@@ -50,7 +52,7 @@ impl LotusCheck {
         // A few at a time over pooled connections, rather than one connection per wallet.
         let calls: Vec<_> = wallets
             .iter()
-            .map(|w| client.call("Filecoin.WalletBalance", json!([w.address]), deadline))
+            .map(|w| asker.call("Filecoin.WalletBalance", json!([w.address]), deadline))
             .collect();
         let results: Vec<_> = stream::iter(calls)
             .buffered(WALLET_CALLS_AT_ONCE)
@@ -72,6 +74,7 @@ impl LotusCheck {
                 }
             };
             balances.push(WalletBalance {
+                min_fil: self.thresholds.wallet_min(&wallet.address, &wallet.alias),
                 address: wallet.address,
                 alias: wallet.alias,
                 balance,
@@ -88,12 +91,12 @@ impl LotusCheck {
     /// `WalletDefaultAddress` and `WalletList` (both need `write`).
     async fn discover_wallets(
         &self,
-        client: &RpcClient,
+        asker: &Asker<'_>,
         deadline: Instant,
     ) -> Result<Vec<WalletSpec>, CheckStatus> {
         let (default, list) = tokio::join!(
-            client.call("Filecoin.WalletDefaultAddress", json!([]), deadline),
-            client.call("Filecoin.WalletList", json!([]), deadline),
+            asker.call("Filecoin.WalletDefaultAddress", json!([]), deadline),
+            asker.call("Filecoin.WalletList", json!([]), deadline),
         );
         let list = match list {
             Ok(list) => {

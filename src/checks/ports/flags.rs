@@ -18,7 +18,7 @@ pub struct PortsArgs {
 /// in use (`lotus_api`: TCP host and port, when on this host).
 pub fn resolve(
     args: &PortsArgs,
-    shared: &crate::checks::Shared,
+    shared: &crate::contract::values::Shared,
     lotus_path: &std::path::Path,
     lotus_api: Option<(String, u16)>,
     env: &dyn Fn(&str) -> Option<String>,

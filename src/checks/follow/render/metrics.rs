@@ -29,7 +29,7 @@ pub fn render(reports: &[FollowReport], host: &FollowHost, out: &mut Families) {
         ),
         (
             "cluster_follow_running",
-            "1 when an `ipfs-cluster-follow <cluster_name> run` process is alive on this host, 0 when none is.",
+            "1 when the follower runs: its REST API answered GET /id as an ipfs-cluster API in this scrape (whatever process runs it: a renamed binary, a wrapper, a container), or its `ipfs-cluster-follow <cluster_name> run` process is alive on this host; 0 when neither (nothing answers and the process table holds no such process); absent when that cannot be told (processes hidden or of another user, API on another host).",
             |r| r.running,
         ),
     ];
@@ -159,14 +159,14 @@ fn render_verdicts(reports: &[FollowReport], out: &mut Families) {
     let healths: Vec<&str> = Health::ALL.iter().map(|h| h.as_str()).collect();
     let mut health = out.gauge(
         "cluster_follow_health",
-        "1 for the follower's current health: healthy, degraded (reachable but no cluster peer, IPFS down, pins in an error state or the live pin count failed), unhealthy (API not reachable); 0 for the others.",
+        "1 for the follower's current health: healthy, degraded (reachable but no cluster peer, no trusted peer, IPFS down, pins in an error state or the live pin count failed), unhealthy (API not reachable); 0 for the others.",
     );
     for report in reports {
         health.states(&labels(report), "state", &healths, report.health.as_str());
     }
     let mut reasons = out.gauge(
         "cluster_follow_health_reason",
-        "1 for each cause of a follower's degraded or unhealthy health (reason: stopped, api_unreachable, no_cluster_peers, ipfs_unreachable, pins_unknown, pin_errors); no series while it is healthy. The cause in words is in /status and `check`.",
+        "1 for each cause of a follower's degraded or unhealthy health (reason: stopped, api_unreachable, no_cluster_peers, no_trusted_peers, ipfs_unreachable, pins_unknown, pin_errors); no series while it is healthy. The cause in words is in /status and `check`.",
     );
     for report in reports {
         for reason in &report.reasons {

@@ -2,8 +2,6 @@
 //! `cluster_follow` key of `/status`, its lines of the `check` report, its part of the status
 //! page, and its note under the `ports` command's plan.
 
-use std::any::Any;
-
 pub(crate) mod html;
 pub(crate) mod metrics;
 pub(crate) mod plan;
@@ -87,17 +85,5 @@ impl Section for FollowSection {
 
     fn plan(&self, out: &mut PlanView) {
         out.text.push_str(&plan::follow_notes(&self.followers));
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn clone_section(&self) -> Box<dyn Section> {
-        Box::new(self.clone())
     }
 }

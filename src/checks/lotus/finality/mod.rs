@@ -5,9 +5,11 @@
 //! - `lotus_f3`: `Filecoin.F3IsRunning`, `F3GetLatestCertificate` and `F3GetProgress` every
 //!   scrape; `F3GetManifest` once per Lotus session (like the genesis constants).
 //! - `lotus_chain_finality`: `Filecoin.ChainGetTipSetFinalityStatus` on the `/rpc/v2` endpoint
-//!   beside the configured one; where the node does not serve it (HTTP 404, "method not found"
-//!   in any form), v1 `Filecoin.ChainGetFinalizedTipSet`; where that is missing too, skipped.
-//!   Which of them the node serves is learned once per session.
+//!   beside the configured one (only where it can be derived: the configured path ends in
+//!   `/rpc/vN`); where that endpoint refuses (HTTP 404 or "method not found" in any form, a
+//!   reverse proxy's 403, 405, 410 or 501, a page that is not JSON-RPC), v1
+//!   `Filecoin.ChainGetFinalizedTipSet`, as for a node without v2, said once at INFO; where that
+//!   is missing too, skipped. Which of them the node serves is learned once per session.
 //!
 //! F3 disabled (error code 4, "f3 is disabled"), a method not served, a node without `/rpc/v2`:
 //! skipped, never failed. F3 enabled but not running is a figure (`running = false`), not a
@@ -29,7 +31,8 @@ mod shapes;
 
 pub use shapes::*;
 
-use crate::checks::lotus::rpc::{timed, RpcClient, RpcError, RpcPath};
+use crate::checks::lotus::rpc::{timed, RpcError, RpcPath};
+use crate::checks::lotus::served::Asker;
 use crate::checks::lotus::types::{shape, ShapeError};
 use crate::contract::{CheckResult, CheckStatus};
 
@@ -50,6 +53,20 @@ pub struct FinalityCache {
     manifest: Option<Result<F3Manifest, String>>,
     /// Which finality call the node serves.
     route: Option<Route>,
+    /// Why the v1 call is used, when `/rpc/v2` refused (said once).
+    fallback: Option<String>,
+}
+
+impl FinalityCache {
+    /// True when which finality call the node serves is not known yet (this session).
+    pub fn route_unknown(&self) -> bool {
+        self.route.is_none()
+    }
+
+    /// Why finality is read from v1, when `/rpc/v2` refused.
+    pub fn fallback_note(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
 }
 
 /// Which finality call the node serves.
@@ -85,12 +102,8 @@ struct ChainRound {
 }
 
 /// Ask every finality question of this round concurrently, before `deadline`.
-pub async fn collect(
-    client: &RpcClient,
-    cache: &FinalityCache,
-    deadline: Instant,
-) -> FinalityRound {
-    let call = |method: &'static str| timed(client.call(method, json!([]), deadline));
+pub async fn collect(asker: &Asker<'_>, cache: &FinalityCache, deadline: Instant) -> FinalityRound {
+    let call = |method: &'static str| timed(asker.call(method, json!([]), deadline));
     let (is_running, certificate, progress, manifest, chain) = tokio::join!(
         call("Filecoin.F3IsRunning"),
         call("Filecoin.F3GetLatestCertificate"),
@@ -101,7 +114,7 @@ pub async fn collect(
                 None => Some(call("Filecoin.F3GetManifest").await),
             }
         },
-        chain_round(client, cache.route.clone(), deadline),
+        chain_round(asker, cache.route.clone(), deadline),
     );
     FinalityRound {
         is_running,
@@ -112,10 +125,10 @@ pub async fn collect(
     }
 }
 
-async fn chain_round(client: &RpcClient, route: Option<Route>, deadline: Instant) -> ChainRound {
+async fn chain_round(asker: &Asker<'_>, route: Option<Route>, deadline: Instant) -> ChainRound {
     let begun = std::time::Instant::now();
     let v2_path = match &route {
-        None => client.v2(),
+        None => asker.client().v2(),
         Some(Route::V2(path)) => Some(path.clone()),
         Some(_) => None,
     };
@@ -132,16 +145,16 @@ async fn chain_round(client: &RpcClient, route: Option<Route>, deadline: Instant
     }
     if let Some(path) = &v2_path {
         let method = "Filecoin.ChainGetTipSetFinalityStatus";
-        let answer = client.call_at(path, method, json!([]), deadline).await;
-        let not_served = matches!(&answer, Err(e) if e.is_not_served());
+        let answer = asker.call_at(path, method, json!([]), deadline).await;
+        let refused = matches!(&answer, Err(e) if e.is_endpoint_refusal());
         round.v2 = Some(answer);
-        if !not_served {
+        if !refused {
             round.duration = begun.elapsed();
             return round;
         }
     }
     let method = "Filecoin.ChainGetFinalizedTipSet";
-    round.v1 = Some(client.call(method, json!([]), deadline).await);
+    round.v1 = Some(asker.call(method, json!([]), deadline).await);
     round.duration = begun.elapsed();
     round
 }
@@ -332,13 +345,16 @@ fn judge_chain(round: ChainRound, cache: &mut FinalityCache) -> (ChainFinality, 
             };
             return (chain, done(status));
         }
-        Some(Err(e)) if e.is_not_served() => v2_missing = Some(e.to_string()),
+        Some(Err(e)) if e.is_endpoint_refusal() => v2_missing = Some(e.to_string()),
         Some(Err(e)) => return (chain, done(failure_of(&e))),
         None => {}
     }
     let status = match round.v1 {
         Some(Ok(value)) => {
             cache.route = Some(Route::V1);
+            cache.fallback = v2_missing.as_ref().map(|v2| {
+                format!("{v2}: chain finality is read from v1 Filecoin.ChainGetFinalizedTipSet instead, as for a node without /rpc/v2 (asked again when Lotus restarts)")
+            });
             match finalized_epoch("Filecoin.ChainGetFinalizedTipSet", &value) {
                 Ok(height) => {
                     chain.finalized_height = Some(height);

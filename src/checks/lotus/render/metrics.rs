@@ -8,7 +8,7 @@ use crate::contract::{DaemonStatus, Health, Label};
 pub fn render(report: &LotusReport, out: &mut Families) {
     out.gauge(
         "lotus_up",
-        "1 when the Lotus API answered Filecoin.Version in this scrape, 0 when it did not.",
+        "1 when the Lotus API answered in this scrape: Filecoin.Version's result, or the proxy or gateway in front of Lotus refusing for now (HTTP 429 rate limited, 503 unavailable: something is there, every check fails with the reason); 0 when nothing answered or what answered says Lotus did not (connection refused, a timeout, HTTP 502 or 504, a token refused).",
     )
     .sample(&[], bool_value(report.up));
     if let Some(version) = &report.version {
@@ -34,6 +34,11 @@ pub fn render(report: &LotusReport, out: &mut Families) {
         "Unique libp2p peer IDs the node is connected to (not connections); absent when unknown.",
     )
     .maybe(&[], report.peers.map(|p| p as f64));
+    out.gauge(
+        "lotus_peers_min",
+        "The fewest unique peers a healthy node has (--lotus.min-peers): with fewer, lotus_health is degraded and LotusPeersLow compares lotus_peers with this. 0: no minimum.",
+    )
+    .sample(&[], report.thresholds.min_peers as f64);
     wallets(report, out);
     let listener = api_listener_label(report.api_listener.as_deref());
     out.gauge(
@@ -53,12 +58,12 @@ pub fn render(report: &LotusReport, out: &mut Families) {
     }
     out.gauge(
         "lotus_status",
-        "Lotus daemon status: the series whose state is current is 1 (running: API answers; stopped: nothing answers and the process table holds no daemon; error: the API fails while a daemon or listener is there or none could be ruled out, e.g. the API is on another host).",
+        "Lotus daemon status: the series whose state is current is 1 (running: Filecoin.Version answers; stopped: nothing answers and the process table holds no daemon; error: the API fails or its front refuses (429, 503) while a daemon or listener is there or none could be ruled out, e.g. the API is on another host).",
     )
     .states(&[], "state", &DaemonStatus::ALL.map(DaemonStatus::as_str), report.status.as_str());
     out.gauge(
         "lotus_health",
-        "Lotus health: the series whose state is current is 1 (healthy: up and synced; degraded: up but lagging, a sync worker in error, or zero peers; unhealthy: not up).",
+        "Lotus health: the series whose state is current is 1 (healthy: up, synced and nothing below; degraded: up but lagging, a sync worker in error, fewer peers than lotus_peers_min, a wallet below lotus_wallet_balance_min_fil, the head ahead of the clock, F3 stalled or not running, finality too far behind, EC finality degraded, or sync workers or peers unknown; unhealthy: not up). The reasons are in /status lotus.health_reasons.",
     )
     .states(&[], "state", &Health::ALL.map(Health::as_str), report.health.as_str());
 }
@@ -174,6 +179,17 @@ fn finality(report: &LotusReport, out: &mut Families) {
         "Depth at which the EC finality calculator considers a tipset final (v2 ecFinalityThresholdDepth; about 25-35 healthy, -1 when the threshold is not met: a degraded chain).",
     )
     .maybe(&[], signed(chain.ec_threshold_depth));
+    let limits = &report.thresholds;
+    out.gauge(
+        "lotus_f3_finality_lag_max_epochs",
+        "The most epochs F3 may finalize behind the head while it runs (--lotus.f3-max-finality-lag): further behind, lotus_health is degraded and LotusF3Stalled compares lotus_f3_finality_lag_epochs with this.",
+    )
+    .sample(&[], limits.f3_max_finality_lag as f64);
+    out.gauge(
+        "lotus_chain_finality_lag_max_epochs",
+        "The most epochs the node's finalized tipset may be behind its head where F3 runs or EC gives a depth (--lotus.max-finality-lag): further behind, lotus_health is degraded and LotusChainFinalityLagHigh compares lotus_chain_finality_lag_epochs with this.",
+    )
+    .sample(&[], limits.max_finality_lag as f64);
 }
 
 fn sync(report: &LotusReport, out: &mut Families) {
@@ -194,6 +210,16 @@ fn sync(report: &LotusReport, out: &mut Families) {
 }
 
 fn wallets(report: &LotusReport, out: &mut Families) {
+    let mut minimum = out.gauge(
+        "lotus_wallet_balance_min_fil",
+        "The balance in FIL below which a watched wallet is low (--lotus.wallet-min-balance): below it, lotus_health is degraded and LotusWalletBalanceLow compares lotus_wallet_balance_fil with this.",
+    );
+    for wallet in &report.wallets {
+        minimum.sample(
+            &[("address", &wallet.address), ("alias", &wallet.alias)],
+            wallet.min_fil,
+        );
+    }
     let mut family = out.gauge(
         "lotus_wallet_balance_fil",
         "Balance of a watched wallet in FIL (converted exactly from attoFIL, rounded to the nearest float); absent when it could not be read.",

@@ -1,8 +1,6 @@
 //! The Lotus section rendered into every view: `lotus_*` metrics, the `lotus` key of `/status`,
 //! its lines of the `check` report and its part of the status page.
 
-use std::any::Any;
-
 pub(crate) mod html;
 pub(crate) mod metrics;
 pub(crate) mod status;
@@ -48,17 +46,5 @@ impl Section for LotusReport {
 
     fn up(&self) -> Option<bool> {
         Some(self.up)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn clone_section(&self) -> Box<dyn Section> {
-        Box::new(self.clone())
     }
 }

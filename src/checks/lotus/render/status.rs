@@ -45,6 +45,7 @@ pub fn lotus(report: &LotusReport) -> Value {
         "finality_source": report.chain_finality.source.map(|s| s.as_str()),
         "wallets": wallets,
         "api_address": report.api_address,
+        "api_source": report.api_source,
         "last_check": rfc3339(report.last_check),
         "errors": report.errors(),
     })

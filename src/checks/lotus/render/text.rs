@@ -8,13 +8,13 @@ use crate::checks::lotus::LotusReport;
 use crate::contract::CheckStatus;
 
 pub fn render(lotus: &LotusReport, out: &mut String) {
-    let _ = writeln!(out, "Lotus {}", lotus.api_address);
+    let _ = writeln!(out, "Lotus {}", heading(lotus));
     let _ = writeln!(out, "  status:   {}", lotus.status.as_str());
     let _ = writeln!(out, "  health:   {}", lotus.health.as_str());
     for reason in &lotus.health_reasons {
         let _ = writeln!(out, "  why:      {reason}");
     }
-    if !lotus.up {
+    if lotus.version.is_none() {
         let _ = writeln!(
             out,
             "  figures:  unknown (the API did not answer; see the failed checks)"
@@ -53,6 +53,16 @@ pub fn render(lotus: &LotusReport, out: &mut String) {
             format!(" ({})", wallet.alias)
         };
         let _ = writeln!(out, "  wallet:   {}{alias}: {balance}", wallet.address);
+    }
+}
+
+/// The address in use and where it came from: `http://127.0.0.1:1234/rpc/v1 (from
+/// /home/lotus/.lotus/api)`, `... (default: no /home/lotus/.lotus/api)`.
+fn heading(lotus: &crate::checks::lotus::LotusReport) -> String {
+    match lotus.api_source.as_str() {
+        "" => lotus.api_address.clone(),
+        source if source.starts_with("default") => format!("{} ({source})", lotus.api_address),
+        source => format!("{} (from {source})", lotus.api_address),
     }
 }
 

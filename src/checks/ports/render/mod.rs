@@ -2,8 +2,6 @@
 //! `ports_listeners` keys of `/status`, its conflicts in the `check` report, its part of the
 //! status page, and the `ports` command's table.
 
-use std::any::Any;
-
 pub(crate) mod html;
 pub(crate) mod metrics;
 pub(crate) mod status;
@@ -82,17 +80,5 @@ impl Section for PortsSection {
     fn plan(&self, out: &mut PlanView) {
         out.text.insert_str(0, &table::table(&self.report));
         out.conflict |= self.report.has_conflict();
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn clone_section(&self) -> Box<dyn Section> {
-        Box::new(self.clone())
     }
 }

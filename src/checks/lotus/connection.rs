@@ -1,0 +1,182 @@
+//! The connection the Lotus check talks through (the client, the address shown, the token's
+//! scrubbers), and its renewal when the files it came from change ([`super::source`]): at most
+//! once per round, a `stat` of each followed file; when one moved, it is read again (off the
+//! async workers), and when the address or token it gives differs, the client is rebuilt, what
+//! was learned per session is forgotten, and the change is logged once at INFO.
+
+use std::sync::Arc;
+
+use super::rpc::{scrubbers, RpcClient, RpcTarget};
+use super::source::Located;
+use super::LotusCheck;
+use crate::net::http_client::Endpoint;
+use crate::secret::{Scrubber, Secret};
+
+/// What a connection was built from: two connections with the same identity are the same.
+/// Its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+struct Identity {
+    /// Endpoint, path and query, or why there is none.
+    target: Result<(String, String, String), String>,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The path and query may carry a key, the token is one: neither is shown.
+        f.debug_struct("Identity").finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    fn of(target: &Result<RpcTarget, String>, token: Option<&Secret>) -> Identity {
+        Identity {
+            target: target
+                .as_ref()
+                .map(|t| (t.endpoint.to_string(), t.path.clone(), t.query.clone()))
+                .map_err(Clone::clone),
+            token: token.map(|t| t.expose().to_string()),
+        }
+    }
+}
+
+/// The client the check talks through and what is shown of it.
+#[derive(Debug)]
+pub struct Connection {
+    pub client: Result<RpcClient, String>,
+    /// The address as shown (never a secret), or `unusable`.
+    pub api_address: String,
+    /// Where the address came from, in words.
+    pub api_source: String,
+    pub token_given: bool,
+    /// The API is on this host (a unix socket or a loopback address).
+    pub local: bool,
+    /// Remove the token and the address's secrets from what leaves the check.
+    pub scrubbers: Vec<Scrubber>,
+    identity: Identity,
+}
+
+impl Connection {
+    pub fn new(
+        target: Result<RpcTarget, String>,
+        token: Option<Secret>,
+        api_source: String,
+        body_cap: usize,
+    ) -> Connection {
+        let identity = Identity::of(&target, token.as_ref());
+        let api_address = match &target {
+            Ok(target) => target.display.clone(),
+            // The reason names its source (`--lotus.api: ...`, `--lotus.token-file ...`).
+            Err(_) => "unusable".to_string(),
+        };
+        let local = target.as_ref().is_ok_and(|t| t.endpoint.is_local());
+        let scrubbers = match &target {
+            Ok(target) => scrubbers(token.as_ref(), target),
+            Err(_) => token
+                .iter()
+                .map(|t| Scrubber::for_token(t.expose()))
+                .collect(),
+        };
+        let token_given = token.is_some();
+        let client = target.map(|target| RpcClient::new(target, token, body_cap));
+        Connection {
+            client,
+            api_address,
+            api_source,
+            token_given,
+            local,
+            scrubbers,
+            identity,
+        }
+    }
+
+    /// The API's TCP host and port when it is on this host and `host_checks` are on.
+    pub fn local_tcp_api(&self, host_checks: bool) -> Option<(String, u16)> {
+        let client = self.client.as_ref().ok()?;
+        match &client.target().endpoint {
+            Endpoint::Tcp { host, port } if host_checks && self.local => {
+                Some((host.clone(), *port))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl LotusCheck {
+    /// The connection to use this round: the current one, or a new one when a followed file
+    /// moved and names another address or token.
+    pub(super) async fn connection_now(&self) -> Arc<Connection> {
+        let current = crate::host::lock(&self.connection).clone();
+        let sources = {
+            let guard = crate::host::lock(&self.sources);
+            match guard.as_ref() {
+                Some(sources) if sources.moved() => sources.clone(),
+                _ => return current,
+            }
+        };
+        // Reads have deadlines but block: off the async workers.
+        let read = tokio::task::spawn_blocking(move || {
+            let mut sources = sources;
+            let mut warnings = Vec::new();
+            let located = sources.locate(&mut |w| warnings.push(w));
+            (sources, located, warnings)
+        })
+        .await;
+        let Ok((sources, located, warnings)) = read else {
+            return current;
+        };
+        *crate::host::lock(&self.sources) = Some(sources);
+        for warning in warnings {
+            self.log_once(log::Level::Warn, &warning);
+        }
+        self.renew(current, located)
+    }
+
+    /// Keep `current` when `located` is the same address and token; otherwise a new
+    /// connection, with everything learned per session forgotten.
+    fn renew(&self, current: Arc<Connection>, located: Located) -> Arc<Connection> {
+        let identity = Identity::of(&located.target, located.token.as_ref());
+        if identity == current.identity && located.api_source == current.api_source {
+            return current;
+        }
+        let token_changed = identity.token != current.identity.token;
+        let fresh = Arc::new(Connection::new(
+            located.target,
+            located.token,
+            located.api_source,
+            self.body_cap,
+        ));
+        if identity.target != current.identity.target || fresh.api_source != current.api_source {
+            log::info!(
+                "Lotus address now {} ({}), was {} ({})",
+                fresh.api_address,
+                fresh.api_source,
+                current.api_address,
+                current.api_source
+            );
+        } else if token_changed {
+            log::info!("the Lotus token was read again (its file changed)");
+        }
+        self.forget_sessions();
+        *crate::host::lock(&self.connection) = fresh.clone();
+        fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_never_prints_its_token_or_the_address_key() {
+        let key = "0123456789abcdef0123456789abcdef";
+        let address = format!("http://127.0.0.1:1234/v1/{key}/rpc?apikey={key}");
+        let target = crate::checks::lotus::rpc_target(&address).map(|r| r.target);
+        let token = Some(Secret::new("SECRET-TOKEN-VALUE".to_string()));
+        let connection = Connection::new(target, token, "--lotus.api".into(), 1024);
+        let shown = format!("{connection:?}");
+        assert!(!shown.contains("SECRET-TOKEN-VALUE"), "{shown}");
+        assert!(!shown.contains(key), "{shown}");
+        assert!(connection.token_given);
+    }
+}

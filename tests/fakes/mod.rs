@@ -1,6 +1,0 @@
-//! In-process fakes of the daemons the exporter watches, speaking their real protocols.
-#![allow(dead_code)]
-
-pub mod cluster;
-pub mod lotus;
-pub mod tls_proxy;
