@@ -102,9 +102,15 @@ fn main() -> ExitCode {
 
 fn init_logging(level: &str) {
     let env = env_logger::Env::default().default_filter_or(level);
-    env_logger::Builder::from_env(env)
+    let logger = env_logger::Builder::from_env(env)
         .format_timestamp_millis()
-        .init();
+        .build();
+    let max = logger.filter();
+    // Client work at debug, every call site's flood cut (see host::log).
+    let guarded = lotus_follow_exporter::host::log::Guarded::new(logger);
+    if log::set_boxed_logger(Box::new(guarded)).is_ok() {
+        log::set_max_level(max);
+    }
 }
 
 async fn serve(config: Config) -> ExitCode {
