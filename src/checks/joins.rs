@@ -4,7 +4,8 @@
 //!
 //! - follow → ports: each follower's TCP API, `/id` swarm addresses and pid become its claims in
 //!   the port plan (from the newest finished follow section, so a late follow check does not
-//!   empty the plan);
+//!   empty the plan), as an untrusted user's claims when the follower is known only from that
+//!   user's process;
 //! - ports → lotus: who listens on the Lotus API's port, when the API is on this host and the
 //!   listeners were read;
 //! - kubo → follow: a follower whose `/id` timed out while its Kubo timed out too is waiting on
@@ -104,6 +105,7 @@ fn claims_of(report: &FollowReport) -> FollowerClaims {
         api: report.api_tcp.clone(),
         swarm_addresses: report.swarm_addresses.clone(),
         pid: report.pid,
+        untrusted_user: report.untrusted_user.clone(),
     }
 }
 

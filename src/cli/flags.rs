@@ -10,6 +10,9 @@ use crate::contract::values::parse_duration;
 /// Default for `--web.max-connections`: far above what a Prometheus HA pair needs.
 pub const DEFAULT_MAX_CONNECTIONS: u16 = 1024;
 
+/// Default for `--probe.max-concurrent` (see `server::probe::DEFAULT_MAX_CONCURRENT`).
+pub const DEFAULT_PROBE_MAX_CONCURRENT: u16 = 16;
+
 /// The command-line flags shared by `serve`, `check` and `ports`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Flags {
@@ -29,9 +32,13 @@ pub struct Flags {
     #[arg(long = "web.enable-probe", global = true)]
     pub web_enable_probe: bool,
 
-    /// YAML file of `/probe` modules (per module: token_file, ca_file, timeout); module `lotus` exists without it and sends no token.
+    /// YAML file of `/probe` modules (per module: token_file, token_targets, ca_file, timeout); module `lotus` exists without it and sends no token; a token goes only to the configured Lotus and the module's token_targets.
     #[arg(long = "probe.config.file", global = true)]
     pub probe_config_file: Option<PathBuf>,
+
+    /// Most `/probe` requests answered at once; one more is answered 503 at once (each probe holds a few connections and up to its module's memory budget).
+    #[arg(long = "probe.max-concurrent", default_value_t = DEFAULT_PROBE_MAX_CONCURRENT, value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    pub probe_max_concurrent: u16,
 
     /// Most connections served at once; more wait until one closes.
     #[arg(long = "web.max-connections", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..), global = true)]

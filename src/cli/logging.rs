@@ -19,16 +19,22 @@ pub enum LogFormat {
     Json,
 }
 
-/// Start logging to stderr at `level` (RUST_LOG, when set, wins) in `format`.
+/// Start logging to stderr at `level` (RUST_LOG, when set, wins) in `format`, behind the flood
+/// guard of [`crate::host::log`] (a client's own work at debug, each call site limited).
 pub fn init(level: &str, format: LogFormat) {
     let env = env_logger::Env::default().default_filter_or(level);
-    env_logger::Builder::from_env(env)
+    let logger = env_logger::Builder::from_env(env)
         .format(move |buf, record| {
             let time = buf.timestamp_millis().to_string();
             let line = line(format, &time, record);
             writeln!(buf, "{line}")
         })
-        .init();
+        .build();
+    let max = logger.filter();
+    let guarded = crate::host::log::Guarded::new(logger);
+    if log::set_boxed_logger(Box::new(guarded)).is_ok() {
+        log::set_max_level(max);
+    }
 }
 
 /// One record as a line (without the newline).

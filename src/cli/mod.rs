@@ -21,7 +21,9 @@ mod flags;
 pub mod logging;
 pub mod version;
 
-pub use flags::{parse_flags, Flags, DEFAULT_MAX_CONNECTIONS, LOG_LEVELS};
+pub use flags::{
+    parse_flags, Flags, DEFAULT_MAX_CONNECTIONS, DEFAULT_PROBE_MAX_CONCURRENT, LOG_LEVELS,
+};
 
 /// A flag combination the exporter cannot start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +44,8 @@ pub struct Config {
     pub probe_enabled: bool,
     /// `--probe.config.file`, read at start.
     pub probe_config_file: Option<PathBuf>,
+    /// `--probe.max-concurrent`: probes answered at once, more are answered 503.
+    pub probe_max_concurrent: usize,
     pub max_connections: usize,
     pub collector_timeout: Duration,
     /// Every check's settings.
@@ -78,6 +82,7 @@ impl Config {
             web_config_file: flags.web_config_file,
             probe_enabled: flags.web_enable_probe,
             probe_config_file: flags.probe_config_file,
+            probe_max_concurrent: usize::from(flags.probe_max_concurrent),
             max_connections: usize::from(flags.web_max_connections),
             collector_timeout: flags.collector_timeout,
         })

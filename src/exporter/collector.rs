@@ -56,6 +56,8 @@ struct Inner {
     join: JoinFn,
     /// Read the process table once per round and hand it to every check (off for `/probe`).
     scan_processes: bool,
+    /// Rounds are a client's own work (`/probe`): they log at debug.
+    client_work: bool,
     /// Command lines of the processes seen by earlier rounds, reused while each process is the same.
     processes: Arc<Mutex<process::ProcessCache>>,
     flight: SingleFlight<(), Partial>,
@@ -82,6 +84,7 @@ impl Collector {
                 checks: registry.checks,
                 join: registry.join,
                 scan_processes: true,
+                client_work: false,
                 processes: Arc::default(),
                 flight: SingleFlight::default(),
                 latest: Mutex::new(latest),
@@ -131,26 +134,46 @@ impl Collector {
         collector
     }
 
+    /// A collector of a target a client named (`/probe`): no process table, and its rounds log
+    /// at debug ([`crate::host::log::client_triggered`]).
+    pub fn for_client(registry: Registry) -> Collector {
+        let mut collector = Collector::without_processes(registry);
+        if let Some(inner) = Arc::get_mut(&mut collector.inner) {
+            inner.client_work = true;
+        }
+        collector
+    }
+
     /// Collect (or join the running collection) and answer by `budget` from now.
     ///
     /// A round runs under the deadline of the scrape that started it, so that scrape gets every
-    /// section that finished in time. A more patient scrape that joined a round which then cut
-    /// calls short runs a round of its own with the time it has left: a scrape with a short
-    /// deadline never makes a patient one report a healthy backend as timed out.
+    /// section that finished in time. A scrape joins only a round whose deadline serves it
+    /// (see [`SingleFlight`]); one that still met a round which cut calls short runs a round of
+    /// its own with the time it has left: a scrape with a short deadline never makes a patient
+    /// one report a healthy backend as timed out. A round every scrape has left is cancelled.
     pub async fn collect(&self, budget: Duration) -> Snapshot {
         let begun = Instant::now();
         let taken_at = SystemTime::now();
         let deadline = begun + budget;
         loop {
             let inner = self.inner.clone();
-            let mut flight = self
-                .inner
-                .flight
-                .join_or_start((), deadline, move |publish, d| {
+            let mut flight = self.inner.flight.join_or_start(
+                (),
+                deadline,
+                patience_margin(budget),
+                move |publish, d| {
                     let budget = d.saturating_duration_since(Instant::now());
                     let check_deadline = d - CHECK_MARGIN.min(budget / 10);
-                    run_round(inner, publish, check_deadline, taken_at)
-                });
+                    let client_work = inner.client_work;
+                    let round = run_round(inner, publish, check_deadline, taken_at);
+                    async move {
+                        match client_work {
+                            true => crate::host::log::client_triggered(round).await,
+                            false => round.await,
+                        }
+                    }
+                },
+            );
             let finished = flight.wait(deadline).await;
             let partial = flight.current();
             let cut_short_for_us = finished

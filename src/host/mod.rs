@@ -1,6 +1,8 @@
-//! Host primitives: the process table, bounded file reads, and permissions.
+//! Host primitives: the process table, bounded file reads, permissions, and logging that a
+//! client cannot flood.
 
 pub mod files;
+pub mod log;
 pub mod permissions;
 pub mod process;
 

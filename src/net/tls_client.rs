@@ -90,6 +90,15 @@ impl fmt::Display for TlsFailure {
 
 impl std::error::Error for TlsFailure {}
 
+/// A server certificate that is itself a CA (`basicConstraints CA:TRUE`): typically a
+/// self-signed certificate made with `openssl req -x509` and given as its own CA file.
+pub const CA_AS_SERVER: &str = "certificate rejected: the server presents a CA certificate \
+    (basicConstraints CA:TRUE) as its own, as a self-signed certificate given as its own \
+    --lotus.ca-file (or a probe module's ca_file) does; a certificate may not be both: make the \
+    self-signed one with basicConstraints CA:FALSE (openssl req -x509 ... -addext \
+    basicConstraints=critical,CA:FALSE) and trust it, or give the server a certificate issued by \
+    the CA in that file";
+
 /// A handshake error in an operator's words.
 pub fn describe(error: &rustls::Error, host: &str) -> String {
     use rustls::CertificateError as C;
@@ -105,6 +114,8 @@ pub fn describe(error: &rustls::Error, host: &str) -> String {
             }
             C::Revoked => "certificate revoked".to_string(),
             C::BadSignature => "certificate has a bad signature".to_string(),
+            // webpki's `CaUsedAsEndEntity` comes through as an opaque error.
+            C::Other(e) if e.to_string().contains("CaUsedAsEndEntity") => CA_AS_SERVER.to_string(),
             other => format!("certificate rejected: {other:?}"),
         },
         other => format!("TLS handshake failed: {other}"),

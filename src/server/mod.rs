@@ -23,21 +23,23 @@ mod listen;
 pub mod probe;
 mod routes;
 mod slots;
+mod traffic;
 pub mod web;
 
 pub use listen::bind;
 use routes::handle;
 pub use routes::{route, Route};
 use slots::{Slot, Slots};
+use traffic::Counted;
 
 /// A client must finish its TLS handshake, and send each request head, within this time of the
 /// connection opening or going idle: idle keep-alive connections close after it too (hyper
 /// starts this timer whenever it waits for a request head).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// When every slot is busy with a request, a new connection waits this long for one, then is
-/// closed (and counted as refused).
-const ADMIT_WAIT: Duration = Duration::from_secs(2);
+/// A request may take its deadline and this much more (to be written out) before its
+/// connection counts as busy beyond its bounds.
+const BUSY_GRACE: Duration = Duration::from_secs(2);
 
 /// Largest request head (request line and headers) accepted.
 const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
@@ -52,9 +54,11 @@ pub struct App {
     pub web: LiveWebConfig,
     pub telemetry_path: String,
     pub collector_timeout: Duration,
-    /// At most this many connections are served at once; when all are taken, the longest-idle
-    /// one is closed for a new one.
+    /// At most this many connections are served at once; when all are taken, one beyond its
+    /// bounds is closed for a new one (see `slots.rs`).
     pub max_connections: usize,
+    /// Longer than any request may take (the longest deadline, plus [`BUSY_GRACE`]).
+    pub busy_limit: Duration,
     /// `/probe`, when enabled (`--web.enable-probe`).
     pub prober: Option<crate::server::probe::Probes>,
 }
@@ -66,31 +70,39 @@ impl App {
             Some(path) => LiveWebConfig::watching(path.clone(), web),
             None => LiveWebConfig::fixed(web),
         };
+        let prober = config.probe_enabled.then(|| {
+            // `serve` has checked the file at start; a file broken since keeps the
+            // default module only.
+            let prober = crate::checks::prober(&config.checks, config.probe_config_file.as_deref())
+                .unwrap_or_else(|reason| {
+                    log::error!("{reason}; /probe serves only its default module");
+                    crate::checks::prober(&config.checks, None)
+                        .expect("the default modules need no file")
+                });
+            crate::server::probe::Probes::new(
+                prober,
+                config.collector_timeout,
+                config.probe_max_concurrent,
+            )
+        });
+        let longest = prober
+            .as_ref()
+            .map_or(config.collector_timeout, |p| p.longest_timeout());
         App {
             web,
             collector: Collector::new(crate::checks::registry(&config.checks)).logging_changes(),
             telemetry_path: config.telemetry_path.clone(),
             collector_timeout: config.collector_timeout,
             max_connections: config.max_connections,
-            prober: config.probe_enabled.then(|| {
-                // `serve` has checked the file at start; a file broken since keeps the
-                // default module only.
-                let prober =
-                    crate::checks::prober(&config.checks, config.probe_config_file.as_deref())
-                        .unwrap_or_else(|reason| {
-                            log::error!("{reason}; /probe serves only its default module");
-                            crate::checks::prober(&config.checks, None)
-                                .expect("the default modules need no file")
-                        });
-                crate::server::probe::Probes::new(prober, config.collector_timeout)
-            }),
+            busy_limit: longest.max(config.collector_timeout) + BUSY_GRACE,
+            prober,
         }
     }
 }
 
 /// Serve on every listener until `shutdown` resolves, then let in-flight requests finish.
 pub async fn serve(listeners: Vec<TcpListener>, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let slots = Slots::new(fit_to_fd_limit(app.max_connections));
+    let slots = Slots::new(fit_to_fd_limit(app.max_connections), app.busy_limit);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut acceptors = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -170,12 +182,8 @@ async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
-        // Full: the longest-idle connection is closed for this one; none idle: wait a little.
-        let slot = tokio::select! {
-            slot = slots.admit(ADMIT_WAIT) => slot,
-            _ = stop.changed() => return,
-        };
-        let Some(slot) = slot else {
+        // Full: a connection beyond its bounds is closed for this one; none: refused at once.
+        let Some(slot) = slots.admit() else {
             drop(stream);
             continue;
         };
@@ -192,15 +200,20 @@ async fn accept_loop(
                 },
                 false => None,
             };
+            let traffic = slot.traffic.clone();
             match acceptor.map(tokio_rustls::TlsAcceptor::from) {
-                None => serve_connection(TokioIo::new(stream), app, client, slot, stop).await,
+                None => {
+                    let io = TokioIo::new(Counted::new(stream, traffic));
+                    serve_connection(io, app, client, slot, stop).await
+                }
                 Some(acceptor) => {
                     let handshake = acceptor.accept(stream);
                     let closed = slot.close.clone();
                     tokio::select! {
                         done = tokio::time::timeout(CLIENT_TIMEOUT, handshake) => match done {
                             Ok(Ok(tls_stream)) => {
-                                serve_connection(TokioIo::new(tls_stream), app, client, slot, stop).await
+                                let io = TokioIo::new(Counted::new(tls_stream, traffic));
+                                serve_connection(io, app, client, slot, stop).await
                             }
                             Ok(Err(e)) => log::debug!("TLS handshake failed: {e}"),
                             Err(_) => log::debug!("TLS handshake timed out"),
@@ -227,9 +240,13 @@ async fn serve_connection<T>(
     let close = slot.close.clone();
     let tracked = slot.clone();
     let service = service_fn(move |request| {
-        let busy = tracked.busy();
+        let begun = tracked.begin(traffic::head_bytes(&request));
         let app = app.clone();
         async move {
+            let busy = match begun {
+                Ok(busy) => busy,
+                Err(beyond) => return Ok(routes::beyond_bounds(beyond)),
+            };
             let response = handle(app, request, client).await;
             drop(busy);
             response
@@ -248,10 +265,12 @@ async fn serve_connection<T>(
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
         }
         _ = close.notified() => {
-            // Its slot is needed and it waits for its client: an idle connection closes at once;
-            // a response being written is finished first.
-            connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(CLIENT_TIMEOUT, connection).await;
+            // Its slot is needed. Beyond its bounds while busy: closed now, its answer
+            // abandoned. Idle: it closes at once; a response being written is finished first.
+            if !slot.close_now() {
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(CLIENT_TIMEOUT, connection).await;
+            }
         }
     }
     drop(slot);

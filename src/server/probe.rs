@@ -5,9 +5,18 @@
 //! collector of its own (no process table: the target is not this host) under the scrape's
 //! deadline, and only its section is rendered, with `probe_success` and
 //! `probe_duration_seconds`. Concurrent probes of the same target and module share the
-//! collector, and so its single flight.
+//! collector, and so its single flight: a run is shared only by probes whose deadlines it can
+//! serve, and cancelled once no probe waits for it (every client left or hung up).
+//!
+//! # Limits
+//! At most `--probe.max-concurrent` probes are answered at once (default
+//! [`DEFAULT_MAX_CONCURRENT`]); one more is answered 503 at once and counted
+//! (`lotus_follow_exporter_probes_refused_total`). With the prober's own bound on what one probe
+//! may hold in memory, that bounds what `/probe` can cost: memory, connections, descriptors.
+//! A probe's runs log at debug (one line per request would be the client's rate).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -70,22 +79,77 @@ fn percent_decode(text: &str) -> String {
 
 type Key = (String, String);
 
+/// Default of `--probe.max-concurrent`: a Lotus probe opens about five connections and may hold
+/// its memory budget, so 16 at once stay far below 1,000 descriptors and a few tens of MiB,
+/// while probing hundreds of nodes per scrape interval (a probe takes tens of milliseconds).
+pub const DEFAULT_MAX_CONCURRENT: usize = crate::cli::DEFAULT_PROBE_MAX_CONCURRENT as usize;
+
 /// Runs probes; concurrent probes of one target and module share a collector.
 pub struct Probes {
     prober: Arc<dyn Prober>,
     collector_timeout: Duration,
     /// The collector of each target and module being probed; gone once no probe holds it.
     running: Mutex<HashMap<Key, Weak<Collector>>>,
+    max_concurrent: usize,
+    /// Probes being answered now.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One probe being answered; dropping it makes room for another.
+#[must_use]
+pub struct Permit(Arc<AtomicUsize>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Probes {
-    /// Probes built by `prober`, bounded by `--collector.timeout`.
-    pub fn new(prober: Arc<dyn Prober>, collector_timeout: Duration) -> Probes {
+    /// Probes built by `prober`, bounded by `--collector.timeout`, at most `max_concurrent` at
+    /// once.
+    pub fn new(
+        prober: Arc<dyn Prober>,
+        collector_timeout: Duration,
+        max_concurrent: usize,
+    ) -> Probes {
         Probes {
             prober,
             collector_timeout,
             running: Mutex::new(HashMap::new()),
+            max_concurrent: max_concurrent.max(1),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Room for one more probe, or `None` (counted) when `--probe.max-concurrent` are answered.
+    pub fn admit(&self) -> Option<Permit> {
+        let taken = self
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max_concurrent).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Some(Permit(self.in_flight.clone())),
+            Err(_) => {
+                crate::counters::PROBES_REFUSED.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// The longest a probe may take: the longest module timeout, or `--collector.timeout`.
+    pub fn longest_timeout(&self) -> Duration {
+        self.prober
+            .modules()
+            .iter()
+            .filter_map(|m| self.prober.timeout(m))
+            .fold(self.collector_timeout, Duration::max)
+    }
+
+    /// The most probes answered at once.
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
     }
 
     /// The module a request uses.
@@ -131,7 +195,7 @@ impl Probes {
             return Ok(collector);
         }
         let check = self.prober.check(&request.target, &module)?;
-        let collector = Arc::new(Collector::without_processes(Registry::single(check)));
+        let collector = Arc::new(Collector::for_client(Registry::single(check)));
         running.insert(key, Arc::downgrade(&collector));
         Ok(collector)
     }

@@ -109,7 +109,7 @@ async fn respond(
         Route::Landing => html(landing_page(&app.telemetry_path)),
         Route::Healthz => plain(StatusCode::OK, "ok\n"),
         Route::Runbook => html(render::markdown::runbook_page().to_string()),
-        Route::Probe => probe(app, &request).await,
+        Route::Probe => crate::host::log::client_triggered(probe(app, &request)).await,
         Route::NotFound => plain(StatusCode::NOT_FOUND, "404 page not found\n"),
         Route::MethodNotAllowed => plain_with(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -142,11 +142,43 @@ async fn respond(
             .await
         }
     };
+    let response = guard_page(response);
     if is_head {
         strip_body(response)
     } else {
         response
     }
+}
+
+/// The status page has no script, frame or outside resource: an HTML answer says so to the
+/// browser (no script runs even if a string escaped, the page cannot be framed, its type is not
+/// sniffed). `--web.config.file` headers, applied after, may still set their own.
+pub const PAGE_HEADERS: [(&str, &str); 3] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+];
+
+fn guard_page(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    let headers = response.headers_mut();
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        for (name, value) in PAGE_HEADERS {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    } else {
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    response
 }
 
 /// Collect within the scrape's budget and render the snapshot.
@@ -189,10 +221,42 @@ async fn probe(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> 
         Ok(budget) => budget,
         Err(reason) => return bad(reason),
     };
+    let Some(_permit) = prober.admit() else {
+        let text = format!(
+            "503 {} probes are being answered (--probe.max-concurrent): try again\n",
+            prober.max_concurrent()
+        );
+        return plain_with(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &text,
+            header::RETRY_AFTER,
+            "1",
+        );
+    };
     match prober.probe(&probe, budget).await {
         Ok(text) => typed(render::prometheus::CONTENT_TYPE, text),
         Err(e) => bad(e.to_string()),
     }
+}
+
+/// The answer to a request beyond its connection's bounds: refused at once, and the connection
+/// closed after it (the client may open a new one and ask again).
+pub(super) fn beyond_bounds(beyond: super::slots::Beyond) -> Response<Full<Bytes>> {
+    let text = match beyond {
+        super::slots::Beyond::Pipelining => format!(
+            "503 more than {} requests in a row sent before their turn on one connection: send the next once this is answered, or open another connection\n",
+            super::slots::MAX_PIPELINED
+        ),
+        super::slots::Beyond::BusyTime => {
+            "503 this connection has been busy longer than any request may take: open another\n"
+                .to_string()
+        }
+    };
+    let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, &text);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// True when the client asks for HTML (a browser): `/` is then the status page.

@@ -1,23 +1,55 @@
-//! Connection slots for `--web.max-connections`: when every slot is taken, the connection that
-//! has waited longest for its client (idle keep-alive, or a request head not yet sent) is closed
-//! to admit the new one, so a client holding idle connections cannot lock scrapes out.
+//! Connection slots for `--web.max-connections`, fair to a scraper that asks one thing at a
+//! time: one client holding every slot busy (pipelined requests to a target that never answers,
+//! or to `/metrics` while a hung backend makes each collection last its deadline) cannot keep a
+//! fresh connection's scrape out.
+//!
+//! A new connection is admitted at once, or refused at once (never queued behind others). When
+//! every slot is taken, one connection beyond its bounds is closed for it, the first found of:
+//! 1. an idle one (waiting for its client), the longest idle first: closed gracefully;
+//! 2. a busy one with requests queued behind the current one (pipelining), the one busy the
+//!    longest first: closed now, its answer abandoned;
+//! 3. a busy one busy longer than any request may take (the busy limit): closed now;
+//! 4. a busy one that has been busy nearly all its life over several requests (a client that
+//!    sends the next request the moment an answer arrives): closed now.
+//!
+//! A connection that waits for one answer at a time within its deadline (Prometheus's) is none
+//! of these; nor is a connection's first request. Per connection, pipelining is bounded too:
+//! past [`MAX_PIPELINED`] requests in a row each sent before the previous was answered, or a
+//! stretch of such requests longer than the busy limit, the next one is refused at once (503,
+//! and the connection is closed). A limit per client address would not do: the scraper and the
+//! client holding the slots may share one (127.0.0.1).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::{timeout_at, Instant};
 
+use super::traffic::Traffic;
 use crate::counters::{CONNECTIONS_EVICTED as EVICTED, CONNECTIONS_REFUSED as REFUSED};
 
 /// A saturation episode ends when no connection was evicted or refused for this long.
 const EPISODE_GAP: Duration = Duration::from_secs(10);
 
+/// Most requests in a row on one connection each sent before the previous one was answered.
+pub const MAX_PIPELINED: u32 = 8;
+
+/// A connection busy for at least this share of its life, over [`HOG_REQUESTS`] requests or
+/// more, is closed for a new one when nothing else can be.
+const HOG_SHARE: f64 = 0.9;
+const HOG_REQUESTS: u64 = 2;
+
+/// A new connection that has not sent its first request yet is not closed for another one
+/// before this (a scraper's connection between accept and its request head).
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
 /// The open connections and what each is doing.
 pub struct Slots {
     max: usize,
+    /// Longer than any request may take: a connection busy longer is beyond its bounds.
+    busy_limit: Duration,
     state: Mutex<State>,
     /// Signalled whenever a slot is released.
     freed: Notify,
@@ -33,10 +65,25 @@ struct State {
 struct Entry {
     /// Requests being handled on it; 0 means it waits for its client.
     busy: usize,
+    admitted: Instant,
     /// Since when it waits for its client.
     idle_since: Instant,
+    /// Since when it has been busy without a pause (pipelined requests run on).
+    stretch_since: Instant,
+    /// When the request being answered began.
+    request_began: Instant,
+    /// Requests in a row that each had another queued behind it.
+    pipelined: u32,
+    /// The last request ended with another queued behind it.
+    queued_at_end: bool,
+    served: u64,
+    /// Time spent busy, requests finished.
+    busy_time: Duration,
+    traffic: Arc<Traffic>,
     /// Asks the connection to close; set once.
     close: Arc<Notify>,
+    /// Close without finishing the answer in progress.
+    now: Arc<AtomicBool>,
     closing: bool,
 }
 
@@ -54,19 +101,33 @@ pub struct Slot {
     id: u64,
     /// Notified when the connection should close to make room.
     pub close: Arc<Notify>,
+    now: Arc<AtomicBool>,
+    /// What its client has sent (the connection's stream counts into it).
+    pub traffic: Arc<Traffic>,
 }
 
 /// Marks a connection busy with a request while alive.
 pub struct Busy {
     slots: Arc<Slots>,
     id: u64,
+    began: Instant,
+}
+
+/// Why a request is refused at once on its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beyond {
+    /// More than [`MAX_PIPELINED`] requests in a row sent before their turn.
+    Pipelining,
+    /// A stretch of back-to-back requests longer than the busy limit.
+    BusyTime,
 }
 
 impl Slots {
-    /// Slots for at most `max` connections (at least 1).
-    pub fn new(max: usize) -> Arc<Slots> {
+    /// Slots for at most `max` connections (at least 1); no request may take `busy_limit`.
+    pub fn new(max: usize, busy_limit: Duration) -> Arc<Slots> {
         Arc::new(Slots {
             max: max.max(1),
+            busy_limit,
             state: Mutex::new(State::default()),
             freed: Notify::new(),
         })
@@ -81,57 +142,80 @@ impl Slots {
         self.lock().open.len()
     }
 
-    /// Admit a connection: a free slot, else close the longest-idle connection and take its
-    /// slot, waiting for it (or any slot) until `wait` has passed; `None` is a refusal.
-    pub async fn admit(self: &Arc<Self>, wait: Duration) -> Option<Slot> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            {
-                let mut state = self.lock();
-                if state.open.len() < self.max {
-                    return Some(self.insert(&mut state));
-                }
-                let now = Instant::now();
-                let idle = state
-                    .open
-                    .values_mut()
-                    .filter(|e| e.busy == 0 && !e.closing)
-                    .min_by_key(|e| e.idle_since);
-                let evicted = match idle {
-                    Some(entry) => {
-                        entry.closing = true;
-                        entry.close.notify_one();
-                        EVICTED.fetch_add(1, Ordering::Relaxed);
-                        true
-                    }
-                    None => false,
-                };
-                self.saturation_event(&mut state, now, evicted, false);
-            }
-            if timeout_at(deadline, freed).await.is_err() {
-                let mut state = self.lock();
-                REFUSED.fetch_add(1, Ordering::Relaxed);
-                self.saturation_event(&mut state, Instant::now(), false, true);
-                return None;
-            }
+    /// Admit a connection: a free slot, else the slot of a connection beyond its bounds (asked
+    /// to close; it goes within moments); `None`, at once, when every connection is within
+    /// its bounds (counted as refused).
+    pub fn admit(self: &Arc<Self>) -> Option<Slot> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let closing = state.open.values().filter(|e| e.closing).count();
+        if state.open.len() - closing < self.max {
+            return Some(self.insert(&mut state, now));
         }
+        let victim = state
+            .open
+            .iter()
+            .filter(|(_, e)| !e.closing)
+            .filter_map(|(id, e)| self.beyond_bounds(e, now).map(|rank| (rank, *id)))
+            .min()
+            .map(|(_, id)| id);
+        let Some(id) = victim else {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            self.saturation_event(&mut state, now, false, true);
+            return None;
+        };
+        if let Some(entry) = state.open.get_mut(&id) {
+            entry.closing = true;
+            entry.now.store(entry.busy > 0, Ordering::SeqCst);
+            entry.close.notify_one();
+        }
+        EVICTED.fetch_add(1, Ordering::Relaxed);
+        self.saturation_event(&mut state, now, true, false);
+        Some(self.insert(&mut state, now))
     }
 
-    fn insert(self: &Arc<Self>, state: &mut State) -> Slot {
-        let now = Instant::now();
+    /// How far beyond its bounds a connection is (lower goes first), `None` when within them.
+    fn beyond_bounds(&self, e: &Entry, now: Instant) -> Option<(u8, Instant)> {
+        if e.busy == 0 {
+            let waited = now.duration_since(e.idle_since);
+            return (e.served > 0 || waited >= FIRST_REQUEST_GRACE).then_some((0, e.idle_since));
+        }
+        if e.traffic.queued() {
+            return Some((1, e.stretch_since));
+        }
+        if now.duration_since(e.stretch_since) >= self.busy_limit {
+            return Some((2, e.stretch_since));
+        }
+        let life = now.duration_since(e.admitted).as_secs_f64();
+        let busy = (e.busy_time + now.duration_since(e.request_began)).as_secs_f64();
+        if e.served >= HOG_REQUESTS && life > 0.0 && busy / life >= HOG_SHARE {
+            return Some((3, e.admitted));
+        }
+        None
+    }
+
+    fn insert(self: &Arc<Self>, state: &mut State, now: Instant) -> Slot {
         end_quiet_episode(state, now);
         let id = state.next_id;
         state.next_id += 1;
         let close = Arc::new(Notify::new());
+        let traffic = Arc::new(Traffic::default());
+        let hard = Arc::new(AtomicBool::new(false));
         state.open.insert(
             id,
             Entry {
                 busy: 0,
+                admitted: now,
                 idle_since: now,
+                stretch_since: now,
+                request_began: now,
+                pipelined: 0,
+                queued_at_end: false,
+                served: 0,
+                busy_time: Duration::ZERO,
+                traffic: traffic.clone(),
                 close: close.clone(),
+                now: hard.clone(),
                 closing: false,
             },
         );
@@ -139,6 +223,8 @@ impl Slots {
             slots: self.clone(),
             id,
             close,
+            now: hard,
+            traffic,
         }
     }
 
@@ -147,8 +233,9 @@ impl Slots {
         end_quiet_episode(state, now);
         let episode = state.episode.get_or_insert_with(|| {
             log::warn!(
-                "all {} connection slots are taken (--web.max-connections): closing the longest-idle \
-                 connection for each new one, refusing new ones when none is idle",
+                "all {} connection slots are taken (--web.max-connections): closing a connection \
+                 beyond its bounds (idle, pipelining, or busy too long) for each new one, refusing \
+                 new ones when none is",
                 self.max
             );
             Episode {
@@ -191,7 +278,7 @@ fn end_quiet_episode(state: &mut State, now: Instant) {
 
 fn log_episode_end(episode: &Episode, now: Instant) {
     log::info!(
-        "connection slots free again after {:.0?}: {} idle connections closed, {} refused",
+        "connection slots free again after {:.0?}: {} connections closed for new ones, {} refused",
         now.duration_since(episode.started),
         episode.evicted,
         episode.refused
@@ -199,15 +286,39 @@ fn log_episode_end(episode: &Episode, now: Instant) {
 }
 
 impl Slot {
-    /// Mark the connection busy with a request until the guard is dropped.
-    pub fn busy(&self) -> Busy {
-        if let Some(entry) = self.slots.lock().open.get_mut(&self.id) {
+    /// A request whose head took `head` bytes begins: mark the connection busy until the guard
+    /// is dropped, or say why it is beyond the connection's bounds (then it is not served).
+    pub fn begin(&self, head: u64) -> Result<Busy, Beyond> {
+        self.traffic.consume(head);
+        let now = Instant::now();
+        let mut state = self.slots.lock();
+        if let Some(entry) = state.open.get_mut(&self.id) {
+            if !entry.queued_at_end {
+                entry.stretch_since = now;
+            }
+            entry.pipelined = match entry.traffic.queued() {
+                true => entry.pipelined + 1,
+                false => 0,
+            };
+            if entry.pipelined > MAX_PIPELINED {
+                return Err(Beyond::Pipelining);
+            }
+            if now.duration_since(entry.stretch_since) > self.slots.busy_limit {
+                return Err(Beyond::BusyTime);
+            }
             entry.busy += 1;
+            entry.request_began = now;
         }
-        Busy {
+        Ok(Busy {
             slots: self.slots.clone(),
             id: self.id,
-        }
+            began: now,
+        })
+    }
+
+    /// True when the connection must close without finishing its answer.
+    pub fn close_now(&self) -> bool {
+        self.now.load(Ordering::SeqCst)
     }
 }
 
@@ -215,7 +326,10 @@ impl Drop for Busy {
     fn drop(&mut self) {
         if let Some(entry) = self.slots.lock().open.get_mut(&self.id) {
             entry.busy = entry.busy.saturating_sub(1);
+            entry.served += 1;
+            entry.busy_time += self.began.elapsed();
             entry.idle_since = Instant::now();
+            entry.queued_at_end = entry.traffic.queued();
         }
     }
 }
@@ -228,40 +342,5 @@ impl Drop for Slot {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn closes_the_longest_idle_connection_to_admit_a_new_one() {
-        let slots = Slots::new(2);
-        let first = slots.admit(Duration::from_secs(1)).await.unwrap();
-        let second = slots.admit(Duration::from_secs(1)).await.unwrap();
-        let _busy = second.busy();
-        let evicted_before = EVICTED.load(Ordering::Relaxed);
-        let waiting = tokio::spawn({
-            let slots = slots.clone();
-            async move { slots.admit(Duration::from_secs(30)).await.is_some() }
-        });
-        // The idle one is asked to close; it closes by dropping its slot.
-        first.close.notified().await;
-        assert!(EVICTED.load(Ordering::Relaxed) > evicted_before);
-        drop(first);
-        assert!(
-            waiting.await.unwrap(),
-            "the new connection takes the freed slot"
-        );
-    }
-
-    #[tokio::test]
-    async fn refuses_when_every_connection_is_busy() {
-        let slots = Slots::new(1);
-        let only = slots.admit(Duration::from_secs(1)).await.unwrap();
-        let _busy = only.busy();
-        let refused_before = REFUSED.load(Ordering::Relaxed);
-        assert!(slots.admit(Duration::from_millis(10)).await.is_none());
-        assert!(REFUSED.load(Ordering::Relaxed) > refused_before);
-        drop(_busy);
-        drop(only);
-        assert!(slots.wait_empty(Instant::now()).await);
-    }
-}
+#[path = "slots_tests.rs"]
+mod tests;

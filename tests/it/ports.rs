@@ -290,6 +290,7 @@ async fn follow_api_on_a_port_ipfs_cluster_service_holds_is_a_conflict() {
         api: Some(("127.0.0.1".to_string(), service.tcp)),
         swarm_addresses: vec![],
         pid: None,
+        untrusted_user: None,
     };
     let report = plan(
         config(dir.path(), &[("service.json", service_json)], vec![]),
@@ -420,6 +421,7 @@ async fn a_followers_own_process_holding_its_swarm_port_is_no_conflict_whatever_
             follow.tcp
         )],
         pid,
+        untrusted_user: None,
     };
     let entry_of = |report: PortsReport| {
         report

@@ -68,6 +68,8 @@ pub struct FollowReport {
     /// The full listing came back empty (204) right after one that held pins: the follower
     /// has just restarted and is catching up; `pins_listed` is the last full count.
     pub pins_catching_up: bool,
+    /// Known only from a process of this untrusted user (see [`Follower::untrusted_user`]).
+    pub untrusted_user: Option<String>,
     pub status: DaemonStatus,
     pub health: Health,
     /// Why `health` is not healthy, every cause (empty when healthy).
@@ -135,6 +137,7 @@ pub(super) fn empty_report(follower: &Follower, last_check: SystemTime) -> Follo
         stale_socket: None,
         ipfs_only_stalls: false,
         pins_catching_up: false,
+        untrusted_user: follower.untrusted_user.clone(),
         status: DaemonStatus::Error,
         health: Health::Unhealthy,
         reasons: Vec::new(),
@@ -153,6 +156,7 @@ pub(super) fn follower(name: &str, api: Endpoint) -> Follower {
         process: None,
         trusted: true,
         folder_owner: None,
+        untrusted_user: None,
     }
 }
 

@@ -1,6 +1,8 @@
-//! `/probe` of a Lotus target: the modules of `--probe.config.file` (token, CA, timeout) and a
-//! fresh Lotus check per target, without host-local checks. Module `lotus` always exists and
-//! sends no token (the target comes from whoever can reach the exporter).
+//! `/probe` of a Lotus target: the modules of `--probe.config.file` (token, where the token may
+//! go, CA, timeout) and a fresh Lotus check per target, without host-local checks. Module `lotus`
+//! always exists and sends no token (the target comes from whoever can reach the exporter); a
+//! module's token goes only to the configured Lotus and its `token_targets` ([`targets`]): a
+//! probe of any other target with that module is refused before anything is sent.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,22 +14,44 @@ use serde::Deserialize;
 use super::rpc::RpcTarget;
 use super::{LotusCheck, LotusConfig};
 use crate::contract::{Check, ProbeError, Prober};
+use crate::net::http_client::Endpoint;
 use crate::net::tls_client::ClientTls;
 use crate::secret::Secret;
 
+pub mod targets;
+use targets::TokenTarget;
+
 /// The module that exists without any file: no token, the system's roots.
 pub const DEFAULT_MODULE: &str = "lotus";
+
+/// What one probe may hold of its answers at once, unless its module's `memory_budget_bytes`
+/// says otherwise: a Lotus node's answers to a probe are a few KiB each (NetPeers of a node at
+/// its 192-peer connection limit is about 25 KiB).
+pub const DEFAULT_MEMORY_BUDGET: usize = 4 << 20;
+
+/// The calls one probe makes at once, at most (five health calls, three for the per-session
+/// constants and token check, two to discover wallets and [`MAX_WALLETS`] balances, five for
+/// finality): each may read an equal share of the memory budget.
+pub const CALLS_AT_ONCE: usize = 24;
+
+/// A probe with a token watches at most this many of the node's wallets (`--lotus.max-wallets`
+/// lowers it further).
+pub const MAX_WALLETS: usize = 8;
 
 /// One probe module.
 #[derive(Debug, Clone, Default)]
 pub struct Module {
     /// The token sent to targets probed with this module.
     token: Option<Secret>,
+    /// Where the token may go besides the configured Lotus (`token_targets`).
+    token_targets: Vec<TokenTarget>,
     /// The TLS settings for https targets, built from the module's CA file when the file is
     /// read at start (`None`: the system's roots).
     tls: Option<ClientTls>,
     /// Upper bound of a probe (the scrape's timeout minus the offset lowers it).
     timeout: Option<Duration>,
+    /// What one probe may hold of its answers at once (`None`: [`DEFAULT_MEMORY_BUDGET`]).
+    memory_budget: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,9 +64,12 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawModule {
     token_file: Option<PathBuf>,
+    #[serde(default)]
+    token_targets: Vec<String>,
     ca_file: Option<PathBuf>,
     #[serde(default, with = "humantime_serde_opt")]
     timeout: Option<Duration>,
+    memory_budget_bytes: Option<usize>,
 }
 
 /// `timeout: 10s` in humantime words.
@@ -93,6 +120,19 @@ pub fn load_modules(path: Option<&Path>) -> Result<BTreeMap<String, Module>, Str
                 }
             }
         };
+        if token.is_none() && !module.token_targets.is_empty() {
+            return Err(format!(
+                "--probe.config.file {shown}: module {name}: token_targets says where the token may go, but the module has no token_file"
+            ));
+        }
+        let token_targets = module
+            .token_targets
+            .iter()
+            .map(|entry| TokenTarget::parse(entry))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                format!("--probe.config.file {shown}: module {name}: token_targets {e}")
+            })?;
         let tls = match module.ca_file {
             None => None,
             Some(ca) => Some(
@@ -101,12 +141,23 @@ pub fn load_modules(path: Option<&Path>) -> Result<BTreeMap<String, Module>, Str
             ),
         };
         let timeout = module.timeout;
+        let memory_budget = match module.memory_budget_bytes {
+            Some(bytes) if bytes < CALLS_AT_ONCE * 1024 => {
+                return Err(format!(
+                    "--probe.config.file {shown}: module {name}: memory_budget_bytes {bytes} leaves less than 1 KiB per call (at least {})",
+                    CALLS_AT_ONCE * 1024
+                ))
+            }
+            other => other,
+        };
         modules.insert(
             name,
             Module {
                 token,
+                token_targets,
                 tls,
                 timeout,
+                memory_budget,
             },
         );
     }
@@ -121,13 +172,21 @@ pub struct LotusProber {
     /// The system's trusted roots for https targets of modules without a CA file, read on the
     /// first such probe and kept (reading them costs tens of milliseconds).
     system_roots: std::sync::OnceLock<Result<ClientTls, String>>,
+    /// The configured Lotus (`--lotus.api`) and whether it speaks TLS: every token may go there.
+    home: Option<(Endpoint, bool)>,
 }
 
 impl LotusProber {
     /// A prober with these modules, sharing the main Lotus check's limits.
     pub fn new(base: &LotusConfig, modules: BTreeMap<String, Module>) -> LotusProber {
+        let home = base
+            .target
+            .as_ref()
+            .ok()
+            .map(|t| (t.endpoint.clone(), t.tls.is_some()));
         LotusProber {
             modules,
+            home,
             base: base.clone(),
             system_roots: std::sync::OnceLock::new(),
         }
@@ -145,6 +204,10 @@ impl LotusProber {
             format!("http://{target}")
         };
         let resolved = super::rpc_target(&address).map_err(bad)?;
+        if module.token.is_some() {
+            self.token_may_go(module, &resolved.target, resolved.tls)
+                .map_err(bad)?;
+        }
         let target_rpc = match (&module.tls, resolved.tls) {
             (_, false) => resolved.target,
             // The module's CA, read once at start.
@@ -167,14 +230,42 @@ impl LotusProber {
             (Some(_), Some(refusal)) => Err(refusal),
             _ => Ok(target_rpc),
         };
+        // The memory budget, shared out among the calls a probe makes at once.
+        let budget = module.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET);
         Ok(LotusConfig {
             target: target_rpc,
             token,
             api_source: "/probe target".to_string(),
             sources: None,
             wallets: Vec::new(),
+            max_body_bytes: self.base.max_body_bytes.min(budget / CALLS_AT_ONCE),
+            max_wallets: self.base.max_wallets.min(MAX_WALLETS),
             ..self.base.clone()
         })
+    }
+}
+
+impl LotusProber {
+    /// Refuse a target the module's token may not go to: only the configured Lotus (same
+    /// endpoint, same scheme) and the module's `token_targets`.
+    fn token_may_go(&self, module: &Module, target: &RpcTarget, tls: bool) -> Result<(), String> {
+        let home = self
+            .home
+            .as_ref()
+            .is_some_and(|(endpoint, home_tls)| *endpoint == target.endpoint && *home_tls == tls);
+        if home
+            || module
+                .token_targets
+                .iter()
+                .any(|t| t.permits(&target.endpoint, tls))
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "this module's token may go only to the configured Lotus and the targets its \
+             token_targets names (in --probe.config.file), and {} is neither: nothing was sent",
+            target.display
+        ))
     }
 }
 
@@ -267,5 +358,99 @@ mod tests {
         std::fs::write(&path, "modules:\n  bad:\n    ca_file: missing.pem\n").unwrap();
         let err = load_modules(Some(&path)).unwrap_err();
         assert!(err.contains("module bad"), "{err}");
+    }
+
+    #[test]
+    fn a_modules_token_goes_only_to_the_configured_lotus_and_its_token_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "FLEET-TOKEN\n").unwrap();
+        let path = dir.path().join("probe.yml");
+        std::fs::write(
+            &path,
+            "modules:\n  read:\n    token_file: token\n  fleet:\n    token_file: token\n    token_targets: ['https://lotus-*.fleet.example:1234', 'unix:/run/lotus/api.sock', '10.0.0.7']\n",
+        )
+        .unwrap();
+        let modules = load_modules(Some(&path)).unwrap();
+        let settings =
+            crate::checks::test_settings(&["--lotus.api", "/ip4/127.0.0.1/tcp/1234/http"], &[]);
+        let prober = LotusProber::new(&settings.lotus, modules);
+        let verdict = |module: &str, target: &str| {
+            prober
+                .lotus_config(target, &prober.modules[module])
+                .map(|c| c.token.is_some())
+                .map_err(|e| e.to_string())
+        };
+        // Module `read` says nowhere: only the configured Lotus.
+        assert_eq!(verdict("read", "127.0.0.1:1234"), Ok(true));
+        assert_eq!(verdict("read", "/ip4/127.0.0.1/tcp/1234/http"), Ok(true));
+        for elsewhere in [
+            "http://127.0.0.2:1234",
+            "127.0.0.1:1235",
+            "localhost:1234",
+            "https://127.0.0.1:1234",
+            "/unix/tmp/attacker.sock",
+            "https://lotus-1.fleet.example:1234",
+            "https://public.example.com",
+        ] {
+            let refused = verdict("read", elsewhere).unwrap_err();
+            assert!(refused.contains("token_targets"), "{elsewhere}: {refused}");
+            assert!(!refused.contains("FLEET-TOKEN"), "{refused}");
+        }
+        // Module `fleet` names its targets.
+        assert_eq!(
+            verdict("fleet", "https://lotus-1.fleet.example:1234"),
+            Ok(true)
+        );
+        assert_eq!(verdict("fleet", "/unix/run/lotus/api.sock"), Ok(true));
+        assert!(verdict("fleet", "http://lotus-1.fleet.example:1234").is_err());
+        assert!(verdict("fleet", "https://lotus-1.fleet.example.evil.com:1234").is_err());
+        assert!(verdict("fleet", "/unix/tmp/lotus/api.sock").is_err());
+        // Module `lotus` has no token: it may probe anything, sending nothing.
+        assert_eq!(verdict("lotus", "http://127.0.0.2:1234"), Ok(false));
+
+        std::fs::write(&path, "modules:\n  m:\n    token_targets: [node]\n").unwrap();
+        let err = load_modules(Some(&path)).unwrap_err();
+        assert!(err.contains("no token_file"), "{err}");
+        std::fs::write(dir.path().join("token"), "T\n").unwrap();
+        std::fs::write(
+            &path,
+            "modules:\n  m:\n    token_file: token\n    token_targets: ['*']\n",
+        )
+        .unwrap();
+        let err = load_modules(Some(&path)).unwrap_err();
+        assert!(err.contains("module m: token_targets"), "{err}");
+    }
+
+    #[test]
+    fn a_probe_reads_at_most_its_memory_budget_shared_among_its_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probe.yml");
+        std::fs::write(
+            &path,
+            "modules:\n  small:\n    memory_budget_bytes: 240000\n",
+        )
+        .unwrap();
+        let modules = load_modules(Some(&path)).unwrap();
+        let settings =
+            crate::checks::test_settings(&["--lotus.api", "/ip4/127.0.0.1/tcp/1234/http"], &[]);
+        let prober = LotusProber::new(&settings.lotus, modules);
+        let cap = |module: &str| {
+            let config = prober
+                .lotus_config("node:1234", &prober.modules[module])
+                .unwrap();
+            (config.max_body_bytes, config.max_wallets)
+        };
+        assert_eq!(
+            cap("lotus"),
+            (DEFAULT_MEMORY_BUDGET / CALLS_AT_ONCE, MAX_WALLETS)
+        );
+        assert_eq!(cap("small").0, 10_000);
+        assert!(
+            settings.lotus.max_body_bytes > DEFAULT_MEMORY_BUDGET,
+            "a probe holds less than a scrape"
+        );
+        std::fs::write(&path, "modules:\n  tiny:\n    memory_budget_bytes: 100\n").unwrap();
+        let err = load_modules(Some(&path)).unwrap_err();
+        assert!(err.contains("memory_budget_bytes"), "{err}");
     }
 }

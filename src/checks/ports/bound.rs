@@ -55,6 +55,8 @@ mod tests {
             listeners: None,
             conflict: true,
             reason: Some("R".repeat(10_000)),
+            untrusted: Default::default(),
+            untrusted_collisions: Vec::new(),
         }];
         assert_eq!(cap_port_entries(&mut entries), 0);
         let reason = entries[0].reason.as_deref().unwrap_or_default();

@@ -46,6 +46,12 @@ pub fn same_service(holder: &str, claimant: &str) -> bool {
 /// from the follower's label).
 pub type ServicePids = BTreeMap<String, BTreeSet<u32>>;
 
+/// Services known only from a process of a user the exporter does not trust, with that user:
+/// anyone on the host can start a process that claims any port (a fake `ipfs-cluster-follow`
+/// whose environment names the Lotus API's port), so such a claim is that user's claim, shown
+/// as such, and a collision with it is never a conflict.
+pub type Untrusted = BTreeMap<String, String>;
+
 /// Group sorted claims per (port, protocol) and decide each group's conflict.
 ///
 /// `listeners` is `None` when the socket tables could not be read: no runtime verdict then (the
@@ -54,6 +60,7 @@ pub fn plan_entries(
     claims: Vec<Claim>,
     listeners: Option<&[Listener]>,
     own: &ServicePids,
+    untrusted: &Untrusted,
 ) -> Vec<PortEntry> {
     let mut entries: Vec<PortEntry> = Vec::new();
     for claim in claims {
@@ -68,6 +75,8 @@ pub fn plan_entries(
                 listeners: None,
                 conflict: false,
                 reason: None,
+                untrusted: BTreeMap::new(),
+                untrusted_collisions: Vec::new(),
             }),
         }
     }
@@ -86,33 +95,95 @@ pub fn plan_entries(
                 .map(Vec::as_slice)
                 .unwrap_or_default()
         });
-        decide(entry, here, own);
+        decide(entry, here, own, untrusted);
     }
     entries.sort_by_key(|e| (e.port, e.protocol));
     entries
 }
 
-fn decide(entry: &mut PortEntry, here: Option<&[&Listener]>, own: &ServicePids) {
+fn decide(
+    entry: &mut PortEntry,
+    here: Option<&[&Listener]>,
+    own: &ServicePids,
+    untrusted: &Untrusted,
+) {
     let by_service = claims_by_service(&entry.claims);
-    let mut reasons = configured_conflicts(&by_service);
+    entry.untrusted = by_service
+        .keys()
+        .filter_map(|s| Some((s.to_string(), untrusted.get(*s)?.clone())))
+        .collect();
+    // A collision involving an untrusted claim is said, never a conflict.
+    let (trusted, theirs): (ByService, ByService) = by_service
+        .into_iter()
+        .partition(|(service, _)| !untrusted.contains_key(*service));
+    let mut reasons = configured_conflicts(&trusted);
+    let mut notes = untrusted_collisions(&trusted, &theirs, untrusted, here, own);
     if let Some(here) = here {
-        reasons.extend(held_by_another_service(&by_service, here, own));
+        reasons.extend(held_by_another_service(&trusted, here, own));
         reasons.extend(shared_by_two_services(here));
         entry.listeners = Some(listener_names(here));
     }
     dedup_keep_order(&mut reasons);
     entry.conflict = !reasons.is_empty();
+    let mut users: Vec<String> = notes.iter().map(|(user, _)| user.clone()).collect();
+    users.sort();
+    users.dedup();
+    entry.untrusted_collisions = users;
     if here.is_none() {
         // Configured conflicts stand; the runtime part is unknown, and said so.
         reasons.push(LISTENERS_UNKNOWN.to_string());
     }
+    reasons.extend(notes.drain(..).map(|(_, note)| note));
+    dedup_keep_order(&mut reasons);
     entry.reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+}
+
+/// Untrusted claims that overlap another service's claim, or a listener of another known
+/// service: `(user, note)` each, in words that say it is not a conflict.
+fn untrusted_collisions(
+    trusted: &BTreeMap<&str, Vec<&Claim>>,
+    theirs: &BTreeMap<&str, Vec<&Claim>>,
+    untrusted: &Untrusted,
+    here: Option<&[&Listener]>,
+    own: &ServicePids,
+) -> Vec<(String, String)> {
+    let mut notes = Vec::new();
+    let others: Vec<(&str, &Vec<&Claim>)> = trusted
+        .iter()
+        .chain(theirs.iter())
+        .map(|(s, c)| (*s, c))
+        .collect();
+    for (service, claims) in theirs {
+        let user = untrusted.get(*service).cloned().unwrap_or_default();
+        let not_a_conflict = |what: String| {
+            format!(
+                "not a conflict: {what}, claimed by a process of user {user}, whom the exporter does not trust"
+            )
+        };
+        for (other, other_claims) in &others {
+            if other == service {
+                continue;
+            }
+            if let Some((x, y)) = first_overlap(claims, other_claims) {
+                let what = format!("{} overlaps {}", describe_claim(x), describe_claim(y));
+                notes.push((user.clone(), not_a_conflict(what)));
+            }
+        }
+        let mine: BTreeMap<&str, Vec<&Claim>> = [(*service, claims.clone())].into();
+        for held in held_by_another_service(&mine, here.unwrap_or_default(), own) {
+            notes.push((user.clone(), not_a_conflict(held)));
+        }
+    }
+    notes
 }
 
 /// What [`PortEntry::reason`] adds when the socket tables could not be read: a runtime conflict
 /// may exist, `conflict` only reflects the configured ones.
 pub const LISTENERS_UNKNOWN: &str =
     "runtime conflicts unknown: the socket tables (/proc/net) could not be read";
+
+/// Claims of one entry by service.
+type ByService<'a> = BTreeMap<&'a str, Vec<&'a Claim>>;
 
 /// The claims of one entry per service, one claim per distinct address (the first, in claim
 /// order), so comparisons cost services x addresses, not claims x claims.
@@ -407,7 +478,7 @@ mod tests {
     fn entries(claims: Vec<Claim>, listeners: Option<&[Listener]>) -> Vec<PortEntry> {
         let mut claims = claims;
         crate::checks::ports::sort_claims(&mut claims);
-        plan_entries(claims, listeners, &ServicePids::new())
+        plan_entries(claims, listeners, &ServicePids::new(), &Untrusted::new())
     }
 
     const TCP: Transport = Transport::Tcp;
@@ -620,7 +691,7 @@ mod tests {
             "ipfs-cluster-follow:127.0.0.1:19094".to_string(),
             BTreeSet::from([42]),
         )]);
-        let plan = plan_entries(sorted, Some(&held), &own);
+        let plan = plan_entries(sorted, Some(&held), &own, &Untrusted::new());
         assert!(!plan[0].conflict, "{:?}", plan[0].reason);
         // Another pid under that name is still someone else.
         let plan = entries(claims, Some(&held));
@@ -723,5 +794,54 @@ mod tests {
             .map(|e| describe_port(e.port, e.protocol))
             .collect();
         assert_eq!(keys, ["tcp/80", "tcp/9096", "udp/9096"]);
+    }
+
+    #[test]
+    fn a_claim_of_an_untrusted_users_process_collides_but_is_never_a_conflict() {
+        let fake = "ipfs-cluster-follow:nobody/fake";
+        let claims = vec![
+            claim("lotus", "api", TCP, "127.0.0.1", 1234),
+            claim(fake, "api", TCP, "127.0.0.1", 1234),
+        ];
+        let untrusted = Untrusted::from([(fake.to_string(), "nobody".to_string())]);
+        let lotus = listener(1234, "127.0.0.1", &[(7, "lotus", Some("lotus"))]);
+        let mut sorted = claims.clone();
+        crate::checks::ports::sort_claims(&mut sorted);
+        for here in [None, Some(std::slice::from_ref(&lotus))] {
+            let plan = plan_entries(sorted.clone(), here, &ServicePids::new(), &untrusted);
+            let entry = &plan[0];
+            assert!(!entry.conflict, "{:?}", entry.reason);
+            assert_eq!(entry.untrusted_collisions, ["nobody"]);
+            assert_eq!(
+                entry.untrusted.get(fake).map(String::as_str),
+                Some("nobody")
+            );
+            let reason = entry.reason.as_deref().unwrap();
+            assert!(
+                reason.contains("not a conflict") && reason.contains("user nobody"),
+                "{reason}"
+            );
+        }
+        // The same claim from a follower the exporter trusts is a conflict.
+        let plan = entries(claims, None);
+        assert!(plan[0].conflict);
+        assert!(plan[0].untrusted_collisions.is_empty());
+    }
+
+    #[test]
+    fn an_untrusted_claim_does_not_hide_a_real_conflict_on_its_port() {
+        let fake = "ipfs-cluster-follow:eve/x";
+        let mut claims = vec![
+            claim("lotus", "api", TCP, "127.0.0.1", 1234),
+            claim("kubo", "api", TCP, "0.0.0.0", 1234),
+            claim(fake, "api", TCP, "127.0.0.1", 1234),
+        ];
+        crate::checks::ports::sort_claims(&mut claims);
+        let untrusted = Untrusted::from([(fake.to_string(), "eve".to_string())]);
+        let plan = plan_entries(claims, None, &ServicePids::new(), &untrusted);
+        assert!(plan[0].conflict, "lotus and kubo still collide");
+        assert_eq!(plan[0].untrusted_collisions, ["eve"]);
+        let reason = plan[0].reason.as_deref().unwrap();
+        assert!(reason.contains("configured for both kubo"), "{reason}");
     }
 }

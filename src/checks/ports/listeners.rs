@@ -291,7 +291,16 @@ pub fn read_listening_sockets_cached(
 ) -> Result<ListeningScan, ListenersError> {
     let (sockets, source) = read_sockets(root, reader)?;
     let inodes: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
-    let owners = cache.owners(root, &inodes);
+    // The known services' processes first, this user's before others'.
+    let own_uid = crate::host::permissions::own_uid();
+    let mut preferred: Vec<&ProcessInfo> = procs
+        .processes
+        .iter()
+        .filter(|p| service_of(p, std::process::id()).is_some())
+        .collect();
+    preferred.sort_by_key(|p| (p.uid != Some(own_uid), p.pid));
+    let preferred: Vec<u32> = preferred.iter().map(|p| p.pid).collect();
+    let owners = cache.owners_preferring(root, &inodes, &preferred);
     let processes = owners
         .values()
         .flatten()

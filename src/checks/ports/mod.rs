@@ -31,6 +31,7 @@ mod render;
 pub mod sock_diag;
 mod socket;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -158,6 +159,9 @@ pub struct FollowerClaims {
     /// The follower's running process, when matched: its sockets are the follower's own whatever
     /// its arguments call the cluster.
     pub pid: Option<u32>,
+    /// Known only from a process of this user, whom the exporter does not trust: its claims are
+    /// that user's, shown as such and never a configured conflict.
+    pub untrusted_user: Option<String>,
 }
 
 /// What the host's configs and sockets say, before followers' claims are merged in.
@@ -187,8 +191,13 @@ pub struct PortEntry {
     pub listeners: Option<Vec<String>>,
     pub conflict: bool,
     /// Why this is a conflict, in words; also set, without a conflict, when the runtime verdict
-    /// could not be made. `None` when there is nothing to say.
+    /// could not be made or an untrusted claim collides. `None` when there is nothing to say.
     pub reason: Option<String>,
+    /// Claims on this port by processes of users the exporter does not trust: service -> user.
+    pub untrusted: BTreeMap<String, String>,
+    /// The users whose untrusted claims collide here with another claim or a listener (sorted):
+    /// never a conflict, but said.
+    pub untrusted_collisions: Vec<String>,
 }
 
 /// The port plan with conflicts.
@@ -368,12 +377,16 @@ use crate::host::lock;
 pub fn assemble_with(observation: PortsObservation, followers: &[FollowerClaims]) -> PortsReport {
     let mut all_claims = observation.claims;
     let mut own = conflicts::ServicePids::new();
+    let mut untrusted = conflicts::Untrusted::new();
     for follower in followers {
         let plan = claims::follower_claims(follower, &observation.host_addresses);
         log_swarm_cap(&follower.cluster_name, plan.swarm_dropped);
+        let service = format!("{SERVICE_FOLLOW}:{}", follower.cluster_name);
         if let Some(pid) = follower.pid {
-            let service = format!("{SERVICE_FOLLOW}:{}", follower.cluster_name);
-            own.entry(service).or_default().insert(pid);
+            own.entry(service.clone()).or_default().insert(pid);
+        }
+        if let Some(user) = &follower.untrusted_user {
+            untrusted.insert(service, user.clone());
         }
         all_claims.extend(plan.claims);
     }
@@ -382,7 +395,12 @@ pub fn assemble_with(observation: PortsObservation, followers: &[FollowerClaims]
     sort_claims(&mut all_claims);
     PortsReport {
         checks: observation.checks,
-        entries: conflicts::plan_entries(all_claims, observation.listeners.as_deref(), &own),
+        entries: conflicts::plan_entries(
+            all_claims,
+            observation.listeners.as_deref(),
+            &own,
+            &untrusted,
+        ),
         listener_source: observation.listener_source,
     }
 }
@@ -508,6 +526,7 @@ mod tests {
             api: Some(("127.0.0.1".into(), 1234)),
             swarm_addresses: vec![],
             pid: None,
+            untrusted_user: None,
         }];
         let report = assemble_with(observation, &followers);
         assert_eq!(report.checks.len(), 1);

@@ -1,5 +1,6 @@
 //! The exporter's own metrics: build info, per-check success and duration, scrape duration,
-//! bytes read from backends, connections evicted and refused, and the standard `process_*` metrics.
+//! bytes read from backends, connections evicted and refused, probes refused, socket-owner
+//! searches cut short, and the standard `process_*` metrics.
 
 use std::sync::atomic::Ordering;
 
@@ -7,7 +8,9 @@ use prometheus::core::Collector;
 
 use super::{bool_value, Families};
 use crate::contract::CheckStatus;
-use crate::counters::{BODY_BYTES_READ, CONNECTIONS_EVICTED, CONNECTIONS_REFUSED};
+use crate::counters::{
+    BODY_BYTES_READ, CONNECTIONS_EVICTED, CONNECTIONS_REFUSED, OWNER_LOOKUPS_CUT, PROBES_REFUSED,
+};
 use crate::exporter::snapshot::Snapshot;
 
 /// The rustc that built this binary (set by build.rs).
@@ -46,14 +49,24 @@ pub fn render(snapshot: &Snapshot, out: &mut Families) {
     .sample(&[], BODY_BYTES_READ.load(Ordering::Relaxed) as f64);
     out.counter(
         "lotus_follow_exporter_connections_evicted_total",
-        "Idle connections closed to admit a new one while all --web.max-connections slots were taken.",
+        "Connections closed to admit a new one while all --web.max-connections slots were taken: idle ones, or busy ones beyond their bounds (requests pipelined, busy longer than any request may take).",
     )
     .sample(&[], CONNECTIONS_EVICTED.load(Ordering::Relaxed) as f64);
     out.counter(
         "lotus_follow_exporter_connections_refused_total",
-        "Connections closed unserved because every --web.max-connections slot stayed busy with a request.",
+        "Connections closed at once, unserved, because every --web.max-connections slot was busy within its bounds.",
     )
     .sample(&[], CONNECTIONS_REFUSED.load(Ordering::Relaxed) as f64);
+    out.counter(
+        "lotus_follow_exporter_probes_refused_total",
+        "/probe requests answered 503 at once because --probe.max-concurrent probes were being answered.",
+    )
+    .sample(&[], PROBES_REFUSED.load(Ordering::Relaxed) as f64);
+    out.counter(
+        "lotus_follow_exporter_socket_owner_lookups_cut_total",
+        "Scrapes whose search of /proc/<pid>/fd for the owners of listening sockets stopped at its budget of fd links; owners not found yet read unknown until a later scrape finds them.",
+    )
+    .sample(&[], OWNER_LOOKUPS_CUT.load(Ordering::Relaxed) as f64);
     if cfg!(target_os = "linux") {
         out.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
     }

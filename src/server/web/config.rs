@@ -67,6 +67,18 @@ const ALLOWED_HEADERS: [&str; 5] = [
     "Strict-Transport-Security",
 ];
 
+/// How much a client certificate is asked for (`client_auth_type`), least first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClientCerts {
+    /// `NoClientCert` (or no TLS).
+    #[default]
+    NotAsked,
+    /// `VerifyClientCertIfGiven`.
+    VerifiedIfGiven,
+    /// `RequireAndVerifyClientCert`.
+    Required,
+}
+
 /// A validated web configuration.
 #[derive(Clone, Default)]
 pub struct WebConfig {
@@ -76,6 +88,8 @@ pub struct WebConfig {
     pub basic_auth: Option<Arc<BasicAuth>>,
     /// Extra response headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether TLS clients must show a certificate.
+    pub client_certs: ClientCerts,
     /// The files this configuration was read from besides the config file itself (certificate,
     /// key, client CA), so that a change to any of them can be noticed (see [`super::live`]).
     pub files: Vec<PathBuf>,
@@ -94,6 +108,11 @@ impl std::fmt::Debug for WebConfig {
 impl WebConfig {
     /// Read and validate a web config file.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
+        WebConfig::load_text(path).map(|(web, _)| web)
+    }
+
+    /// Read and validate a web config file, with the text it was read from.
+    pub fn load_text(path: &Path) -> Result<(WebConfig, String), WebConfigError> {
         let text =
             crate::host::files::read_small_file(path).map_err(|source| WebConfigError::Read {
                 path: path.to_path_buf(),
@@ -104,7 +123,8 @@ impl WebConfig {
             reason,
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        WebConfig::parse(&text, base).map_err(invalid)
+        let web = WebConfig::parse(&text, base).map_err(invalid)?;
+        Ok((web, text))
     }
 
     /// Parse and validate the YAML text; relative file names are resolved against `base`.
@@ -113,6 +133,15 @@ impl WebConfig {
             RawWebConfig::default()
         } else {
             serde_norway::from_str(text).map_err(|e| e.to_string())?
+        };
+        let client_certs = match raw
+            .tls_server_config
+            .as_ref()
+            .and_then(|t| t.client_auth_type.as_deref())
+        {
+            Some("RequireAndVerifyClientCert") => ClientCerts::Required,
+            Some("VerifyClientCertIfGiven") => ClientCerts::VerifiedIfGiven,
+            _ => ClientCerts::NotAsked,
         };
         let files: Vec<PathBuf> = raw
             .tls_server_config
@@ -142,6 +171,7 @@ impl WebConfig {
             tls,
             basic_auth,
             headers,
+            client_certs,
             files,
         })
     }

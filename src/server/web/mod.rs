@@ -6,5 +6,5 @@ pub mod gzip;
 pub mod live;
 
 pub use auth::BasicAuth;
-pub use config::{WebConfig, WebConfigError};
+pub use config::{ClientCerts, WebConfig, WebConfigError};
 pub use live::LiveWebConfig;

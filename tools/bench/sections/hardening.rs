@@ -1,4 +1,5 @@
-//! Hardening: a huge backend string, a client holding every connection slot, a login flood.
+//! Hardening: a huge backend string, a client holding every connection slot, a login flood, and
+//! (in `probe_limits.rs`) `/probe` under attack.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -18,11 +19,12 @@ use crate::programs::{Exporter, Fakes};
 use crate::table::ms;
 use crate::Bench;
 
-/// The three hardening measurements, one after another.
+/// The hardening measurements, one after another (round 3's in `probe_limits.rs`).
 pub fn run(bench: &mut Bench) -> Result<(), String> {
     huge_version(bench)?;
     lockout(bench)?;
-    login_flood(bench)
+    login_flood(bench)?;
+    super::probe_limits::run(bench)
 }
 
 /// Lotus answers Version with 7 MiB: page size and peak RSS under 40 simultaneous scrapes x5.

@@ -8,6 +8,7 @@ mod footprint;
 mod hardening;
 mod host;
 mod overhead;
+mod probe_limits;
 
 use crate::isolate::Job;
 use crate::Bench;

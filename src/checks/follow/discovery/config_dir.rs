@@ -87,6 +87,7 @@ pub(super) fn from_config_dir(
                 process: None,
                 trusted: true,
                 folder_owner: (input.owner_of)(&folder),
+                untrusted_user: None,
             })
         })
         .collect();

@@ -106,6 +106,7 @@ pub(super) fn from_flags(specs: &[ApiSpec]) -> impl Iterator<Item = Follower> + 
         process: None,
         trusted: true,
         folder_owner: None,
+        untrusted_user: None,
     })
 }
 

@@ -84,6 +84,7 @@ pub fn discover(input: &DiscoveryInput<'_>) -> Discovery {
                 .and_then(|uid| (input.user_name)(uid).or_else(|| Some(format!("uid {uid}"))))
                 .unwrap_or_else(|| "unknown user".to_string());
             follower.name = format!("{user}/{}", follower.name);
+            follower.untrusted_user = Some(user);
         }
         add(&mut followers, follower, &mut found.shadowed);
     }

@@ -89,6 +89,9 @@ pub struct Follower {
     /// The owner (uid) of its folder: under the config folder, or the folder of the unix
     /// socket a `--follow.api` value names; `None` when it has none or it cannot be seen.
     pub folder_owner: Option<u32>,
+    /// Known only from a process of this user, whom the exporter does not trust: what it
+    /// claims is that user's claim (the port plan never calls it a configured conflict).
+    pub untrusted_user: Option<String>,
 }
 
 impl Follower {

@@ -46,6 +46,7 @@ pub(super) fn from_processes<'a>(
             }),
             trusted: false,
             folder_owner: None,
+            untrusted_user: None,
         };
         (follower, process.uid)
     })

@@ -218,6 +218,7 @@ mod tests {
             stale_socket: None,
             ipfs_only_stalls: false,
             pins_catching_up: false,
+            untrusted_user: None,
             status: DaemonStatus::Running,
             health: Health::Healthy,
             reasons: Vec::new(),

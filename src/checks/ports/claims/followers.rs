@@ -99,6 +99,7 @@ mod tests {
             api: api.map(|(host, port)| (host.to_string(), port)),
             swarm_addresses: swarm.iter().map(|a| a.to_string()).collect(),
             pid: None,
+            untrusted_user: None,
         }
     }
 
@@ -188,6 +189,7 @@ mod tests {
             api: None,
             swarm_addresses,
             pid: None,
+            untrusted_user: None,
         };
         let plan = follower_claims(&follower, &lan_host());
         assert_eq!(plan.claims.len(), MAX_SWARM_CLAIMS);

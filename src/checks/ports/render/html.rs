@@ -32,8 +32,15 @@ fn port_row(out: &mut String, entry: &PortEntry) {
         .claims
         .iter()
         .map(|c| {
+            let whose = match entry.untrusted.get(&c.service) {
+                Some(user) => format!(
+                    " <span class=\"badge degraded\">untrusted: user {}</span>",
+                    esc(user)
+                ),
+                None => String::new(),
+            };
             format!(
-                "{} ({}) on {}",
+                "{} ({}) on {}{whose}",
                 esc(&c.service),
                 esc(&c.role),
                 esc(&c.address.to_string())

@@ -41,36 +41,46 @@ fn render_conflicts(entries: &[&PortEntry], out: &mut Families) {
         "port_conflict",
         "1 when two services are configured on, or really listen on, this port and protocol with \
          overlapping addresses (or a known service holds a port another one claims); 0 when the \
-         claimed port has no conflict.",
+         claimed port has no conflict. A claim of a process of a user the exporter does not trust \
+         is never a conflict: when one collides here, label untrusted_claimant names its users \
+         (absent otherwise).",
     );
     for entry in entries {
         let port = entry.port.to_string();
-        family.sample(
-            &[("port", &port), ("protocol", entry.protocol.as_str())],
-            bool_value(entry.conflict),
-        );
+        let users = entry.untrusted_collisions.join(",");
+        let mut labels = vec![
+            ("port", port.as_str()),
+            ("protocol", entry.protocol.as_str()),
+        ];
+        if !users.is_empty() {
+            labels.push(("untrusted_claimant", &users));
+        }
+        family.sample(&labels, bool_value(entry.conflict));
     }
 }
 
 fn render_claims(entries: &[&PortEntry], out: &mut Families) {
     let mut family = out.gauge(
         "port_claim_info",
-        "Always 1: this service is configured to listen on this port, protocol and address for this role.",
+        "Always 1: this service is configured to listen on this port, protocol and address for this \
+         role. Label untrusted_user, on a claim known only from a process of a user the exporter \
+         does not trust, names that user.",
     );
     for entry in entries {
         let port = entry.port.to_string();
         for claim in &entry.claims {
             let address = claim.address.to_string();
-            family.sample(
-                &[
-                    ("port", &port),
-                    ("protocol", entry.protocol.as_str()),
-                    ("service", &claim.service),
-                    ("role", &claim.role),
-                    ("address", &address),
-                ],
-                1.0,
-            );
+            let mut labels = vec![
+                ("port", port.as_str()),
+                ("protocol", entry.protocol.as_str()),
+                ("service", &claim.service),
+                ("role", &claim.role),
+                ("address", &address),
+            ];
+            if let Some(user) = entry.untrusted.get(&claim.service) {
+                labels.push(("untrusted_user", user));
+            }
+            family.sample(&labels, 1.0);
         }
     }
 }
@@ -111,6 +121,8 @@ mod tests {
             listeners: listeners.map(|l| l.into_iter().map(String::from).collect()),
             conflict,
             reason: conflict.then(|| "because".to_string()),
+            untrusted: Default::default(),
+            untrusted_collisions: Vec::new(),
         }
     }
 
@@ -165,5 +177,33 @@ mod tests {
         let text = text(&report);
         assert_eq!(text.matches("port_conflict{").count(), MAX_EXPORTED_PORTS);
         assert!(text.contains("port_conflict{port=\"60000\",protocol=\"tcp\"} 1"));
+    }
+
+    #[test]
+    fn an_untrusted_claim_is_labelled_with_its_user() {
+        let mut collided = entry(1234, false, Some(vec!["lotus"]));
+        let fake = "ipfs-cluster-follow:nobody/fake";
+        collided.claims.push(crate::checks::ports::test_claim(
+            fake,
+            "api",
+            Tcp,
+            "127.0.0.1",
+            1234,
+        ));
+        collided.untrusted = [(fake.to_string(), "nobody".to_string())].into();
+        collided.untrusted_collisions = vec!["nobody".to_string()];
+        let report = PortsReport {
+            listener_source: None,
+            checks: vec![],
+            entries: vec![collided, entry(9094, false, None)],
+        };
+        let text = text(&report);
+        for expected in [
+            "port_conflict{port=\"1234\",protocol=\"tcp\",untrusted_claimant=\"nobody\"} 0\n",
+            "port_conflict{port=\"9094\",protocol=\"tcp\"} 0\n",
+            "service=\"ipfs-cluster-follow:nobody/fake\",role=\"api\",address=\"127.0.0.1\",untrusted_user=\"nobody\"} 1\n",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
     }
 }

@@ -7,7 +7,8 @@ use crate::checks::ports::{PortEntry, PortsReport};
 /// `listener` when the socket tables could not be read (distinct from `null`: nothing listens).
 pub const LISTENERS_NOT_READ: &str = "not read";
 
-/// `[{"port","protocol","claims":[{service,role,address}],"listener","conflict","reason"}]`.
+/// `[{"port","protocol","claims":[{service,role,address}],"listener","conflict","reason"}]`; a
+/// claim of a process of a user the exporter does not trust also has `untrusted_user`.
 ///
 /// `listener` is the listening programs joined by `, ` (`unknown` for an owner the exporter may
 /// not see), `null` when nothing listens, `"not read"` when the socket tables could not be read.
@@ -33,7 +34,15 @@ fn entry(entry: &PortEntry) -> Value {
     let claims: Vec<Value> = entry
         .claims
         .iter()
-        .map(|c| json!({"service": c.service, "role": c.role, "address": c.address.to_string()}))
+        .map(|c| {
+            let mut claim =
+                json!({"service": c.service, "role": c.role, "address": c.address.to_string()});
+            // Only on a claim of a process of a user the exporter does not trust.
+            if let Some(user) = entry.untrusted.get(&c.service) {
+                claim["untrusted_user"] = json!(user);
+            }
+            claim
+        })
         .collect();
     let listener = match &entry.listeners {
         None => Some(LISTENERS_NOT_READ.to_string()),
@@ -70,6 +79,8 @@ mod tests {
                     listeners: Some(vec!["ipfs-cluster-service".into(), "unknown".into()]),
                     conflict: true,
                     reason: Some("held by x".into()),
+                    untrusted: Default::default(),
+                    untrusted_collisions: Vec::new(),
                 },
                 PortEntry {
                     port: 10234,
@@ -84,6 +95,8 @@ mod tests {
                     listeners: Some(vec![]),
                     conflict: false,
                     reason: None,
+                    untrusted: Default::default(),
+                    untrusted_collisions: Vec::new(),
                 },
             ],
         };
@@ -112,6 +125,8 @@ mod tests {
                 listeners: None,
                 conflict: false,
                 reason: Some("runtime conflicts unknown".into()),
+                untrusted: Default::default(),
+                untrusted_collisions: Vec::new(),
             }],
         };
         assert_eq!(render(&report)[0]["listener"], json!("not read"));

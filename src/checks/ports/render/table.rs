@@ -53,7 +53,10 @@ fn rows(entry: &PortEntry) -> Vec<Row> {
                 shown(entry.port.to_string()),
                 shown(entry.protocol.to_string()),
                 shown(if entry.conflict { "yes" } else { "no" }.to_string()),
-                claim.service.clone(),
+                match entry.untrusted.get(&claim.service) {
+                    Some(user) => format!("{} (untrusted: user {user})", claim.service),
+                    None => claim.service.clone(),
+                },
                 claim.role.clone(),
                 claim.address.to_string(),
                 shown(listener(entry)),
@@ -61,8 +64,10 @@ fn rows(entry: &PortEntry) -> Vec<Row> {
         })
         .collect();
     // A port without a conflict may still carry a note (runtime verdict unknown): the failed
-    // ports_listeners check in the summary says that once, not on every port.
-    if let Some(reason) = entry.reason.as_ref().filter(|_| entry.conflict) {
+    // ports_listeners check in the summary says that once, not on every port. An untrusted
+    // claim's collision is said where it is.
+    let said = entry.conflict || !entry.untrusted_collisions.is_empty();
+    if let Some(reason) = entry.reason.as_ref().filter(|_| said) {
         rows.push(Row::Reason(reason.clone()));
     }
     rows
@@ -157,6 +162,8 @@ mod tests {
                     listeners: Some(vec![]),
                     conflict: false,
                     reason: None,
+                    untrusted: Default::default(),
+                    untrusted_collisions: Vec::new(),
                 },
                 PortEntry {
                     port: 9097,
@@ -168,6 +175,8 @@ mod tests {
                     listeners: Some(vec!["ipfs-cluster-service".into()]),
                     conflict: true,
                     reason: Some("configured for both a and b".into()),
+                    untrusted: Default::default(),
+                    untrusted_collisions: Vec::new(),
                 },
             ],
         };
