@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use lotus_follow_exporter::cli::{Config, Flags};
+use lotus_follow_exporter::cli::{logging, version, Config, Flags};
 use lotus_follow_exporter::exporter::collector::Collector;
 use lotus_follow_exporter::exporter::snapshot::Snapshot;
 use lotus_follow_exporter::render;
@@ -15,7 +15,12 @@ use lotus_follow_exporter::server::{self, App};
 
 /// Prometheus exporter for a Filecoin Lotus daemon, ipfs-cluster-follow peers and the host's port plan.
 #[derive(Parser)]
-#[command(name = "lotus-follow-exporter", version, about)]
+#[command(
+    name = "lotus-follow-exporter",
+    version = version::SHORT,
+    long_version = version::LONG,
+    about
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -71,10 +76,25 @@ fn main() -> ExitCode {
         _ => {}
     }
     let cli = Cli::parse();
-    init_logging(&cli.flags.log_level);
+    // `check` and `ports` print a report: only warnings and errors join it on stderr, unless
+    // --log.level (or RUST_LOG) asks for more.
+    let quiet = matches!(cli.command, Some(Command::Check { .. } | Command::Ports));
+    let level = cli
+        .flags
+        .log_level
+        .clone()
+        .unwrap_or_else(|| if quiet { "warn" } else { "info" }.to_string());
+    logging::init(&level, cli.flags.log_format);
     if let Some(Command::HashPassword { cost }) = cli.command {
         return hash_password(cost);
     }
+    log::info!(
+        version = version::VERSION,
+        revision = version::REVISION,
+        build_date = version::BUILD_DATE,
+        rustc = version::RUSTC;
+        "starting lotus-follow-exporter {}", version::VERSION
+    );
     let config = match Config::from_flags(cli.flags) {
         Ok(config) => config,
         Err(reason) => {
@@ -100,19 +120,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(level: &str) {
-    let env = env_logger::Env::default().default_filter_or(level);
-    let logger = env_logger::Builder::from_env(env)
-        .format_timestamp_millis()
-        .build();
-    let max = logger.filter();
-    // Client work at debug, every call site's flood cut (see host::log).
-    let guarded = lotus_follow_exporter::host::log::Guarded::new(logger);
-    if log::set_boxed_logger(Box::new(guarded)).is_ok() {
-        log::set_max_level(max);
-    }
-}
-
 async fn serve(config: Config) -> ExitCode {
     let web = match &config.web_config_file {
         None => WebConfig::default(),
@@ -126,7 +133,9 @@ async fn serve(config: Config) -> ExitCode {
     };
     match &config.checks.lotus.target {
         Ok(target) => log::info!(
-            "watching Lotus at {} ({})",
+            address = target.display.as_str(),
+            address_source = config.checks.lotus.api_source.as_str();
+            "watching Lotus at {} (address from {})",
             target.display,
             config.checks.lotus.api_source
         ),
@@ -164,8 +173,25 @@ async fn serve(config: Config) -> ExitCode {
         }
     }
     let scheme = if web.tls.is_some() { "https" } else { "http" };
+    let basic_auth = if web.basic_auth.is_some() {
+        "on"
+    } else {
+        "off"
+    };
     let app = Arc::new(App::new(&config, web));
-    log::info!("serving {scheme}");
+    for line in app.collector.watching(config.collector_timeout).await {
+        log::info!("{line}");
+    }
+    let tls = if scheme == "https" { "on" } else { "off" };
+    let web_config = match &config.web_config_file {
+        Some(path) => format!("--web.config.file {}", path.display()),
+        None => "no --web.config.file".to_string(),
+    };
+    log::info!(
+        tls = tls,
+        basic_auth = basic_auth;
+        "serving {scheme}: TLS {tls}, basic auth {basic_auth} ({web_config})"
+    );
 
     server::serve(listeners, app, shutdown_signal()).await;
     log::info!("stopped");

@@ -52,6 +52,9 @@ impl Settings {
             .lotus_path
             .clone()
             .unwrap_or_else(|| shared.home.join(".lotus"));
+        if let Some(warning) = args.lotus.missing_repo_warning(env) {
+            log::warn!("{warning}");
+        }
         let lotus = lotus::resolve(&args.lotus, &lotus_path, env);
         let follow = follow::resolve(&args.follow, shared);
         let ports = ports::resolve(
@@ -126,6 +129,47 @@ pub(crate) fn test_settings(args: &[&str], env: &[(&str, &str)]) -> Settings {
 #[cfg(test)]
 mod tests {
     use super::test_settings;
+
+    #[test]
+    fn a_lotus_path_that_does_not_exist_is_named_in_a_warning() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: super::Args,
+        }
+        let warning = |argv: &[&str], env: &[(&str, &str)]| {
+            let parsed = Only::try_parse_from(argv).unwrap();
+            let env: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            parsed.args.lotus.missing_repo_warning(&|name| {
+                env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        let typo = warning(&["x", "--lotus.path", "/nonexistent/lotsu"], &[]).unwrap();
+        assert!(
+            typo.starts_with("--lotus.path /nonexistent/lotsu does not exist")
+                && typo.contains("/ip4/127.0.0.1/tcp/1234/http"),
+            "{typo}"
+        );
+        let by_env = warning(
+            &["x", "--lotus.path", "/nonexistent/lotsu"],
+            &[("LOTUS_PATH", "/nonexistent/lotsu")],
+        )
+        .unwrap();
+        assert!(
+            by_env.starts_with("LOTUS_PATH /nonexistent/lotsu"),
+            "{by_env}"
+        );
+        let repo = tempfile::tempdir().unwrap();
+        assert_eq!(
+            warning(&["x", "--lotus.path", repo.path().to_str().unwrap()], &[]),
+            None
+        );
+        assert_eq!(warning(&["x"], &[]), None, "the default repo may be absent");
+    }
 
     #[test]
     fn only_a_local_lotus_api_is_a_port_claim() {

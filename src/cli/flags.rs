@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::logging::LogFormat;
 use crate::contract::values::parse_duration;
 
 /// Default for `--web.max-connections`: far above what a Prometheus HA pair needs.
@@ -50,9 +51,13 @@ pub struct Flags {
     #[command(flatten)]
     pub checks: crate::checks::Args,
 
-    /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, wins).
-    #[arg(long = "log.level", default_value = "info", value_parser = LOG_LEVELS, ignore_case = true, global = true)]
-    pub log_level: String,
+    /// Log level: error, warn, info, debug or trace [default: info; warn for check and ports, which print only their report] (RUST_LOG, when set, wins).
+    #[arg(long = "log.level", value_parser = LOG_LEVELS, ignore_case = true, global = true)]
+    pub log_level: Option<String>,
+
+    /// Output format of log lines on stderr: logfmt or json.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
+    pub log_format: LogFormat,
 }
 
 /// The values `--log.level` takes (anything else stops the exporter at start, naming the flag,

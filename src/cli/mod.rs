@@ -18,6 +18,8 @@ use std::time::Duration;
 use crate::checks::{Settings, Shared};
 
 mod flags;
+pub mod logging;
+pub mod version;
 
 pub use flags::{
     parse_flags, Flags, DEFAULT_MAX_CONNECTIONS, DEFAULT_PROBE_MAX_CONCURRENT, LOG_LEVELS,

@@ -54,6 +54,28 @@ pub trait Check: Send + Sync + 'static {
 
     /// The section of a round that did not finish in time: every check of it timed out.
     fn timed_out(&self, round: &Round, elapsed: Duration) -> Box<dyn Section>;
+
+    /// What it watches, in words, for the start-up log (`Lotus at ... (address from ...)`,
+    /// `2 followers found: ...`); found by `round.deadline`, without asking any daemon.
+    /// `None` when there is nothing to say.
+    fn watching<'a>(&'a self, _round: &'a Round) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async { None })
+    }
+}
+
+/// A daemon a section watches whose coming and going is logged once per change (Lotus, each
+/// follower): [`Section::watched`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    /// Who, in words, unique within the section (`Lotus at http://127.0.0.1:1234/rpc/v1`,
+    /// `follower mycluster`).
+    pub subject: String,
+    /// It answers as it should.
+    pub up: bool,
+    /// Its state in one word (`running`, `stopped`, `error`).
+    pub state: &'static str,
+    /// Why it is not up (empty when it is).
+    pub reason: String,
 }
 
 /// What every section is besides its own methods, given to every `Clone` section: a way to be
@@ -111,6 +133,11 @@ pub trait Section: SectionBase + std::fmt::Debug {
     /// has no such notion.
     fn up(&self) -> Option<bool> {
         None
+    }
+
+    /// The daemons it watches, each up or down with the reason (none by default).
+    fn watched(&self) -> Vec<Watched> {
+        Vec::new()
     }
 }
 

@@ -38,7 +38,7 @@ impl CheckStatus {
 /// One check's outcome and how long it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckResult {
-    /// The check's name: one of the fixed set documented in the README (`lotus_chain_head`, ...).
+    /// The check's name: one of the fixed set documented in docs/metrics.md (`lotus_chain_head`, ...).
     pub check: &'static str,
     /// For per-follower checks, the cluster the follower belongs to.
     pub cluster_name: Option<String>,

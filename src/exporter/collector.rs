@@ -14,6 +14,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::single_flight::{Flight, SingleFlight};
 use super::snapshot::Snapshot;
+use super::transitions::Transitions;
 use crate::contract::{Check, CheckStatus, JoinFn, Registry, Round, Section};
 use crate::host::process;
 
@@ -62,6 +63,9 @@ struct Inner {
     flight: SingleFlight<(), Partial>,
     /// The newest finished section of each check, for the joins when a later one is late.
     latest: Mutex<Vec<Option<Arc<dyn Section>>>>,
+    /// Log when a watched daemon goes down or comes back (the served exporter; not `/probe`,
+    /// not `check`).
+    transitions: Option<Transitions>,
 }
 
 /// What a round has published so far: one slot per check.
@@ -84,8 +88,41 @@ impl Collector {
                 processes: Arc::default(),
                 flight: SingleFlight::default(),
                 latest: Mutex::new(latest),
+                transitions: None,
             }),
         }
+    }
+
+    /// The same collector, logging each state change of what its checks watch once (see
+    /// [`Transitions`]).
+    pub fn logging_changes(mut self) -> Collector {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.transitions = Some(Transitions::default());
+        }
+        self
+    }
+
+    /// What each check watches, in words, for the start-up log: the process table is read as
+    /// a round reads it, and no daemon is asked.
+    pub async fn watching(&self, budget: Duration) -> Vec<String> {
+        let deadline = Instant::now() + budget;
+        let processes = if self.inner.scan_processes {
+            process::scan_cached(deadline, self.inner.processes.clone())
+                .await
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        } else {
+            Err("not looked at for a remote target".to_string())
+        };
+        let round = Round {
+            deadline,
+            processes,
+            taken_at: SystemTime::now(),
+        };
+        let lines =
+            futures_util::future::join_all(self.inner.checks.iter().map(|c| c.watching(&round)))
+                .await;
+        lines.into_iter().flatten().collect()
     }
 
     /// A collector that does not read the process table (a remote target: `/probe`).
@@ -167,6 +204,9 @@ impl Collector {
             }
         }
         (self.inner.join)(&mut sections, &latest);
+        if let Some(transitions) = &self.inner.transitions {
+            transitions.observe(&sections);
+        }
         Snapshot::new(taken_at, sections, begun.elapsed())
     }
 }

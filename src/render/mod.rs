@@ -1,6 +1,7 @@
-//! Renderers: a snapshot in, text out. No I/O happens here.
+//! Renderers: a snapshot (or the runbook's Markdown) in, text out. No I/O happens here.
 
 pub mod html;
+pub mod markdown;
 pub mod prometheus;
 pub mod status;
 

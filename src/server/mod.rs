@@ -90,7 +90,7 @@ impl App {
             .map_or(config.collector_timeout, |p| p.longest_timeout());
         App {
             web,
-            collector: Collector::new(crate::checks::registry(&config.checks)),
+            collector: Collector::new(crate::checks::registry(&config.checks)).logging_changes(),
             telemetry_path: config.telemetry_path.clone(),
             collector_timeout: config.collector_timeout,
             max_connections: config.max_connections,

@@ -1,5 +1,5 @@
 //! The pages: authentication, routing by path and method, and each page's answer with its
-//! content type (`/metrics`, `/status`, `/healthz`, `/probe`, `/`).
+//! content type (`/metrics`, `/status`, `/healthz`, `/probe`, `/runbook`, `/`).
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -24,6 +24,7 @@ pub enum Route {
     Status,
     Healthz,
     Probe,
+    Runbook,
     NotFound,
     MethodNotAllowed,
 }
@@ -38,6 +39,7 @@ pub fn route(method: &Method, path: &str, telemetry_path: &str) -> Route {
             "/probe" => Route::Probe,
             "/status" => Route::Status,
             "/healthz" => Route::Healthz,
+            "/runbook" => Route::Runbook,
             _ => return Route::NotFound,
         }
     };
@@ -106,6 +108,7 @@ async fn respond(
         }
         Route::Landing => html(landing_page(&app.telemetry_path)),
         Route::Healthz => plain(StatusCode::OK, "ok\n"),
+        Route::Runbook => html(render::markdown::runbook_page().to_string()),
         Route::Probe => crate::host::log::client_triggered(probe(app, &request)).await,
         Route::NotFound => plain(StatusCode::NOT_FOUND, "404 page not found\n"),
         Route::MethodNotAllowed => plain_with(
@@ -310,7 +313,7 @@ fn landing_page(telemetry_path: &str) -> String {
         "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>lotus-follow-exporter</title></head>\n<body>\n\
          <h1>lotus-follow-exporter</h1>\n\
          <p>Prometheus exporter for a Filecoin Lotus daemon, ipfs-cluster-follow peers and the host's port plan. Version {}.</p>\n\
-         <ul>\n<li><a href=\"{path}\">Metrics</a></li>\n<li><a href=\"/status\">Status (JSON)</a></li>\n<li><a href=\"/healthz\">Exporter health</a></li>\n</ul>\n\
+         <ul>\n<li><a href=\"{path}\">Metrics</a></li>\n<li><a href=\"/status\">Status (JSON)</a></li>\n<li><a href=\"/healthz\">Exporter health</a></li>\n<li><a href=\"/runbook\">Runbook of the alerts</a></li>\n</ul>\n\
          </body>\n</html>\n",
         env!("CARGO_PKG_VERSION")
     )

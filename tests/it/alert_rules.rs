@@ -1,11 +1,14 @@
-//! Every alert rule has a runbook section, a runbook_url to it, and promtool tests that fire it
-//! and keep it quiet. (promtool itself checks and runs the rules in scripts/test.)
+//! Every alert rule has a runbook section, a runbook_url to it (served by the exporter on
+//! `/runbook`), and promtool tests that fire it and keep it quiet. (promtool itself checks and runs the rules in scripts/test.)
 
 use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const RUNBOOK_URL: &str =
-    "https://github.com/lotus-follow-exporter/lotus-follow-exporter/blob/main/docs/runbook.md#";
+/// Where every `runbook_url` points: the runbook the exporter serves on `/runbook`, at the
+/// alert's `instance` (see the rule file's header).
+const RUNBOOK_URL: &str = "http://{{ $labels.instance }}/runbook#";
+/// LotusFollowExporterAbsent has no instance: its link is the copy the package installs.
+const INSTALLED_RUNBOOK: &str = "file:///usr/share/doc/lotus-follow-exporter/docs/runbook.md#";
 
 fn read(relative: &str) -> String {
     let path = Path::new(ROOT).join(relative);
@@ -39,7 +42,12 @@ fn every_alert_has_a_runbook_section_and_links_to_it() {
     let rules = read("alerts/lotus-follow-exporter.rules.yml");
     let runbook = read("docs/runbook.md");
     for name in alert_names() {
-        let url = format!("{RUNBOOK_URL}{}", name.to_lowercase());
+        let base = if name == "LotusFollowExporterAbsent" {
+            INSTALLED_RUNBOOK
+        } else {
+            RUNBOOK_URL
+        };
+        let url = format!("runbook_url: {base}{}\n", name.to_lowercase());
         assert!(rules.contains(&url), "{name}: runbook_url {url}");
         assert!(
             runbook.lines().any(|l| l == format!("### {name}")),

@@ -10,6 +10,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_lotus-follow-exporter");
 
 /// Flags that keep a `check` away from this host's real configs and processes.
 fn quiet_flags(none: &Path) -> Vec<String> {
+    // An empty Lotus repo (no `api` file, no config.toml): one that does not exist is warned about.
+    let empty_repo = none.parent().unwrap().to_str().unwrap().to_string();
     let none = none.to_str().unwrap().to_string();
     [
         "--follow.process-discovery=false",
@@ -20,7 +22,7 @@ fn quiet_flags(none: &Path) -> Vec<String> {
         "--ports.kubo-config",
         &none,
         "--lotus.path",
-        &none,
+        &empty_repo,
         "--collector.timeout",
         "2s",
     ]

@@ -285,3 +285,39 @@ fn panel_querying<'a>(d: &'a Value, metric: &str) -> &'a Value {
         })
         .unwrap_or_else(|| panic!("no panel queries {metric}"))
 }
+
+#[test]
+fn datasource_provisioning_adds_one_without_taking_over_the_default() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/grafana/provisioning/datasources/prometheus.yml"
+    );
+    let text = std::fs::read_to_string(path).expect("the provisioning file");
+    let yaml: serde_json::Value = serde_norway::from_str(&text).expect("YAML");
+    let sources = array(&yaml["datasources"]);
+    assert_eq!(sources.len(), 1);
+    let source = &sources[0];
+    assert_eq!(source["type"], "prometheus");
+    assert_eq!(source["isDefault"], false, "never the default datasource");
+    for key in ["name", "uid"] {
+        let value = source[key].as_str().unwrap_or_default();
+        assert!(
+            value.contains("lotus-follow-exporter"),
+            "{key} {value:?} is its own, so it clashes with no existing datasource"
+        );
+    }
+    assert!(
+        yaml.get("deleteDatasources").is_none(),
+        "provisioning deletes nothing"
+    );
+}
+
+#[test]
+fn the_dashboard_links_to_the_runbook_the_exporter_serves() {
+    let d = dashboard::load();
+    let urls: Vec<&str> = array(&d["links"])
+        .iter()
+        .filter_map(|l| l["url"].as_str())
+        .collect();
+    assert_eq!(urls, ["http://${instance}/runbook"]);
+}

@@ -53,4 +53,41 @@ impl Check for FollowCheck {
             host: FollowHost::timed_out(elapsed),
         })
     }
+
+    /// The followers discovery finds now (no API is asked), with where each was found.
+    fn watching<'a>(&'a self, round: &'a Round) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let procs = match (&round.processes, self.config.discover_processes) {
+                (Ok(table), true) => table.clone(),
+                _ => Default::default(),
+            };
+            let (found, check) = self.discover(round.deadline, procs).await;
+            let mut line = match found.followers.len() {
+                0 => "no ipfs-cluster follower found".to_string(),
+                n => format!(
+                    "{n} ipfs-cluster follower{} found: {}",
+                    if n == 1 { "" } else { "s" },
+                    found
+                        .followers
+                        .iter()
+                        .map(|f| format!("{} ({}, {})", f.name, f.source.label(), f.api_display()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            line.push_str(&format!(
+                " (config folder {}, process discovery {})",
+                self.config.config_dir.display(),
+                if self.config.discover_processes {
+                    "on"
+                } else {
+                    "off"
+                }
+            ));
+            if let Some(problem) = check.status.failure() {
+                line.push_str(&format!("; discovery failed: {problem}"));
+            }
+            Some(line)
+        })
+    }
 }

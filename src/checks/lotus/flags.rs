@@ -65,6 +65,29 @@ pub struct LotusArgs {
 }
 
 impl LotusArgs {
+    /// The warning for a Lotus repo that was named (`--lotus.path` or `LOTUS_PATH`) but does
+    /// not exist: a typo would otherwise fall back to the default address without a word.
+    /// `env` looks `LOTUS_PATH` up, to say which of the two named it.
+    pub fn missing_repo_warning(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+        let path = self.lotus_path.as_ref()?;
+        if path.exists() {
+            return None;
+        }
+        let named_by = match env("LOTUS_PATH") {
+            Some(value) if std::path::Path::new(&value) == path => "LOTUS_PATH",
+            _ => "--lotus.path",
+        };
+        let fallback = if self.lotus_api.is_some() {
+            "the API address comes from --lotus.api"
+        } else {
+            "Lotus is looked for at FULLNODE_API_INFO or the default /ip4/127.0.0.1/tcp/1234/http"
+        };
+        Some(format!(
+            "{named_by} {} does not exist (a typo?): its api file and config.toml are not read, so {fallback} and the port plan has no Lotus claim from config.toml",
+            path.display()
+        ))
+    }
+
     /// The verdict's thresholds from these flags (the last bare `--lotus.wallet-min-balance FIL`
     /// is every wallet's; `WALLET=FIL` ones are exceptions).
     pub fn thresholds(&self) -> Thresholds {

@@ -327,7 +327,7 @@ pub fn read_sockets(
         SocketReader::Netlink => match SockDiag::open() {
             Ok(diag) => Some(diag),
             Err(err) => {
-                refusals.push(err.to_string());
+                refusals.push(format!("{err}{}", open_refusal_hint(&err)));
                 None
             }
         },
@@ -362,6 +362,21 @@ pub fn read_sockets(
         source.fallback_reason = Some(reason);
     }
     Ok((sockets, source))
+}
+
+/// What to change when the netlink socket itself is refused: systemd's
+/// `RestrictAddressFamilies=` without `AF_NETLINK` makes socket(2) fail with EAFNOSUPPORT (a
+/// seccomp filter or an LSM may answer EPERM or EACCES).
+fn open_refusal_hint(err: &sock_diag::SockDiagError) -> &'static str {
+    let sock_diag::SockDiagError::Open(io) = err else {
+        return "";
+    };
+    match io.raw_os_error() {
+        Some(libc::EAFNOSUPPORT | libc::EPERM | libc::EACCES) => {
+            "; under systemd, add AF_NETLINK to the unit's RestrictAddressFamilies= (the shipped unit lists it)"
+        }
+        _ => "",
+    }
 }
 
 /// Set once the netlink fallback has been logged at `warn`.

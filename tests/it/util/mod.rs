@@ -100,7 +100,15 @@ pub async fn spawn(args: &[&str]) -> Exporter {
 
 /// Run `command` (the exporter binary, with its flags and environment) on a free loopback port
 /// (`--web.listen-address 127.0.0.1:0` is added) and return once it says it listens.
-pub async fn spawn_command(mut command: tokio::process::Command) -> Exporter {
+pub async fn spawn_command(command: tokio::process::Command) -> Exporter {
+    spawn_command_logged(command).await.0
+}
+
+/// [`spawn_command`], keeping the exporter's log: the task resolves to everything it wrote on
+/// stderr once the process has ended ([`Exporter::kill`]).
+pub async fn spawn_command_logged(
+    mut command: tokio::process::Command,
+) -> (Exporter, tokio::task::JoinHandle<String>) {
     command
         .args(["--web.listen-address", "127.0.0.1:0"])
         .stdin(Stdio::null())
@@ -125,12 +133,19 @@ pub async fn spawn_command(mut command: tokio::process::Command) -> Exporter {
         }
     };
     // Keep draining the log so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Exporter {
+    let log = tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    let exporter = Exporter {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         stop: None,
         child: Some(child),
-    }
+    };
+    (exporter, log)
 }
 
 /// A response from the exporter.
@@ -141,6 +156,14 @@ pub struct Page {
 }
 
 impl Exporter {
+    /// Kill the child process ([`spawn`]) and wait until it has gone, so that its log is
+    /// complete.
+    pub async fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill().await;
+        }
+    }
+
     /// The child process's pid ([`spawn`]); `None` in-process.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(|child| child.id())

@@ -10,8 +10,8 @@ pub(crate) mod text;
 
 use super::FollowSection;
 use crate::contract::{
-    CheckResult, Families, Health, HtmlPage, PlanView, Section, SectionVerdict, StatusDoc,
-    TextReport,
+    CheckResult, DaemonStatus, Families, Health, HtmlPage, PlanView, Section, SectionVerdict,
+    StatusDoc, TextReport, Watched,
 };
 
 impl Section for FollowSection {
@@ -85,5 +85,31 @@ impl Section for FollowSection {
 
     fn plan(&self, out: &mut PlanView) {
         out.text.push_str(&plan::follow_notes(&self.followers));
+    }
+
+    /// A follower is up while it runs (its API answers as a cluster API, or its process is
+    /// alive); down, the reasons of its verdict say why.
+    fn watched(&self) -> Vec<Watched> {
+        self.followers
+            .iter()
+            .map(|f| {
+                let up = f.status == DaemonStatus::Running;
+                let reason = if up {
+                    String::new()
+                } else {
+                    f.reasons
+                        .iter()
+                        .map(|r| r.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
+                Watched {
+                    subject: format!("follower {} at {}", f.cluster_name, f.api),
+                    up,
+                    state: f.status.as_str(),
+                    reason,
+                }
+            })
+            .collect()
     }
 }

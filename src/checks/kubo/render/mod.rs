@@ -10,6 +10,7 @@ pub(crate) mod text;
 use super::KuboSection;
 use crate::contract::{
     CheckResult, Families, Health, HtmlPage, Section, SectionVerdict, StatusDoc, TextReport,
+    Watched,
 };
 
 impl Section for KuboSection {
@@ -69,5 +70,23 @@ impl Section for KuboSection {
         );
         out.summary("kubo", "Kubo", verdict.health, &text);
         html::body(out.body(), self);
+    }
+
+    /// Each Kubo is up when it answered `POST /api/v0/id` as a Kubo; down, its reasons say why.
+    fn watched(&self) -> Vec<Watched> {
+        self.kubos
+            .iter()
+            .map(|k| Watched {
+                subject: format!("Kubo at {}", k.label),
+                up: k.up,
+                state: if k.up { "running" } else { "down" },
+                reason: k
+                    .reasons
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
+            .collect()
     }
 }

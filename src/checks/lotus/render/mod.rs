@@ -8,7 +8,8 @@ pub(crate) mod text;
 
 use super::LotusReport;
 use crate::contract::{
-    CheckResult, Families, Health, HtmlPage, Section, SectionVerdict, StatusDoc, TextReport,
+    grouped_errors, CheckResult, Families, Health, HtmlPage, Section, SectionVerdict, StatusDoc,
+    TextReport, Watched,
 };
 
 impl Section for LotusReport {
@@ -46,5 +47,24 @@ impl Section for LotusReport {
 
     fn up(&self) -> Option<bool> {
         Some(self.up)
+    }
+
+    /// Lotus is up when its API answered `Filecoin.Version`; down, the reason is the first
+    /// failure (the checks a refused connection hit, named together).
+    fn watched(&self) -> Vec<Watched> {
+        let reason = if self.up {
+            String::new()
+        } else {
+            grouped_errors(self.checks.iter())
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "the API did not answer".to_string())
+        };
+        vec![Watched {
+            subject: format!("Lotus at {}", self.api_address),
+            up: self.up,
+            state: self.status.as_str(),
+            reason,
+        }]
     }
 }
