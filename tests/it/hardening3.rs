@@ -3,9 +3,6 @@
 //! fair connection slots for Prometheus, trust in the port plan, and the small ones (gzip
 //! q-values, the status page's headers, a CA used as a server certificate).
 
-// The merged test binary's helpers (tests/it/); moved into tests/it/, these two lines go.
-#[allow(dead_code)]
-#[allow(dead_code)]
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
