@@ -128,6 +128,7 @@ impl<L: log::Log> log::Log for Guarded<L> {
                 .module_path(record.module_path())
                 .file(record.file())
                 .line(record.line())
+                .key_values(record.key_values())
                 .build(),
         );
     }
