@@ -19,8 +19,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Start logging to stderr at `level` (RUST_LOG, when set, wins) in `format`, behind the flood
-/// guard of [`crate::host::log`] (a client's own work at debug, each call site limited).
+/// Start logging to stderr at `level` (RUST_LOG, when set, wins) in `format`.
 pub fn init(level: &str, format: LogFormat) {
     let env = env_logger::Env::default().default_filter_or(level);
     let logger = env_logger::Builder::from_env(env)
@@ -31,6 +30,7 @@ pub fn init(level: &str, format: LogFormat) {
         })
         .build();
     let max = logger.filter();
+    // Client-triggered work logs at debug, and every call site's flood is cut (see host::log).
     let guarded = crate::host::log::Guarded::new(logger);
     if log::set_boxed_logger(Box::new(guarded)).is_ok() {
         log::set_max_level(max);

@@ -38,6 +38,7 @@ mod golden;
 mod grafana;
 mod gzip;
 mod hardening;
+mod hardening3;
 mod https;
 mod kubo;
 mod load;

@@ -3,20 +3,13 @@
 //! fair connection slots for Prometheus, trust in the port plan, and the small ones (gzip
 //! q-values, the status page's headers, a CA used as a server certificate).
 
-// The merged test binary's helpers (tests/it/); moved into tests/it/, these two lines go.
-#[allow(dead_code)]
-#[path = "it/fakes/mod.rs"]
-mod fakes;
-#[allow(dead_code)]
-#[path = "it/util/mod.rs"]
-mod util;
-
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fakes::lotus::FakeLotus;
+use crate::fakes::lotus::FakeLotus;
+use crate::util;
 use lotus_follow_exporter::server::web::WebConfig;
 
 // ---------------------------------------------------------------------------------------------
@@ -226,7 +219,7 @@ impl Drop for Trap {
 }
 
 fn probe_modules(dir: &Path, yaml: &str) -> String {
-    std::fs::write(dir.join("fleet-token"), fakes::lotus::READ_TOKEN).unwrap();
+    std::fs::write(dir.join("fleet-token"), crate::fakes::lotus::READ_TOKEN).unwrap();
     let path = dir.join("probe.yml");
     std::fs::write(&path, yaml).unwrap();
     path.to_str().unwrap().to_string()
@@ -267,7 +260,7 @@ async fn a_modules_token_never_reaches_another_listener_on_this_host() {
             .await;
         assert_eq!(page.status, 400, "{target}: {}", page.body);
         assert!(page.body.contains("token_targets"), "{}", page.body);
-        assert!(!page.body.contains(fakes::lotus::READ_TOKEN));
+        assert!(!page.body.contains(crate::fakes::lotus::READ_TOKEN));
     }
     assert_eq!(
         loopback.connections() + unix.connections(),
@@ -288,7 +281,7 @@ async fn a_modules_token_never_reaches_another_listener_on_this_host() {
         ))
         .await;
     assert_eq!(util::Metrics::parse(&page.body).value("probe_success"), 1.0);
-    let bearer = format!("Bearer {}", fakes::lotus::READ_TOKEN);
+    let bearer = format!("Bearer {}", crate::fakes::lotus::READ_TOKEN);
     assert!(lotus
         .auth_headers()
         .iter()
@@ -298,8 +291,9 @@ async fn a_modules_token_never_reaches_another_listener_on_this_host() {
 #[tokio::test(flavor = "multi_thread")]
 async fn over_https_a_verifying_certificate_is_not_enough_for_the_token() {
     let node = FakeLotus::start().await;
-    let ca = fakes::tls_proxy::Ca::new("fleet CA");
-    let proxy = fakes::tls_proxy::TlsProxy::start(&ca, &["localhost"], false, node.addr()).await;
+    let ca = crate::fakes::tls_proxy::Ca::new("fleet CA");
+    let proxy =
+        crate::fakes::tls_proxy::TlsProxy::start(&ca, &["localhost"], false, node.addr()).await;
     let dir = tempfile::tempdir().unwrap();
     ca.write(dir.path(), "ca.pem");
     let port = proxy.addr.port();
@@ -332,7 +326,7 @@ async fn over_https_a_verifying_certificate_is_not_enough_for_the_token() {
         "{}",
         page.body
     );
-    let bearer = format!("Bearer {}", fakes::lotus::READ_TOKEN);
+    let bearer = format!("Bearer {}", crate::fakes::lotus::READ_TOKEN);
     assert!(node
         .auth_headers()
         .iter()
@@ -492,7 +486,7 @@ async fn probes_beyond_max_concurrent_are_refused_at_once_and_counted() {
 async fn a_probe_reads_no_more_than_its_memory_budget() {
     let lotus = FakeLotus::start().await;
     // Every call answers 8 MB, chunked (no length to refuse it by): the reproducer's target.
-    lotus.set_default_behavior(fakes::lotus::Behavior::HugeBody(8_000_000));
+    lotus.set_default_behavior(crate::fakes::lotus::Behavior::HugeBody(8_000_000));
     // A process of its own: the bytes-read counter counts this exporter's reads only.
     let exporter = util::spawn(&[
         "--lotus.api",
@@ -521,7 +515,7 @@ async fn a_hurried_client_never_makes_a_patient_probe_see_a_healthy_node_down() 
     let lotus = FakeLotus::start().await;
     lotus.set_behavior(
         "Filecoin.Version",
-        fakes::lotus::Behavior::Delay(Duration::from_millis(300)),
+        crate::fakes::lotus::Behavior::Delay(Duration::from_millis(300)),
     );
     let exporter = Arc::new(
         util::start(&[
