@@ -29,20 +29,6 @@ fn documents() -> Vec<PathBuf> {
     files
 }
 
-/// The anchor GitHub (and `/runbook`) gives a heading.
-fn anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The anchors of a Markdown file's headings (outside code blocks).
 fn anchors(text: &str) -> BTreeSet<String> {
     let mut inside = false;
@@ -51,7 +37,9 @@ fn anchors(text: &str) -> BTreeSet<String> {
         if line.starts_with("```") {
             inside = !inside;
         } else if !inside && line.starts_with('#') {
-            out.insert(anchor(line.trim_start_matches('#')));
+            out.insert(lotus_follow_exporter::render::markdown::anchor(
+                line.trim_start_matches('#'),
+            ));
         }
     }
     out
