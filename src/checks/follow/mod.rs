@@ -55,11 +55,13 @@ pub mod discovery;
 mod flags;
 mod follower;
 mod host;
+mod pin_line;
 pub mod pins;
 mod refresh;
 mod render;
 mod report;
 mod settings;
+pub mod times;
 mod verdict;
 
 use std::collections::{BTreeSet, HashMap};
