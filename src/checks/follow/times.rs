@@ -89,6 +89,18 @@ pub fn system_time(nanos: UnixNanos) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos.max(0) as u64)
 }
 
+/// Unix nanoseconds as RFC 3339 in UTC with nanoseconds (`2025-01-01T00:00:00.500000000Z`).
+pub fn rfc3339_nanos(nanos: UnixNanos) -> String {
+    humantime::format_rfc3339_nanos(system_time(nanos)).to_string()
+}
+
+/// How long before `now` the time `nanos` was, in whole seconds (`3h 12m 5s`); `None` when it
+/// is after `now` (a clock ahead of the exporter's).
+pub fn age(nanos: UnixNanos, now: std::time::SystemTime) -> Option<String> {
+    let waited = now.duration_since(system_time(nanos)).ok()?;
+    Some(humantime::format_duration(std::time::Duration::from_secs(waited.as_secs())).to_string())
+}
+
 fn digits(bytes: &[u8]) -> Option<i64> {
     bytes.iter().try_fold(0i64, |acc, c| {
         c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
