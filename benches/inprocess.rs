@@ -15,7 +15,10 @@
 //! Whole-process figures (latency, CPU per scrape, coalescing, memory) come from `scripts/bench`.
 
 #[path = "pins_before.rs"]
-#[allow(dead_code, reason = "the old counter, of which the row uses the counting path")]
+#[allow(
+    dead_code,
+    reason = "the old counter, of which the row uses the counting path"
+)]
 mod pins_before;
 
 #[path = "../tests/it/fakes/mod.rs"]
@@ -289,7 +292,11 @@ async fn collector_with_fakes(wallets: usize, pins: usize) -> (Collector, Fakes)
 /// sampled in turns so both see the same machine. Target: after / before within 0.8-1.2.
 fn pins_before_and_after(harness: &Harness) {
     const NAME: &str = "pins/count per 1k: before vs after";
-    if harness.filter.as_ref().is_some_and(|f| !NAME.contains(f.as_str())) {
+    if harness
+        .filter
+        .as_ref()
+        .is_some_and(|f| !NAME.contains(f.as_str()))
+    {
         return;
     }
     let pins = 10_000;
@@ -308,14 +315,20 @@ fn pins_before_and_after(harness: &Harness) {
             counter.push(chunk).expect("valid stream");
         }
         let counts = counter.finish().expect("valid stream");
-        assert!(counts.newest_created.is_some(), "the stream carries created");
+        assert!(
+            counts.newest_created.is_some(),
+            "the stream carries created"
+        );
         counts.pins
     };
     assert_eq!(before(), after());
     let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(4) || times[0].len() < 20 {
-        for (slot, run) in [&before as &dyn Fn() -> u64, &after].into_iter().enumerate() {
+        for (slot, run) in [&before as &dyn Fn() -> u64, &after]
+            .into_iter()
+            .enumerate()
+        {
             let at = Instant::now();
             black_box(run());
             times[slot].push(at.elapsed().as_secs_f64() * 1_000.0 / pins as f64);

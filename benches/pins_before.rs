@@ -205,4 +205,3 @@ pub fn excerpt(bytes: &[u8]) -> String {
     }
     out
 }
-

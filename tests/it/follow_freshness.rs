@@ -91,7 +91,10 @@ async fn freshness_comes_from_the_streams_already_read() {
         stuck.starts_with("pins stuck: the oldest pin_queued for 1h 30m"),
         "{stuck}"
     );
-    assert!(!stuck.contains("pinning"), "10 minutes is not stuck: {stuck}");
+    assert!(
+        !stuck.contains("pinning"),
+        "10 minutes is not stuck: {stuck}"
+    );
 }
 
 #[tokio::test]
@@ -104,7 +107,10 @@ async fn a_pinset_at_rest_has_a_newest_pin_and_nothing_waiting() {
     let (report, _fake) = check_one(dir.path(), "rest", state, Duration::from_secs(3600)).await;
     assert_eq!(report.pin_newest_created, Some(1_735_689_600_500_000_000));
     assert!(report.pins_oldest.is_empty(), "{:?}", report.pins_oldest);
-    assert_eq!(report.pin_attempts_max, None, "no pin in an operation state");
+    assert_eq!(
+        report.pin_attempts_max, None,
+        "no pin in an operation state"
+    );
     assert_eq!(report.health, Health::Healthy, "{:?}", report.reasons);
 }
 

@@ -259,14 +259,29 @@ async fn pin_freshness(stack: &Stack, exporter: &Exporter, cids: &[&String]) {
         let pin: Value = serde_json::from_str(line).expect("one GlobalPinInfo a line");
         let cid = pin["cid"].as_str().unwrap_or_default();
         let created = pin["created"].as_str().and_then(parse_go_time);
-        let by_ctl = created_by_ctl.iter().find(|(c, _)| c == cid).map(|(_, at)| *at);
-        assert_eq!(created, by_ctl, "created of {cid} on the follower and by ctl: {line}");
+        let by_ctl = created_by_ctl
+            .iter()
+            .find(|(c, _)| c == cid)
+            .map(|(_, at)| *at);
+        assert_eq!(
+            created, by_ctl,
+            "created of {cid} on the follower and by ctl: {line}"
+        );
         let own = pin["peer_map"]
             .as_object()
             .and_then(|map| map.values().next())
             .unwrap_or_else(|| panic!("one peer_map entry: {line}"));
-        for field in ["status", "timestamp", "error", "attempt_count", "priority_pin"] {
-            assert!(own.get(field).is_some(), "peer_map entry without {field}: {line}");
+        for field in [
+            "status",
+            "timestamp",
+            "error",
+            "attempt_count",
+            "priority_pin",
+        ] {
+            assert!(
+                own.get(field).is_some(),
+                "peer_map entry without {field}: {line}"
+            );
         }
     }
     let metric = of("cluster_follow_pin_newest_created_timestamp_seconds", &name);
@@ -282,7 +297,12 @@ async fn pin_freshness(stack: &Stack, exporter: &Exporter, cids: &[&String]) {
     let waiting: Vec<(&str, f64)> = ["pin_queued", "pinning", "pin_error"]
         .into_iter()
         .filter_map(|s| {
-            let series = labelled("cluster_follow_pins_oldest_timestamp_seconds", &name, "status", s);
+            let series = labelled(
+                "cluster_follow_pins_oldest_timestamp_seconds",
+                &name,
+                "status",
+                s,
+            );
             m.get(&series).map(|v| (s, v))
         })
         .collect();
@@ -290,7 +310,11 @@ async fn pin_freshness(stack: &Stack, exporter: &Exporter, cids: &[&String]) {
         "oldest waits {waiting:?}, attempts max {:?}",
         m.get(&of("cluster_follow_pin_attempts_max", &name))
     );
-    assert!(!waiting.is_empty(), "no oldest wait for the unfetchable pin:\n{}", m.text);
+    assert!(
+        !waiting.is_empty(),
+        "no oldest wait for the unfetchable pin:\n{}",
+        m.text
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -301,7 +325,12 @@ async fn pin_freshness(stack: &Stack, exporter: &Exporter, cids: &[&String]) {
             "{state} since {at}: after the pin was made ({expected}) and not after now ({now})"
         );
     }
-    assert!(m.get(&of("cluster_follow_pin_attempts_max", &name)).is_some(), "{}", m.text);
+    assert!(
+        m.get(&of("cluster_follow_pin_attempts_max", &name))
+            .is_some(),
+        "{}",
+        m.text
+    );
     assert_eq!(
         m.value(&of("cluster_follow_pin_wait_max_seconds", &name)),
         3600.0

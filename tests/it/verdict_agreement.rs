@@ -549,7 +549,9 @@ async fn follower_pins_stuck_in_the_queue() {
         views.check_output
     );
     assert!(
-        views.check_output.contains("longer than 1h (--follow.max-pin-wait)"),
+        views
+            .check_output
+            .contains("longer than 1h (--follow.max-pin-wait)"),
         "{}",
         views.check_output
     );
@@ -567,9 +569,9 @@ async fn a_pin_pinning_for_less_than_the_flags_maximum_is_not_stuck() {
     assert_eq!(health, "healthy", "{}", views.check_output);
     assert_eq!(alerts, set(&[]));
     assert!(
-        views.metrics.contains(
-            "cluster_follow_pin_wait_max_seconds{cluster_name=\"websites\"} 14400\n"
-        ),
+        views
+            .metrics
+            .contains("cluster_follow_pin_wait_max_seconds{cluster_name=\"websites\"} 14400\n"),
         "{}",
         views.metrics
     );

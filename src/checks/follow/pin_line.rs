@@ -257,7 +257,6 @@ fn loose_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
     d.deserialize_any(V)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,8 +280,15 @@ mod tests {
 
     #[test]
     fn missing_zero_and_odd_fields_are_unknown_not_errors() {
-        let cases: [(&str, Option<UnixNanos>, Option<UnixNanos>, Option<u64>); 5] = [
-            (r#"{"peer_map":{"P":{"status":"pinned"}}}"#, None, None, None),
+        /// A line, and its `created`, own `timestamp` and `attempt_count` as read.
+        type Case<'a> = (&'a str, Option<UnixNanos>, Option<UnixNanos>, Option<u64>);
+        let cases: [Case; 5] = [
+            (
+                r#"{"peer_map":{"P":{"status":"pinned"}}}"#,
+                None,
+                None,
+                None,
+            ),
             (
                 r#"{"created":"0001-01-01T00:00:00Z","peer_map":{"P":{"status":"pinned","timestamp":"0001-01-01T00:00:00Z","attempt_count":"2"}}}"#,
                 None,
@@ -340,7 +346,11 @@ mod tests {
             br#"{"peer_map":{}} trailing"#,
             br#"{"peer_map":[]}"#,
         ] {
-            assert!(read(line, None).is_err(), "{}", String::from_utf8_lossy(line));
+            assert!(
+                read(line, None).is_err(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 }

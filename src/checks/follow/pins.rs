@@ -225,7 +225,8 @@ impl PinCounter {
             .unwrap_or("undefined");
         if let Some(own) = &parsed.own {
             if let Some(attempts) = own.attempt_count {
-                counts.attempts_max = Some(counts.attempts_max.map_or(attempts, |m| m.max(attempts)));
+                counts.attempts_max =
+                    Some(counts.attempts_max.map_or(attempts, |m| m.max(attempts)));
             }
             let slot = AGE_STATES.iter().position(|s| *s == status);
             if let (Some(slot), Some(at)) = (slot, own.timestamp) {
@@ -410,8 +411,18 @@ mod tests {
         let zero = "0001-01-01T00:00:00Z";
         let body: String = [
             line("pinned", "2025-01-01T00:00:00Z", "2025-01-01T00:00:00Z", 0),
-            line("pin_queued", "2025-03-01T00:00:00.25Z", "2025-03-02T00:00:00Z", 0),
-            line("pin_queued", "2025-02-01T00:00:00Z", "2025-03-01T12:00:00+02:00", 0),
+            line(
+                "pin_queued",
+                "2025-03-01T00:00:00.25Z",
+                "2025-03-02T00:00:00Z",
+                0,
+            ),
+            line(
+                "pin_queued",
+                "2025-02-01T00:00:00Z",
+                "2025-03-01T12:00:00+02:00",
+                0,
+            ),
             line("pinning", zero, "2025-03-03T00:00:00Z", 1),
             line("pin_error", "2025-01-15T00:00:00Z", zero, 7),
             line("pinned", "2025-03-01T00:00:00Z", "2025-03-01T00:00:00Z", 2),

@@ -17,8 +17,8 @@ use crate::host::process::ProcessTable;
 
 use super::discovery::Follower;
 use super::pins::{ERROR_STATES, UNEXPECTEDLY_UNPINNED, WAITING_STATES};
-use super::times::system_time;
 use super::report::{FollowReport, HealthReason};
+use super::times::system_time;
 use super::{CHECK_API, CHECK_PINS, CHECK_PROCESS};
 
 /// Whether the follower's `ipfs-cluster-follow <name> run` process is alive here; unknown when
@@ -194,7 +194,8 @@ pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
 /// The waiting states (queued, pinning) whose oldest pin has waited longer than
 /// `--follow.max-pin-wait` by the collection's clock, in words; `None` when none has.
 fn stuck_pins(report: &FollowReport) -> Option<String> {
-    let whole = |d: std::time::Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+    let whole =
+        |d: std::time::Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
     let stuck: Vec<String> = report
         .pins_oldest
         .iter()
