@@ -13,7 +13,7 @@ use crate::Bench;
 /// Every backend call one round of this setup makes (1 wallet, 1 follower), once each. The rest
 /// (StateNetworkName, ChainGetGenesis, the trust graph, ...) are cached across rounds and must
 /// not appear at all while the benchmark runs.
-const COALESCED_CALLS: [&str; 12] = [
+const COALESCED_CALLS: [&str; 13] = [
     "Filecoin.Version",
     "Filecoin.Session",
     "Filecoin.ChainHead",
@@ -21,6 +21,7 @@ const COALESCED_CALLS: [&str; 12] = [
     "Filecoin.NetPeers",
     "Filecoin.WalletBalance",
     "follower /id",
+    "follower /health",
     "follower /pins (live states)",
     "Filecoin.F3IsRunning",
     "Filecoin.F3GetLatestCertificate",
