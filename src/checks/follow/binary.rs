@@ -1,7 +1,8 @@
 //! The `ipfs-cluster-follow` binary: found on `PATH`, its `--version` run in its own process
 //! group under the scrape deadline with a cap on what it prints, and rerun only when the file
 //! changes (a timeout is retried after `FAILED_RETRY` (a minute)). `PATH` is searched off the
-//! async runtime under the deadline, at most every [`LOOKUP_INTERVAL`].
+//! async runtime under the deadline, at most every [`LOOKUP_INTERVAL`], one search at a time (a
+//! search stuck in a hung mount on `PATH` is reported, not started again every scrape).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use std::time::{Duration, SystemTime};
 use tokio::time::{timeout_at, Instant};
 
 use super::refresh::FAILED_RETRY;
-use crate::contract::CheckStatus;
+use crate::contract::{still_running, CheckStatus};
+use crate::host::files::ReadSlot;
 
 /// The binary the host check looks for.
 pub const FOLLOW_BINARY: &str = "ipfs-cluster-follow";
@@ -30,6 +32,8 @@ pub struct FollowBinary {
 #[derive(Debug, Default)]
 pub struct BinaryProbe {
     state: Mutex<ProbeState>,
+    /// Held by the `PATH` search running on the blocking pool, until it really ends.
+    search_slot: ReadSlot,
 }
 
 #[derive(Debug, Default)]
@@ -70,21 +74,26 @@ impl BinaryProbe {
     }
 
     /// Where the binary is (and its identity), from the last search when it is recent enough,
-    /// else from a new search on the blocking pool; `Err` when that search passed the deadline
-    /// (a `PATH` folder on a hung mount).
+    /// else from a new search on the blocking pool; `Err` with the check's status when that
+    /// search passed the deadline (a `PATH` folder on a hung mount), or when an earlier one is
+    /// still stuck (then none is started: one blocked thread, not one more every scrape).
     async fn locate(
         &self,
         search: &OsString,
         deadline: Instant,
-    ) -> Result<Option<(PathBuf, Option<SystemTime>, u64)>, ()> {
+    ) -> Result<Option<(PathBuf, Option<SystemTime>, u64)>, CheckStatus> {
         let recent = self.lock().lookup.clone().filter(|l| {
             l.search == *search && Instant::now().duration_since(l.at) < LOOKUP_INTERVAL
         });
         if let Some(lookup) = recent {
             return Ok(lookup.found);
         }
+        let Some(held) = self.search_slot.try_take() else {
+            return Err(still_running(&format!("PATH for {FOLLOW_BINARY}")));
+        };
         let owned = search.clone();
         let task = tokio::task::spawn_blocking(move || {
+            let _held = held;
             crate::host::process::find_in_path(FOLLOW_BINARY, &owned).map(|path| {
                 let (mtime, size) = file_identity(&path);
                 (path, mtime, size)
@@ -92,7 +101,12 @@ impl BinaryProbe {
         });
         let found = match timeout_at(deadline, task).await {
             Ok(Ok(found)) => found,
-            Ok(Err(_)) | Err(_) => return Err(()),
+            Ok(Err(join)) => {
+                return Err(CheckStatus::Failed(format!(
+                    "the PATH search failed: {join}"
+                )))
+            }
+            Err(_) => return Err(CheckStatus::TimedOut),
         };
         self.lock().lookup = Some(Lookup {
             search: search.clone(),
@@ -105,7 +119,7 @@ impl BinaryProbe {
     async fn probe(&self, search: &OsString, deadline: Instant) -> (FollowBinary, CheckStatus) {
         let located = match self.locate(search, deadline).await {
             Ok(located) => located,
-            Err(()) => return (FollowBinary::default(), CheckStatus::TimedOut),
+            Err(status) => return (FollowBinary::default(), status),
         };
         let Some((path, mtime, size)) = located else {
             let binary = FollowBinary {
@@ -360,5 +374,27 @@ mod tests {
                 .expect("the clock runs longer than the interval");
         }
         assert!(probe.locate(&search, deadline).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_search_still_stuck_is_reported_and_not_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        executable(dir.path());
+        let search = OsString::from(dir.path());
+        let probe = BinaryProbe::default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // As a search blocked in a hung mount holds it, past its scrape's deadline.
+        let stuck = probe.search_slot.try_take().expect("free at first");
+        match probe.locate(&search, deadline).await {
+            Err(CheckStatus::Failed(reason)) => assert!(
+                reason.contains("still running") && reason.contains(FOLLOW_BINARY),
+                "{reason}"
+            ),
+            other => panic!("expected a failure naming the stuck search, got {other:?}"),
+        }
+        assert!(probe.lock().lookup.is_none(), "nothing was searched");
+        // Once it ends, the next scrape searches again.
+        drop(stuck);
+        assert!(probe.locate(&search, deadline).await.unwrap().is_some());
     }
 }

@@ -18,7 +18,7 @@ impl Check for LotusCheck {
 
     fn run<'a>(&'a self, round: &'a Round) -> BoxFuture<'a, Box<dyn Section>> {
         Box::pin(async move {
-            let connection = self.connection_now().await;
+            let connection = self.connection_now(round.deadline).await;
             let mut report = self
                 .report_on(&connection, round.deadline, round.processes.clone())
                 .await;

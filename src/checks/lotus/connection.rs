@@ -1,10 +1,18 @@
 //! The connection the Lotus check talks through (the client, the address shown, the token's
 //! scrubbers), and its renewal when the files it came from change ([`super::source`]): at most
-//! once per round, a `stat` of each followed file; when one moved, it is read again (off the
-//! async workers), and when the address or token it gives differs, the client is rebuilt, what
-//! was learned per session is forgotten, and the change is logged once at INFO.
+//! once per round, a `stat` of each followed file, read again when one moved; both off the async
+//! runtime, one look at a time, before the round's deadline. When the address or token it gives
+//! differs, the client is rebuilt, what was learned per session is forgotten, and the change is
+//! logged once at INFO.
 
 use std::sync::Arc;
+
+use tokio::time::{timeout_at, Instant};
+
+/// The longest a round waits for its look at the followed files: a `stat` answers in
+/// microseconds and a re-read in milliseconds; past this (a hung mount) the round goes on with
+/// the connection in use, keeping the rest of its deadline for the Lotus calls.
+const LOOK_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 use super::rpc::{scrubbers, RpcClient, RpcTarget};
 use super::source::Located;
@@ -104,25 +112,31 @@ impl Connection {
 
 impl LotusCheck {
     /// The connection to use this round: the current one, or a new one when a followed file
-    /// moved and names another address or token.
-    pub(super) async fn connection_now(&self) -> Arc<Connection> {
+    /// moved and names another address or token. The files are looked at (`stat`, then read
+    /// when one moved) off the async runtime, one look at a time, for at most [`LOOK_WITHIN`]
+    /// and before `deadline`: a `stat` stuck in a hung mount (NFS, FUSE) keeps the current
+    /// connection for this round and the next ones, and never blocks the runtime thread that
+    /// serves every endpoint. (A look that ends late is not used: the next round looks again.)
+    pub(super) async fn connection_now(&self, deadline: Instant) -> Arc<Connection> {
         let current = crate::host::lock(&self.connection).clone();
-        let sources = {
-            let guard = crate::host::lock(&self.sources);
-            match guard.as_ref() {
-                Some(sources) if sources.moved() => sources.clone(),
-                _ => return current,
-            }
+        let Some(sources) = crate::host::lock(&self.sources).clone() else {
+            return current;
         };
-        // Reads have deadlines but block: off the async workers.
+        let Some(held) = self.sources_slot.try_take() else {
+            return current;
+        };
         let read = tokio::task::spawn_blocking(move || {
+            let _held = held;
+            if !sources.moved() {
+                return None;
+            }
             let mut sources = sources;
             let mut warnings = Vec::new();
             let located = sources.locate(&mut |w| warnings.push(w));
-            (sources, located, warnings)
-        })
-        .await;
-        let Ok((sources, located, warnings)) = read else {
+            Some((sources, located, warnings))
+        });
+        let within = deadline.min(Instant::now() + LOOK_WITHIN);
+        let Ok(Ok(Some((sources, located, warnings)))) = timeout_at(within, read).await else {
             return current;
         };
         *crate::host::lock(&self.sources) = Some(sources);
@@ -178,5 +192,38 @@ mod tests {
         assert!(!shown.contains("SECRET-TOKEN-VALUE"), "{shown}");
         assert!(!shown.contains(key), "{shown}");
         assert!(connection.token_given);
+    }
+
+    #[tokio::test]
+    async fn a_look_at_the_files_still_stuck_keeps_the_connection_and_is_not_started_again() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::write(repo.path().join("api"), "/ip4/127.0.0.1/tcp/4321/http\n").unwrap();
+        let repo_path = repo.path().to_str().unwrap();
+        let settings = crate::checks::test_settings(&["--lotus.path", repo_path], &[]);
+        let check = LotusCheck::new(settings.lotus);
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        assert_eq!(
+            check.connection_now(deadline).await.api_address,
+            "http://127.0.0.1:4321/rpc/v1"
+        );
+        // Lotus restarted on another port (another size: the stamp moves whatever the clock
+        // tick) while an earlier look (a `stat` in a hung mount)
+        // still holds the files: this round keeps the connection, and starts no second look.
+        std::fs::write(repo.path().join("api"), "/ip4/127.0.0.1/tcp/54321/http\n").unwrap();
+        let stuck = check.sources_slot.try_take().expect("free between rounds");
+        assert_eq!(
+            check.connection_now(deadline).await.api_address,
+            "http://127.0.0.1:4321/rpc/v1"
+        );
+        // Once it ends, the next round follows the file.
+        drop(stuck);
+        assert_eq!(
+            check.connection_now(deadline).await.api_address,
+            "http://127.0.0.1:54321/rpc/v1"
+        );
+        assert!(
+            check.sources_slot.try_take().is_some(),
+            "released when the look ended"
+        );
     }
 }

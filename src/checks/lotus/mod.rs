@@ -107,6 +107,9 @@ pub struct LotusCheck {
     connection: Mutex<Arc<Connection>>,
     /// The files the address and token came from (`None`: nothing to follow).
     sources: Mutex<Option<source::Sources>>,
+    /// One look at those files at a time: a `stat` stuck in a hung mount keeps it, and later
+    /// rounds keep the connection in use rather than pile up blocked threads.
+    sources_slot: crate::host::files::ReadSlot,
     body_cap: usize,
     /// Look at this host (the process table, who listens): off for `/probe` targets.
     host_checks: bool,
@@ -168,6 +171,7 @@ impl LotusCheck {
         LotusCheck {
             connection: Mutex::new(Arc::new(connection)),
             sources: Mutex::new(config.sources),
+            sources_slot: crate::host::files::ReadSlot::default(),
             body_cap: config.max_body_bytes,
             host_checks: true,
             wallets: config.wallets,
@@ -217,7 +221,7 @@ impl LotusCheck {
         deadline: Instant,
         procs: Result<Arc<ProcessTable>, String>,
     ) -> LotusReport {
-        let connection = self.connection_now().await;
+        let connection = self.connection_now(deadline).await;
         self.report_on(&connection, deadline, procs).await
     }
 
