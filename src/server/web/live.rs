@@ -68,6 +68,11 @@ pub struct LiveWebConfig {
     settle: Duration,
     read: ReadFn,
     state: Mutex<State>,
+    /// One look at the files (a change check or a reload) at a time, held until the blocking
+    /// read really ends: requests wait for it (at most [`CHECK_DEADLINE`]), and a read stuck in
+    /// a hung file system leaves one blocked thread, not one more per request (the blocking
+    /// pool is bounded, and every check needs it).
+    looks: Arc<tokio::sync::Semaphore>,
 }
 
 struct State {
@@ -123,6 +128,7 @@ impl LiveWebConfig {
             tls_at_start: web.tls.is_some(),
             settle: SETTLE,
             read,
+            looks: Arc::new(tokio::sync::Semaphore::new(1)),
             state: Mutex::new(State {
                 current: Arc::new(web),
                 digest: None,
@@ -155,8 +161,16 @@ impl LiveWebConfig {
         let Some(path) = self.path.clone() else {
             return current;
         };
-        let check = tokio::task::spawn_blocking(move || stamp_of(&path, &files));
-        let Ok(Ok(stamp)) = tokio::time::timeout(CHECK_DEADLINE, check).await else {
+        let until = Instant::now() + CHECK_DEADLINE;
+        let Ok(Ok(look)) = tokio::time::timeout_at(until, self.looks.clone().acquire_owned()).await
+        else {
+            return current;
+        };
+        let check = tokio::task::spawn_blocking(move || {
+            let _look = look;
+            stamp_of(&path, &files)
+        });
+        let Ok(Ok(stamp)) = tokio::time::timeout_at(until, check).await else {
             return current;
         };
         {
@@ -183,14 +197,24 @@ impl LiveWebConfig {
         };
         let read = self.read.clone();
         let settle = self.settle;
-        let load =
-            tokio::task::spawn_blocking(move || stable_read(&path, files, known, &read, settle));
-        let outcome = match tokio::time::timeout(CHECK_DEADLINE, load).await {
-            Ok(Ok(outcome)) => outcome,
+        let until = Instant::now() + CHECK_DEADLINE;
+        let too_long =
+            || Unstable::Failed(format!("reading it took longer than {CHECK_DEADLINE:?}"));
+        let outcome = match tokio::time::timeout_at(until, self.looks.clone().acquire_owned()).await
+        {
+            Ok(Ok(look)) => {
+                let load = tokio::task::spawn_blocking(move || {
+                    let _look = look;
+                    stable_read(&path, files, known, &read, settle)
+                });
+                match tokio::time::timeout_at(until, load).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => Err(Unstable::Failed("the reload failed".into())),
+                    Err(_) => Err(too_long()),
+                }
+            }
             Ok(Err(_)) => Err(Unstable::Failed("the reload failed".into())),
-            Err(_) => Err(Unstable::Failed(format!(
-                "reading it took longer than {CHECK_DEADLINE:?}"
-            ))),
+            Err(_) => Err(too_long()),
         };
         let shown = self.path.as_deref().unwrap_or(Path::new("")).display();
         let mut state = self.lock();

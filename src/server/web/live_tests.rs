@@ -282,3 +282,34 @@ async fn files_that_did_not_change_are_not_parsed_again_however_often_they_are_c
     assert!(Arc::ptr_eq(&first, &live.current().await));
     assert_eq!(parsed.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_look_stuck_in_a_hung_file_system_is_waited_for_not_joined_by_another_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.yml");
+    std::fs::write(&path, "").unwrap();
+    let live = watch(&path);
+    let first = live.current().await;
+    // As a stat blocked in a hung mount holds the look (past its request's deadline).
+    let stuck = live
+        .looks
+        .clone()
+        .try_acquire_owned()
+        .expect("free between requests");
+    std::fs::write(&path, HEADERS_ONLY).unwrap();
+    // No second look beside the stuck one: the change is not seen yet, the configuration in
+    // use is kept (after waiting CHECK_DEADLINE for the look).
+    let kept = live.current().await;
+    assert!(
+        Arc::ptr_eq(&first, &kept),
+        "the configuration in use is kept"
+    );
+    // Once it ends, the next request looks, and reads the change.
+    drop(stuck);
+    assert_eq!(live.current().await.headers.len(), 1);
+    assert_eq!(
+        live.looks.available_permits(),
+        1,
+        "released when the read ended"
+    );
+}
