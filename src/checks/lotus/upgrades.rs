@@ -308,7 +308,7 @@ fn holds_below(schedule: Option<&Schedule>, head: u64) -> u64 {
 /// One status for the two calls: a failure if either failed, skipped if both were not served
 /// (or nothing at all was asked: everything came from memory, which is Ok).
 fn combined(statuses: Vec<CheckStatus>) -> CheckStatus {
-    let failures: Vec<String> = statuses
+    let mut failures: Vec<String> = statuses
         .iter()
         .filter_map(|s| match s {
             CheckStatus::Failed(why) => Some(why.clone()),
@@ -316,8 +316,10 @@ fn combined(statuses: Vec<CheckStatus>) -> CheckStatus {
             _ => None,
         })
         .collect();
+    // Both calls refused for one reason (Lotus down) say it once.
+    failures.dedup();
     if !failures.is_empty() {
-        if failures.len() == 1 && statuses.contains(&CheckStatus::TimedOut) {
+        if failures == ["timed out"] {
             return CheckStatus::TimedOut;
         }
         return CheckStatus::Failed(failures.join("; "));
