@@ -159,8 +159,11 @@ impl Assembly {
     }
 
     pub(super) fn wallets(&mut self, round: super::wallets::WalletRound) {
-        self.checks
-            .push(CheckResult::new("lotus_wallets", round.status, round.duration));
+        self.checks.push(CheckResult::new(
+            "lotus_wallets",
+            round.status,
+            round.duration,
+        ));
         self.checks.push(round.nonces);
         self.report.wallets = round.balances;
     }

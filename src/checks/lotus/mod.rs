@@ -298,8 +298,7 @@ impl LotusCheck {
         assembly.session(answers.session);
         assembly.constants(memory.constants, fresh, session_id, &self.constants);
         assembly.head(answers.head);
-        *crate::host::lock(&self.upgrades) =
-            assembly.upgrades(answers.upgrades, &memory.upgrades);
+        *crate::host::lock(&self.upgrades) = assembly.upgrades(answers.upgrades, &memory.upgrades);
         assembly.sync(answers.sync);
         assembly.peers(answers.peers);
         assembly.wallets(answers.wallets);

@@ -72,7 +72,8 @@ fn judge_wallet(
     pool: Result<Value, RpcError>,
     actor: Result<Value, RpcError>,
 ) -> Result<Nonces, Option<CheckStatus>> {
-    if matches!(&pool, Err(e) if actor_not_found(e)) || matches!(&actor, Err(e) if actor_not_found(e))
+    if matches!(&pool, Err(e) if actor_not_found(e))
+        || matches!(&actor, Err(e) if actor_not_found(e))
     {
         return Ok(Nonces::default());
     }
@@ -105,11 +106,7 @@ pub async fn read_nonces(
         .map(|w| async move {
             tokio::join!(
                 asker.call("Filecoin.MpoolGetNonce", json!([w.address]), deadline),
-                asker.call(
-                    "Filecoin.StateGetActor",
-                    json!([w.address, null]),
-                    deadline
-                ),
+                asker.call("Filecoin.StateGetActor", json!([w.address, null]), deadline),
             )
         })
         .collect();
@@ -206,7 +203,9 @@ mod tests {
         );
         // The two reads straddle a new head: the chain is ahead, nothing is pending.
         assert_eq!(
-            judge_wallet(Ok(json!(41)), Ok(actor(json!(42)))).unwrap().gap,
+            judge_wallet(Ok(json!(41)), Ok(actor(json!(42))))
+                .unwrap()
+                .gap,
             Some(0)
         );
     }

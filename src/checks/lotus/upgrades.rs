@@ -81,7 +81,11 @@ pub struct UpgradeCache {
 impl UpgradeCache {
     /// True when the network version must be asked this round.
     fn version_stale(&self) -> bool {
-        match (self.network_version, self.version_holds_below, self.last_head) {
+        match (
+            self.network_version,
+            self.version_holds_below,
+            self.last_head,
+        ) {
             (None, _, _) | (_, None, _) => true,
             (Some(_), Some(below), Some(head)) => head >= below,
             (Some(_), Some(_), None) => false,
@@ -182,9 +186,12 @@ pub fn parse_schedule(v: &Value) -> Result<Schedule, ShapeError> {
 
 /// `Filecoin.StateNetworkVersion`: a small non-negative integer (a number, or a string).
 pub fn parse_network_version(v: &Value) -> Result<u64, ShapeError> {
-    flex_u64(v)
-        .filter(|nv| *nv < 1 << 16)
-        .ok_or_else(|| shape("Filecoin.StateNetworkVersion", "not a network version number"))
+    flex_u64(v).filter(|nv| *nv < 1 << 16).ok_or_else(|| {
+        shape(
+            "Filecoin.StateNetworkVersion",
+            "not a network version number",
+        )
+    })
 }
 
 /// An integer that may be negative, sent as a number, a float with no fraction or a string.
@@ -413,7 +420,13 @@ mod tests {
         let names: Vec<&str> = schedule.upgrades.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(
             names,
-            ["CalibrationDragonFix", "FireHorse", "GoldenWeek", "Smoke", "Xx"]
+            [
+                "CalibrationDragonFix",
+                "FireHorse",
+                "GoldenWeek",
+                "Smoke",
+                "Xx"
+            ]
         );
         assert_eq!(schedule.block_delay_seconds, Some(30));
         assert!(parse_schedule(&json!({"NetworkName": "x"})).is_err());
@@ -443,7 +456,10 @@ mod tests {
         // A behind node: the epoch is past by the clock.
         let mut behind = head_at(6_052_700);
         behind.now += 4000;
-        assert_eq!(next_upgrade(&schedule, &behind).unwrap().seconds, Some(-1010));
+        assert_eq!(
+            next_upgrade(&schedule, &behind).unwrap().seconds,
+            Some(-1010)
+        );
     }
 
     #[test]
@@ -456,7 +472,11 @@ mod tests {
                 }],
                 block_delay_seconds: Some(30),
             };
-            assert_eq!(next_upgrade(&schedule, &head_at(6_000_000)), None, "{placeholder}");
+            assert_eq!(
+                next_upgrade(&schedule, &head_at(6_000_000)),
+                None,
+                "{placeholder}"
+            );
         }
         // On a 4 s devnet a year is more epochs: 200 epochs ahead is scheduled.
         let devnet = Schedule {

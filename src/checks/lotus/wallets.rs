@@ -88,10 +88,8 @@ impl LotusCheck {
         let balances = stream::iter(calls)
             .buffered(WALLET_CALLS_AT_ONCE)
             .collect::<Vec<_>>();
-        let (results, (nonce_check, read_nonces)) = tokio::join!(
-            balances,
-            nonces::read_nonces(asker, &wallets, deadline)
-        );
+        let (results, (nonce_check, read_nonces)) =
+            tokio::join!(balances, nonces::read_nonces(asker, &wallets, deadline));
         let mut failures = Vec::new();
         let mut balances = Vec::new();
         for ((wallet, result), read) in wallets.into_iter().zip(results).zip(read_nonces) {

@@ -127,7 +127,32 @@ pub struct Claim {
     pub protocol: Transport,
     pub address: BindAddress,
     pub port: u16,
+    /// Where the claim comes from when more than one place could say it (the Lotus API: `lotus
+    /// daemon --api`, `LOTUS_API_LISTENADDRESS`, the repo's `api` file, `config.toml`, the
+    /// address in use); `None` for the others, whose config file is the check's.
+    pub source: Option<ClaimSource>,
 }
+
+/// Where a claim's address comes from: a kind (the `source` label of `port_claim_info`) and
+/// the same in words, with the pid and the paths.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClaimSource {
+    /// One of the `SOURCE_*` constants.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// Claim source: the running daemon's command line (`lotus daemon --api`).
+pub const SOURCE_DAEMON_FLAG: &str = "daemon_flag";
+/// Claim source: the running daemon's environment (`LOTUS_API_LISTENADDRESS`).
+pub const SOURCE_DAEMON_ENVIRONMENT: &str = "daemon_environment";
+/// Claim source: the `api` file the running daemon wrote in its repo.
+pub const SOURCE_API_FILE: &str = "api_file";
+/// Claim source: the config file (`[API] ListenAddress` of `config.toml`).
+pub const SOURCE_CONFIG_FILE: &str = "config_file";
+/// Claim source: the address the exporter uses (`--lotus.api`, `FULLNODE_API_INFO`, the api
+/// file at start), when the config file sets none.
+pub const SOURCE_ADDRESS_IN_USE: &str = "address_in_use";
 
 impl Claim {
     /// The order claims are listed in: by port, protocol, service, role, address.
@@ -283,6 +308,7 @@ impl PortsCheck {
         let cluster_path = self.config.cluster_service_config.clone();
         let lotus_path = self.config.lotus_config.clone();
         let lotus_api = self.config.lotus_api.clone();
+        let lotus_procs = procs.clone();
         let kubo_path = self.config.kubo_config.clone();
         let owners = self.owners.clone();
         let reader_kind = self.reader;
@@ -302,7 +328,13 @@ impl PortsCheck {
             blocking(
                 deadline,
                 reader(CHECK_LOTUS_CONFIG, lotus_slot, &lotus_path),
-                move || claims::lotus_check(&lotus_path, lotus_api.as_ref())
+                move || {
+                    // The repo is the folder of config.toml; its daemon may override the file.
+                    let repo = lotus_path.parent().unwrap_or(Path::new("/"));
+                    let environ = crate::host::process::read_environ;
+                    let daemon = claims::daemon_api(&lotus_procs, repo, &environ);
+                    claims::lotus_check(&lotus_path, lotus_api.as_ref(), &daemon)
+                }
             ),
             blocking(
                 deadline,
@@ -446,6 +478,7 @@ pub(crate) fn test_claim(
         protocol,
         address: test_address(address),
         port,
+        source: None,
     }
 }
 

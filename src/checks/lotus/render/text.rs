@@ -66,9 +66,10 @@ pub fn render(lotus: &LotusReport, out: &mut String) {
 /// FireHorse at epoch 6052800, in 2d18h`.
 pub(crate) fn upgrade_line(lotus: &LotusReport) -> String {
     let upgrades = &lotus.upgrades;
-    let version = upgrades
-        .network_version
-        .map_or_else(|| "network version unknown".to_string(), |v| format!("network version {v}"));
+    let version = upgrades.network_version.map_or_else(
+        || "network version unknown".to_string(),
+        |v| format!("network version {v}"),
+    );
     let next = match &upgrades.next {
         None => "no upgrade scheduled (or the schedule is unknown)".to_string(),
         Some(next) => {
