@@ -220,7 +220,9 @@ fn the_upgrades_row_queries_each_new_lotus_metric_and_the_fleet_rules_by_name() 
     let behind = panel_querying(&d, "lotus_fleet:chain_height:max");
     let steps = array(&behind["fieldConfig"]["defaults"]["thresholds"]["steps"]);
     assert!(
-        steps.iter().any(|s| s["color"] == "red" && s["value"] == 10),
+        steps
+            .iter()
+            .any(|s| s["color"] == "red" && s["value"] == 10),
         "red above lotus_fleet:behind_max_epochs: {steps:?}"
     );
 }

@@ -28,7 +28,10 @@ async fn mainnet_today_has_its_network_version_and_no_upgrade_scheduled() {
     let exporter = exporter_for(&lotus, &[]).await;
     let m = exporter.metrics().await;
     assert_eq!(m.value("lotus_network_version"), 28.0);
-    assert!(!m.has("lotus_upgrade_next_epoch"), "a placeholder is not a date");
+    assert!(
+        !m.has("lotus_upgrade_next_epoch"),
+        "a placeholder is not a date"
+    );
     assert!(!m.has("lotus_upgrade_next_seconds"));
     assert_eq!(m.check_success("lotus_upgrades"), Some(1.0));
     assert_eq!(m.value("lotus_health{state=\"healthy\"}"), 1.0);
@@ -47,7 +50,10 @@ async fn an_upgrade_under_72_hours_is_counted_down_and_named_with_the_release() 
     let exporter = exporter_for(&lotus, &[]).await;
     for _ in 0..3 {
         let m = exporter.metrics().await;
-        assert_eq!(m.value("lotus_upgrade_next_epoch{upgrade=\"Xx\"}"), at as f64);
+        assert_eq!(
+            m.value("lotus_upgrade_next_epoch{upgrade=\"Xx\"}"),
+            at as f64
+        );
         let seconds = m.value("lotus_upgrade_next_seconds{upgrade=\"Xx\"}");
         // The head's timestamp is its epoch's; up to a few seconds have passed since.
         assert!(
@@ -71,7 +77,10 @@ async fn an_upgrade_under_72_hours_is_counted_down_and_named_with_the_release() 
         .request(http::Method::GET, "/", &[("Accept", "text/html")])
         .await
         .body;
-    assert!(page.contains("next upgrade Xx at epoch"), "the page says it");
+    assert!(
+        page.contains("next upgrade Xx at epoch"),
+        "the page says it"
+    );
     // A restart is another session: asked again.
     lotus.restart().await;
     exporter.metrics().await;
@@ -84,15 +93,25 @@ async fn the_network_version_is_read_again_once_the_head_passes_an_upgrade() {
     let start = head(&lotus);
     lotus.state_mut(|s| s.schedule_upgrade("UpgradeXxHeight", start + 20));
     let exporter = exporter_for(&lotus, &[]).await;
-    assert_eq!(exporter.metrics().await.value("lotus_network_version"), 28.0);
+    assert_eq!(
+        exporter.metrics().await.value("lotus_network_version"),
+        28.0
+    );
     exporter.metrics().await;
-    assert_eq!(lotus.calls("Filecoin.StateNetworkVersion"), 1, "below it: remembered");
+    assert_eq!(
+        lotus.calls("Filecoin.StateNetworkVersion"),
+        1,
+        "below it: remembered"
+    );
     // The head crosses Xx (nv29): the version is asked again (a scrape late at most).
     lotus.state_mut(|s| s.set_head_height(start + 21));
     exporter.metrics().await;
     let m = exporter.metrics().await;
     assert_eq!(m.value("lotus_network_version"), 29.0);
-    assert!(!m.has("lotus_upgrade_next_epoch"), "nothing scheduled after Xx");
+    assert!(
+        !m.has("lotus_upgrade_next_epoch"),
+        "nothing scheduled after Xx"
+    );
     assert_eq!(lotus.calls("Filecoin.StateGetNetworkParams"), 1);
 }
 
@@ -139,7 +158,11 @@ async fn upgrade_figures_accept_numbers_as_strings_and_skip_what_is_not_served()
         let m = exporter.metrics().await;
         assert!(!m.has("lotus_network_version"));
         assert!(!m.has("lotus_upgrade_next_epoch"));
-        assert_eq!(m.check_success("lotus_upgrades"), None, "skipped: not exported");
+        assert_eq!(
+            m.check_success("lotus_upgrades"),
+            None,
+            "skipped: not exported"
+        );
     }
     assert_eq!(lotus.calls("Filecoin.StateNetworkVersion"), 1);
 

@@ -1414,7 +1414,11 @@ fn state_get_actor(state: &LotusState, params: &[Value], _: Api) -> Result<Value
         .actor_nonces
         .get(address)
         .ok_or_else(|| actor_not_found(address))?;
-    let balance = state.wallets.get(address).cloned().unwrap_or_else(|| "0".into());
+    let balance = state
+        .wallets
+        .get(address)
+        .cloned()
+        .unwrap_or_else(|| "0".into());
     Ok(json!({
         "Code": {"/": "bafk2bzacecjkjqwpkfsn6mxnphhmmf5ysqp3vt2tsyw4ymnwlgtb7ymrysbq"},
         "Head": {"/": "bafy2bzaceavvqbzrsmbnfbodr6fmggbxdbsxrz6wkgk2bxc5xjhpd3s5gyjyk"},
