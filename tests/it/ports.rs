@@ -638,4 +638,25 @@ async fn the_lotus_api_is_claimed_where_the_running_daemon_really_listens() {
     assert_eq!(entry.listeners, Some(vec![]));
     let source = entry.claims[0].source.clone().expect("a source");
     assert_eq!(source.kind, SOURCE_CONFIG_FILE);
+    assert_eq!(
+        entry.reason, None,
+        "not this repo's daemon: nothing said of it"
+    );
+    drop(daemon);
+
+    // Nothing this user can read overrides config.toml (as when the daemon's environment is
+    // another user's and it wrote no api file), yet the daemon listens elsewhere: what really
+    // listens is said on the claimed port, as a note, not a conflict.
+    let api = free_port();
+    let daemon = PortHolder::start_with_env(&python, &[], &[("HOLD_TCP_PORT", api.to_string())]);
+    let procs = running_as(&daemon, &["lotus", "--repo", &repo, "daemon"]).await;
+    let report = plan_with(with_file, &[], procs).await;
+    let entry = tcp_entry(&report, in_file).expect("config.toml's port is claimed");
+    assert!(!entry.conflict, "{entry:?}");
+    let reason = entry.reason.clone().unwrap_or_default();
+    let expected = format!(
+        "lotus daemon (pid {}) does not listen on this port; it listens on tcp 127.0.0.1:{api}",
+        daemon.pid()
+    );
+    assert!(reason.starts_with(&expected), "{reason}");
 }

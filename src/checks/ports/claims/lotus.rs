@@ -49,6 +49,8 @@ pub struct DaemonApi {
     pub address: Option<(String, ClaimSource)>,
     /// Why an override is unknown, or what was assumed, when either is so.
     pub unknown: Option<String>,
+    /// The pid of the repo's `lotus daemon`, when one runs (whose sockets are its real listeners).
+    pub pid: Option<u32>,
 }
 
 /// The value of `--api` (`--api 1235`, `--api=1235`, `-api 1235`) after `daemon`, if given.
@@ -170,6 +172,7 @@ fn overrides(
         return DaemonApi {
             address: Some((address, source)),
             unknown: None,
+            pid: Some(pid),
         };
     }
     if let Some(env) = env {
@@ -180,6 +183,7 @@ fn overrides(
                 (value.trim().to_string(), source)
             }),
             unknown: assumed,
+            pid: Some(pid),
         };
     }
     // Not this user's process: the api file says what it chose at its start.
@@ -196,6 +200,7 @@ fn overrides(
                     with_assumed(SOURCE_API_FILE, source),
                 )),
                 unknown: None,
+                pid: Some(pid),
             };
         }
         Ok(Some(_)) => format!("{} is empty", file.display()),
@@ -214,6 +219,7 @@ fn overrides(
             )
             .text,
         ),
+        pid: Some(pid),
     }
 }
 
@@ -426,7 +432,11 @@ mod tests {
         assert_eq!(by_flag.address.unwrap().1.kind, SOURCE_DAEMON_FLAG);
         assert_eq!(by_env.address.unwrap().1.kind, SOURCE_DAEMON_ENVIRONMENT);
         // Readable and not set: config.toml decides, nothing unknown.
-        assert_eq!(at(&[(44, "lotus daemon")]), DaemonApi::default());
+        let readable = DaemonApi {
+            pid: Some(44),
+            ..DaemonApi::default()
+        };
+        assert_eq!(at(&[(44, "lotus daemon")]), readable);
         assert_eq!(at(&[]), DaemonApi::default());
     }
 
@@ -518,6 +528,7 @@ mod tests {
                 },
             )),
             unknown: None,
+            pid: Some(42),
         };
         let (status, claims) = lotus_check(&path, None, &daemon);
         assert_eq!(status, CheckStatus::Ok);
@@ -542,6 +553,7 @@ mod tests {
                 },
             )),
             unknown: None,
+            pid: Some(42),
         };
         let (status, claims) = lotus_check(&path, None, &bad);
         assert!(status
@@ -559,6 +571,7 @@ mod tests {
         let unknown = DaemonApi {
             address: None,
             unknown: Some("the environment of lotus daemon (pid 43) cannot be read".into()),
+            pid: Some(43),
         };
         let (_, claims) = lotus_check(&path, None, &unknown);
         let source = &claims[0].source.as_ref().unwrap().text;
