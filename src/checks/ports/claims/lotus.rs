@@ -99,11 +99,13 @@ fn daemon_repo(daemon: &ProcessInfo, environ: Option<&[(String, String)]>) -> Op
     let named = repo_flag(&daemon.argv)
         .or_else(|| environ.and_then(|env| env_value(env, REPO_ENV).map(String::from)))
         .unwrap_or_else(|| "~/.lotus".to_string());
+    // Lotus expands `~` and `~/...` only (go-homedir refuses `~user`).
     let path = match named.strip_prefix('~') {
-        Some(rest) => {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             let home = env_value(environ?, "HOME")?;
             PathBuf::from(format!("{home}{rest}"))
         }
+        Some(_) => return None,
         None => PathBuf::from(named),
     };
     path.is_absolute().then_some(path)
@@ -246,16 +248,26 @@ pub fn lotus_check(
         .as_ref()
         .map_or_else(String::new, |why| format!("; {why}"));
     if let Some((address, source)) = &daemon.address {
-        let overridden = match &configured {
-            Some(Ok(Some(in_file))) if in_file.trim() != address => format!(
-                ", overriding API.ListenAddress {in_file} of {}",
-                path.display()
-            ),
-            _ => String::new(),
-        };
         let claim = match claim_at(SERVICE_LOTUS, "api", &source.text, address) {
             Ok(claim) => claim,
             Err(err) => return (CheckStatus::Failed(err.to_string()), Vec::new()),
+        };
+        // The same socket said another way (`/http` or not) overrides nothing.
+        let socket = |c: &Claim| (c.address.clone(), c.port);
+        let overridden = match &configured {
+            Some(Ok(Some(in_file)))
+                if claim_at(SERVICE_LOTUS, "api", "", in_file)
+                    .ok()
+                    .flatten()
+                    .map(|c| socket(&c))
+                    != claim.as_ref().map(socket) =>
+            {
+                format!(
+                    ", overriding API.ListenAddress {in_file} of {}",
+                    path.display()
+                )
+            }
+            _ => String::new(),
         };
         let said = format!("{}{overridden}", source.text);
         let claims = sourced(claim, source.kind, said);
@@ -508,6 +520,15 @@ mod tests {
             daemon_api(&table(&[(5, "lotus daemon")]), ours.path(), &env),
             DaemonApi::default()
         );
+        // `~user` is no repo Lotus would open; a relative one is its working folder's: neither
+        // can be told, so the daemon is taken to be this repo's, and said so.
+        for line in ["lotus --repo ~lotus/x daemon", "lotus --repo rel daemon"] {
+            let api = daemon_api(&table(&[(5, line)]), ours.path(), &env);
+            assert!(
+                api.address.unwrap().1.text.contains("taken to be"),
+                "{line}"
+            );
+        }
     }
 
     #[test]
@@ -536,6 +557,16 @@ mod tests {
         assert_eq!(claims[0].source.as_ref().unwrap().kind, SOURCE_DAEMON_FLAG);
         let source = &claims[0].source.as_ref().unwrap().text;
         assert!(source.starts_with("lotus daemon --api 1235 (pid 42), overriding API.ListenAddress /ip4/0.0.0.0/tcp/2345/http of "), "{source}");
+
+        // The file's address said another way is the same socket: nothing overridden.
+        std::fs::write(
+            &path,
+            "[API]\nListenAddress = \"/ip4/127.0.0.1/tcp/1235/http\"\n",
+        )
+        .unwrap();
+        let (_, claims) = lotus_check(&path, None, &daemon);
+        let source = &claims[0].source.as_ref().unwrap().text;
+        assert_eq!(source, "lotus daemon --api 1235 (pid 42)");
 
         // A malformed file fails its check; the daemon's claim still stands.
         std::fs::write(&path, "[API\n").unwrap();
