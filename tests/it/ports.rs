@@ -558,7 +558,7 @@ async fn running_as(holder: &PortHolder, argv: &[&str]) -> Arc<ProcessTable> {
 #[tokio::test]
 async fn the_lotus_api_is_claimed_where_the_running_daemon_really_listens() {
     // A `lotus daemon` of this repo started with `--api P`, while config.toml says another port
-    // Q: Lotus listens on 127.0.0.1:P (since v1.36.2 it warns so, lotus #13670), and so does the
+    // Q: Lotus listens on 127.0.0.1:P (since v1.36.1 it warns so, lotus #13670), and so does the
     // plan, naming the flag and the address it overrides. Its environment, and the socket it
     // holds, are a real process's (a python3 helper).
     let dir = tempfile::tempdir().unwrap();

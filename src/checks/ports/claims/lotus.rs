@@ -1,6 +1,8 @@
 //! Where the Lotus daemon really listens for its API: its own command line, its environment and
-//! the `api` file it writes, before `config.toml`; since v1.36.2 Lotus itself warns that `--api`
-//! overrides the configured address (lotus #13670, fixing #12545).
+//! the `api` file it writes, before `config.toml`. Since v1.36.1 Lotus itself logs a warning
+//! when `--api` overrides the configured address (lotus #13670, fixing #12545); only `--api` is
+//! warned of (the configured address it names already carries `LOTUS_API_LISTENADDRESS`), and
+//! it compares text, so `--api 1234` over the default `/ip4/127.0.0.1/tcp/1234/http` warns too.
 //!
 //! Lotus's own order (checked in its source, `cli/lotus/daemon.go`, `node/config/load.go`,
 //! `node/builder.go`, `node/repo/fsrepo.go`), highest first:
