@@ -338,7 +338,8 @@ impl PortsCheck {
                     // The repo is the folder of config.toml; its daemon may override the file.
                     let repo = lotus_path.parent().unwrap_or(Path::new("/"));
                     let environ = crate::host::process::read_environ;
-                    let daemon = claims::daemon_api(&lotus_procs, repo, &environ);
+                    let trust = claims::DaemonTrust::of(repo);
+                    let daemon = claims::daemon_api(&lotus_procs, repo, &environ, trust);
                     let (status, claims) =
                         claims::lotus_check(&lotus_path, lotus_api.as_ref(), &daemon);
                     (status, claims, daemon.pid)

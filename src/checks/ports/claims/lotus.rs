@@ -121,15 +121,57 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Whose `lotus daemon` may say where the repo's API is: root, this exporter's user and the
+/// owner of the repo folder (who runs the daemon that writes it). Anyone on the host can start a
+/// process called `lotus daemon --repo <repo> --api <port>`: another user's is left out, and said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaemonTrust {
+    /// This exporter's effective uid.
+    pub own_uid: u32,
+    /// The owner of the repo folder; `None` when it cannot be read (or does not exist).
+    pub repo_owner: Option<u32>,
+}
+
+impl DaemonTrust {
+    /// Blocking: the trust of `repo`'s daemons for this process.
+    pub fn of(repo: &Path) -> DaemonTrust {
+        use std::os::unix::fs::MetadataExt;
+        DaemonTrust {
+            own_uid: crate::host::permissions::own_uid(),
+            repo_owner: std::fs::metadata(repo).ok().map(|m| m.uid()),
+        }
+    }
+
+    /// Whether a process of `uid` (`None`: its owner could not be read) is trusted.
+    pub fn trusts(&self, uid: Option<u32>) -> bool {
+        uid.is_some_and(|uid| uid == 0 || uid == self.own_uid || Some(uid) == self.repo_owner)
+    }
+}
+
 /// Blocking: the API address the `lotus daemon` of `repo` (see the module) listens on instead of
-/// `config.toml`'s, reading environments with `environ` (`None`: not readable).
+/// `config.toml`'s, reading environments with `environ` (`None`: not readable); only daemons
+/// `trust` trusts are heard.
 pub fn daemon_api(
     procs: &ProcessTable,
     repo: &Path,
     environ: &dyn Fn(u32) -> Environ,
+    trust: DaemonTrust,
 ) -> DaemonApi {
     let mut daemons: Vec<&ProcessInfo> = procs.lotus_daemons().collect();
     daemons.sort_by_key(|p| p.pid);
+    let (daemons, others): (Vec<&ProcessInfo>, Vec<&ProcessInfo>) =
+        daemons.into_iter().partition(|p| trust.trusts(p.uid));
+    let ignored = others.first().map(|p| {
+        let uid = p
+            .uid
+            .map_or_else(|| "unknown".to_string(), |u| u.to_string());
+        format!(
+            "lotus daemon (pid {}) of uid {uid} is not heard: its user neither owns {} nor runs \
+             this exporter",
+            p.pid,
+            repo.display()
+        )
+    });
     let mut untold = None;
     for daemon in daemons {
         let env = environ(daemon.pid);
@@ -142,7 +184,10 @@ pub fn daemon_api(
         }
     }
     let Some((daemon, env)) = untold else {
-        return DaemonApi::default();
+        return DaemonApi {
+            unknown: ignored,
+            ..DaemonApi::default()
+        };
     };
     let assumed = format!(
         "the repo of lotus daemon (pid {}) cannot be told by this user: taken to be {}",
@@ -372,6 +417,12 @@ mod tests {
         }
     }
 
+    /// Trusts the tables' processes (uid 1000, the repo's owner).
+    const ALL: DaemonTrust = DaemonTrust {
+        own_uid: 0,
+        repo_owner: Some(1000),
+    };
+
     fn vars(pairs: &[(&str, &str)]) -> Environ {
         Some(
             pairs
@@ -425,7 +476,7 @@ mod tests {
             44 => vars(&[(REPO_ENV, &home)]),
             _ => None,
         };
-        let at = |lines: &[(u32, &str)]| daemon_api(&table(lines), repo.path(), &env);
+        let at = |lines: &[(u32, &str)]| daemon_api(&table(lines), repo.path(), &env, ALL);
 
         let by_flag = at(&[(42, "lotus daemon --api 1235")]);
         assert_eq!(
@@ -458,7 +509,7 @@ mod tests {
     fn another_users_daemon_is_read_from_the_api_file_it_wrote() {
         let repo = tempfile::tempdir().unwrap();
         let unreadable = |_: u32| None;
-        let at = |line: &str| daemon_api(&table(&[(43, line)]), repo.path(), &unreadable);
+        let at = |line: &str| daemon_api(&table(&[(43, line)]), repo.path(), &unreadable, ALL);
 
         let missing = at("lotus daemon");
         assert_eq!(missing.address, None);
@@ -507,29 +558,58 @@ mod tests {
             ),
         ];
         let lines: Vec<(u32, &str)> = lines.iter().map(|(p, l)| (*p, l.as_str())).collect();
-        let api = daemon_api(&table(&lines), ours.path(), &|_| None);
+        let api = daemon_api(&table(&lines), ours.path(), &|_| None, ALL);
         assert_eq!(address(&api).unwrap().0, "/ip4/127.0.0.1/tcp/2222");
         // Only another repo's daemon runs: nothing overrides this repo's file.
-        let api = daemon_api(&table(&lines[..1]), ours.path(), &|_| None);
+        let api = daemon_api(&table(&lines[..1]), ours.path(), &|_| None, ALL);
         assert_eq!(api, DaemonApi::default());
         // ~/.lotus of the daemon's HOME when neither --repo nor LOTUS_PATH says.
         let home = theirs.path().display().to_string();
         let env = |_: u32| vars(&[("HOME", &home), (LISTEN_ENV, "/ip4/127.0.0.1/tcp/9/http")]);
         let dot_lotus = theirs.path().join(".lotus");
-        let api = daemon_api(&table(&[(5, "lotus daemon")]), &dot_lotus, &env);
+        let api = daemon_api(&table(&[(5, "lotus daemon")]), &dot_lotus, &env, ALL);
         assert_eq!(address(&api).unwrap().0, "/ip4/127.0.0.1/tcp/9/http");
         assert_eq!(
-            daemon_api(&table(&[(5, "lotus daemon")]), ours.path(), &env),
+            daemon_api(&table(&[(5, "lotus daemon")]), ours.path(), &env, ALL),
             DaemonApi::default()
         );
         // `~user` is no repo Lotus would open; a relative one is its working folder's: neither
         // can be told, so the daemon is taken to be this repo's, and said so.
         for line in ["lotus --repo ~lotus/x daemon", "lotus --repo rel daemon"] {
-            let api = daemon_api(&table(&[(5, line)]), ours.path(), &env);
+            let api = daemon_api(&table(&[(5, line)]), ours.path(), &env, ALL);
             assert!(
                 api.address.unwrap().1.text.contains("taken to be"),
                 "{line}"
             );
+        }
+    }
+
+    #[test]
+    fn another_users_daemon_naming_this_repo_is_not_heard_and_said() {
+        let repo = tempfile::tempdir().unwrap();
+        let line = format!("lotus --repo {} daemon --api 9097", repo.path().display());
+        let stranger = DaemonTrust {
+            own_uid: 0,
+            repo_owner: Some(2000),
+        };
+        let api = daemon_api(&table(&[(66, &line)]), repo.path(), &|_| None, stranger);
+        assert_eq!(api.address, None);
+        assert_eq!(api.pid, None);
+        let why = api.unknown.unwrap();
+        assert!(why.contains("pid 66") && why.contains("uid 1000"), "{why}");
+        // Root, the exporter's own user and the repo's owner are heard; an unknown owner is not.
+        for (uid, heard) in [
+            (Some(0), true),
+            (Some(7), true),
+            (Some(2000), true),
+            (Some(8), false),
+            (None, false),
+        ] {
+            let trust = DaemonTrust {
+                own_uid: 7,
+                repo_owner: Some(2000),
+            };
+            assert_eq!(trust.trusts(uid), heard, "{uid:?}");
         }
     }
 

@@ -21,7 +21,7 @@ mod followers;
 pub mod lotus;
 
 pub use followers::{follower_claims, FollowerPlan, MAX_SWARM_CLAIMS};
-pub use lotus::{daemon_api, lotus_check, DaemonApi};
+pub use lotus::{daemon_api, lotus_check, DaemonApi, DaemonTrust};
 
 /// The largest config file read; real ones are a few KiB (service.json ~5 KiB).
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
