@@ -659,4 +659,28 @@ async fn the_lotus_api_is_claimed_where_the_running_daemon_really_listens() {
         daemon.pid()
     );
     assert!(reason.starts_with(&expected), "{reason}");
+
+    // The same daemon as another user's (neither root, the exporter's nor the repo's owner):
+    // anyone may call a process `lotus daemon --repo <repo> --api <port>`, so it is not heard.
+    let mut table = (*running_as(&daemon, &argv).await).clone();
+    let stranger = table
+        .processes
+        .iter_mut()
+        .find(|p| p.pid == daemon.pid())
+        .expect("the helper is in the process table");
+    stranger.uid = Some(4_000_000);
+    let report = plan_with(config(dir.path(), &[], vec![]), &[], Arc::new(table)).await;
+    let entry = tcp_entry(&report, in_file).expect("config.toml's port is claimed");
+    let source = entry.claims[0].source.clone().expect("a source");
+    assert_eq!(source.kind, SOURCE_CONFIG_FILE);
+    assert!(
+        source.text.contains("of uid 4000000 is not heard"),
+        "{}",
+        source.text
+    );
+    assert!(
+        tcp_entry(&report, daemon.tcp).is_none(),
+        "{:?}",
+        report.entries
+    );
 }
