@@ -20,7 +20,8 @@
 //! environment is another user's) is taken to be it when no other is. Its command line is in the
 //! process table; its environment is read from `/proc/<pid>/environ`, which only its user (or
 //! root) may: then the `api` file says what it chose, and where that is missing too the claim
-//! says the override is unknown.
+//! says the override is unknown. Only a daemon of root, of the exporter's user or of the repo
+//! folder's owner is heard ([`DaemonTrust`]).
 
 use std::path::{Path, PathBuf};
 
