@@ -14,6 +14,13 @@
 //! --all-targets` (no `--bench` argument) it only says so and exits: benchmarks never run in tests.
 //! Whole-process figures (latency, CPU per scrape, coalescing, memory) come from `scripts/bench`.
 
+#[path = "pins_before.rs"]
+#[allow(
+    dead_code,
+    reason = "the old counter, of which the row uses the counting path"
+)]
+mod pins_before;
+
 #[path = "../tests/it/fakes/mod.rs"]
 #[allow(dead_code, reason = "the test fakes, of which this uses a part")]
 mod fakes;
@@ -123,6 +130,8 @@ fn main() {
             },
         );
     }
+
+    pins_before_and_after(&harness);
 
     let amounts = [
         "0",
@@ -275,6 +284,69 @@ async fn collector_with_fakes(wallets: usize, pins: usize) -> (Collector, Fakes)
         Collector::new(lotus_follow_exporter::checks::registry(&config.checks)),
         fakes,
     )
+}
+
+/// The pin-stream counter's cost per 1k pins, before the freshness fields (status counts only,
+/// `pins_before.rs`) and after (`created`, `timestamp`, `attempt_count` too), side by side:
+/// the same 10k-pin stream (as a follower streams it, every field present), the two counters
+/// sampled in turns so both see the same machine. Target: after / before within 0.8-1.2.
+fn pins_before_and_after(harness: &Harness) {
+    const NAME: &str = "pins/count per 1k: before vs after";
+    if harness
+        .filter
+        .as_ref()
+        .is_some_and(|f| !NAME.contains(f.as_str()))
+    {
+        return;
+    }
+    let pins = 10_000;
+    let stream = pin_stream(pins);
+    let own = "12D3KooWFollowerPeer";
+    let before = || {
+        let mut counter = pins_before::PinCounter::new(Some(own.into()), 64 * 1024);
+        for chunk in stream.chunks(CHUNK) {
+            counter.push(chunk).expect("valid stream");
+        }
+        counter.finish().expect("valid stream").pins
+    };
+    let after = || {
+        let mut counter = PinCounter::new(Some(own.into()), 64 * 1024);
+        for chunk in stream.chunks(CHUNK) {
+            counter.push(chunk).expect("valid stream");
+        }
+        let counts = counter.finish().expect("valid stream");
+        assert!(
+            counts.newest_created.is_some(),
+            "the stream carries created"
+        );
+        counts.pins
+    };
+    assert_eq!(before(), after());
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) || times[0].len() < 20 {
+        for (slot, run) in [&before as &dyn Fn() -> u64, &after]
+            .into_iter()
+            .enumerate()
+        {
+            let at = Instant::now();
+            black_box(run());
+            times[slot].push(at.elapsed().as_secs_f64() * 1_000.0 / pins as f64);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (old, new) = (median(&mut times[0]), median(&mut times[1]));
+    let ratio = new / old;
+    println!(
+        "{NAME:<34} before {:>10}  after {:>10}  after/before {ratio:.2} ({} samples each, target 0.80-1.20: {})",
+        human(old),
+        human(new),
+        times[0].len(),
+        if (0.8..=1.2).contains(&ratio) { "PASS" } else { "OUTSIDE" },
+    );
 }
 
 /// A real snapshot: one collection against the in-process fakes.

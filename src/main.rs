@@ -13,6 +13,14 @@ use lotus_follow_exporter::render;
 use lotus_follow_exporter::server::web::WebConfig;
 use lotus_follow_exporter::server::{self, App};
 
+/// How long an idle blocking-pool thread waits for more work: longer than the longest usual
+/// scrape interval (tokio's default, 10 s, made every 15 s scrape start its threads anew).
+const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Most blocking-pool threads at once (tokio's default is 512): far more than one scrape uses
+/// (under ten), few enough that reads stuck in a hung mount cannot exhaust the host.
+const MAX_BLOCKING_THREADS: usize = 64;
+
 /// Prometheus exporter for a Filecoin Lotus daemon, ipfs-cluster-follow peers and the host's port plan.
 #[derive(Parser)]
 #[command(
@@ -102,8 +110,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread runs every task, whatever the host's core count: a scrape is I/O bound, and
+    // handing its work between worker threads cost more CPU than the work itself (issue 20's
+    // profile: context switches were the largest single cost). Reads of files and /proc go to
+    // the blocking pool, whose threads outlive the longest usual scrape interval, so a scrape
+    // every 15 s, 30 s or 60 s reuses them instead of starting new ones; they are bounded, so
+    // reads stuck in a hung mount cannot pile up threads without end (callers time out).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
     {
         Ok(runtime) => runtime,

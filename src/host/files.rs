@@ -89,7 +89,7 @@ mod readers {
     pub const MAX_IDLE: usize = 4;
 
     /// An idle helper ends after this long without work.
-    const IDLE_FOR: Duration = Duration::from_secs(60);
+    const IDLE_FOR: Duration = Duration::from_secs(300);
 
     #[derive(Default)]
     struct Queue {

@@ -26,6 +26,12 @@
 //! verdict (`docs/verdict.md` lists them). Every other condition is judged from this one scrape,
 //! as the verdict is.
 //!
+//! Wall-clock times (a series whose name ends in `_timestamp_seconds`) are moved onto
+//! promtool's clock, which starts at 0: the moment of the scrape becomes the end of [`HOLD`],
+//! where the alerts are read. So a rule that compares a time with `time()` (a pin queued since
+//! a given time) sees at the end the age the exporter judged at its scrape, and the `for:`
+//! before it ages it by as much as a live Prometheus would.
+//!
 //! # Caveats
 //! `promtool` must be on `PATH` (Debian's `prometheus` package; `scripts/test` installs it):
 //! without it the test fails saying so, never passes quietly.
@@ -411,6 +417,10 @@ fn label(labels: &str, name: &str) -> String {
 
 /// The scraped samples as promtool `input_series` (see the module doc), plus `up`.
 fn input_series(metrics: &str, samples: u64) -> String {
+    let scraped_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
     let mut out = format!("      - series: 'up{{{TARGET}}}'\n        values: '1x{samples}'\n");
     for line in metrics.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
@@ -430,6 +440,11 @@ fn input_series(metrics: &str, samples: u64) -> String {
             None => format!("{series}{{{TARGET}}}"),
         };
         let moves = name.contains("height") || name.contains("instance");
+        let value = if name.ends_with("_timestamp_seconds") && value.is_finite() {
+            value - scraped_at + HOLD.as_secs_f64()
+        } else {
+            value
+        };
         let values = match (value.is_finite(), moves) {
             (false, _) if value.is_nan() => format!("NaNx{samples}"),
             (false, _) if value > 0.0 => format!("Infx{samples}"),

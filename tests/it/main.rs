@@ -34,6 +34,7 @@ mod fake_lotus_selftest;
 mod faults;
 mod finality;
 mod follow;
+mod follow_freshness;
 mod golden;
 mod grafana;
 mod gzip;

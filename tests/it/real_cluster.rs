@@ -12,7 +12,7 @@ use lotus_follow_exporter::net::multiaddr::Transport;
 use serde_json::Value;
 
 use crate::real::process::{await_some, run, PATIENCE};
-use crate::real::stack::{cluster_id, Stack};
+use crate::real::stack::{self, cluster_id, Stack};
 use crate::util::{self, free_tcp_port, Exporter, Metrics};
 
 /// An empty folder as HOME, so nothing of this machine's own ipfs or lotus setup leaks in.
@@ -221,6 +221,119 @@ async fn pins() {
     eprintln!(
         "the follower reports the unfetchable pin as: {}",
         states.join(" ")
+    );
+    pin_freshness(&stack, &exporter, &[&held, &missing]).await;
+}
+
+/// Issue 24 item 5 on the real daemons: the newest `created` the exporter exports is the
+/// creation time of the newest pin as ipfs-cluster itself reports it, both by
+/// `ipfs-cluster-ctl pin ls` on the cluster and by the follower's own `/pins?local=true`, to
+/// the nanosecond the float keeps; the pin the follower cannot fetch has its oldest wait and
+/// its attempts exported.
+async fn pin_freshness(stack: &Stack, exporter: &Exporter, cids: &[&String]) {
+    use lotus_follow_exporter::checks::follow::times::parse_go_time;
+    let name = stack.follower.name.clone();
+    // The cluster's own word: `ipfs-cluster-ctl --enc=json pin ls`, one Pin object a line,
+    // its `timestamp` the time the pin was made (the follower's `created`).
+    let mut ls = stack.service.ctl(&stack.bins);
+    ls.args(["--enc=json", "pin", "ls"]);
+    let pinset = run("ipfs-cluster-ctl pin ls", ls).await;
+    let created_by_ctl: Vec<(String, i64)> = serde_json::Deserializer::from_str(&pinset)
+        .into_iter::<Value>()
+        .map(|pin| {
+            let pin = pin.expect("ipfs-cluster-ctl pin ls --enc=json is JSON");
+            let at = pin["timestamp"].as_str().unwrap_or_default().to_string();
+            let nanos = parse_go_time(&at).unwrap_or_else(|| panic!("pin ls timestamp {at:?}"));
+            (pin["cid"].as_str().unwrap_or_default().to_string(), nanos)
+        })
+        .collect();
+    assert_eq!(created_by_ctl.len(), cids.len(), "{pinset}");
+    let newest = created_by_ctl.iter().map(|(_, at)| *at).max().unwrap();
+    // The follower's own listing, as the exporter streams it.
+    let (code, body) = stack::http(&stack.follower.api, http::Method::GET, "/pins?local=true")
+        .await
+        .expect("the follower answers /pins");
+    assert_eq!(code, 200, "{body}");
+    eprintln!("the follower's /pins?local=true:\n{body}");
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        let pin: Value = serde_json::from_str(line).expect("one GlobalPinInfo a line");
+        let cid = pin["cid"].as_str().unwrap_or_default();
+        let created = pin["created"].as_str().and_then(parse_go_time);
+        let by_ctl = created_by_ctl
+            .iter()
+            .find(|(c, _)| c == cid)
+            .map(|(_, at)| *at);
+        assert_eq!(
+            created, by_ctl,
+            "created of {cid} on the follower and by ctl: {line}"
+        );
+        let own = pin["peer_map"]
+            .as_object()
+            .and_then(|map| map.values().next())
+            .unwrap_or_else(|| panic!("one peer_map entry: {line}"));
+        for field in [
+            "status",
+            "timestamp",
+            "error",
+            "attempt_count",
+            "priority_pin",
+        ] {
+            assert!(
+                own.get(field).is_some(),
+                "peer_map entry without {field}: {line}"
+            );
+        }
+    }
+    let metric = of("cluster_follow_pin_newest_created_timestamp_seconds", &name);
+    let expected = newest as f64 / 1e9;
+    let m = metrics_when(
+        exporter,
+        "the newest pin's creation time exported",
+        || stack.logs(),
+        |m| m.get(&metric).is_some_and(|v| (v - expected).abs() < 1e-6),
+    )
+    .await;
+    // The unfetchable pin waits or fails: its state's oldest time and its attempts are there.
+    let waiting: Vec<(&str, f64)> = ["pin_queued", "pinning", "pin_error"]
+        .into_iter()
+        .filter_map(|s| {
+            let series = labelled(
+                "cluster_follow_pins_oldest_timestamp_seconds",
+                &name,
+                "status",
+                s,
+            );
+            m.get(&series).map(|v| (s, v))
+        })
+        .collect();
+    eprintln!(
+        "oldest waits {waiting:?}, attempts max {:?}",
+        m.get(&of("cluster_follow_pin_attempts_max", &name))
+    );
+    assert!(
+        !waiting.is_empty(),
+        "no oldest wait for the unfetchable pin:\n{}",
+        m.text
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for (state, at) in &waiting {
+        assert!(
+            *at >= expected - 1.0 && *at <= now + 1.0,
+            "{state} since {at}: after the pin was made ({expected}) and not after now ({now})"
+        );
+    }
+    assert!(
+        m.get(&of("cluster_follow_pin_attempts_max", &name))
+            .is_some(),
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.value(&of("cluster_follow_pin_wait_max_seconds", &name)),
+        3600.0
     );
 }
 

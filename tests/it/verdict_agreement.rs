@@ -22,7 +22,9 @@
 //! `LotusSyncWorkerError`, `LotusHeadAheadOfClock`, `LotusUpgradeSoon`, `LotusF3Stalled` (its lag half),
 //! `LotusF3NotRunning`, `LotusF3NoCertificate`, `LotusChainFinalityLagHigh`, `LotusECFinalityDegraded`,
 //! `ClusterFollowUnreachable`, `ClusterFollowDisconnected`, `ClusterFollowNoTrustedPeers`,
-//! `ClusterFollowIpfsDown`, `ClusterFollowPinErrors`, `ClusterFollowPinsLost`, `ClusterFollowNotRunning`,
+//! `ClusterFollowIpfsDown`, `ClusterFollowPinErrors`, `ClusterFollowPinsLost`,
+//! `ClusterFollowPinsStuck` (a time against the clock: see `agreement.rs` for how the scrape's
+//! moment is put on promtool's clock), `ClusterFollowNotRunning`,
 //! `KuboDown` (the one alert for a down Kubo its follower uses), `PortConflict`,
 //! `LotusFollowExporterCheckFailing` (also for a sync lag that cannot be computed although every
 //! call answered: the call that left its part out fails).
@@ -31,13 +33,15 @@
 //! `LotusChainHeightStalled` (the head compared with 5 minutes and an hour ago),
 //! `LotusF3Stalled`'s other half
 //! (the latest instance unchanged for 15 minutes), `LotusWalletMessagesStuck` (a gap against an
-//! hour of the chain nonce), `LotusFollowExporterDown` /
+//! hour of the chain nonce), `ClusterFollowBehindPeers` (across instances: followers that other
+//! exporters watch), and `LotusFollowExporterDown` /
 //! `LotusFollowExporterAbsent` (about Prometheus failing to scrape the exporter, when there is
 //! no scrape and so no verdict); and, across instances, `LotusBehindFleet` and
 //! `LotusNetworkVersionBehindFleet` (silent for the one node here).
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::agreement::{self, Views};
 use crate::fakes::cluster::{self, ClusterState, FakeServer};
@@ -545,6 +549,55 @@ async fn follower_pins_lost_under_it() {
         views.check_output.contains("40 pins unexpectedly unpinned"),
         "{}",
         views.check_output
+    );
+}
+
+/// Issue 24 item 5: a pin queued for 3 hours is stuck (more than --follow.max-pin-wait, 1h):
+/// degraded with the wait in the reason, and `ClusterFollowPinsStuck` alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn follower_pins_stuck_in_the_queue() {
+    let host = Host::all_well().await;
+    let three_hours_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+    host.follower_state(|s| {
+        s.pins.push(("pin_queued".to_string(), 2));
+        s.status_since = vec![("pin_queued".to_string(), three_hours_ago)];
+    });
+    let (health, alerts, views) = host.judge("a pin queued for 3 hours").await;
+    assert_eq!(health, "degraded");
+    assert_eq!(alerts, set(&["ClusterFollowPinsStuck"]));
+    assert!(
+        views
+            .check_output
+            .contains("pins stuck: the oldest pin_queued for 3h"),
+        "{}",
+        views.check_output
+    );
+    assert!(
+        views
+            .check_output
+            .contains("longer than 1h (--follow.max-pin-wait)"),
+        "{}",
+        views.check_output
+    );
+}
+
+/// The same wait under a maximum the operator raised: healthy, and the rule, which compares
+/// with the exported maximum, stays quiet too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pin_pinning_for_less_than_the_flags_maximum_is_not_stuck() {
+    let mut host = Host::all_well().await;
+    let three_hours_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+    host.follower_state(|s| s.status_since = vec![("pinning".to_string(), three_hours_ago)]);
+    host.flags(&["--follow.max-pin-wait", "4h"]);
+    let (health, alerts, views) = host.judge("pinning for 3 hours, 4h allowed").await;
+    assert_eq!(health, "healthy", "{}", views.check_output);
+    assert_eq!(alerts, set(&[]));
+    assert!(
+        views
+            .metrics
+            .contains("cluster_follow_pin_wait_max_seconds{cluster_name=\"websites\"} 14400\n"),
+        "{}",
+        views.metrics
     );
 }
 

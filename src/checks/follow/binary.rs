@@ -1,6 +1,7 @@
 //! The `ipfs-cluster-follow` binary: found on `PATH`, its `--version` run in its own process
 //! group under the scrape deadline with a cap on what it prints, and rerun only when the file
-//! changes (a timeout is retried after `FAILED_RETRY` (a minute)).
+//! changes (a timeout is retried after `FAILED_RETRY` (a minute)). `PATH` is searched off the
+//! async runtime under the deadline, at most every [`LOOKUP_INTERVAL`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,20 @@ pub struct BinaryProbe {
 struct ProbeState {
     cache: Option<BinaryCache>,
     last: FollowBinary,
+    lookup: Option<Lookup>,
+}
+
+/// How long a search of `PATH` stands: one stat per `PATH` folder on every scrape was most of
+/// the exporter's failing system calls (issue 20), and a binary installed or removed is seen
+/// within this long.
+pub const LOOKUP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// One search of `PATH` and what it found: the file and its identity (modification time, size).
+#[derive(Debug, Clone)]
+struct Lookup {
+    search: OsString,
+    at: Instant,
+    found: Option<(PathBuf, Option<SystemTime>, u64)>,
 }
 
 impl BinaryProbe {
@@ -54,15 +69,51 @@ impl BinaryProbe {
         crate::host::lock(&self.state)
     }
 
+    /// Where the binary is (and its identity), from the last search when it is recent enough,
+    /// else from a new search on the blocking pool; `Err` when that search passed the deadline
+    /// (a `PATH` folder on a hung mount).
+    async fn locate(
+        &self,
+        search: &OsString,
+        deadline: Instant,
+    ) -> Result<Option<(PathBuf, Option<SystemTime>, u64)>, ()> {
+        let recent = self.lock().lookup.clone().filter(|l| {
+            l.search == *search && Instant::now().duration_since(l.at) < LOOKUP_INTERVAL
+        });
+        if let Some(lookup) = recent {
+            return Ok(lookup.found);
+        }
+        let owned = search.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            crate::host::process::find_in_path(FOLLOW_BINARY, &owned).map(|path| {
+                let (mtime, size) = file_identity(&path);
+                (path, mtime, size)
+            })
+        });
+        let found = match timeout_at(deadline, task).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(_)) | Err(_) => return Err(()),
+        };
+        self.lock().lookup = Some(Lookup {
+            search: search.clone(),
+            at: Instant::now(),
+            found: found.clone(),
+        });
+        Ok(found)
+    }
+
     async fn probe(&self, search: &OsString, deadline: Instant) -> (FollowBinary, CheckStatus) {
-        let Some(path) = crate::host::process::find_in_path(FOLLOW_BINARY, search) else {
+        let located = match self.locate(search, deadline).await {
+            Ok(located) => located,
+            Err(()) => return (FollowBinary::default(), CheckStatus::TimedOut),
+        };
+        let Some((path, mtime, size)) = located else {
             let binary = FollowBinary {
                 available: Some(false),
                 ..FollowBinary::default()
             };
             return (binary, CheckStatus::Ok);
         };
-        let (mtime, size) = file_identity(&path);
         let cached = self
             .lock()
             .cache
@@ -265,4 +316,49 @@ async fn run_version(path: &Path, deadline: Instant) -> Option<Result<String, St
             .or_else(|| first_line(&stderr))
             .ok_or_else(|| format!("{} --version printed nothing", path.display())),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn executable(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = dir.join(FOLLOW_BINARY);
+        std::fs::write(
+            &path,
+            "#!/bin/sh\necho 'ipfs-cluster-follow version 1.1.6'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn path_is_searched_once_per_interval_and_again_for_another_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = executable(dir.path());
+        let search = OsString::from(dir.path());
+        let probe = BinaryProbe::default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let first = probe.locate(&search, deadline).await.unwrap();
+        assert_eq!(first.map(|(p, _, _)| p), Some(path.clone()));
+        std::fs::remove_file(&path).unwrap();
+        let cached = probe.locate(&search, deadline).await.unwrap();
+        assert!(
+            cached.is_some(),
+            "within the interval the last search stands"
+        );
+        let elsewhere = OsString::from(format!("{}/", dir.path().display()));
+        let searched = probe.locate(&elsewhere, deadline).await.unwrap();
+        assert!(searched.is_none(), "another PATH is searched anew");
+        // An interval old: searched again, and the removal is seen.
+        if let Some(lookup) = probe.lock().lookup.as_mut() {
+            lookup.search = search.clone();
+            lookup.at = Instant::now()
+                .checked_sub(LOOKUP_INTERVAL)
+                .expect("the clock runs longer than the interval");
+        }
+        assert!(probe.locate(&search, deadline).await.unwrap().is_none());
+    }
 }

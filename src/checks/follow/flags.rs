@@ -33,6 +33,10 @@ pub struct FollowArgs {
     #[arg(long = "follow.max-body-bytes", default_value_t = 4 << 20, global = true)]
     pub follow_max_body_bytes: usize,
 
+    /// A pin queued or pinning for longer than this is stuck: the follower is degraded (exported as cluster_follow_pin_wait_max_seconds, which ClusterFollowPinsStuck compares with).
+    #[arg(long = "follow.max-pin-wait", default_value = "1h", value_parser = parse_duration, global = true)]
+    pub follow_max_pin_wait: Duration,
+
     /// At most this many followers are watched (at least 1: 0 would watch none while saying
     /// nothing is wrong).
     #[arg(long = "follow.max-followers", default_value_t = 64, value_parser = parse_max_followers, global = true)]
@@ -62,6 +66,7 @@ pub fn resolve(args: &FollowArgs, shared: &crate::contract::values::Shared) -> s
         body_cap: args.follow_max_body_bytes,
         max_followers: args.follow_max_followers,
         discover_processes: args.follow_process_discovery,
+        max_pin_wait: args.follow_max_pin_wait,
         ..super::FollowConfig::default()
     }
 }

@@ -13,7 +13,7 @@ use crate::host::process::ProcessTable;
 
 use super::api::{ApiClient, ApiError, ClusterId};
 use super::discovery::Follower;
-use super::pins::OPERATION_STATES;
+use super::pins::{PinCounts, OPERATION_STATES};
 use super::report::{empty_report, FollowReport};
 use super::verdict::{health_of, process_verdict, reasons_of, runs_by_its_api};
 use super::{FollowCheck, CHECK_API, CHECK_PINS, CHECK_PINS_LISTING, CHECK_PROCESS, CHECK_TRUST};
@@ -30,6 +30,7 @@ impl FollowCheck {
         last_check: SystemTime,
     ) -> FollowReport {
         let mut report = empty_report(follower, last_check);
+        report.max_pin_wait = self.config.max_pin_wait;
         self.ask_follower(&mut report, follower, auth, procs, deadline)
             .await;
         report.reasons = reasons_of(&report);
@@ -200,7 +201,7 @@ impl FollowCheck {
         follower: &Follower,
         client: &ApiClient,
         id: &ClusterId,
-        early_pins: Option<(Option<BTreeMap<String, u64>>, CheckResult)>,
+        early_pins: Option<(Option<PinCounts>, CheckResult)>,
         deadline: Instant,
     ) {
         report.api_reachable = Some(true);
@@ -226,10 +227,15 @@ impl FollowCheck {
             self.trust(follower, client, &id.id, deadline),
         );
         let (live_counts, live_check) = live;
-        report.pins = live_counts;
+        if let Some(live) = live_counts {
+            report.pins_oldest = live.oldest_by_state().collect();
+            report.pin_attempts_max = live.attempts_max;
+            report.pins = Some(with_zeros(&OPERATION_STATES, live.by_status, false));
+        }
         report.checks.push(self.named(follower, live_check));
         let ((listed, listed_at, catching_up), listing_check) = listing;
-        report.pins_listed = listed;
+        report.pin_newest_created = listed.as_ref().and_then(|l| l.newest_created);
+        report.pins_listed = listed.map(|l| l.by_status);
         report.pins_listed_at = listed_at;
         report.pins_catching_up = catching_up;
         report.checks.push(self.named(follower, listing_check));
@@ -244,16 +250,13 @@ impl FollowCheck {
         client: &ApiClient,
         own_id: &str,
         deadline: Instant,
-    ) -> (Option<BTreeMap<String, u64>>, CheckResult) {
+    ) -> (Option<PinCounts>, CheckResult) {
         let started = std::time::Instant::now();
         let outcome = client
             .pins(Some(&OPERATION_STATES), Some(own_id), deadline)
             .await;
         let (counts, status) = match outcome {
-            Ok(counts) => (
-                Some(with_zeros(&OPERATION_STATES, counts.by_status, false)),
-                CheckStatus::Ok,
-            ),
+            Ok(counts) => (Some(counts), CheckStatus::Ok),
             Err(error) => (None, api_status(&error)),
         };
         (

@@ -10,8 +10,8 @@
 //! | `follow_discovery` | host | lists the config folder and the process table to find followers |
 //! | `follow_binary` | host | `ipfs-cluster-follow --version` of the binary on `PATH` (rerun when the file changes) |
 //! | `follow_api` | follower | `GET /id`, every scrape, with `GET /health` beside it (which never asks IPFS); reachable only for a real cluster ID object |
-//! | `follow_pins` | follower | `GET /pins?local=true&filter=<operation states>`, every scrape |
-//! | `follow_pins_listing` | follower | full `GET /pins?local=true`, at most every refresh interval (cached) |
+//! | `follow_pins` | follower | `GET /pins?local=true&filter=<operation states>`, every scrape: counts, the oldest wait per state, the most attempts |
+//! | `follow_pins_listing` | follower | full `GET /pins?local=true`, at most every refresh interval (cached): counts, the newest pin's creation time |
 //! | `follow_trust` | follower | `GET /health/graph` trusted peers, at most every refresh interval (cached) |
 //! | `follow_process` | follower | does it run: its API answered, or an `ipfs-cluster-follow <name> run` process is alive |
 //!
@@ -27,7 +27,8 @@
 //! `health`: unhealthy (API not reachable) | degraded (reachable but no cluster peer besides
 //! itself, no trusted peer, IPFS unreachable (also when only its IPFS-bound `/id` stalls while
 //! `/health` answers: then the API reads not measured, not unreachable), pins in an error state,
-//! pins unexpectedly unpinned, or the live pin count failed) | healthy. A stopped follower whose
+//! a pin queued or pinning for longer than `--follow.max-pin-wait`, pins unexpectedly unpinned,
+//! or the live pin count failed) | healthy. A stopped follower whose
 //! socket file is left behind (a crash) is named so: the stale socket must be removed. An empty
 //! full listing right after one with pins is a restarted follower catching up: the last full
 //! count stays (see `refresh.rs`). Each cause is what an alert rule checks (a `cluster-follow` rule, or for
@@ -44,7 +45,8 @@
 //! ([`FollowReport`]); `host.rs` the host-level checks ([`FollowHost`]); `follower.rs` asking one
 //! follower's API; `refresh.rs` the cached listing and trust graph; `verdict.rs` the process,
 //! status and health verdicts; `auth.rs` the basic-auth file; [`discovery`] finding the
-//! followers; [`api`] the REST client; [`pins`] the `/pins` stream; [`binary`] the binary.
+//! followers; [`api`] the REST client; [`pins`] the `/pins` stream (its lines read by
+//! `pin_line.rs`, their times by [`times`]); [`binary`] the binary.
 
 pub mod api;
 mod auth;
@@ -55,11 +57,13 @@ pub mod discovery;
 mod flags;
 mod follower;
 mod host;
+mod pin_line;
 pub mod pins;
 mod refresh;
 mod render;
 mod report;
 mod settings;
+pub mod times;
 mod verdict;
 
 use std::collections::{BTreeSet, HashMap};

@@ -1,20 +1,25 @@
 //! Incremental counter for the NDJSON `/pins` stream: count pins by this peer's TrackerStatus,
-//! one line at a time, never holding more than one partial line.
+//! and keep the pin freshness figures, one line at a time, never holding more than one partial
+//! line.
 //!
 //! The stream is what ipfs-cluster's `StreamResponse` writes: one `GlobalPinInfo` JSON object per
 //! line (Go's `json.Encoder`, which ends every object with `\n`). Each line is counted by
 //! `peer_map[<own peer id>].status`, or by the single entry when the map holds exactly one (a
 //! follower only ever reports itself). A line whose map has neither is counted as `undefined`,
-//! the TrackerStatus for "no information".
+//! the TrackerStatus for "no information". Beside the counts, in constant memory whatever the
+//! number of pins: the newest `created` of any pin, the oldest per-peer `timestamp` of the pins
+//! in each of [`AGE_STATES`], and the largest `attempt_count` (see `pin_line.rs` for how each
+//! field is read, and what counts as unknown).
 //!
 //! # Caveats
 //! A status string this exporter does not know (a newer ipfs-cluster) is counted under its own
 //! name, up to [`MAX_DISTINCT_STATUSES`] names, then as `undefined`, so a misbehaving peer cannot
 //! blow up the label set.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use super::pin_line;
+use super::times::UnixNanos;
 
 /// Every TrackerStatus a pin can have (ipfs-cluster `api/types.go trackerStatusString`); the
 /// filter-only composites `error` and `queued` are not among them.
@@ -53,6 +58,14 @@ pub const UNEXPECTEDLY_UNPINNED: &str = "unexpectedly_unpinned";
 
 pub const ERROR_STATES: [&str; 3] = ["pin_error", "unpin_error", "cluster_error"];
 
+/// The states whose oldest per-peer `timestamp` is kept: how long the oldest pin has waited in
+/// the queue, been pinning, or been failing since its last attempt.
+pub const AGE_STATES: [&str; 3] = ["pin_queued", "pinning", "pin_error"];
+
+/// The states a pin waits in before it is pinned: one that stays too long is stuck
+/// (`ClusterFollowPinsStuck`).
+pub const WAITING_STATES: [&str; 2] = ["pin_queued", "pinning"];
+
 /// At most this many distinct status names are kept; further unknown ones count as `undefined`.
 pub const MAX_DISTINCT_STATUSES: usize = 32;
 
@@ -80,6 +93,23 @@ pub struct PinCounts {
     pub bytes: u64,
     /// The most bytes the counter ever held between chunks (one partial line at most).
     pub max_buffered: usize,
+    /// The newest `created` of the pins counted; `None` when no pin had a known one.
+    pub newest_created: Option<UnixNanos>,
+    /// The oldest own `timestamp` among the pins in each of [`AGE_STATES`] (same order);
+    /// `None` where no pin in that state had a known one.
+    pub oldest: [Option<UnixNanos>; AGE_STATES.len()],
+    /// The largest own `attempt_count` of the pins counted; `None` when no pin had one.
+    pub attempts_max: Option<u64>,
+}
+
+impl PinCounts {
+    /// The oldest own `timestamp` per state of [`AGE_STATES`], only the states that have one.
+    pub fn oldest_by_state(&self) -> impl Iterator<Item = (&'static str, UnixNanos)> + '_ {
+        AGE_STATES
+            .iter()
+            .zip(self.oldest)
+            .filter_map(|(state, at)| Some((*state, at?)))
+    }
 }
 
 /// Counts a `/pins` NDJSON stream fed in arbitrary chunks.
@@ -89,18 +119,6 @@ pub struct PinCounter {
     line_cap: usize,
     partial: Vec<u8>,
     counts: PinCounts,
-}
-
-#[derive(Deserialize)]
-struct PinLine {
-    #[serde(default)]
-    peer_map: Option<HashMap<String, PeerStatus>>,
-}
-
-#[derive(Deserialize)]
-struct PeerStatus {
-    #[serde(default)]
-    status: String,
 }
 
 impl PinCounter {
@@ -180,42 +198,55 @@ impl PinCounter {
                 excerpt: excerpt(line),
             });
         }
-        let parsed: PinLine =
-            serde_json::from_slice(line).map_err(|e| PinStreamError::BadLine {
+        let parsed = pin_line::read(line, self.own_peer.as_deref()).map_err(|e| {
+            PinStreamError::BadLine {
                 line: number,
                 reason: e.to_string(),
                 excerpt: excerpt(line),
-            })?;
-        let Some(peer_map) = parsed.peer_map else {
+            }
+        })?;
+        if !parsed.has_peer_map {
             return Err(PinStreamError::BadLine {
                 line: number,
                 reason: "no peer_map".to_string(),
                 excerpt: excerpt(line),
             });
-        };
-        let status = self.status_of(&peer_map);
-        self.counts.pins += 1;
-        *self.counts.by_status.entry(status).or_insert(0) += 1;
-        Ok(())
-    }
-
-    fn status_of(&self, peer_map: &HashMap<String, PeerStatus>) -> String {
-        let entry = self
-            .own_peer
-            .as_ref()
-            .and_then(|own| peer_map.get(own))
-            .or_else(|| {
-                (peer_map.len() == 1)
-                    .then(|| peer_map.values().next())
-                    .flatten()
-            });
-        let status = entry.map(|e| e.status.as_str()).unwrap_or("undefined");
-        let known = TRACKER_STATES.contains(&status) || self.counts.by_status.contains_key(status);
-        if known || self.counts.by_status.len() < MAX_DISTINCT_STATUSES {
-            status.to_string()
-        } else {
-            "undefined".to_string()
         }
+        let counts = &mut self.counts;
+        counts.pins += 1;
+        if let Some(created) = parsed.created {
+            counts.newest_created = Some(counts.newest_created.map_or(created, |n| n.max(created)));
+        }
+        let status = parsed
+            .own
+            .as_ref()
+            .map(|own| own.status.as_ref())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("undefined");
+        if let Some(own) = &parsed.own {
+            if let Some(attempts) = own.attempt_count {
+                counts.attempts_max =
+                    Some(counts.attempts_max.map_or(attempts, |m| m.max(attempts)));
+            }
+            let slot = AGE_STATES.iter().position(|s| *s == status);
+            if let (Some(slot), Some(at)) = (slot, own.timestamp) {
+                let oldest = &mut counts.oldest[slot];
+                *oldest = Some(oldest.map_or(at, |o| o.min(at)));
+            }
+        }
+        // Counted without allocating, but for the first pin of each status.
+        if let Some(n) = counts.by_status.get_mut(status) {
+            *n += 1;
+        } else {
+            let known = TRACKER_STATES.contains(&status);
+            let name = if known || counts.by_status.len() < MAX_DISTINCT_STATUSES {
+                status
+            } else {
+                "undefined"
+            };
+            *counts.by_status.entry(name.to_string()).or_insert(0) += 1;
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +399,61 @@ mod tests {
         let mut counter = PinCounter::new(None, 100);
         let result = long.as_bytes().chunks(30).try_for_each(|c| counter.push(c));
         assert!(matches!(result, Err(PinStreamError::LineTooLong { .. })));
+    }
+
+    #[test]
+    fn keeps_the_newest_created_the_oldest_wait_per_state_and_the_most_attempts() {
+        let line = |status: &str, created: &str, timestamp: &str, attempts: u32| {
+            format!(
+                "{{\"cid\":\"bafy\",\"created\":\"{created}\",\"peer_map\":{{\"P1\":{{\"status\":\"{status}\",\"timestamp\":\"{timestamp}\",\"error\":\"\",\"attempt_count\":{attempts}}}}}}}\n"
+            )
+        };
+        let zero = "0001-01-01T00:00:00Z";
+        let body: String = [
+            line("pinned", "2025-01-01T00:00:00Z", "2025-01-01T00:00:00Z", 0),
+            line(
+                "pin_queued",
+                "2025-03-01T00:00:00.25Z",
+                "2025-03-02T00:00:00Z",
+                0,
+            ),
+            line(
+                "pin_queued",
+                "2025-02-01T00:00:00Z",
+                "2025-03-01T12:00:00+02:00",
+                0,
+            ),
+            line("pinning", zero, "2025-03-03T00:00:00Z", 1),
+            line("pin_error", "2025-01-15T00:00:00Z", zero, 7),
+            line("pinned", "2025-03-01T00:00:00Z", "2025-03-01T00:00:00Z", 2),
+        ]
+        .concat();
+        let at = |text| crate::checks::follow::times::parse_go_time(text);
+        for chunk in [1, 7, body.len()] {
+            let counts = count_in_chunks(body.as_bytes(), chunk, Some("P1"));
+            assert_eq!(counts.pins, 6);
+            assert_eq!(counts.newest_created, at("2025-03-01T00:00:00.25Z"));
+            assert_eq!(
+                counts.oldest_by_state().collect::<Vec<_>>(),
+                vec![
+                    ("pin_queued", at("2025-03-01T10:00:00Z").unwrap()),
+                    ("pinning", at("2025-03-03T00:00:00Z").unwrap()),
+                ],
+                "pin_error's only time is Go's zero time: unknown, no oldest"
+            );
+            assert_eq!(counts.attempts_max, Some(7));
+        }
+    }
+
+    #[test]
+    fn no_pins_no_freshness_figures() {
+        let counts = count_in_chunks(b"", 1, None);
+        assert_eq!(counts.newest_created, None);
+        assert_eq!(counts.oldest_by_state().count(), 0);
+        assert_eq!(counts.attempts_max, None);
+        let counts = count_in_chunks(pin_line("P", "pinned").as_bytes(), 3, Some("P"));
+        assert_eq!(counts.newest_created, None, "no created field");
+        assert_eq!(counts.attempts_max, None);
     }
 
     #[test]

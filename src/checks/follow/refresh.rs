@@ -15,6 +15,7 @@ use super::api::ApiClient;
 use super::discovery::Follower;
 use super::follower::{api_status, with_zeros};
 use super::pins::TRACKER_STATES;
+use super::times::UnixNanos;
 use super::{FollowCheck, CHECK_PINS_LISTING, CHECK_TRUST};
 
 /// A failed listing or trust graph is retried after this long (or the refresh interval, if shorter).
@@ -25,14 +26,22 @@ pub const FAILED_RETRY: Duration = Duration::from_secs(60);
 /// pins); an empty listing for longer is taken as it is.
 pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(300);
 
+/// What a full listing held: the counts by status (every TrackerStatus present) and the
+/// newest `created` of its pins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Listed {
+    pub(super) by_status: BTreeMap<String, u64>,
+    pub(super) newest_created: Option<UnixNanos>,
+}
+
 /// Cached slow figures of one follower.
 #[derive(Debug)]
 pub(super) struct SlowCache {
     endpoint: Endpoint,
-    pub(super) listing: Slow<BTreeMap<String, u64>>,
+    pub(super) listing: Slow<Listed>,
     pub(super) trust: Slow<u64>,
     /// The last full listing that held pins.
-    last_full: Option<BTreeMap<String, u64>>,
+    last_full: Option<Listed>,
     /// Since when the listing has come back empty after one that held pins.
     catching_up_since: Option<Instant>,
 }
@@ -87,16 +96,16 @@ impl FollowCheck {
         client: &ApiClient,
         own_id: &str,
         deadline: Instant,
-    ) -> (
-        (Option<BTreeMap<String, u64>>, Option<SystemTime>, bool),
-        CheckResult,
-    ) {
+    ) -> ((Option<Listed>, Option<SystemTime>, bool), CheckResult) {
         let started = std::time::Instant::now();
         let fetch = || async {
             client
                 .pins(None, Some(own_id), deadline)
                 .await
-                .map(|counts| with_zeros(&TRACKER_STATES, counts.by_status, true))
+                .map(|counts| Listed {
+                    by_status: with_zeros(&TRACKER_STATES, counts.by_status, true),
+                    newest_created: counts.newest_created,
+                })
                 .map_err(|e| api_status(&e))
         };
         if self.claim_due(follower, &client.endpoint, |c| &mut c.listing) {
@@ -215,12 +224,8 @@ impl SlowCache {
     /// catching up after a restart (it answers 204 until its state is loaded), not a pinset
     /// of 0: the last full count stays, and the listing is asked again on the next scrape,
     /// for at most [`CATCH_UP_LIMIT`].
-    fn record_listing(
-        &mut self,
-        outcome: Result<BTreeMap<String, u64>, CheckStatus>,
-        now: Instant,
-    ) {
-        let total = |counts: &BTreeMap<String, u64>| counts.values().sum::<u64>();
+    fn record_listing(&mut self, outcome: Result<Listed, CheckStatus>, now: Instant) {
+        let total = |listed: &Listed| listed.by_status.values().sum::<u64>();
         match (&outcome, &self.last_full) {
             (Ok(counts), Some(last)) if total(counts) == 0 => {
                 let since = *self.catching_up_since.get_or_insert(now);
@@ -271,7 +276,10 @@ mod tests {
     fn an_empty_listing_after_one_with_pins_is_catching_up_not_zero() {
         let endpoint = Endpoint::Unix("/x/api-socket".into());
         let mut cache = SlowCache::new(endpoint);
-        let counts = |n| BTreeMap::from([("pinned".to_string(), n)]);
+        let counts = |n| Listed {
+            by_status: BTreeMap::from([("pinned".to_string(), n)]),
+            newest_created: (n > 0).then_some(1_735_689_600_000_000_000 + n as i64),
+        };
         let t0 = Instant::now();
         cache.listing.last_attempt = Some(t0);
         cache.record_listing(Ok(counts(5)), t0);

@@ -8,6 +8,7 @@ use crate::contract::{CheckResult, DaemonStatus, Health};
 use crate::net::http_client::Endpoint;
 
 use super::discovery::Follower;
+use super::times::UnixNanos;
 
 /// What one follower looked like in one collection. `None` means "could not be measured".
 #[derive(Debug, Clone)]
@@ -48,6 +49,19 @@ pub struct FollowReport {
     pub pins_listed: Option<BTreeMap<String, u64>>,
     /// When the full listing last succeeded (present even when the latest attempt failed).
     pub pins_listed_at: Option<SystemTime>,
+    /// The newest `created` of any pin in the last full listing (cached with it): when the
+    /// newest pin of the follower's state entered the cluster pinset. `None` when not
+    /// measured, or no pin has a known creation time.
+    pub pin_newest_created: Option<UnixNanos>,
+    /// The oldest own `timestamp` of the live pins in each of
+    /// [`AGE_STATES`](super::pins::AGE_STATES) (when they entered it), only the states that
+    /// have one; empty when there is none or the live count failed.
+    pub pins_oldest: Vec<(&'static str, UnixNanos)>,
+    /// The largest own `attempt_count` of the live pins (those in an operation state); `None`
+    /// when there is none or the live count failed.
+    pub pin_attempts_max: Option<u64>,
+    /// `--follow.max-pin-wait`: a pin queued or pinning for longer is stuck (`pins_stuck`).
+    pub max_pin_wait: std::time::Duration,
     /// The follower runs: its API answered as an ipfs-cluster API, or its
     /// `ipfs-cluster-follow <name> run` process is alive here. `Some(false)` only when neither
     /// (nothing answers and the process table, read, holds no such process); `None` unknown.
@@ -83,7 +97,7 @@ pub struct FollowReport {
 pub struct HealthReason {
     /// A fixed word for the cause (the `reason` label of `cluster_follow_health_reason`):
     /// `stopped`, `api_unreachable`, `no_cluster_peers`, `no_trusted_peers`, `ipfs_unreachable`,
-    /// `pins_unknown`, `pin_errors`, `pins_lost`.
+    /// `pins_unknown`, `pin_errors`, `pins_stuck`, `pins_lost`.
     pub code: &'static str,
     /// The cause in words, with the follower's own error text where it gave one.
     pub text: String,
@@ -126,6 +140,10 @@ pub(super) fn empty_report(follower: &Follower, last_check: SystemTime) -> Follo
         pins: None,
         pins_listed: None,
         pins_listed_at: None,
+        pin_newest_created: None,
+        pins_oldest: Vec::new(),
+        pin_attempts_max: None,
+        max_pin_wait: super::settings::DEFAULT_MAX_PIN_WAIT,
         running: None,
         // Only a verified process's sockets are the follower's own in the port plan.
         pid: follower

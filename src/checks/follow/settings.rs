@@ -39,7 +39,14 @@ pub struct FollowConfig {
     /// `--follow.process-discovery` (default true): find followers among running
     /// `ipfs-cluster-follow <name> run` processes too.
     pub discover_processes: bool,
+    /// `--follow.max-pin-wait` (default 1h): a pin queued or pinning for longer than this is
+    /// stuck (the follower degraded by `pins_stuck`, `ClusterFollowPinsStuck`); exported as
+    /// `cluster_follow_pin_wait_max_seconds`, which the rule compares with.
+    pub max_pin_wait: Duration,
 }
+
+/// The default of `--follow.max-pin-wait`.
+pub const DEFAULT_MAX_PIN_WAIT: Duration = Duration::from_secs(3600);
 
 impl Default for FollowConfig {
     fn default() -> FollowConfig {
@@ -54,6 +61,7 @@ impl Default for FollowConfig {
             max_followers: 64,
             binary_search_path: None,
             discover_processes: true,
+            max_pin_wait: DEFAULT_MAX_PIN_WAIT,
         }
     }
 }

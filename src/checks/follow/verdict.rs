@@ -10,13 +10,15 @@
 //! unknown, never "not running".
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::contract::{CheckStatus, DaemonStatus, Health};
 use crate::host::process::ProcessTable;
 
 use super::discovery::Follower;
-use super::pins::{ERROR_STATES, UNEXPECTEDLY_UNPINNED};
+use super::pins::{ERROR_STATES, UNEXPECTEDLY_UNPINNED, WAITING_STATES};
 use super::report::{FollowReport, HealthReason};
+use super::times::system_time;
 use super::{CHECK_API, CHECK_PINS, CHECK_PROCESS};
 
 /// Whether the follower's `ipfs-cluster-follow <name> run` process is alive here; unknown when
@@ -183,7 +185,40 @@ pub(super) fn reasons_of(report: &FollowReport) -> Vec<HealthReason> {
             }
         }
     }
+    if let Some(stuck) = stuck_pins(report) {
+        reasons.push(reason("pins_stuck", stuck));
+    }
     reasons
+}
+
+/// The waiting states (queued, pinning) whose oldest pin has waited longer than
+/// `--follow.max-pin-wait` by the collection's clock, in words; `None` when none has.
+fn stuck_pins(report: &FollowReport) -> Option<String> {
+    let whole =
+        |d: std::time::Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+    let stuck: Vec<String> = report
+        .pins_oldest
+        .iter()
+        .filter(|(state, _)| WAITING_STATES.contains(state))
+        .filter_map(|(state, since)| {
+            let since = system_time(*since);
+            let waited = report.last_check.duration_since(since).ok()?;
+            (waited > report.max_pin_wait).then(|| {
+                format!(
+                    "{state} for {} (since {})",
+                    whole(waited),
+                    crate::contract::views::rfc3339(since)
+                )
+            })
+        })
+        .collect();
+    (!stuck.is_empty()).then(|| {
+        format!(
+            "pins stuck: the oldest {}, longer than {} (--follow.max-pin-wait)",
+            stuck.join(", the oldest "),
+            whole(report.max_pin_wait)
+        )
+    })
 }
 
 /// The follower's `/id` timed out while its IPFS daemon did not answer in time either (`why`,
@@ -266,6 +301,34 @@ mod tests {
         report.api_reachable = Some(false);
         report.reasons = reasons_of(&report);
         assert_eq!(health_of(&report), Health::Unhealthy);
+    }
+
+    #[test]
+    fn a_pin_queued_or_pinning_past_the_maximum_wait_is_stuck() {
+        let mut report = empty_report(
+            &follower("c", Endpoint::Unix("/x/api-socket".into())),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        );
+        report.api_reachable = Some(true);
+        report.connected = Some(true);
+        report.ipfs_connected = Some(true);
+        report.pins = Some([("pin_error".to_string(), 0)].into());
+        report.max_pin_wait = Duration::from_secs(3600);
+        let ago = |s: i64| (1_800_000_000 - s) * 1_000_000_000;
+        // Errors long ago are pin_errors' business; a queue of 59 minutes is not stuck.
+        report.pins_oldest = vec![("pin_queued", ago(3540)), ("pin_error", ago(86_400))];
+        assert_eq!(reasons_of(&report), vec![]);
+        report.pins_oldest = vec![("pin_queued", ago(3540)), ("pinning", ago(3 * 3600 + 65))];
+        let reasons = reasons_of(&report);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert_eq!(reasons[0].code, "pins_stuck");
+        assert_eq!(
+            reasons[0].text,
+            "pins stuck: the oldest pinning for 3h 1m 5s (since 2027-01-15T04:58:55Z), longer than 1h (--follow.max-pin-wait)"
+        );
+        // A time ahead of the exporter's clock has waited for nothing yet.
+        report.pins_oldest = vec![("pin_queued", ago(-600))];
+        assert_eq!(reasons_of(&report), vec![]);
     }
 
     #[test]

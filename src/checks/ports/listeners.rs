@@ -293,10 +293,11 @@ pub fn read_listening_sockets_cached(
     let inodes: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
     // The known services' processes first, this user's before others'.
     let own_uid = crate::host::permissions::own_uid();
+    let own_pid = std::process::id();
     let mut preferred: Vec<&ProcessInfo> = procs
         .processes
         .iter()
-        .filter(|p| service_of(p, std::process::id()).is_some())
+        .filter(|p| service_of(p, own_pid).is_some())
         .collect();
     preferred.sort_by_key(|p| (p.uid != Some(own_uid), p.pid));
     let preferred: Vec<u32> = preferred.iter().map(|p| p.pid).collect();
@@ -324,7 +325,7 @@ pub fn read_sockets(
     let mut refusals = Vec::new();
     let mut diag = match reader {
         SocketReader::ProcNet => None,
-        SocketReader::Netlink => match SockDiag::open() {
+        SocketReader::Netlink => match SockDiag::reuse_or_open() {
             Ok(diag) => Some(diag),
             Err(err) => {
                 refusals.push(format!("{err}{}", open_refusal_hint(&err)));
@@ -333,12 +334,14 @@ pub fn read_sockets(
         },
     };
     let mut sockets = Vec::new();
+    let mut answered = 0;
     for table in sock_diag::TABLES {
         if let Some(diag) = diag.as_mut() {
             match diag.listening(table) {
                 Ok(found) => {
                     sockets.extend(found);
                     source.netlink.push(table.name);
+                    answered += 1;
                     continue;
                 }
                 Err(err) => refusals.push(err.to_string()),
@@ -355,6 +358,9 @@ pub fn read_sockets(
             log::debug!("{}: skipped {malformed} unreadable lines", path.display());
         }
         sockets.extend(found);
+    }
+    if let Some(diag) = diag.filter(|_| answered == sock_diag::TABLES.len()) {
+        diag.give_back();
     }
     if !refusals.is_empty() {
         let reason = refusals.join("; ");

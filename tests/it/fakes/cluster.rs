@@ -11,7 +11,7 @@
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -47,6 +47,16 @@ pub struct ClusterState {
     pub basic_auth: Option<String>,
     /// Sleep this long before answering a request to this path (`/id`, `/pins`, ...).
     pub latency: Vec<(String, Duration)>,
+    /// `created` of the newest pin (when it entered the cluster pinset); pin k of n is n - k
+    /// seconds older, as pins added one after another are.
+    pub newest_created: SystemTime,
+    /// The per-peer `timestamp` of the pins in a status: when they entered it. A status not
+    /// named here: an operation state is "now" at each answer (a fresh operation, as
+    /// `optracker` stamps every phase change), a state at rest is the pin's `created` (the
+    /// stateless tracker's `TS: p.Timestamp`).
+    pub status_since: Vec<(String, SystemTime)>,
+    /// `attempt_count` of the pins in a status; 0 for a status not named.
+    pub attempts: Vec<(String, u64)>,
 }
 
 impl Default for ClusterState {
@@ -63,6 +73,10 @@ impl Default for ClusterState {
             trust_links: vec![("12D3KooWTrustedPeer".to_string(), true)],
             basic_auth: None,
             latency: Vec::new(),
+            newest_created: UNIX_EPOCH + Duration::new(1_735_689_600, 500_000_000),
+            status_since: Vec::new(),
+            // A pin being pinned is on its first attempt; one in error has been retried.
+            attempts: vec![("pinning".to_string(), 1), ("pin_error".to_string(), 3)],
         }
     }
 }
@@ -328,11 +342,13 @@ fn pins_answer(query: &str, state: &ClusterState) -> Response<Body> {
             None => empty(StatusCode::NO_CONTENT),
         };
     }
+    let total = pins.iter().map(|(_, n)| n).sum();
     let chunks = PinChunks::new(
         pins,
         state.peer_id.clone(),
         state.peername.clone(),
         state.chunk_size,
+        PinTimes::of(state, total),
     );
     let mut trailers = HeaderMap::new();
     let error = state.stream_error.clone().unwrap_or_default();
@@ -360,6 +376,67 @@ struct PinChunks {
     peername: String,
     chunk_size: usize,
     pending: Vec<u8>,
+    times: PinTimes,
+}
+
+/// The times and attempts of one answer's pins.
+struct PinTimes {
+    newest_created: SystemTime,
+    total: usize,
+    now: SystemTime,
+    status_since: Vec<(String, SystemTime)>,
+    attempts: Vec<(String, u64)>,
+}
+
+/// The operation states: `optracker`'s, stamped at each phase change.
+const OPERATION_STATES: [&str; 7] = [
+    "pin_queued",
+    "pinning",
+    "pin_error",
+    "unpin_queued",
+    "unpinning",
+    "unpin_error",
+    "cluster_error",
+];
+
+impl PinTimes {
+    fn of(state: &ClusterState, total: usize) -> PinTimes {
+        PinTimes {
+            newest_created: state.newest_created,
+            total,
+            now: SystemTime::now(),
+            status_since: state.status_since.clone(),
+            attempts: state.attempts.clone(),
+        }
+    }
+
+    fn line(&self, serial: usize, status: &str, peer_id: &str, peername: &str) -> String {
+        let older = Duration::from_secs(self.total.saturating_sub(serial) as u64);
+        let created = self.newest_created - older;
+        let since = self
+            .status_since
+            .iter()
+            .find(|(s, _)| s == status)
+            .map(|(_, at)| *at)
+            .unwrap_or(if OPERATION_STATES.contains(&status) {
+                self.now
+            } else {
+                created
+            });
+        let attempts = self
+            .attempts
+            .iter()
+            .find(|(s, _)| s == status)
+            .map_or(0, |(_, n)| *n);
+        let times = LineTimes {
+            // The pinset's times in UTC, the follower's own operation times in its zone
+            // (here one hour east of UTC): Go writes a time in the zone it holds.
+            created: go_time(created, 0),
+            timestamp: go_time(since, if since == created { 0 } else { 60 }),
+            attempts,
+        };
+        pin_line_with(serial, status, peer_id, peername, &times)
+    }
 }
 
 impl PinChunks {
@@ -368,6 +445,7 @@ impl PinChunks {
         peer_id: String,
         peername: String,
         chunk_size: usize,
+        times: PinTimes,
     ) -> PinChunks {
         PinChunks {
             pins: pins.into_iter(),
@@ -377,6 +455,7 @@ impl PinChunks {
             peername,
             chunk_size: chunk_size.max(1),
             pending: Vec::new(),
+            times,
         }
     }
 
@@ -386,7 +465,12 @@ impl PinChunks {
                 Some((status, left)) if *left > 0 => {
                     *left -= 1;
                     self.serial += 1;
-                    return Some(pin_line(self.serial, status, &self.peer_id, &self.peername));
+                    return Some(self.times.line(
+                        self.serial,
+                        status,
+                        &self.peer_id,
+                        &self.peername,
+                    ));
                 }
                 _ => self.current = Some(self.pins.next()?),
             }
@@ -412,11 +496,91 @@ impl Iterator for PinChunks {
     }
 }
 
-/// One `GlobalPinInfo` line as ipfs-cluster v1.x streams it.
+/// The times and attempts of one pin line, as the follower writes them.
+pub struct LineTimes {
+    /// `created`, RFC 3339 as Go writes it.
+    pub created: String,
+    /// The own entry's `timestamp`.
+    pub timestamp: String,
+    /// The own entry's `attempt_count`.
+    pub attempts: u64,
+}
+
+/// One `GlobalPinInfo` line as ipfs-cluster v1.x streams it (a pin at rest, created
+/// 2025-01-01T00:00:00.5Z; its `timestamp` the same, no attempt).
 pub fn pin_line(serial: usize, status: &str, peer_id: &str, peername: &str) -> String {
+    let at = go_time(UNIX_EPOCH + Duration::new(1_735_689_600, 500_000_000), 0);
+    let times = LineTimes {
+        created: at.clone(),
+        timestamp: at,
+        attempts: 0,
+    };
+    pin_line_with(serial, status, peer_id, peername, &times)
+}
+
+/// One `GlobalPinInfo` line with the given times (fields in Go struct order, as v1.1.6 writes
+/// them: `allocations` and `origins` empty arrays, an error text only in an error state).
+pub fn pin_line_with(
+    serial: usize,
+    status: &str,
+    peer_id: &str,
+    peername: &str,
+    times: &LineTimes,
+) -> String {
+    let LineTimes {
+        created,
+        timestamp,
+        attempts,
+    } = times;
+    let error = if status.ends_with("error") {
+        "context deadline exceeded"
+    } else {
+        ""
+    };
     format!(
-        "{{\"cid\":\"bafkreifake{serial:012}\",\"name\":\"pin-{serial}\",\"allocations\":null,\"origins\":null,\"created\":\"2025-01-01T00:00:00Z\",\"metadata\":null,\"peer_map\":{{\"{peer_id}\":{{\"peername\":\"{peername}\",\"ipfs_peer_id\":\"12D3KooWKubo\",\"ipfs_peer_addresses\":[],\"status\":\"{status}\",\"timestamp\":\"2025-01-02T10:00:00Z\",\"error\":\"\",\"attempt_count\":0,\"priority_pin\":false}}}}}}\n"
+        "{{\"cid\":\"bafkreifake{serial:012}\",\"name\":\"pin-{serial}\",\"allocations\":[],\"origins\":[],\"created\":\"{created}\",\"metadata\":null,\"peer_map\":{{\"{peer_id}\":{{\"peername\":\"{peername}\",\"ipfs_peer_id\":\"12D3KooWKubo\",\"ipfs_peer_addresses\":[],\"status\":\"{status}\",\"timestamp\":\"{timestamp}\",\"error\":\"{error}\",\"attempt_count\":{attempts},\"priority_pin\":false}}}}}}\n"
     )
+}
+
+/// `at` as Go's `time.Time` marshals to JSON (RFC 3339, nanoseconds without trailing zeros)
+/// in a zone `offset_minutes` east of UTC (`Z` for UTC).
+pub fn go_time(at: SystemTime, offset_minutes: i64) -> String {
+    let since = at.duration_since(UNIX_EPOCH).expect("after 1970");
+    let local = since.as_secs() as i64 + offset_minutes * 60;
+    let (days, rest) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let mut out = format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    );
+    let nanos = since.subsec_nanos();
+    if nanos > 0 {
+        out.push_str(format!(".{nanos:09}").trim_end_matches('0'));
+    }
+    if offset_minutes == 0 {
+        out.push('Z');
+    } else {
+        let sign = if offset_minutes < 0 { '-' } else { '+' };
+        let off = offset_minutes.abs();
+        out.push_str(&format!("{sign}{:02}:{:02}", off / 60, off % 60));
+    }
+    out
+}
+
+/// The date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 fn json(status: StatusCode, body: String) -> Response<Body> {

@@ -13,7 +13,7 @@ use crate::Bench;
 /// Every backend call one round of this setup makes (1 wallet, 1 follower), once each. The rest
 /// (StateNetworkName, ChainGetGenesis, StateGetNetworkParams, StateNetworkVersion, the trust
 /// graph, ...) are cached across rounds and must not appear at all while the benchmark runs.
-const COALESCED_CALLS: [&str; 14] = [
+const COALESCED_CALLS: [&str; 15] = [
     "Filecoin.Version",
     "Filecoin.Session",
     "Filecoin.ChainHead",
@@ -23,6 +23,7 @@ const COALESCED_CALLS: [&str; 14] = [
     "Filecoin.MpoolGetNonce",
     "Filecoin.StateGetActor",
     "follower /id",
+    "follower /health",
     "follower /pins (live states)",
     "Filecoin.F3IsRunning",
     "Filecoin.F3GetLatestCertificate",

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::checks::follow::times::age;
 use crate::checks::follow::{FollowHost, FollowReport};
 use crate::contract::views::html::{esc, num, reasons, verdict};
 
@@ -59,9 +60,17 @@ fn pins_cell(report: &FollowReport) -> String {
             }
         }
     };
+    for (state, at) in &report.pins_oldest {
+        let ago = age(*at, report.last_check).unwrap_or_else(|| "in the future".into());
+        lines.push(format!("oldest {}: {}", esc(state), esc(&ago)));
+    }
     match report.pins_listed.as_ref().and_then(|l| l.get("pinned")) {
         Some(pinned) => lines.push(format!("pinned: {pinned} (last listing)")),
         None => lines.push("pinned: unknown".to_string()),
+    }
+    if let Some(at) = report.pin_newest_created {
+        let ago = age(at, report.last_check).unwrap_or_else(|| "in the future".into());
+        lines.push(format!("newest pin: {} ago", esc(&ago)));
     }
     lines.join("<br>")
 }

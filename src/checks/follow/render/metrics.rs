@@ -2,6 +2,7 @@
 //!
 //! A figure that could not be measured is an absent series, never 0.
 
+use crate::checks::follow::times::seconds;
 use crate::checks::follow::{FollowHost, FollowReport};
 use crate::contract::{bool_value, Families};
 use crate::contract::{DaemonStatus, Health};
@@ -118,12 +119,51 @@ fn render_pins(reports: &[FollowReport], out: &mut Families) {
             listed.sample(&labels, *n as f64);
         }
     }
+    render_freshness(reports, out);
     let mut at = out.gauge(
         "cluster_follow_pins_listed_timestamp_seconds",
         "Unix time of the last successful full pin listing of this follower (present even when the latest attempt failed).",
     );
     for report in reports {
         at.maybe(&labels(report), report.pins_listed_at.map(unix_seconds));
+    }
+}
+
+/// Pin freshness: the newest pin of the state, how long pins have waited, the most attempts.
+fn render_freshness(reports: &[FollowReport], out: &mut Families) {
+    let mut newest = out.gauge(
+        "cluster_follow_pin_newest_created_timestamp_seconds",
+        "Unix time the newest pin in the follower's state was created (entered the cluster pinset): the largest `created` of the last full listing (GET /pins?local=true). CACHED with cluster_follow_pins_listed. Absent when not measured or no pin has a known creation time (none, or Go's zero time).",
+    );
+    for report in reports {
+        newest.maybe(&labels(report), report.pin_newest_created.map(seconds));
+    }
+    let mut oldest = out.gauge(
+        "cluster_follow_pins_oldest_timestamp_seconds",
+        "Unix time the oldest pin in each of pin_queued, pinning and pin_error entered that state (the smallest own peer_map timestamp of the live count, not the creation time; for pin_error its last failed attempt). Absent for a state no pin is in, and when the live count failed.",
+    );
+    for report in reports {
+        for (status, at) in &report.pins_oldest {
+            let labels = [
+                ("cluster_name", report.cluster_name.as_str()),
+                ("status", *status),
+            ];
+            oldest.sample(&labels, seconds(*at));
+        }
+    }
+    let mut attempts = out.gauge(
+        "cluster_follow_pin_attempts_max",
+        "The most attempts (own peer_map attempt_count) of any pin of the live count (the operation states), every scrape. Absent when no pin is in an operation state or the live count failed.",
+    );
+    for report in reports {
+        attempts.maybe(&labels(report), report.pin_attempts_max.map(|n| n as f64));
+    }
+    let mut wait_max = out.gauge(
+        "cluster_follow_pin_wait_max_seconds",
+        "--follow.max-pin-wait: a pin queued or pinning for longer is stuck (the follower degraded, reason pins_stuck); ClusterFollowPinsStuck compares with this.",
+    );
+    for report in reports {
+        wait_max.sample(&labels(report), report.max_pin_wait.as_secs_f64());
     }
 }
 
@@ -159,14 +199,14 @@ fn render_verdicts(reports: &[FollowReport], out: &mut Families) {
     let healths: Vec<&str> = Health::ALL.iter().map(|h| h.as_str()).collect();
     let mut health = out.gauge(
         "cluster_follow_health",
-        "1 for the follower's current health: healthy, degraded (reachable but no cluster peer, no trusted peer, IPFS down, pins in an error state or the live pin count failed), unhealthy (API not reachable); 0 for the others.",
+        "1 for the follower's current health: healthy, degraded (reachable but no cluster peer, no trusted peer, IPFS down, pins in an error state, pins stuck, pins lost or the live pin count failed), unhealthy (API not reachable); 0 for the others.",
     );
     for report in reports {
         health.states(&labels(report), "state", &healths, report.health.as_str());
     }
     let mut reasons = out.gauge(
         "cluster_follow_health_reason",
-        "1 for each cause of a follower's degraded or unhealthy health (reason: stopped, api_unreachable, no_cluster_peers, no_trusted_peers, ipfs_unreachable, pins_unknown, pin_errors); no series while it is healthy. The cause in words is in /status and `check`.",
+        "1 for each cause of a follower's degraded or unhealthy health (reason: stopped, api_unreachable, no_cluster_peers, no_trusted_peers, ipfs_unreachable, pins_unknown, pin_errors, pins_stuck, pins_lost); no series while it is healthy. The cause in words is in /status and `check`.",
     );
     for report in reports {
         for reason in &report.reasons {
@@ -212,6 +252,10 @@ mod tests {
             pins: Some(BTreeMap::from([("pin_error".to_string(), 0)])),
             pins_listed: Some(BTreeMap::from([("pinned".to_string(), 7)])),
             pins_listed_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            pin_newest_created: Some(1_699_999_000_500_000_000),
+            pins_oldest: vec![("pin_queued", 1_699_999_900_000_000_000)],
+            pin_attempts_max: Some(2),
+            max_pin_wait: Duration::from_secs(3600),
             running: Some(true),
             pid: None,
             swarm_addresses: Vec::new(),
@@ -252,6 +296,10 @@ mod tests {
             "cluster_follow_pins{cluster_name=\"c\",status=\"pin_error\"} 0",
             "cluster_follow_pins_listed{cluster_name=\"c\",status=\"pinned\"} 7",
             "cluster_follow_pins_listed_timestamp_seconds{cluster_name=\"c\"} 1700000000",
+            "cluster_follow_pin_newest_created_timestamp_seconds{cluster_name=\"c\"} 1699999000.5",
+            "cluster_follow_pins_oldest_timestamp_seconds{cluster_name=\"c\",status=\"pin_queued\"} 1699999900",
+            "cluster_follow_pin_attempts_max{cluster_name=\"c\"} 2",
+            "cluster_follow_pin_wait_max_seconds{cluster_name=\"c\"} 3600",
             "cluster_follow_info{cluster_name=\"c\",peer_id=\"12D3KooWP\",peername=\"host\",version=\"1.1.6\",api=\"unix:/f/api-socket\"} 1",
             "cluster_follow_running{cluster_name=\"c\"} 1",
             "cluster_follow_binary_available 1",
@@ -309,6 +357,9 @@ mod tests {
         unreachable.pins = None;
         unreachable.pins_listed = None;
         unreachable.pins_listed_at = None;
+        unreachable.pin_newest_created = None;
+        unreachable.pins_oldest = Vec::new();
+        unreachable.pin_attempts_max = None;
         let mut families = Families::default();
         render(&[unreachable], &FollowHost::default(), &mut families);
         let text = families.encode();
@@ -318,6 +369,9 @@ mod tests {
             "cluster_follow_connected",
             "cluster_follow_pins{",
             "cluster_follow_pins_listed",
+            "cluster_follow_pin_newest_created",
+            "cluster_follow_pins_oldest",
+            "cluster_follow_pin_attempts_max",
             "cluster_follow_info",
             "cluster_follow_binary_available",
         ] {

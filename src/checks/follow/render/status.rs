@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::checks::follow::times::rfc3339_nanos;
 use crate::checks::follow::FollowReport;
 use crate::contract::views::rfc3339;
 
@@ -30,6 +31,15 @@ fn render_one(report: &FollowReport) -> Value {
         "ipfs_connected": report.ipfs_connected,
         "ipfs_error": report.ipfs_error,
         "pins": report.pins,
+        "pin_newest_created_timestamp": report.pin_newest_created.map(rfc3339_nanos),
+        "pins_oldest_timestamp": report.pins.as_ref().map(|_| {
+            report
+                .pins_oldest
+                .iter()
+                .map(|(state, at)| (state.to_string(), Value::String(rfc3339_nanos(*at))))
+                .collect::<serde_json::Map<_, _>>()
+        }),
+        "pin_attempts_max": report.pin_attempts_max,
         "version": report.version,
         "last_check": rfc3339(report.last_check),
         "reasons": report.reasons.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(),
@@ -84,6 +94,9 @@ mod tests {
                 "ipfs_connected": null,
                 "ipfs_error": null,
                 "pins": null,
+                "pin_newest_created_timestamp": null,
+                "pins_oldest_timestamp": null,
+                "pin_attempts_max": null,
                 "version": null,
                 "last_check": "2023-11-14T22:13:20Z",
                 "reasons": ["API not reachable: not a cluster API"],

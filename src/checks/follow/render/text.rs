@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::checks::follow::times::{age, rfc3339_nanos};
 use crate::checks::follow::{FollowHost, FollowReport};
 
 pub fn render(reports: &[FollowReport], host: &FollowHost, out: &mut String) {
@@ -68,5 +69,31 @@ fn render_follower(follower: &FollowReport, out: &mut String) {
             ""
         };
         let _ = writeln!(out, "  pins:     {listed}{marker}");
+    }
+    if follower.pins_listed.is_some() {
+        let newest = follower.pin_newest_created.map_or_else(
+            || "no pin with a creation time".to_string(),
+            |at| format!("created {} (last full listing)", rfc3339_nanos(at)),
+        );
+        let _ = writeln!(out, "  newest:   {newest}");
+    }
+    if follower.pins.is_some() {
+        let mut waits: Vec<String> = follower
+            .pins_oldest
+            .iter()
+            .map(|(state, at)| {
+                let ago = age(*at, follower.last_check).unwrap_or_else(|| "in the future".into());
+                format!("{state} since {} ({ago})", rfc3339_nanos(*at))
+            })
+            .collect();
+        if let Some(n) = follower.pin_attempts_max {
+            waits.push(format!("most attempts {n}"));
+        }
+        let waits = if waits.is_empty() {
+            "no pin queued, pinning or in error".to_string()
+        } else {
+            waits.join("; ")
+        };
+        let _ = writeln!(out, "  oldest:   {waits}");
     }
 }
