@@ -35,7 +35,7 @@ use fakes::cluster::{self, ClusterState, FakeServer};
 use fakes::lotus::{Behavior, FakeLotus, LotusState};
 
 /// Every Lotus method the exporter may call (counted one by one; the rest land in `other`).
-const LOTUS_METHODS: [&str; 16] = [
+const LOTUS_METHODS: [&str; 20] = [
     "Filecoin.Version",
     "Filecoin.Session",
     "Filecoin.ChainHead",
@@ -52,6 +52,10 @@ const LOTUS_METHODS: [&str; 16] = [
     "Filecoin.F3GetManifest",
     "Filecoin.ChainGetTipSetFinalityStatus",
     "Filecoin.ChainGetFinalizedTipSet",
+    "Filecoin.MpoolGetNonce",
+    "Filecoin.StateGetActor",
+    "Filecoin.StateGetNetworkParams",
+    "Filecoin.StateNetworkVersion",
 ];
 
 /// Fake Lotus and ipfs-cluster-follow daemons for benchmarks.

@@ -82,6 +82,10 @@ impl Stack {
         let home = dir.join("home");
         std::fs::create_dir_all(&home).expect("create HOME");
         let lotus = FakeLotus::start().await;
+        // An upgrade scheduled a week ahead (20,000 epochs of 30 s), beyond LotusUpgradeSoon's
+        // 72 hours: the dashboard's upgrade panels have their series and nothing fires.
+        let head = lotus.state().head_height;
+        lotus.state_mut(|s| s.schedule_upgrade("UpgradeXxHeight", head + 20_000));
         let followers = start_followers(&home).await;
         let kubo = FakeKubo::start(Mode::Up).await;
         let webhook = Webhook::start().await;

@@ -147,7 +147,7 @@ fn wallet_balances_are_in_fil() {
 }
 
 #[test]
-fn rows_are_lotus_finality_cluster_follow_kubo_ports_exporter() {
+fn rows_are_lotus_finality_upgrades_cluster_follow_kubo_ports_exporter() {
     let d = dashboard::load();
     let rows: Vec<&str> = panels(&d)
         .into_iter()
@@ -159,6 +159,7 @@ fn rows_are_lotus_finality_cluster_follow_kubo_ports_exporter() {
         [
             "Lotus",
             "Finality",
+            "Upgrades, fleet and messages",
             "Cluster follow",
             "Kubo",
             "Ports",
@@ -190,6 +191,39 @@ fn the_finality_row_shows_f3_running_instance_both_lags_and_the_ec_depth() {
             .iter()
             .any(|s| s["color"] == "red" && s["value"] == 20),
         "red from LotusF3Stalled's 20 epochs: {steps:?}"
+    );
+}
+
+#[test]
+fn the_upgrades_row_queries_each_new_lotus_metric_and_the_fleet_rules_by_name() {
+    let d = dashboard::load();
+    for metric in [
+        "lotus_network_version",
+        "lotus_upgrade_next_epoch",
+        "lotus_upgrade_next_seconds",
+        "lotus_wallet_nonce_gap",
+        "lotus_wallet_nonce{",
+        "lotus_fleet:chain_height:max",
+        "lotus_fleet:network_version:max",
+    ] {
+        panel_querying(&d, metric);
+    }
+    let countdown = panel_querying(&d, "lotus_upgrade_next_seconds");
+    assert_eq!(countdown["fieldConfig"]["defaults"]["unit"], "s");
+    let steps = array(&countdown["fieldConfig"]["defaults"]["thresholds"]["steps"]);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["color"] == "green" && s["value"] == 259200),
+        "red under LotusUpgradeSoon's 72 hours: {steps:?}"
+    );
+    let behind = panel_querying(&d, "lotus_fleet:chain_height:max");
+    let steps = array(&behind["fieldConfig"]["defaults"]["thresholds"]["steps"]);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["color"] == "red" && s["value"] == 10),
+        "red above lotus_fleet:behind_max_epochs: {steps:?}"
     );
 }
 

@@ -46,6 +46,7 @@ mod load;
 mod logs;
 mod lotus;
 mod lotus_truth;
+mod lotus_upgrades;
 mod netlink;
 mod package;
 mod ports;

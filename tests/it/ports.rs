@@ -8,12 +8,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use lotus_follow_exporter::checks::ports::claims::lotus::LISTEN_ENV;
 use lotus_follow_exporter::checks::ports::listeners::{
     name_holders, read_listening_sockets, Listener,
 };
 use lotus_follow_exporter::checks::ports::{
-    assemble_with, FollowerClaims, PortsCheck, PortsConfig, PortsObservation, PortsReport,
-    PortsSection, SocketReader, CHECK_LISTENERS,
+    assemble_with, FollowerClaims, PortEntry, PortsCheck, PortsConfig, PortsObservation,
+    PortsReport, PortsSection, SocketReader, CHECK_LISTENERS, SOURCE_CONFIG_FILE,
+    SOURCE_DAEMON_ENVIRONMENT, SOURCE_DAEMON_FLAG,
 };
 use lotus_follow_exporter::contract::CheckStatus;
 use lotus_follow_exporter::exporter::snapshot::Snapshot;
@@ -21,11 +23,12 @@ use lotus_follow_exporter::host::process::{scan, scan_cached, ProcessCache, Proc
 use lotus_follow_exporter::net::multiaddr::Transport;
 use tokio::time::Instant;
 
-/// Binds a TCP listener and a UDP socket on 127.0.0.1, prints both ports, holds them until stdin closes.
+/// Binds a TCP listener (on `$HOLD_TCP_PORT` when set) and a UDP socket on 127.0.0.1, prints
+/// both ports, holds them until stdin closes.
 const HOLD_PORTS: &str = r#"
-import socket, sys
+import os, socket, sys
 t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-t.bind(("127.0.0.1", 0))
+t.bind(("127.0.0.1", int(os.environ.get("HOLD_TCP_PORT", "0"))))
 t.listen()
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.bind(("127.0.0.1", 0))
@@ -56,9 +59,15 @@ impl PortHolder {
     /// [`start`](Self::start) with more arguments after the script (`c run` makes a symlink named
     /// ipfs-cluster-follow look like `ipfs-cluster-follow c run`).
     fn start_with(program: &Path, args: &[&str]) -> PortHolder {
+        PortHolder::start_with_env(program, args, &[])
+    }
+
+    /// [`start_with`](Self::start_with) with these environment variables set.
+    fn start_with_env(program: &Path, args: &[&str], env: &[(&str, String)]) -> PortHolder {
         let mut child = Command::new(program)
             .args(["-c", HOLD_PORTS])
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -159,7 +168,15 @@ fn config(dir: &Path, files: &[(&str, String)], own_listen: Vec<String>) -> Port
 
 /// The plan made over netlink and over the /proc/net fallback; both must agree.
 async fn plan(config: PortsConfig, followers: &[FollowerClaims]) -> PortsReport {
-    let procs = process_table().await;
+    plan_with(config, followers, process_table().await).await
+}
+
+/// [`plan`] with this process table.
+async fn plan_with(
+    config: PortsConfig,
+    followers: &[FollowerClaims],
+    procs: Arc<ProcessTable>,
+) -> PortsReport {
     let mut reports = Vec::new();
     for reader in READERS {
         let check = PortsCheck::new(config.clone()).with_socket_reader(reader);
@@ -507,4 +524,163 @@ async fn a_closed_listener_and_an_exited_process_are_gone_from_the_very_next_scr
         );
         assert!(procs.get(pid).is_none(), "an exited process left the table");
     }
+}
+
+/// A TCP port nothing listens on now (bound, then released).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The entry of `port`/tcp in the plan.
+fn tcp_entry(report: &PortsReport, port: u16) -> Option<&PortEntry> {
+    report
+        .entries
+        .iter()
+        .find(|e| e.port == port && e.protocol == Transport::Tcp)
+}
+
+/// The process table of now, where `holder` runs `argv` (`lotus daemon ...`) as far as the
+/// exporter can tell: the real helper stays a python3, so no other test running at the same
+/// time sees a `lotus daemon` on this host.
+async fn running_as(holder: &PortHolder, argv: &[&str]) -> Arc<ProcessTable> {
+    let mut table = scan(deadline()).await.expect("/proc is readable");
+    let process = table
+        .processes
+        .iter_mut()
+        .find(|p| p.pid == holder.pid())
+        .expect("the helper is in the process table");
+    process.argv = argv.iter().map(|a| a.to_string()).collect();
+    process.comm = "lotus".into();
+    Arc::new(table)
+}
+
+#[tokio::test]
+async fn the_lotus_api_is_claimed_where_the_running_daemon_really_listens() {
+    // A `lotus daemon` of this repo started with `--api P`, while config.toml says another port
+    // Q: Lotus listens on 127.0.0.1:P (since v1.36.1 it warns so, lotus #13670), and so does the
+    // plan, naming the flag and the address it overrides. Its environment, and the socket it
+    // holds, are a real process's (a python3 helper).
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().display().to_string();
+    let python = real_python();
+    let (api, in_file) = (free_port(), free_port());
+    let file = format!("[API]\nListenAddress = \"/ip4/127.0.0.1/tcp/{in_file}/http\"\n");
+    let api_text = api.to_string();
+    let daemon = PortHolder::start_with_env(&python, &[], &[("HOLD_TCP_PORT", api_text.clone())]);
+    assert_eq!(daemon.tcp, api);
+    let argv = ["lotus", "--repo", &repo, "daemon", "--api", &api_text];
+    let procs = running_as(&daemon, &argv).await;
+    let with_file = config(dir.path(), &[("config.toml", file.clone())], vec![]);
+    let report = plan_with(with_file.clone(), &[], procs).await;
+    assert!(
+        tcp_entry(&report, in_file).is_none(),
+        "{:?}",
+        report.entries
+    );
+    let entry = tcp_entry(&report, api).expect("the --api port is claimed");
+    assert!(!entry.conflict, "{entry:?}");
+    assert_eq!(entry.listeners, Some(vec!["lotus".to_string()]));
+    let source = entry.claims[0].source.clone().expect("a source");
+    assert_eq!(source.kind, SOURCE_DAEMON_FLAG);
+    let expected = format!(
+        "lotus daemon --api {api} (pid {}), overriding API.ListenAddress /ip4/127.0.0.1/tcp/{in_file}/http of ",
+        daemon.pid()
+    );
+    assert!(source.text.starts_with(&expected), "{}", source.text);
+    let text = metrics(report);
+    let series = format!(
+        "port_claim_info{{port=\"{api}\",protocol=\"tcp\",service=\"lotus\",role=\"api\",address=\"127.0.0.1\",source=\"daemon_flag\"}} 1"
+    );
+    assert!(text.contains(&series), "{text}");
+    drop(daemon);
+
+    // Told by LOTUS_API_LISTENADDRESS in its environment (LOTUS_PATH naming the repo): the
+    // environment of a process of this user is read.
+    let api = free_port();
+    let daemon = PortHolder::start_with_env(
+        &python,
+        &[],
+        &[
+            ("HOLD_TCP_PORT", api.to_string()),
+            ("LOTUS_PATH", repo.clone()),
+            (LISTEN_ENV, format!("/ip4/127.0.0.1/tcp/{api}/http")),
+        ],
+    );
+    let procs = running_as(&daemon, &["/usr/local/bin/lotus", "daemon"]).await;
+    let report = plan_with(with_file.clone(), &[], procs.clone()).await;
+    assert!(
+        tcp_entry(&report, in_file).is_none(),
+        "{:?}",
+        report.entries
+    );
+    let entry = tcp_entry(&report, api).expect("the environment's port is claimed");
+    assert_eq!(entry.listeners, Some(vec!["lotus".to_string()]));
+    let source = entry.claims[0].source.clone().expect("a source");
+    assert_eq!(source.kind, SOURCE_DAEMON_ENVIRONMENT);
+    let expected = format!(
+        "{LISTEN_ENV} of lotus daemon (pid {}), overriding",
+        daemon.pid()
+    );
+    assert!(source.text.starts_with(&expected), "{}", source.text);
+
+    // The same daemon is another repo's for a config.toml elsewhere: that file's port is the
+    // claim there, and nothing listens on it.
+    let other = tempfile::tempdir().unwrap();
+    let report = plan_with(
+        config(other.path(), &[("config.toml", file)], vec![]),
+        &[],
+        procs,
+    )
+    .await;
+    assert!(tcp_entry(&report, api).is_none(), "{:?}", report.entries);
+    let entry = tcp_entry(&report, in_file).expect("config.toml's port is claimed");
+    assert_eq!(entry.listeners, Some(vec![]));
+    let source = entry.claims[0].source.clone().expect("a source");
+    assert_eq!(source.kind, SOURCE_CONFIG_FILE);
+    assert_eq!(
+        entry.reason, None,
+        "not this repo's daemon: nothing said of it"
+    );
+    drop(daemon);
+
+    // Nothing this user can read overrides config.toml (as when the daemon's environment is
+    // another user's and it wrote no api file), yet the daemon listens elsewhere: what really
+    // listens is said on the claimed port, as a note, not a conflict.
+    let api = free_port();
+    let daemon = PortHolder::start_with_env(&python, &[], &[("HOLD_TCP_PORT", api.to_string())]);
+    let procs = running_as(&daemon, &["lotus", "--repo", &repo, "daemon"]).await;
+    let report = plan_with(with_file, &[], procs).await;
+    let entry = tcp_entry(&report, in_file).expect("config.toml's port is claimed");
+    assert!(!entry.conflict, "{entry:?}");
+    let reason = entry.reason.clone().unwrap_or_default();
+    let expected = format!(
+        "lotus daemon (pid {}) does not listen on this port; it listens on tcp 127.0.0.1:{api}",
+        daemon.pid()
+    );
+    assert!(reason.starts_with(&expected), "{reason}");
+
+    // The same daemon as another user's (neither root, the exporter's nor the repo's owner):
+    // anyone may call a process `lotus daemon --repo <repo> --api <port>`, so it is not heard.
+    let mut table = (*running_as(&daemon, &argv).await).clone();
+    let stranger = table
+        .processes
+        .iter_mut()
+        .find(|p| p.pid == daemon.pid())
+        .expect("the helper is in the process table");
+    stranger.uid = Some(4_000_000);
+    let report = plan_with(config(dir.path(), &[], vec![]), &[], Arc::new(table)).await;
+    let entry = tcp_entry(&report, in_file).expect("config.toml's port is claimed");
+    let source = entry.claims[0].source.clone().expect("a source");
+    assert_eq!(source.kind, SOURCE_CONFIG_FILE);
+    assert!(
+        source.text.contains("of uid 4000000 is not heard"),
+        "{}",
+        source.text
+    );
+    assert!(
+        tcp_entry(&report, daemon.tcp).is_none(),
+        "{:?}",
+        report.entries
+    );
 }

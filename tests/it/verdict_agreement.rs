@@ -19,7 +19,7 @@
 //! # Which alerts a case covers
 //! Every alert whose condition one scrape can show has a case here (or in the golden states):
 //! `LotusDown`, `LotusNotSynced`, `LotusPeersLow`, `LotusWalletBalanceLow`,
-//! `LotusSyncWorkerError`, `LotusHeadAheadOfClock`, `LotusF3Stalled` (its lag half),
+//! `LotusSyncWorkerError`, `LotusHeadAheadOfClock`, `LotusUpgradeSoon`, `LotusF3Stalled` (its lag half),
 //! `LotusF3NotRunning`, `LotusF3NoCertificate`, `LotusChainFinalityLagHigh`, `LotusECFinalityDegraded`,
 //! `ClusterFollowUnreachable`, `ClusterFollowDisconnected`, `ClusterFollowNoTrustedPeers`,
 //! `ClusterFollowIpfsDown`, `ClusterFollowPinErrors`, `ClusterFollowPinsLost`,
@@ -32,10 +32,12 @@
 //! Judged over time, not in one scrape's verdict, so no case here (see `docs/verdict.md`):
 //! `LotusChainHeightStalled` (the head compared with 5 minutes and an hour ago),
 //! `LotusF3Stalled`'s other half
-//! (the latest instance unchanged for 15 minutes), `ClusterFollowBehindPeers` (across
-//! instances: followers that other exporters watch), and `LotusFollowExporterDown` /
+//! (the latest instance unchanged for 15 minutes), `LotusWalletMessagesStuck` (a gap against an
+//! hour of the chain nonce), `ClusterFollowBehindPeers` (across instances: followers that other
+//! exporters watch), and `LotusFollowExporterDown` /
 //! `LotusFollowExporterAbsent` (about Prometheus failing to scrape the exporter, when there is
-//! no scrape and so no verdict).
+//! no scrape and so no verdict); and, across instances, `LotusBehindFleet` and
+//! `LotusNetworkVersionBehindFleet` (silent for the one node here).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -218,6 +220,28 @@ async fn lotus_not_synced() {
     let (health, alerts, _) = host.judge("Lotus 50 epochs behind").await;
     assert_eq!(health, "degraded");
     assert_eq!(alerts, set(&["LotusNotSynced"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_upgrade_within_72_hours() {
+    // A release that dates the next upgrade (Xx) 2 days ahead: degraded, LotusUpgradeSoon.
+    let host = Host::all_well().await;
+    host.lotus.state_mut(|s| {
+        let at = s.head_height + 2 * 2880;
+        s.schedule_upgrade("UpgradeXxHeight", at);
+    });
+    let (health, alerts, _) = host.judge("upgrade in 2 days").await;
+    assert_eq!(health, "degraded");
+    assert_eq!(alerts, set(&["LotusUpgradeSoon"]));
+    // 4 days ahead: nothing yet.
+    let host = Host::all_well().await;
+    host.lotus.state_mut(|s| {
+        let at = s.head_height + 4 * 2880;
+        s.schedule_upgrade("UpgradeXxHeight", at);
+    });
+    let (health, alerts, _) = host.judge("upgrade in 4 days").await;
+    assert_eq!(health, "healthy");
+    assert_eq!(alerts, set(&[]));
 }
 
 #[tokio::test(flavor = "multi_thread")]

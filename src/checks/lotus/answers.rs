@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::connection::Connection;
-use super::report::{LotusReport, NodeVersion, WalletBalance};
+use super::report::{LotusReport, NodeVersion};
 use super::rpc::{RpcError, Timed};
 use super::types;
 use super::Thresholds;
@@ -158,12 +158,38 @@ impl Assembly {
         self.report.peers = self.record("lotus_peers", peers, types::parse_unique_peers);
     }
 
-    pub(super) fn wallets(
+    pub(super) fn wallets(&mut self, round: super::wallets::WalletRound) {
+        self.checks.push(CheckResult::new(
+            "lotus_wallets",
+            round.status,
+            round.duration,
+        ));
+        self.checks.push(round.nonces);
+        self.report.wallets = round.balances;
+    }
+
+    /// The upgrade section from this round's calls and the session's memory (after
+    /// [`Self::head`]): figures only from a node that answered; what to remember next.
+    pub(super) fn upgrades(
         &mut self,
-        (status, balances, duration): (CheckStatus, Vec<WalletBalance>, Duration),
-    ) {
-        self.checks
-            .push(CheckResult::new("lotus_wallets", status, duration));
-        self.report.wallets = balances;
+        round: super::upgrades::UpgradeRound,
+        cached: &super::upgrades::UpgradeCache,
+    ) -> super::upgrades::UpgradeCache {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let head = super::upgrades::HeadNow {
+            height: self.report.chain_height,
+            timestamp: self.report.head_timestamp_seconds,
+            version_block_delay: self.report.block_delay_seconds,
+            now,
+        };
+        let (check, report, learned) = super::upgrades::judge(round, cached, &head);
+        self.checks.push(check);
+        if self.report.up {
+            self.report.upgrades = report;
+        }
+        learned
     }
 }

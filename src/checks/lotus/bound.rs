@@ -30,6 +30,9 @@ pub fn bound_lotus(report: &mut LotusReport, scrubber: &Scrubber) {
     if let Some(network) = &mut report.network {
         network.scrub(scrubber);
     }
+    if let Some(next) = &mut report.upgrades.next {
+        next.name.scrub(scrubber);
+    }
     label(&mut report.api_address);
     for wallet in &mut report.wallets {
         label(&mut wallet.address);

@@ -4,13 +4,16 @@
 //! Sub-checks, each with its own `check` label value (the fixed set [`CHECKS`]):
 //! `lotus_version` (`Filecoin.Version`, which decides `lotus_up`), `lotus_session`,
 //! `lotus_chain_head`, `lotus_sync_state`, `lotus_peers`, `lotus_network_name`, `lotus_genesis`,
-//! `lotus_wallets`, `lotus_process`, `lotus_token`, and the finality section ([`finality`]):
-//! `lotus_f3` and `lotus_chain_finality`. A failed call fails only its own sub-check; the figures
+//! `lotus_upgrades` (the network version and the upgrade schedule, [`upgrades`]),
+//! `lotus_wallets`, `lotus_wallet_nonces` (outgoing messages of the watched wallets, `nonces`),
+//! `lotus_process`, `lotus_token`, and the finality section ([`finality`]): `lotus_f3` and
+//! `lotus_chain_finality`. A failed call fails only its own sub-check; the figures
 //! it would have given are `None`.
 //!
 //! Genesis timestamp and network name never change for a running node: they are fetched once and
 //! again only when `Filecoin.Session` (a UUID that changes on restart) changes; so are the F3
-//! manifest, the finality route and the methods the node does not serve. When the session
+//! manifest, the finality route, the upgrade schedule, the network version (asked again once the
+//! head passes a scheduled upgrade) and the methods the node does not serve. When the session
 //! changes, the round is asked again once with nothing remembered.
 //!
 //! Here: [`LotusCheck`] and its round of calls ([`LotusCheck::report`]), and whether a `lotus
@@ -30,6 +33,7 @@ mod envelope;
 pub mod finality;
 mod flags;
 mod locate;
+mod nonces;
 pub mod probe;
 mod render;
 mod report;
@@ -38,6 +42,7 @@ mod served;
 mod settings;
 pub mod source;
 pub mod types;
+pub mod upgrades;
 mod verdict;
 mod wallets;
 
@@ -65,9 +70,10 @@ use finality::{FinalityCache, FinalityRound};
 use rpc::{timed, RpcClient, Timed};
 use serde_json::Value;
 use served::{Asker, Notes, Unserved};
+use upgrades::{UpgradeCache, UpgradeRound};
 
 /// Every `check` label value the Lotus check uses.
-pub const CHECKS: [&str; 12] = [
+pub const CHECKS: [&str; 14] = [
     "lotus_version",
     "lotus_session",
     "lotus_chain_head",
@@ -75,7 +81,9 @@ pub const CHECKS: [&str; 12] = [
     "lotus_peers",
     "lotus_network_name",
     "lotus_genesis",
+    upgrades::UPGRADES_CHECK,
     "lotus_wallets",
+    nonces::NONCES_CHECK,
     "lotus_process",
     "lotus_token",
     finality::F3_CHECK,
@@ -123,6 +131,8 @@ pub struct LotusCheck {
     finality: Mutex<FinalityCache>,
     /// The methods the node does not serve, per session.
     unserved: Mutex<Unserved>,
+    /// The upgrade schedule and network version, per session.
+    upgrades: Mutex<UpgradeCache>,
     /// Log lines already written once (hints that would otherwise repeat every scrape).
     logged_once: Mutex<BTreeSet<String>>,
 }
@@ -133,6 +143,7 @@ struct Memory {
     constants: Option<ChainConstants>,
     finality: FinalityCache,
     unserved: Unserved,
+    upgrades: UpgradeCache,
 }
 
 /// One round's answers, before they are judged.
@@ -142,7 +153,8 @@ struct Answers {
     head: Timed<Value>,
     sync: Timed<Value>,
     peers: Timed<Value>,
-    wallets: (CheckStatus, Vec<WalletBalance>, Duration),
+    wallets: wallets::WalletRound,
+    upgrades: UpgradeRound,
     fresh: Option<FreshConstants>,
     finality: FinalityRound,
     notes: Notes,
@@ -181,6 +193,7 @@ impl LotusCheck {
             constants: Mutex::new(None),
             finality: Mutex::new(FinalityCache::default()),
             unserved: Mutex::new(Unserved::default()),
+            upgrades: Mutex::new(UpgradeCache::default()),
             logged_once: Mutex::new(BTreeSet::new()),
         }
     }
@@ -212,6 +225,7 @@ impl LotusCheck {
         *crate::host::lock(&self.constants) = None;
         *crate::host::lock(&self.finality) = FinalityCache::default();
         *crate::host::lock(&self.unserved) = Unserved::default();
+        *crate::host::lock(&self.upgrades) = UpgradeCache::default();
     }
 
     /// Run every Lotus call concurrently and judge the node, before `deadline`, through the
@@ -242,6 +256,7 @@ impl LotusCheck {
             constants: crate::host::lock(&self.constants).clone(),
             finality: crate::host::lock(&self.finality).clone(),
             unserved: crate::host::lock(&self.unserved).clone(),
+            upgrades: crate::host::lock(&self.upgrades).clone(),
         };
         let mut answers = self.round(connection, client, &memory, deadline).await;
         // Another Lotus session (a restart, an upgrade): what was learned per session is asked
@@ -287,6 +302,7 @@ impl LotusCheck {
         assembly.session(answers.session);
         assembly.constants(memory.constants, fresh, session_id, &self.constants);
         assembly.head(answers.head);
+        *crate::host::lock(&self.upgrades) = assembly.upgrades(answers.upgrades, &memory.upgrades);
         assembly.sync(answers.sync);
         assembly.peers(answers.peers);
         assembly.wallets(answers.wallets);
@@ -308,13 +324,14 @@ impl LotusCheck {
     ) -> Answers {
         let asker = Asker::new(client, &memory.unserved);
         let call = |method: &'static str| timed(asker.call(method, json!([]), deadline));
-        let (version, session, head, sync, peers, wallets, fresh, finality) = tokio::join!(
+        let (version, session, head, sync, peers, wallets, upgrades, fresh, finality) = tokio::join!(
             call("Filecoin.Version"),
             call("Filecoin.Session"),
             call("Filecoin.ChainHead"),
             call("Filecoin.SyncState"),
             call("Filecoin.NetPeers"),
             self.wallet_balances(&asker, connection.token_given, deadline),
+            upgrades::collect(&asker, &memory.upgrades, deadline),
             async {
                 match &memory.constants {
                     Some(_) => None,
@@ -330,6 +347,7 @@ impl LotusCheck {
             sync,
             peers,
             wallets,
+            upgrades,
             fresh,
             finality,
             notes: asker.into_notes(),

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use super::finality::{ChainFinality, F3Report};
 use super::types::{AttoFil, SyncWorkers};
+use super::upgrades::UpgradeReport;
 use super::{Thresholds, CHECKS};
 use crate::contract::{CheckResult, CheckStatus, DaemonStatus, Health, Label, Text};
 
@@ -31,6 +32,12 @@ pub struct WalletBalance {
     pub balance: Option<AttoFil>,
     /// Below this many FIL the wallet is low (`--lotus.wallet-min-balance`).
     pub min_fil: f64,
+    /// The account's nonce on chain at the head (`StateGetActor`'s `Nonce`); `None` when
+    /// unknown or the account does not exist yet.
+    pub nonce: Option<u64>,
+    /// Messages the node's pool holds beyond the chain nonce (`MpoolGetNonce` minus
+    /// [`Self::nonce`]); `None` when unknown or the account does not exist yet (never 0 then).
+    pub nonce_gap: Option<u64>,
 }
 
 impl WalletBalance {
@@ -105,6 +112,8 @@ pub struct LotusReport {
     pub f3: F3Report,
     /// The node's own finalized tipset and the EC finality depth.
     pub chain_finality: ChainFinality,
+    /// The network version and the next scheduled network upgrade.
+    pub upgrades: UpgradeReport,
     pub status: DaemonStatus,
     pub health: Health,
     /// Why health is not `healthy`, in words (empty when healthy).
@@ -145,6 +154,7 @@ impl LotusReport {
             token_permissions: None,
             f3: F3Report::unknown(),
             chain_finality: ChainFinality::default(),
+            upgrades: UpgradeReport::default(),
             status: DaemonStatus::Error,
             health: Health::Unhealthy,
             health_reasons: Vec::new(),

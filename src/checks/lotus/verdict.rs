@@ -171,6 +171,8 @@ fn health_reasons(
             wallet.min_fil
         ));
     }
+    let release = report.version.as_ref().map(|v| v.release.as_str());
+    reasons.extend(super::upgrades::soon_reason(&report.upgrades, release));
     reasons.extend(finality_reasons(report));
     reasons
 }
@@ -419,6 +421,8 @@ mod tests {
                 magnitude: fil * 10u128.pow(18),
             }),
             min_fil,
+            nonce: None,
+            nonce_gap: None,
         };
         report.wallets = vec![wallet("hot", 1, 1.0), wallet("payer", 20, 50.0)];
         assert_eq!(

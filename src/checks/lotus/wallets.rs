@@ -1,5 +1,6 @@
 //! The wallets to watch and their balances (`lotus_wallets`): the configured ones, or with a
-//! token the node's own (`WalletDefaultAddress`, `WalletList`), read a few at a time.
+//! token the node's own (`WalletDefaultAddress`, `WalletList`), read a few at a time, beside
+//! their nonces (`lotus_wallet_nonces`, see `nonces`).
 
 use std::time::Duration;
 
@@ -8,45 +9,75 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::answers::status_of;
+use super::nonces;
 use super::report::WalletBalance;
 use super::rpc::RpcError;
 use super::served::Asker;
 use super::types;
 use super::{LotusCheck, WalletSpec};
-use crate::contract::CheckStatus;
+use crate::contract::{CheckResult, CheckStatus};
 
 /// `WalletBalance` calls in flight at once.
 const WALLET_CALLS_AT_ONCE: usize = 8;
 
+/// The watched wallets of one round: the balances' status, each wallet (balance and nonces),
+/// how long it took, and the nonces' own check.
+pub(super) struct WalletRound {
+    pub(super) status: CheckStatus,
+    pub(super) balances: Vec<WalletBalance>,
+    pub(super) duration: Duration,
+    pub(super) nonces: CheckResult,
+}
+
+impl WalletRound {
+    /// No wallet was read: both checks say why.
+    fn none(status: CheckStatus, begun: std::time::Instant) -> WalletRound {
+        let why = match &status {
+            CheckStatus::Skipped(why) | CheckStatus::Failed(why) => why.clone(),
+            CheckStatus::TimedOut => "timed out".to_string(),
+            CheckStatus::Ok => String::new(),
+        };
+        let nonces = match &status {
+            CheckStatus::Skipped(_) => nonces::skipped(&why),
+            other => CheckResult::new(nonces::NONCES_CHECK, other.clone(), begun.elapsed()),
+        };
+        WalletRound {
+            status,
+            balances: Vec::new(),
+            duration: begun.elapsed(),
+            nonces,
+        }
+    }
+}
+
 impl LotusCheck {
-    /// Balances of the wallets to watch: the configured ones, or (with a token) the node's own.
+    /// Balances and nonces of the wallets to watch: the configured ones, or (with a token) the
+    /// node's own.
     pub(super) async fn wallet_balances(
         &self,
         asker: &Asker<'_>,
         token_given: bool,
         deadline: Instant,
-    ) -> (CheckStatus, Vec<WalletBalance>, Duration) {
+    ) -> WalletRound {
         let begun = std::time::Instant::now();
         let wallets = if !self.wallets.is_empty() {
             self.wallets.clone()
         } else if token_given {
             match self.discover_wallets(asker, deadline).await {
                 Ok(wallets) => wallets,
-                Err(status) => return (status, Vec::new(), begun.elapsed()),
+                Err(status) => return WalletRound::none(status, begun),
             }
         } else {
             self.log_once(log::Level::Info, "no wallets to watch: name them with --lotus.wallet ADDRESS[=ALIAS] (WalletBalance needs only read access)");
-            return (
+            return WalletRound::none(
                 CheckStatus::Skipped("no wallets to watch (--lotus.wallet)".into()),
-                Vec::new(),
-                begun.elapsed(),
+                begun,
             );
         };
         if wallets.is_empty() {
-            return (
+            return WalletRound::none(
                 CheckStatus::Skipped("the node's wallet is empty".into()),
-                Vec::new(),
-                begun.elapsed(),
+                begun,
             );
         }
         // A few at a time over pooled connections, rather than one connection per wallet.
@@ -54,13 +85,14 @@ impl LotusCheck {
             .iter()
             .map(|w| asker.call("Filecoin.WalletBalance", json!([w.address]), deadline))
             .collect();
-        let results: Vec<_> = stream::iter(calls)
+        let balances = stream::iter(calls)
             .buffered(WALLET_CALLS_AT_ONCE)
-            .collect()
-            .await;
+            .collect::<Vec<_>>();
+        let (results, (nonce_check, read_nonces)) =
+            tokio::join!(balances, nonces::read_nonces(asker, &wallets, deadline));
         let mut failures = Vec::new();
         let mut balances = Vec::new();
-        for (wallet, result) in wallets.into_iter().zip(results) {
+        for ((wallet, result), read) in wallets.into_iter().zip(results).zip(read_nonces) {
             let balance = match result.map(|v| types::parse_attofil(&v).map_err(|e| e.to_string()))
             {
                 Ok(Ok(balance)) => Some(balance),
@@ -78,6 +110,8 @@ impl LotusCheck {
                 address: wallet.address,
                 alias: wallet.alias,
                 balance,
+                nonce: read.chain,
+                nonce_gap: read.gap,
             });
         }
         let status = if failures.is_empty() {
@@ -85,7 +119,12 @@ impl LotusCheck {
         } else {
             CheckStatus::Failed(failures.join("; "))
         };
-        (status, balances, begun.elapsed())
+        WalletRound {
+            status,
+            balances,
+            duration: begun.elapsed(),
+            nonces: nonce_check,
+        }
     }
 
     /// `WalletDefaultAddress` and `WalletList` (both need `write`).

@@ -1,11 +1,13 @@
 //! The port plan of the host (who is configured to listen where), who really listens, and conflicts.
 //!
 //! The check runs in two steps. [`PortsCheck::observe`] does the I/O: it reads ipfs-cluster-service's
-//! `service.json`, Lotus's `config.toml` and Kubo's `config` into [`Claim`]s, and the kernel's
+//! `service.json`, the Lotus API's address (the running daemon's `--api`, environment or `api`
+//! file before `config.toml`, see `claims/lotus.rs`) and Kubo's `config` into [`Claim`]s, and the kernel's
 //! listening sockets (over netlink, [`sock_diag`]; `/proc/net/*` where that is refused) plus their
 //! owners in `/proc/<pid>/fd` ([`owners`]) into [`Listener`]s. [`assemble_with`] is pure: it merges the followers'
-//! claims (known only after the follow check ran), groups everything per (port, protocol) and
-//! decides, in words, whether each port is in conflict.
+//! claims (known only after the follow check ran), groups everything per (port, protocol),
+//! decides, in words, whether each port is in conflict, and says where the Lotus daemon really
+//! listens when that is not its API's claimed port ([`daemon_listener`]).
 //!
 //! # Caveats
 //! - `::` is taken to overlap IPv6 addresses only, not IPv4. Lotus, Kubo and ipfs-cluster are Go
@@ -21,6 +23,7 @@ mod bound;
 mod check;
 pub mod claims;
 pub mod conflicts;
+pub mod daemon_listener;
 mod flags;
 pub mod holder;
 pub mod host;
@@ -127,7 +130,32 @@ pub struct Claim {
     pub protocol: Transport,
     pub address: BindAddress,
     pub port: u16,
+    /// Where the claim comes from when more than one place could say it (the Lotus API: `lotus
+    /// daemon --api`, `LOTUS_API_LISTENADDRESS`, the repo's `api` file, `config.toml`, the
+    /// address in use); `None` for the others, whose config file is the check's.
+    pub source: Option<ClaimSource>,
 }
+
+/// Where a claim's address comes from: a kind (the `source` label of `port_claim_info`) and
+/// the same in words, with the pid and the paths.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClaimSource {
+    /// One of the `SOURCE_*` constants.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// Claim source: the running daemon's command line (`lotus daemon --api`).
+pub const SOURCE_DAEMON_FLAG: &str = "daemon_flag";
+/// Claim source: the running daemon's environment (`LOTUS_API_LISTENADDRESS`).
+pub const SOURCE_DAEMON_ENVIRONMENT: &str = "daemon_environment";
+/// Claim source: the `api` file the running daemon wrote in its repo.
+pub const SOURCE_API_FILE: &str = "api_file";
+/// Claim source: the config file (`[API] ListenAddress` of `config.toml`).
+pub const SOURCE_CONFIG_FILE: &str = "config_file";
+/// Claim source: the address the exporter uses (`--lotus.api`, `FULLNODE_API_INFO`, the api
+/// file at start), when the config file sets none.
+pub const SOURCE_ADDRESS_IN_USE: &str = "address_in_use";
 
 impl Claim {
     /// The order claims are listed in: by port, protocol, service, role, address.
@@ -176,6 +204,9 @@ pub struct PortsObservation {
     pub listener_source: Option<SocketSource>,
     /// This host's interface addresses (which follower addresses are claims here).
     pub host_addresses: host::HostAddresses,
+    /// The pid of the `lotus daemon` of `config.toml`'s repo, when one runs: where it really
+    /// listens is set against its API's claim ([`daemon_listener`]).
+    pub lotus_daemon: Option<u32>,
 }
 
 /// One claimed (port, protocol) of the plan.
@@ -283,6 +314,7 @@ impl PortsCheck {
         let cluster_path = self.config.cluster_service_config.clone();
         let lotus_path = self.config.lotus_config.clone();
         let lotus_api = self.config.lotus_api.clone();
+        let lotus_procs = procs.clone();
         let kubo_path = self.config.kubo_config.clone();
         let owners = self.owners.clone();
         let reader_kind = self.reader;
@@ -302,7 +334,16 @@ impl PortsCheck {
             blocking(
                 deadline,
                 reader(CHECK_LOTUS_CONFIG, lotus_slot, &lotus_path),
-                move || claims::lotus_check(&lotus_path, lotus_api.as_ref())
+                move || {
+                    // The repo is the folder of config.toml; its daemon may override the file.
+                    let repo = lotus_path.parent().unwrap_or(Path::new("/"));
+                    let environ = crate::host::process::read_environ;
+                    let trust = claims::DaemonTrust::of(repo);
+                    let daemon = claims::daemon_api(&lotus_procs, repo, &environ, trust);
+                    let (status, claims) =
+                        claims::lotus_check(&lotus_path, lotus_api.as_ref(), &daemon);
+                    (status, claims, daemon.pid)
+                }
             ),
             blocking(
                 deadline,
@@ -340,6 +381,12 @@ impl PortsCheck {
             claims: self.own_claims.clone(),
             ..PortsObservation::default()
         };
+        let (lotus_check, lotus_outcome) = lotus;
+        observation.lotus_daemon = lotus_outcome.as_ref().ok().and_then(|(_, _, pid)| *pid);
+        let lotus = (
+            lotus_check,
+            lotus_outcome.map(|(status, claims, _)| (status, claims)),
+        );
         for (check, outcome) in [cluster, lotus, kubo] {
             let (status, claims) = match outcome {
                 Ok((status, claims)) => (status, claims),
@@ -393,14 +440,12 @@ pub fn assemble_with(observation: PortsObservation, followers: &[FollowerClaims]
     // Port 0 means "any free port": nothing to collide with.
     all_claims.retain(|claim| claim.port != 0);
     sort_claims(&mut all_claims);
+    let listeners = observation.listeners.as_deref();
+    let mut entries = conflicts::plan_entries(all_claims, listeners, &own, &untrusted);
+    daemon_listener::note_daemon_elsewhere(&mut entries, listeners, observation.lotus_daemon);
     PortsReport {
         checks: observation.checks,
-        entries: conflicts::plan_entries(
-            all_claims,
-            observation.listeners.as_deref(),
-            &own,
-            &untrusted,
-        ),
+        entries,
         listener_source: observation.listener_source,
     }
 }
@@ -446,6 +491,7 @@ pub(crate) fn test_claim(
         protocol,
         address: test_address(address),
         port,
+        source: None,
     }
 }
 
@@ -520,6 +566,7 @@ mod tests {
             listeners: None,
             listener_source: None,
             host_addresses: Default::default(),
+            lotus_daemon: None,
         };
         let followers = [FollowerClaims {
             cluster_name: "c".into(),

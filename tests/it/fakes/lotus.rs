@@ -166,6 +166,74 @@ pub struct LotusState {
     pub proxy_refusals: BTreeMap<String, (u16, String)>,
     /// Other paths that serve the v1 API (a proxy mapping `/filecoin` to Lotus's `/rpc/v1`).
     pub v1_aliases: Vec<String>,
+    /// `ForkUpgradeParams`, each with the network version it brings (Lotus
+    /// `chain/consensus/filcns/upgrades.go`); `StateNetworkVersion` is that of the last one at or
+    /// below the head. Mainnet's by default ([`mainnet_upgrades`]).
+    pub upgrades: Vec<FakeUpgrade>,
+    /// Address → the account's nonce on chain (`StateGetActor`'s `Nonce`); an address not here
+    /// has no actor (`actor not found`, as Lotus answers for an account never funded).
+    pub actor_nonces: BTreeMap<String, u64>,
+    /// Address → messages waiting in the pool (`MpoolGetNonce` = actor nonce + this).
+    pub pending_messages: BTreeMap<String, u64>,
+}
+
+/// One `Upgrade<Name>Height` field of `ForkUpgradeParams`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeUpgrade {
+    /// The field name (`UpgradeFireHorseHeight`).
+    pub field: String,
+    pub height: i64,
+    /// The network version it brings; `None` for a field that names no version change
+    /// (`UpgradeClausHeight`, `UpgradePhoenixHeight`).
+    pub network_version: Option<u32>,
+}
+
+/// Mainnet's `ForkUpgradeParams` as Lotus v1.36 serves them (`build/buildconstants/
+/// params_mainnet.go`), with their network versions (`chain/consensus/filcns/upgrades.go`):
+/// FireHorse (nv28) at 6052800, `UpgradeXxHeight` (nv29) the placeholder 9999999999.
+pub fn mainnet_upgrades() -> Vec<FakeUpgrade> {
+    let list: [(&str, i64, Option<u32>); 33] = [
+        ("Smoke", 51_000, Some(2)),
+        ("Breeze", 41_280, Some(1)),
+        ("Ignition", 94_000, Some(3)),
+        ("Liftoff", 148_888, Some(5)),
+        ("Assembly", 138_720, Some(4)),
+        ("Refuel", 130_800, Some(3)),
+        ("Tape", 140_760, Some(5)),
+        ("Kumquat", 170_000, Some(6)),
+        ("Calico", 265_200, Some(7)),
+        ("Persian", 265_200 + 120 * 60, Some(8)),
+        ("Orange", 336_458, Some(9)),
+        ("Claus", 343_200, None),
+        ("Trust", 550_321, Some(10)),
+        ("Norwegian", 665_280, Some(11)),
+        ("Turbo", 712_320, Some(12)),
+        ("Hyperdrive", 892_800, Some(13)),
+        ("Chocolate", 1_231_620, Some(14)),
+        ("OhSnap", 1_594_680, Some(15)),
+        ("Skyr", 1_960_320, Some(16)),
+        ("Shark", 2_383_680, Some(17)),
+        ("Hygge", 2_683_348, Some(18)),
+        ("Lightning", 2_809_800, Some(19)),
+        ("Thunder", 2_809_800 + 2880 * 21, Some(20)),
+        ("Watermelon", 3_469_380, Some(21)),
+        ("Dragon", 3_855_360, Some(22)),
+        ("Phoenix", 3_855_360 + 120, None),
+        ("Waffle", 4_154_640, Some(23)),
+        ("Tuktuk", 4_461_240, Some(24)),
+        ("Teep", 4_878_840, Some(25)),
+        ("Tock", 4_878_840 + 2880 * 90, Some(26)),
+        ("GoldenWeek", 5_348_280, Some(27)),
+        ("FireHorse", 6_052_800, Some(28)),
+        ("Xx", 9_999_999_999, Some(29)),
+    ];
+    list.iter()
+        .map(|(name, height, network_version)| FakeUpgrade {
+            field: format!("Upgrade{name}Height"),
+            height: *height,
+            network_version: *network_version,
+        })
+        .collect()
 }
 
 /// F3 as the fake serves it.
@@ -297,6 +365,7 @@ impl LotusState {
     pub fn add_wallet(&mut self, address: &str, atto_fil: &str) {
         self.wallets
             .insert(address.to_string(), atto_fil.to_string());
+        self.actor_nonces.entry(address.to_string()).or_insert(42);
         if !self.wallet_list.iter().any(|a| a == address) {
             self.wallet_list.push(address.to_string());
         }
@@ -335,6 +404,9 @@ impl LotusState {
             ec_finality_depth: 30,
             proxy_refusals: BTreeMap::new(),
             v1_aliases: Vec::new(),
+            upgrades: mainnet_upgrades(),
+            actor_nonces: BTreeMap::new(),
+            pending_messages: BTreeMap::new(),
         };
         state.add_wallet(wallet_a, "1500000000000000000");
         state.add_wallet(wallet_b, "42");
@@ -365,6 +437,24 @@ impl LotusState {
             }
             F3Certificate::Frozen { instance, epoch } => Some((instance, epoch)),
         }
+    }
+
+    /// Schedules the upgrade `field` (`UpgradeXxHeight`) at `height`, as a release that dates
+    /// it does.
+    pub fn schedule_upgrade(&mut self, field: &str, height: i64) {
+        if let Some(upgrade) = self.upgrades.iter_mut().find(|u| u.field == field) {
+            upgrade.height = height;
+        }
+    }
+
+    /// The network version at the head: that of the last upgrade at or below it.
+    pub fn network_version(&self) -> u32 {
+        self.upgrades
+            .iter()
+            .filter(|u| u.height >= 0 && u.height <= self.head_height)
+            .filter_map(|u| u.network_version)
+            .max()
+            .unwrap_or(0)
     }
 
     fn min_timestamp(&self) -> u64 {
@@ -1025,6 +1115,9 @@ fn method_spec(method: &str) -> Option<MethodSpec> {
         "Filecoin.NetAutoNatStatus" => ("read", 0, |s, _, _| Ok(autonat(s))),
         "Filecoin.StateNetworkName" => ("read", 0, |s, _, _| Ok(json!(s.network_name))),
         "Filecoin.StateGetNetworkParams" => ("read", 0, |s, _, _| Ok(network_params(s))),
+        "Filecoin.StateNetworkVersion" => ("read", 1, network_version),
+        "Filecoin.StateGetActor" => ("read", 2, state_get_actor),
+        "Filecoin.MpoolGetNonce" => ("read", 1, mpool_get_nonce),
         "Filecoin.NodeStatus" => ("read", 1, node_status),
         "Filecoin.WalletBalance" => ("read", 1, wallet_balance),
         "Filecoin.AuthVerify" => ("read", 1, auth_verify),
@@ -1281,7 +1374,7 @@ fn network_params(state: &LotusState) -> Value {
         "BlockDelaySecs": state.block_delay,
         "ConsensusMinerMinPower": "10995116277760",
         "PreCommitChallengeDelay": 150,
-        "ForkUpgradeParams": fork_upgrade_params(),
+        "ForkUpgradeParams": fork_upgrade_params(state),
         "Eip155ChainID": state.eip155_chain_id,
     });
     if state.genesis_in_network_params {
@@ -1290,49 +1383,60 @@ fn network_params(state: &LotusState) -> Value {
     params
 }
 
-/// The upgrade heights object (keys as in the API docs; values are illustrative).
-fn fork_upgrade_params() -> Value {
-    const KEYS: [&str; 33] = [
-        "UpgradeSmokeHeight",
-        "UpgradeBreezeHeight",
-        "UpgradeIgnitionHeight",
-        "UpgradeLiftoffHeight",
-        "UpgradeAssemblyHeight",
-        "UpgradeRefuelHeight",
-        "UpgradeTapeHeight",
-        "UpgradeKumquatHeight",
-        "UpgradeCalicoHeight",
-        "UpgradePersianHeight",
-        "UpgradeOrangeHeight",
-        "UpgradeClausHeight",
-        "UpgradeTrustHeight",
-        "UpgradeNorwegianHeight",
-        "UpgradeTurboHeight",
-        "UpgradeHyperdriveHeight",
-        "UpgradeChocolateHeight",
-        "UpgradeOhSnapHeight",
-        "UpgradeSkyrHeight",
-        "UpgradeSharkHeight",
-        "UpgradeHyggeHeight",
-        "UpgradeLightningHeight",
-        "UpgradeThunderHeight",
-        "UpgradeWatermelonHeight",
-        "UpgradeDragonHeight",
-        "UpgradePhoenixHeight",
-        "UpgradeWaffleHeight",
-        "UpgradeTuktukHeight",
-        "UpgradeTeepHeight",
-        "UpgradeTockHeight",
-        "UpgradeGoldenWeekHeight",
-        "UpgradeFireHorseHeight",
-        "UpgradeXxHeight",
-    ];
+/// `ForkUpgradeParams`: the upgrade fields of `api.ForkUpgradeParams` (`api/types.go`), each an
+/// `abi.ChainEpoch` (a JSON number), and `BreezeGasTampingDuration`.
+fn fork_upgrade_params(state: &LotusState) -> Value {
     let mut map = serde_json::Map::new();
-    for (i, key) in KEYS.iter().enumerate() {
-        map.insert(key.to_string(), json!(41_280 + 150_000 * i as i64));
+    for upgrade in &state.upgrades {
+        map.insert(upgrade.field.clone(), json!(upgrade.height));
     }
     map.insert("BreezeGasTampingDuration".to_string(), json!(120));
     Value::Object(map)
+}
+
+/// `StateNetworkVersion([tsk])`: the version at the head (`null` or `[]`, the head).
+fn network_version(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
+    Ok(json!(state.network_version()))
+}
+
+/// Lotus's error for an address with no actor (`chain/state/statetree.go`, code 1).
+fn actor_not_found(address: &str) -> RpcFailure {
+    RpcFailure::method(format!(
+        "resolution lookup failed ({address}): resolve address {address}: actor not found"
+    ))
+}
+
+/// `StateGetActor(addr, tsk)`: `types.ActorV5` (`Code`, `Head`, `Nonce`, `Balance`,
+/// `DelegatedAddress`).
+fn state_get_actor(state: &LotusState, params: &[Value], _: Api) -> Result<Value, RpcFailure> {
+    let address = address_param(params, "Filecoin.StateGetActor")?;
+    let nonce = *state
+        .actor_nonces
+        .get(address)
+        .ok_or_else(|| actor_not_found(address))?;
+    let balance = state
+        .wallets
+        .get(address)
+        .cloned()
+        .unwrap_or_else(|| "0".into());
+    Ok(json!({
+        "Code": {"/": "bafk2bzacecjkjqwpkfsn6mxnphhmmf5ysqp3vt2tsyw4ymnwlgtb7ymrysbq"},
+        "Head": {"/": "bafy2bzaceavvqbzrsmbnfbodr6fmggbxdbsxrz6wkgk2bxc5xjhpd3s5gyjyk"},
+        "Nonce": nonce,
+        "Balance": balance,
+        "DelegatedAddress": null,
+    }))
+}
+
+/// `MpoolGetNonce(addr)`: the next nonce (uint64), the actor's plus what the pool holds.
+fn mpool_get_nonce(state: &LotusState, params: &[Value], _: Api) -> Result<Value, RpcFailure> {
+    let address = address_param(params, "Filecoin.MpoolGetNonce")?;
+    let nonce = *state
+        .actor_nonces
+        .get(address)
+        .ok_or_else(|| actor_not_found(address))?;
+    let pending = state.pending_messages.get(address).copied().unwrap_or(0);
+    Ok(json!(nonce + pending))
 }
 
 // ---------------------------------------------------------------------------------------------

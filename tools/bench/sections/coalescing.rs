@@ -11,15 +11,17 @@ use crate::table::{ms, short};
 use crate::Bench;
 
 /// Every backend call one round of this setup makes (1 wallet, 1 follower), once each. The rest
-/// (StateNetworkName, ChainGetGenesis, the trust graph, ...) are cached across rounds and must
-/// not appear at all while the benchmark runs.
-const COALESCED_CALLS: [&str; 13] = [
+/// (StateNetworkName, ChainGetGenesis, StateGetNetworkParams, StateNetworkVersion, the trust
+/// graph, ...) are cached across rounds and must not appear at all while the benchmark runs.
+const COALESCED_CALLS: [&str; 15] = [
     "Filecoin.Version",
     "Filecoin.Session",
     "Filecoin.ChainHead",
     "Filecoin.SyncState",
     "Filecoin.NetPeers",
     "Filecoin.WalletBalance",
+    "Filecoin.MpoolGetNonce",
+    "Filecoin.StateGetActor",
     "follower /id",
     "follower /health",
     "follower /pins (live states)",

@@ -47,17 +47,19 @@ pub fn body(out: &mut String, report: &LotusReport) {
     row(out, "Peers", &num(report.peers));
     if report.up {
         row(out, "Finality", &esc(&super::text::finality_line(report)));
+        row(out, "Upgrades", &esc(&super::text::upgrade_line(report)));
     }
     out.push_str("</table></div>\n");
     if !report.wallets.is_empty() {
-        out.push_str("<h3>Wallets</h3>\n<div class=\"scroll\"><table class=\"stack\">\n<tr><th>Alias</th><th>Address</th><th>Balance (FIL)</th></tr>\n");
+        out.push_str("<h3>Wallets</h3>\n<div class=\"scroll\"><table class=\"stack\">\n<tr><th>Alias</th><th>Address</th><th>Balance (FIL)</th><th>Pending messages</th></tr>\n");
         for wallet in &report.wallets {
             let _ = writeln!(
                 out,
-                "<tr><td data-label=\"Alias\">{}</td><td data-label=\"Address\">{}</td><td data-label=\"FIL\" class=\"num\">{}</td></tr>",
+                "<tr><td data-label=\"Alias\">{}</td><td data-label=\"Address\">{}</td><td data-label=\"FIL\" class=\"num\">{}</td><td data-label=\"Pending\" class=\"num\">{}</td></tr>",
                 esc(&wallet.alias),
                 esc(&wallet.address),
-                wallet.balance.map_or_else(|| "unknown".to_string(), fil)
+                wallet.balance.map_or_else(|| "unknown".to_string(), fil),
+                wallet.nonce_gap.map_or_else(|| "unknown".to_string(), |g| g.to_string())
             );
         }
         out.push_str("</table></div>\n");

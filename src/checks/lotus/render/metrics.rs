@@ -27,6 +27,7 @@ pub fn render(report: &LotusReport, out: &mut Families) {
         );
     }
     chain(report, out);
+    upgrades(report, out);
     finality(report, out);
     sync(report, out);
     out.gauge(
@@ -217,6 +218,32 @@ fn sync(report: &LotusReport, out: &mut Families) {
     }
 }
 
+/// The network version and the next scheduled upgrade (static per session; the countdown
+/// moves with the head). Absent when not measured, and the upgrade when none is scheduled.
+fn upgrades(report: &LotusReport, out: &mut Families) {
+    let upgrades = &report.upgrades;
+    out.gauge(
+        "lotus_network_version",
+        "The network version at the node's head (Filecoin.StateNetworkVersion; read once per Lotus session and again once the head passes a scheduled upgrade); absent when unknown.",
+    )
+    .maybe(&[], upgrades.network_version.map(|v| v as f64));
+    let next = upgrades.next.as_ref();
+    let upgrade = next.map(|n| n.name.as_str()).unwrap_or_default();
+    out.gauge(
+        "lotus_upgrade_next_epoch",
+        "The epoch of the next scheduled network upgrade above the head, label upgrade its name (UpgradeFireHorseHeight gives FireHorse) from Filecoin.StateGetNetworkParams ForkUpgradeParams, read once per Lotus session; absent when none is scheduled (placeholder heights such as 9999999999, more than a year ahead, or negative, are not) or unknown.",
+    )
+    .maybe(&[("upgrade", upgrade)], next.map(|n| n.epoch as f64));
+    out.gauge(
+        "lotus_upgrade_next_seconds",
+        "Seconds until the next scheduled network upgrade: its epoch's time (head timestamp + epochs to go x block delay) minus now; negative when the clock has passed it while the head has not. LotusUpgradeSoon fires under 72 h. Absent when none is scheduled or unknown.",
+    )
+    .maybe(
+        &[("upgrade", upgrade)],
+        next.and_then(|n| n.seconds).map(|s| s as f64),
+    );
+}
+
 fn wallets(report: &LotusReport, out: &mut Families) {
     let mut minimum = out.gauge(
         "lotus_wallet_balance_min_fil",
@@ -237,6 +264,30 @@ fn wallets(report: &LotusReport, out: &mut Families) {
             family.sample(
                 &[("address", &wallet.address), ("alias", &wallet.alias)],
                 balance.to_fil(),
+            );
+        }
+    }
+    let mut family = out.gauge(
+        "lotus_wallet_nonce",
+        "The nonce of a watched wallet's account on chain at the head (Filecoin.StateGetActor's Nonce): it moves when the chain takes a message from it. Absent when unknown or the account does not exist yet.",
+    );
+    for wallet in &report.wallets {
+        if let Some(nonce) = wallet.nonce {
+            family.sample(
+                &[("address", &wallet.address), ("alias", &wallet.alias)],
+                nonce as f64,
+            );
+        }
+    }
+    let mut family = out.gauge(
+        "lotus_wallet_nonce_gap",
+        "Messages of a watched wallet the node's pool holds beyond what the chain has taken: Filecoin.MpoolGetNonce minus lotus_wallet_nonce (1 for an epoch after the head takes one; LotusWalletMessagesStuck waits an hour without lotus_wallet_nonce moving). Absent when unknown or the account does not exist yet.",
+    );
+    for wallet in &report.wallets {
+        if let Some(gap) = wallet.nonce_gap {
+            family.sample(
+                &[("address", &wallet.address), ("alias", &wallet.alias)],
+                gap as f64,
             );
         }
     }

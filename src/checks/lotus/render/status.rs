@@ -18,6 +18,8 @@ pub fn lotus(report: &LotusReport) -> Value {
                 "alias": w.alias,
                 "balance_fil": w.balance.map(|b| b.to_fil()),
                 "balance_attofil": w.balance.map(|b| b.to_attofil_string()),
+                "nonce": w.nonce,
+                "nonce_gap": w.nonce_gap,
             })
         })
         .collect();
@@ -37,6 +39,12 @@ pub fn lotus(report: &LotusReport) -> Value {
         "daemon_running": report.daemon_running,
         "api_listener": report.api_listener,
         "peers_count": report.peers,
+        "network_version": report.upgrades.network_version,
+        "upgrade_next": report.upgrades.next.as_ref().map(|n| json!({
+            "upgrade": n.name,
+            "epoch": n.epoch,
+            "seconds": n.seconds,
+        })),
         "f3": f3(&report.f3),
         "chain_finalized_height": report.chain_finality.finalized_height,
         "chain_finality_lag_epochs": report.chain_finality.finality_lag_epochs,

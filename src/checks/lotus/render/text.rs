@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::checks::lotus::finality::{self, F3State};
+use crate::checks::lotus::upgrades::in_words;
 use crate::checks::lotus::LotusReport;
 use crate::contract::CheckStatus;
 
@@ -42,6 +43,7 @@ pub fn render(lotus: &LotusReport, out: &mut String) {
     );
     let _ = writeln!(out, "  peers:    {}", num(lotus.peers));
     let _ = writeln!(out, "  finality: {}", finality_line(lotus));
+    let _ = writeln!(out, "  upgrade:  {}", upgrade_line(lotus));
     for wallet in &lotus.wallets {
         let balance = wallet
             .balance
@@ -52,8 +54,34 @@ pub fn render(lotus: &LotusReport, out: &mut String) {
         } else {
             format!(" ({})", wallet.alias)
         };
-        let _ = writeln!(out, "  wallet:   {}{alias}: {balance}", wallet.address);
+        let gap = match wallet.nonce_gap {
+            Some(gap) => format!(", {gap} messages pending (nonce gap)"),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "  wallet:   {}{alias}: {balance}{gap}", wallet.address);
     }
+}
+
+/// The network version and the next scheduled upgrade: `network version 27; next upgrade
+/// FireHorse at epoch 6052800, in 2d18h`.
+pub(crate) fn upgrade_line(lotus: &LotusReport) -> String {
+    let upgrades = &lotus.upgrades;
+    let version = upgrades.network_version.map_or_else(
+        || "network version unknown".to_string(),
+        |v| format!("network version {v}"),
+    );
+    let next = match &upgrades.next {
+        None => "no upgrade scheduled (or the schedule is unknown)".to_string(),
+        Some(next) => {
+            let when = match next.seconds {
+                Some(s) if s >= 0 => format!(", in {}", in_words(s.unsigned_abs())),
+                Some(s) => format!(", past by the clock by {}", in_words(s.unsigned_abs())),
+                None => String::new(),
+            };
+            format!("next upgrade {} at epoch {}{when}", next.name, next.epoch)
+        }
+    };
+    format!("{version}; {next}")
 }
 
 /// The address in use and where it came from: `http://127.0.0.1:1234/rpc/v1 (from

@@ -73,6 +73,7 @@ fn api_claim(service: &str, (host, port): &(String, u16)) -> Option<Claim> {
         protocol: Transport::Tcp,
         address,
         port: *port,
+        source: None,
     })
 }
 

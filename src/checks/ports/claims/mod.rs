@@ -4,7 +4,8 @@
 //! The parsers are pure functions over the file's text; the `*_check` functions add the blocking
 //! read (size-capped) and turn the outcome into a check status. A missing file is no claim and a
 //! skipped check; an unreadable or malformed one is a failed check naming the path and the reason.
-//! The followers' claims (from their API address and `/id`) are in `followers.rs`.
+//! The followers' claims (from their API address and `/id`) are in `followers.rs`, the Lotus
+//! API's (where the running daemon really listens) in `lotus.rs`.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -17,8 +18,10 @@ use crate::host::files::ReadError;
 use crate::net::multiaddr::{Host, Multiaddr, MultiaddrError, Transport};
 
 mod followers;
+pub mod lotus;
 
 pub use followers::{follower_claims, FollowerPlan, MAX_SWARM_CLAIMS};
+pub use lotus::{daemon_api, lotus_check, DaemonApi, DaemonTrust};
 
 /// The largest config file read; real ones are a few KiB (service.json ~5 KiB).
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -67,50 +70,6 @@ pub fn cluster_service_check(path: &Path) -> (CheckStatus, Vec<Claim>) {
         Ok(None) => (skipped_missing(path, "ipfs-cluster-service"), Vec::new()),
         Ok(Some(text)) => parsed(path, cluster_service_claims(&text)),
         Err(err) => (CheckStatus::Failed(err.to_string()), Vec::new()),
-    }
-}
-
-/// Blocking: the Lotus API claim from `config.toml`, else from the API address in use.
-pub fn lotus_check(path: &Path, api_in_use: Option<&(String, u16)>) -> (CheckStatus, Vec<Claim>) {
-    let text = match read_config(path) {
-        Ok(text) => text,
-        Err(err) => return (CheckStatus::Failed(err.to_string()), Vec::new()),
-    };
-    let fallback = || -> Result<Vec<Claim>, ClaimError> {
-        Ok(api_in_use
-            .and_then(|(host, port)| {
-                Some(Claim {
-                    service: SERVICE_LOTUS.to_string(),
-                    role: "api".into(),
-                    protocol: Transport::Tcp,
-                    address: host_address(host)?,
-                    port: *port,
-                })
-            })
-            .filter(|claim| claim.port != 0)
-            .into_iter()
-            .collect())
-    };
-    match text {
-        None => match fallback() {
-            Ok(claims) if claims.is_empty() => (skipped_missing(path, "lotus"), claims),
-            Ok(claims) => {
-                let why = format!(
-                    "{} does not exist: claiming the Lotus API address in use",
-                    path.display()
-                );
-                (CheckStatus::Skipped(why), claims)
-            }
-            Err(err) => (CheckStatus::Failed(err.to_string()), Vec::new()),
-        },
-        Some(text) => parsed(
-            path,
-            lotus_listen_address(&text).and_then(|configured| match configured {
-                Some(addr) => claim_at(SERVICE_LOTUS, "api", "API.ListenAddress", &addr)
-                    .map(|c| c.into_iter().collect()),
-                None => fallback(),
-            }),
-        ),
     }
 }
 
@@ -266,6 +225,7 @@ fn socket_claim(service: &str, role: &str, addr: Multiaddr) -> Option<Claim> {
         protocol: transport,
         address,
         port,
+        source: None,
     })
 }
 
@@ -285,6 +245,7 @@ pub fn exporter_claim(listen: &str) -> Result<Claim, ListenAddressError> {
         protocol: Transport::Tcp,
         address,
         port,
+        source: None,
     })
 }
 
@@ -592,38 +553,6 @@ mod tests {
             ),
         ];
         assert_errors(lotus_listen_address, &bad);
-    }
-
-    #[test]
-    fn lotus_check_prefers_config_then_falls_back_to_api_in_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        let in_use = ("127.0.0.1".to_string(), 1234);
-        let fallback = Some(&in_use);
-
-        let (status, claims) = lotus_check(&path, fallback);
-        assert!(matches!(status, CheckStatus::Skipped(_)), "{status:?}");
-        assert_eq!(lines(&claims), ["lotus api tcp 127.0.0.1 1234"]);
-
-        std::fs::write(&path, fixture("lotus-default-config.toml")).unwrap();
-        let (status, claims) = lotus_check(&path, fallback);
-        assert_eq!(status, CheckStatus::Ok);
-        assert_eq!(lines(&claims), ["lotus api tcp 127.0.0.1 1234"]);
-
-        std::fs::write(
-            &path,
-            "[API]\nListenAddress = \"/ip4/0.0.0.0/tcp/2345/http\"\n",
-        )
-        .unwrap();
-        let (_, claims) = lotus_check(&path, fallback);
-        assert_eq!(lines(&claims), ["lotus api tcp 0.0.0.0 2345"]);
-
-        std::fs::write(&path, "[API]\nListenAddress = \"/ip4/0.0.0.0\"\n").unwrap();
-        let (status, claims) = lotus_check(&path, fallback);
-        let reason = status.failure().unwrap();
-        assert!(reason.contains(&path.display().to_string()), "{reason}");
-        assert!(reason.contains("API.ListenAddress"), "{reason}");
-        assert!(claims.is_empty());
     }
 
     #[test]

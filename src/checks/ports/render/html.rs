@@ -39,8 +39,11 @@ fn port_row(out: &mut String, entry: &PortEntry) {
                 ),
                 None => String::new(),
             };
+            let from = c.source.as_ref().map_or_else(String::new, |s| {
+                format!(" <span class=\"muted\">from {}</span>", esc(&s.text))
+            });
             format!(
-                "{} ({}) on {}{whose}",
+                "{} ({}) on {}{whose}{from}",
                 esc(&c.service),
                 esc(&c.role),
                 esc(&c.address.to_string())

@@ -64,7 +64,10 @@ fn render_claims(entries: &[&PortEntry], out: &mut Families) {
         "port_claim_info",
         "Always 1: this service is configured to listen on this port, protocol and address for this \
          role. Label untrusted_user, on a claim known only from a process of a user the exporter \
-         does not trust, names that user.",
+         does not trust, names that user. Label source, on the Lotus API's claim, says where its \
+         address comes from: daemon_flag (lotus daemon --api), daemon_environment \
+         (LOTUS_API_LISTENADDRESS), api_file (the api file the running daemon wrote), config_file \
+         (config.toml) or address_in_use.",
     );
     for entry in entries {
         let port = entry.port.to_string();
@@ -79,6 +82,9 @@ fn render_claims(entries: &[&PortEntry], out: &mut Families) {
             ];
             if let Some(user) = entry.untrusted.get(&claim.service) {
                 labels.push(("untrusted_user", user));
+            }
+            if let Some(source) = &claim.source {
+                labels.push(("source", source.kind));
             }
             family.sample(&labels, 1.0);
         }
@@ -156,6 +162,27 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         assert_eq!(text.matches("port_listener_info{").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn the_lotus_api_claim_says_where_its_address_comes_from() {
+        let mut lotus = entry(1235, false, Some(vec!["lotus"]));
+        lotus.claims = vec![crate::checks::ports::Claim {
+            source: Some(crate::checks::ports::ClaimSource {
+                kind: crate::checks::ports::SOURCE_DAEMON_ENVIRONMENT,
+                text: "LOTUS_API_LISTENADDRESS of lotus daemon (pid 7)".into(),
+            }),
+            ..test_claim("lotus", "api", Tcp, "127.0.0.1", 1235)
+        }];
+        let report = PortsReport {
+            entries: vec![lotus],
+            ..PortsReport::default()
+        };
+        let expected = "port_claim_info{port=\"1235\",protocol=\"tcp\",service=\"lotus\",role=\"api\",address=\"127.0.0.1\",source=\"daemon_environment\"} 1\n";
+        let text = text(&report);
+        assert!(text.contains(expected), "{text}");
+        // The words (pids, paths) are never a label.
+        assert!(!text.contains("pid 7"), "{text}");
     }
 
     #[test]

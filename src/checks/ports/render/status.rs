@@ -8,7 +8,10 @@ use crate::checks::ports::{PortEntry, PortsReport};
 pub const LISTENERS_NOT_READ: &str = "not read";
 
 /// `[{"port","protocol","claims":[{service,role,address}],"listener","conflict","reason"}]`; a
-/// claim of a process of a user the exporter does not trust also has `untrusted_user`.
+/// claim of a process of a user the exporter does not trust also has `untrusted_user`, and the
+/// Lotus API's claim `source` (where its address came from, in words: `lotus daemon --api`,
+/// `LOTUS_API_LISTENADDRESS` of the daemon, the `api` file it wrote, `config.toml` or the
+/// address in use) and `source_kind` (the `source` label of `port_claim_info`).
 ///
 /// `listener` is the listening programs joined by `, ` (`unknown` for an owner the exporter may
 /// not see), `null` when nothing listens, `"not read"` when the socket tables could not be read.
@@ -40,6 +43,11 @@ fn entry(entry: &PortEntry) -> Value {
             // Only on a claim of a process of a user the exporter does not trust.
             if let Some(user) = entry.untrusted.get(&c.service) {
                 claim["untrusted_user"] = json!(user);
+            }
+            // Only where more than one place could say it (the Lotus API).
+            if let Some(source) = &c.source {
+                claim["source"] = json!(source.text);
+                claim["source_kind"] = json!(source.kind);
             }
             claim
         })
@@ -110,6 +118,36 @@ mod tests {
                  "claims": [{"service": "lotus-follow-exporter", "role": "metrics", "address": "*"}],
                  "listener": null, "conflict": false, "reason": null}
             ])
+        );
+    }
+
+    #[test]
+    fn the_lotus_api_claim_names_its_source() {
+        let lotus = crate::checks::ports::Claim {
+            source: Some(crate::checks::ports::ClaimSource {
+                kind: crate::checks::ports::SOURCE_API_FILE,
+                text: "/var/lib/lotus/api, written by lotus daemon (pid 7) at its start".into(),
+            }),
+            ..test_claim("lotus", "api", Tcp, "127.0.0.1", 1234)
+        };
+        let report = PortsReport {
+            entries: vec![PortEntry {
+                port: 1234,
+                protocol: Tcp,
+                claims: vec![lotus],
+                listeners: Some(vec!["lotus".into()]),
+                conflict: false,
+                reason: None,
+                untrusted: Default::default(),
+                untrusted_collisions: Vec::new(),
+            }],
+            ..PortsReport::default()
+        };
+        assert_eq!(
+            render(&report)[0]["claims"][0],
+            json!({"service": "lotus", "role": "api", "address": "127.0.0.1",
+                   "source": "/var/lib/lotus/api, written by lotus daemon (pid 7) at its start",
+                   "source_kind": "api_file"})
         );
     }
 

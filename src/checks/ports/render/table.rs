@@ -26,6 +26,11 @@ pub fn table(report: &PortsReport) -> String {
                 out.push_str(reason);
                 out.push('\n');
             }
+            Row::Source(source) => {
+                out.push_str("  from: ");
+                out.push_str(source);
+                out.push('\n');
+            }
         }
     }
     if report.entries.is_empty() {
@@ -38,6 +43,8 @@ pub fn table(report: &PortsReport) -> String {
 enum Row {
     Cells([String; 7]),
     Reason(String),
+    /// Where a claim comes from (the Lotus API's).
+    Source(String),
 }
 
 /// One line per claim (port, protocol, conflict and listener on the first), then the reason.
@@ -46,10 +53,10 @@ fn rows(entry: &PortEntry) -> Vec<Row> {
         .claims
         .iter()
         .enumerate()
-        .map(|(i, claim)| {
+        .flat_map(|(i, claim)| {
             let first = i == 0;
             let shown = |text: String| if first { text } else { String::new() };
-            Row::Cells([
+            let row = Row::Cells([
                 shown(entry.port.to_string()),
                 shown(entry.protocol.to_string()),
                 shown(if entry.conflict { "yes" } else { "no" }.to_string()),
@@ -60,7 +67,12 @@ fn rows(entry: &PortEntry) -> Vec<Row> {
                 claim.role.clone(),
                 claim.address.to_string(),
                 shown(listener(entry)),
-            ])
+            ]);
+            let source = claim
+                .source
+                .as_ref()
+                .map(|s| Row::Source(format!("{} {}: {}", claim.service, claim.role, s.text)));
+            std::iter::once(row).chain(source)
         })
         .collect();
     // A port without a conflict may still carry a note (runtime verdict unknown): the failed
@@ -128,7 +140,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::checks::ports::{BindAddress, Claim};
+    use crate::checks::ports::{BindAddress, Claim, ClaimSource, SOURCE_DAEMON_FLAG};
     use crate::contract::CheckResult;
     use crate::net::multiaddr::Transport;
 
@@ -139,6 +151,7 @@ mod tests {
             protocol: Transport::Tcp,
             address: BindAddress::ip(address.parse().unwrap()),
             port,
+            source: None,
         }
     }
 
@@ -158,7 +171,13 @@ mod tests {
                 PortEntry {
                     port: 1234,
                     protocol: Transport::Tcp,
-                    claims: vec![claim("lotus", "api", "127.0.0.1", 1234)],
+                    claims: vec![Claim {
+                        source: Some(ClaimSource {
+                            kind: SOURCE_DAEMON_FLAG,
+                            text: "lotus daemon --api 1234 (pid 7)".into(),
+                        }),
+                        ..claim("lotus", "api", "127.0.0.1", 1234)
+                    }],
                     listeners: Some(vec![]),
                     conflict: false,
                     reason: None,
@@ -186,6 +205,7 @@ PORT  PROTO  CONFLICT  SERVICE                ROLE       ADDRESS    LISTENER
                        ipfs-cluster-service   pinsvcapi  127.0.0.1
   reason: configured for both a and b
 1234  tcp    no        lotus                  api        127.0.0.1  -
+  from: lotus api: lotus daemon --api 1234 (pid 7)
 
 2 claimed ports, 1 in conflict
 ports_kubo_config: skipped: no ~/.ipfs/config
