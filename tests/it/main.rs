@@ -51,6 +51,7 @@ mod ports;
 mod probe;
 mod proptests;
 mod real_cluster;
+mod real_lotus;
 mod runbook;
 mod status_page;
 mod systemd_unit;
