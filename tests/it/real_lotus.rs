@@ -630,6 +630,7 @@ async fn stopped() {
     .await;
     assert_eq!(m.value("lotus_up"), 0.0);
     assert_eq!(only_series(&m, "lotus_daemon_running").1, 0.0);
+    assert!(!devnet.dir.join("api").exists(), "a clean stop removes the api file, as Lotus's repo does");
 
     // Killed: the api file stays behind; stopped all the same once no daemon is seen.
     let killed = Devnet::start(Options {

@@ -108,6 +108,8 @@ func (a *apiServer) listen() error {
 	return nil
 }
 
+// stop closes the API and, as a Lotus repo does when it closes (node/repo/fsrepo.go), removes
+// the api file; a killed devnet leaves it behind, as a killed daemon does.
 func (a *apiServer) stop() {
 	a.mu.Lock()
 	srv := a.srv
@@ -117,6 +119,7 @@ func (a *apiServer) stop() {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}
+	_ = os.Remove(filepath.Join(a.dir, "api"))
 }
 
 // publish writes DIR/api (the multiaddr, as Lotus's repo does), DIR/token (an admin token, as the
