@@ -36,7 +36,20 @@ async fn start_exporter(devnet: &Devnet, extra: &[&str]) -> Exporter {
 fn token_file(devnet: &Devnet, level: &str) -> String {
     let path = devnet.dir.join(format!("{level}.token"));
     std::fs::write(&path, devnet.token(level)).expect("token file");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("token file mode");
     path.display().to_string()
+}
+
+/// The exporter serving for a devnet with this token file, for [`util::spawn_command_logged`].
+fn exporter_command(devnet: &Devnet, token_file: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"));
+    command
+        .arg("--follow.process-discovery=false")
+        .args(args(devnet, &["--lotus.token-file", token_file]))
+        .env_clear()
+        .env("HOME", std::env::temp_dir().join("lfe-test-empty-home"));
+    command
 }
 
 /// Scrape until `ready` holds; panics after `patience` with the last scrape and the devnet's log.
@@ -315,6 +328,21 @@ async fn f3() {
     assert!(v2_finalized.is_some(), "finalizedTipSet in {status:#}");
     let chain_finalized = m.value("lotus_chain_finalized_height") as u64;
     let v2_finalized = v2_finalized.unwrap();
+    // Below epoch 905 Lotus's EC calculator cannot walk its window back from the head (it
+    // reaches genesis) and the node answers -1 all the same: not a degraded chain, so the
+    // exporter leaves the depth unknown (no series, no degraded health).
+    let v2_head = status["head"]["Height"]
+        .as_u64()
+        .expect("head in the v2 status");
+    assert!(v2_head < 905, "a test devnet is younger than the EC window");
+    assert_eq!(status["ecFinalityThresholdDepth"], -1, "{status:#}");
+    assert!(status["ecFinalizedTipSet"].is_null(), "{status:#}");
+    assert_eq!(
+        m.get("lotus_ec_finality_threshold_depth"),
+        None,
+        "{}",
+        m.text
+    );
     assert!(
         chain_finalized.abs_diff(v2_finalized) <= 3,
         "lotus_chain_finalized_height {chain_finalized}, the v2 endpoint said {v2_finalized} a moment later"
@@ -427,8 +455,10 @@ fn alerts_hold_on(steady: &Metrics, later: &Metrics) {
     }
     let rules =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/lotus-follow-exporter.rules.yml");
+    // The firing alerts by name (ALERTS), so the test needs neither their severities nor their
+    // annotations.
     let test = format!(
-        "rule_files:\n  - {rules}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{input}    alert_rule_test:\n      - eval_time: 30m\n        alertname: LotusChainHeightStalled\n        exp_alerts:\n          - exp_labels: {{severity: warning, instance: devnet, job: lotus}}\n      - eval_time: 30m\n        alertname: LotusF3Stalled\n        exp_alerts:\n          - exp_labels: {{severity: warning, instance: devnet, job: lotus}}\n",
+        "rule_files:\n  - {rules}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{input}    promql_expr_test:\n      - expr: count by (alertname) (ALERTS{{alertstate=\"firing\", alertname=~\"LotusChainHeightStalled|LotusF3Stalled\"}})\n        eval_time: 30m\n        exp_samples:\n          - labels: '{{alertname=\"LotusChainHeightStalled\"}}'\n            value: 1\n          - labels: '{{alertname=\"LotusF3Stalled\"}}'\n            value: 1\n",
         rules = rules.display()
     );
     let dir = tempfile::tempdir().expect("temp dir");
@@ -493,9 +523,11 @@ async fn tokens() {
     );
     assert_eq!(m.check_success("lotus_wallets"), Some(1.0), "{}", m.text);
 
-    // A read token: wallets not listed (WalletList needs write), skipped with the reason.
+    // A read token: wallets not listed (WalletList needs write): skipped, not failed, and the
+    // log says why (a skipped check has no series and no place in /status).
     let read = token_file(devnet, "read");
-    let exporter_read = start_exporter(devnet, &["--lotus.token-file", &read]).await;
+    let (mut exporter_read, read_log) =
+        util::spawn_command_logged(exporter_command(devnet, &read)).await;
     let m = scrape_until(&exporter_read, devnet, "lotus_up", DEVNET_PATIENCE, |m| {
         m.get("lotus_up") == Some(1.0)
     })
@@ -516,11 +548,11 @@ async fn tokens() {
         "skipped, not failed:\n{}",
         m.text
     );
-    let status = exporter_read.status().await;
+    exporter_read.kill().await;
+    let log = read_log.await.expect("the exporter's log");
     assert!(
-        status.to_string().contains("may not list wallets"),
-        "the skip says why: {:#}",
-        status["lotus"]
+        log.contains("cannot list wallets (WalletList needs write)"),
+        "the skip says why:\n{log}"
     );
 
     // A write token lists the node's wallets, the genesis wallet among them, exact.
@@ -544,13 +576,7 @@ async fn tokens() {
 
     // An admin token works, and the exporter warns that it can do too much.
     let admin = token_file(devnet, "admin");
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lotus-follow-exporter"));
-    command
-        .arg("--follow.process-discovery=false")
-        .args(args(devnet, &["--lotus.token-file", &admin]))
-        .env_clear()
-        .env("HOME", std::env::temp_dir().join("lfe-test-empty-home"));
-    let (mut spawned, log) = util::spawn_command_logged(command).await;
+    let (mut spawned, log) = util::spawn_command_logged(exporter_command(devnet, &admin)).await;
     let m = scrape_until(&spawned, devnet, "lotus_up", DEVNET_PATIENCE, |m| {
         m.get("lotus_up") == Some(1.0)
     })
@@ -630,7 +656,10 @@ async fn stopped() {
     .await;
     assert_eq!(m.value("lotus_up"), 0.0);
     assert_eq!(only_series(&m, "lotus_daemon_running").1, 0.0);
-    assert!(!devnet.dir.join("api").exists(), "a clean stop removes the api file, as Lotus's repo does");
+    assert!(
+        !devnet.dir.join("api").exists(),
+        "a clean stop removes the api file, as Lotus's repo does"
+    );
 
     // Killed: the api file stays behind; stopped all the same once no daemon is seen.
     let killed = Devnet::start(Options {

@@ -159,7 +159,7 @@ pub struct LotusState {
     /// Whether `/rpc/v2` exists (false: HTTP 404 there, as on a Lotus before v1.35).
     pub rpc_v2: bool,
     /// v2 `ecFinalityThresholdDepth`: about 30 healthy, -1 when the EC calculator's threshold
-    /// is not met (then `ecFinalizedTipSet` is `null`).
+    /// is not met (then `ecFinalizedTipSet` is `null`); always -1 below head 905, as a real node.
     pub ec_finality_depth: i64,
     /// Paths a reverse proxy in front answers itself, with this HTTP status and `text/html`
     /// body, before Lotus sees the request (`/rpc/v2` → 403, as `location /rpc/v2 { deny all; }`).
@@ -1153,9 +1153,17 @@ fn finalized_tipset(state: &LotusState, _: &[Value], _: Api) -> Result<Value, Rp
     Ok(tipset_at(state, height))
 }
 
-/// v2 `ChainGetTipSetFinalityStatus`.
+/// Lotus's EC finality calculator reads this many epochs back from the head (finality + 5).
+const EC_CALCULATOR_WINDOW: i64 = 905;
+
+/// v2 `ChainGetTipSetFinalityStatus`. Below [`EC_CALCULATOR_WINDOW`] the calculator's walk
+/// reaches genesis and fails, and the node answers -1 whatever the chain (a real v1.36.2 devnet).
 fn finality_status(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
-    let depth = state.ec_finality_depth;
+    let depth = if state.head_height < EC_CALCULATOR_WINDOW {
+        -1
+    } else {
+        state.ec_finality_depth
+    };
     let ec = (depth >= 0).then(|| (state.head_height - depth).max(0));
     let f3 = f3_recent(state);
     let finalized = match (f3, ec) {

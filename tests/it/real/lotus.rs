@@ -102,15 +102,19 @@ impl Devnet {
         let mut command = if options.as_lotus_daemon {
             let link = root.path().join("lotus");
             std::os::unix::fs::symlink(&harness, &link).expect("a lotus link to the harness");
-            let mut command = Command::new(link);
-            command.arg("daemon");
-            command
+            Command::new(link)
         } else {
             Command::new(&harness)
         };
         command
             .arg(format!("-dir={}", dir.display()))
-            .arg(format!("-f3={}", options.f3))
+            .arg(format!("-f3={}", options.f3));
+        if options.as_lotus_daemon {
+            // After the flags: Go's flag package stops at the first positional argument, and
+            // the exporter takes `lotus [flags] daemon` for a daemon all the same.
+            command.arg("daemon");
+        }
+        command
             .env("TMPDIR", &tmp)
             .env_remove("LOTUS_PATH")
             .env_remove("FULLNODE_API_INFO");
