@@ -1147,9 +1147,16 @@ fn f3_recent(state: &LotusState) -> Option<i64> {
     (state.head_height - epoch <= 900).then_some(epoch)
 }
 
-/// v1 `ChainGetFinalizedTipSet`: F3's finalized tipset, else head - 900.
+/// v1 `ChainGetFinalizedTipSet`: F3's finalized tipset, else head - 900; below epoch 900 that
+/// is Lotus's error for a negative height (a real v1.36.2 devnet), not genesis.
 fn finalized_tipset(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
-    let height = f3_recent(state).unwrap_or((state.head_height - 900).max(0));
+    if let Some(height) = f3_recent(state) {
+        return Ok(tipset_at(state, height));
+    }
+    let height = state.head_height - 900;
+    if height < 0 {
+        return Err(RpcFailure::method(format!("height {height} is negative")));
+    }
     Ok(tipset_at(state, height))
 }
 
