@@ -1104,7 +1104,8 @@ fn f3_certificate(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcF
         "SupplementalData": {"Commitments": commitments, "PowerTable": power_table},
         "Signers": [2, 2, 1, 1, 1, 1],
         "Signature": "VW5EYWRhU2VB",
-        "PowerTableDelta": [{"ParticipantID": 0, "PowerDelta": "0", "SigningKey": "QmFScmVsRVll"}],
+        // No PowerTableDelta: go-f3 omits it when the power table did not change (omitempty),
+        // as on the real devnet; it appears only with a change.
     }))
 }
 
@@ -1121,14 +1122,13 @@ fn f3_progress(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFail
 
 fn f3_manifest(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
     f3_enabled(state)?;
+    // go-f3 v0.8.14's Manifest, field for field (a real v1.36.2 node: no Pause, ExplicitPower or
+    // IgnoreECPower any more).
     Ok(json!({
-        "Pause": false,
         "ProtocolVersion": 7,
         "InitialInstance": 0,
         "BootstrapEpoch": state.f3.bootstrap_epoch,
         "NetworkName": state.f3.network_name,
-        "ExplicitPower": null,
-        "IgnoreECPower": false,
         "InitialPowerTable": {"/": "bafy2bzacecklgxd2eksmodvhgurqvorkg3wamgqkrunir3al2gchv2cikgmbu"},
         "CommitteeLookback": 10,
         "CatchUpAlignment": 15_000_000_000u64,

@@ -46,6 +46,35 @@ pub fn harness() -> PathBuf {
     path
 }
 
+/// One JSON-RPC call to `endpoint` on `path` with an optional bearer token: the HTTP status and
+/// the body (JSON when it parses, else a string). Works on a devnet and on the fake alike.
+pub async fn rpc_call(
+    endpoint: &Endpoint,
+    path: &str,
+    method: &str,
+    params: Value,
+    token: Option<&str>,
+) -> Result<(u16, Value), String> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let mut request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(path)
+        .header("Content-Type", "application/json");
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let response = http_client::fetch(endpoint, request, 16 << 20, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response.body).into_owned();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((response.status.as_u16(), value))
+}
+
 /// How a devnet runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -200,7 +229,8 @@ impl Devnet {
             .unwrap_or_else(|| panic!("no port in {url}"))
     }
 
-    fn endpoint(&self) -> Endpoint {
+    /// The API's endpoint now.
+    pub fn endpoint(&self) -> Endpoint {
         Endpoint::Tcp {
             host: "127.0.0.1".into(),
             port: self.port(),
@@ -216,24 +246,9 @@ impl Devnet {
         params: Value,
         token: Option<&str>,
     ) -> (u16, Value) {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut request = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(path)
-            .header("Content-Type", "application/json");
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.to_string())))
-            .expect("request");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let response = http_client::fetch(&self.endpoint(), request, 16 << 20, deadline)
+        rpc_call(&self.endpoint(), path, method, params, token)
             .await
-            .unwrap_or_else(|e| panic!("{method} on {path}: {e}\n{}", self.logs()));
-        let text = String::from_utf8_lossy(&response.body).into_owned();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (response.status.as_u16(), value)
+            .unwrap_or_else(|e| panic!("{method} on {path}: {e}\n{}", self.logs()))
     }
 
     /// `result` of a successful v1 call made with the admin token.
