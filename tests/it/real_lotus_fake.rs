@@ -43,6 +43,9 @@ fn shape_diffs(real: &Value, fake: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
+/// The token given to the real node and to the fake.
+type TokenPair = (&'static str, &'static str);
+
 /// One call of the comparison: on which path, with which params (the real node's, the
 /// fake's), with which token level.
 struct Ask {
@@ -176,7 +179,7 @@ async fn fake_agrees_with_the_real_node() {
     }
 
     // The errors the exporter tells apart.
-    let errors: [(&str, &str, Option<(&str, &str)>); 5] = [
+    let errors: [(&str, &str, Option<TokenPair>); 5] = [
         // A write method without a token: read access, code 1, the permission named.
         ("/rpc/v1", "Filecoin.WalletList", None),
         // A token that does not verify: HTTP 401, empty body.
