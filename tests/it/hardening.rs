@@ -73,6 +73,9 @@ async fn control_characters_never_reach_a_label() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_token_is_scrubbed_from_error_and_success_bodies_before_any_cut() {
     let lotus = FakeLotus::start().await;
+    // The token in a label: the network label is the chain's name (StateNetworkName, read once
+    // per session), the build type in Version only while that is unknown.
+    lotus.state_mut(|s| s.network_name = READ_TOKEN.to_string());
     let exporter = util::start(&["--lotus.api", &lotus.api_info_with_token(READ_TOKEN)]).await;
     // A proxy echoing the request's headers in an error page, the token where a 120-byte
     // snippet would cut it.

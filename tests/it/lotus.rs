@@ -316,6 +316,7 @@ async fn numbers_as_strings_and_floats_are_accepted() {
         "Filecoin.Version",
         Behavior::Result(json!({"Version": "1.34.1+calibnet+git.abc", "APIVersion": "131840", "BlockDelay": 30.0, "Agent": "lotus"})),
     );
+    lotus.state_mut(|s| s.network_name = "calibrationnet".into());
     let exporter = exporter_for(&lotus, &[]).await;
     let m = exporter.metrics().await;
     assert_eq!(m.value("lotus_chain_height"), state.head_height as f64);

@@ -53,6 +53,8 @@ mod ports;
 mod probe;
 mod proptests;
 mod real_cluster;
+mod real_lotus;
+mod real_lotus_fake;
 mod runbook;
 mod status_page;
 mod systemd_unit;

@@ -82,7 +82,8 @@ pub struct LotusReport {
     /// (something is there: not a stop).
     pub up: bool,
     pub version: Option<NodeVersion>,
-    /// Lotus's own network name (`mainnet`, `calibrationnet`, ...).
+    /// The chain's network name (`StateNetworkName`, normalised: `mainnet`, `calibrationnet`,
+    /// a devnet's `testing`), else the build type of `Filecoin.Version` while that is unknown.
     pub network: Option<Label>,
     pub block_delay_seconds: Option<u64>,
     pub chain_height: Option<u64>,

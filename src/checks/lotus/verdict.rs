@@ -269,11 +269,14 @@ impl Assembly {
             version.node_type = Label::new(node_type);
         }
         let report = &mut self.report;
-        if report.network.is_none() && report.up {
-            report.network = self
-                .network_name
-                .as_deref()
-                .map(|n| Label::new(types::normalise_network(n)));
+        // The chain's own name (StateNetworkName, from genesis) first: the build type in
+        // Version says which constants the binary was compiled with, not which chain it
+        // follows (a devnet from a mainnet build says `+mainnet`; a plain build says nothing).
+        // The build type only stands in while the chain's name is unknown.
+        if report.up {
+            if let Some(chain) = self.network_name.as_deref() {
+                report.network = Some(Label::new(types::normalise_network(chain)));
+            }
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -159,7 +159,7 @@ pub struct LotusState {
     /// Whether `/rpc/v2` exists (false: HTTP 404 there, as on a Lotus before v1.35).
     pub rpc_v2: bool,
     /// v2 `ecFinalityThresholdDepth`: about 30 healthy, -1 when the EC calculator's threshold
-    /// is not met (then `ecFinalizedTipSet` is `null`).
+    /// is not met (then `ecFinalizedTipSet` is `null`); always -1 below head 905, as a real node.
     pub ec_finality_depth: i64,
     /// Paths a reverse proxy in front answers itself, with this HTTP status and `text/html`
     /// body, before Lotus sees the request (`/rpc/v2` → 403, as `location /rpc/v2 { deny all; }`).
@@ -1197,7 +1197,8 @@ fn f3_certificate(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcF
         "SupplementalData": {"Commitments": commitments, "PowerTable": power_table},
         "Signers": [2, 2, 1, 1, 1, 1],
         "Signature": "VW5EYWRhU2VB",
-        "PowerTableDelta": [{"ParticipantID": 0, "PowerDelta": "0", "SigningKey": "QmFScmVsRVll"}],
+        // No PowerTableDelta: go-f3 omits it when the power table did not change (omitempty),
+        // as on the real devnet; it appears only with a change.
     }))
 }
 
@@ -1214,14 +1215,13 @@ fn f3_progress(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFail
 
 fn f3_manifest(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
     f3_enabled(state)?;
+    // go-f3 v0.8.14's Manifest, field for field (a real v1.36.2 node: no Pause, ExplicitPower or
+    // IgnoreECPower any more).
     Ok(json!({
-        "Pause": false,
         "ProtocolVersion": 7,
         "InitialInstance": 0,
         "BootstrapEpoch": state.f3.bootstrap_epoch,
         "NetworkName": state.f3.network_name,
-        "ExplicitPower": null,
-        "IgnoreECPower": false,
         "InitialPowerTable": {"/": "bafy2bzacecklgxd2eksmodvhgurqvorkg3wamgqkrunir3al2gchv2cikgmbu"},
         "CommitteeLookback": 10,
         "CatchUpAlignment": 15_000_000_000u64,
@@ -1240,15 +1240,30 @@ fn f3_recent(state: &LotusState) -> Option<i64> {
     (state.head_height - epoch <= 900).then_some(epoch)
 }
 
-/// v1 `ChainGetFinalizedTipSet`: F3's finalized tipset, else head - 900.
+/// v1 `ChainGetFinalizedTipSet`: F3's finalized tipset, else head - 900; below epoch 900 that
+/// is Lotus's error for a negative height (a real v1.36.2 devnet), not genesis.
 fn finalized_tipset(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
-    let height = f3_recent(state).unwrap_or((state.head_height - 900).max(0));
+    if let Some(height) = f3_recent(state) {
+        return Ok(tipset_at(state, height));
+    }
+    let height = state.head_height - 900;
+    if height < 0 {
+        return Err(RpcFailure::method(format!("height {height} is negative")));
+    }
     Ok(tipset_at(state, height))
 }
 
-/// v2 `ChainGetTipSetFinalityStatus`.
+/// Lotus's EC finality calculator reads this many epochs back from the head (finality + 5).
+const EC_CALCULATOR_WINDOW: i64 = 905;
+
+/// v2 `ChainGetTipSetFinalityStatus`. Below [`EC_CALCULATOR_WINDOW`] the calculator's walk
+/// reaches genesis and fails, and the node answers -1 whatever the chain (a real v1.36.2 devnet).
 fn finality_status(state: &LotusState, _: &[Value], _: Api) -> Result<Value, RpcFailure> {
-    let depth = state.ec_finality_depth;
+    let depth = if state.head_height < EC_CALCULATOR_WINDOW {
+        -1
+    } else {
+        state.ec_finality_depth
+    };
     let ec = (depth >= 0).then(|| (state.head_height - depth).max(0));
     let f3 = f3_recent(state);
     let finalized = match (f3, ec) {

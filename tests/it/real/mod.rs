@@ -1,4 +1,6 @@
-//! Real ipfs-cluster peers for the tests (`REAL_PEERS_BIN`, built by `scripts/real-peers`).
+//! Real daemons for the tests: ipfs-cluster peers (`REAL_PEERS_BIN`, built by
+//! `scripts/real-peers`) and a Lotus devnet (`REAL_LOTUS_BIN`, built by `scripts/real-lotus`).
 
+pub mod lotus;
 pub mod process;
 pub mod stack;

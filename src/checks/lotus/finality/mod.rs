@@ -349,12 +349,15 @@ fn judge_chain(round: ChainRound, cache: &mut FinalityCache) -> (ChainFinality, 
         Some(Err(e)) => return (chain, done(failure_of(&e))),
         None => {}
     }
+    let v1_route = |cache: &mut FinalityCache| {
+        cache.route = Some(Route::V1);
+        cache.fallback = v2_missing.as_ref().map(|v2| {
+            format!("{v2}: chain finality is read from v1 Filecoin.ChainGetFinalizedTipSet instead, as for a node without /rpc/v2 (asked again when Lotus restarts)")
+        });
+    };
     let status = match round.v1 {
         Some(Ok(value)) => {
-            cache.route = Some(Route::V1);
-            cache.fallback = v2_missing.as_ref().map(|v2| {
-                format!("{v2}: chain finality is read from v1 Filecoin.ChainGetFinalizedTipSet instead, as for a node without /rpc/v2 (asked again when Lotus restarts)")
-            });
+            v1_route(cache);
             match finalized_epoch("Filecoin.ChainGetFinalizedTipSet", &value) {
                 Ok(height) => {
                     chain.finalized_height = Some(height);
@@ -363,6 +366,13 @@ fn judge_chain(round: ChainRound, cache: &mut FinalityCache) -> (ChainFinality, 
                 }
                 Err(e) => shape_failure(e),
             }
+        }
+        // A chain younger than 900 epochs without an F3 certificate: Lotus asks for the tipset
+        // at head - 900 and answers "height -897 is negative" (lotus chain/store, seen on a real
+        // v1.36.2 devnet). Nothing is final yet: the figure is unknown, the call did its job.
+        Some(Err(RpcError::Remote { message, .. })) if says_before_finality(&message) => {
+            v1_route(cache);
+            CheckStatus::Ok
         }
         Some(Err(e)) if e.is_not_served() => {
             let reason = match v2_missing {
@@ -401,6 +411,14 @@ fn combine(failures: Vec<CheckStatus>) -> CheckStatus {
         }
     }
     CheckStatus::Failed(reasons.join("; "))
+}
+
+/// Lotus's "height -N is negative": the finalized height of a chain younger than finality.
+fn says_before_finality(message: &str) -> bool {
+    message
+        .strip_prefix("height -")
+        .and_then(|rest| rest.strip_suffix(" is negative"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn failure_of(error: &RpcError) -> CheckStatus {
@@ -525,6 +543,29 @@ mod tests {
             "a head below F3's finality"
         );
         assert_eq!(chain.finality_lag_epochs, Some(11));
+    }
+
+    #[test]
+    fn a_v1_chain_younger_than_finality_has_nothing_final_yet() {
+        // Lotus v1.36.2 on a 3-epoch chain without F3: the tipset at head - 900.
+        let mut young = round(
+            err(Some(4), "f3 is disabled"),
+            err(Some(4), "f3 is disabled"),
+            err(Some(4), "f3 is disabled"),
+        );
+        young.chain.v1 = Some(Err(RpcError::Remote {
+            method: "Filecoin.ChainGetFinalizedTipSet",
+            code: Some(1),
+            message: "height -897 is negative".into(),
+        }));
+        let (_, chain, checks, cache) = judge(young, &FinalityCache::default(), None);
+        assert_eq!(checks[1].status, CheckStatus::Ok);
+        assert_eq!(chain.finalized_height, None, "unknown, never 0");
+        assert!(matches!(cache.route, Some(Route::V1)));
+        assert!(says_before_finality("height -1 is negative"));
+        assert!(!says_before_finality("height - is negative"));
+        assert!(!says_before_finality("height 5 is negative"));
+        assert!(!says_before_finality("blockstore: height -3 is negative"));
     }
 
     #[test]

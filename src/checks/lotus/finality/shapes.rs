@@ -19,6 +19,13 @@ pub const PHASES: [&str; 7] = [
 /// The highest epoch an answer may carry (2^53, as for the head).
 pub(crate) const MAX_EPOCH: u64 = 1 << 53;
 
+/// The epochs of history Lotus's EC finality calculator reads back from the head
+/// (`policy.ChainFinality` + 5, lotus `chain/ecfinality/cache.go`). On a younger chain its walk
+/// reaches genesis's parent (not a block header) and fails; v2 `ChainGetTipSetFinalityStatus`
+/// logs that at debug level only and answers `ecFinalityThresholdDepth: -1`, which there means
+/// "not computed", not "a degraded chain" (seen on a real Lotus v1.36.2 devnet).
+pub const EC_CALCULATOR_WINDOW: u64 = 905;
+
 /// What F3 is doing on the node, in words (`/status` `lotus.f3.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum F3State {
@@ -253,6 +260,10 @@ pub fn parse_finality_status(v: &Value) -> Result<ChainFinality, ShapeError> {
                 .ok_or_else(|| shape(M, "ecFinalityThresholdDepth is not an integer >= -1"))?,
         ),
     };
+    let head = tipset("head")?;
+    // -1 below the calculator's window is its failure to compute, not a measurement: unknown.
+    let young = head.is_some_and(|h| h < EC_CALCULATOR_WINDOW);
+    let depth = depth.filter(|d| !(*d == -1 && young));
     Ok(ChainFinality {
         source: None,
         finalized_height: tipset("finalizedTipSet")?,
@@ -260,7 +271,7 @@ pub fn parse_finality_status(v: &Value) -> Result<ChainFinality, ShapeError> {
         ec_threshold_depth: depth,
         ec_finalized_height: tipset("ecFinalizedTipSet")?,
         f3_finalized_height: tipset("f3FinalizedTipSet")?,
-        status_head_height: tipset("head")?,
+        status_head_height: head,
     })
 }
 
@@ -317,6 +328,27 @@ mod tests {
         assert_eq!(chain.ec_finalized_height, None);
         assert_eq!(chain.finalized_height, Some(5700024));
         assert_eq!(chain.status_head_height, Some(5700030));
+        assert!(parse_finality_status(&json!({"ecFinalityThresholdDepth": -1})).is_ok());
         assert!(parse_finality_status(&json!({"ecFinalityThresholdDepth": -2})).is_err());
+    }
+
+    #[test]
+    fn minus_one_on_a_chain_younger_than_the_calculator_window_is_unknown() {
+        // A real Lotus v1.36.2 devnet at epoch 14: the calculator could not walk 905 epochs.
+        let young = |height: u64, depth: i64| {
+            parse_finality_status(&json!({
+                "ecFinalityThresholdDepth": depth,
+                "ecFinalizedTipSet": null,
+                "f3FinalizedTipSet": null,
+                "finalizedTipSet": {"Cids": [], "Blocks": [], "Height": 0},
+                "head": {"Cids": [], "Blocks": [], "Height": height}
+            }))
+            .unwrap()
+            .ec_threshold_depth
+        };
+        assert_eq!(young(14, -1), None);
+        assert_eq!(young(EC_CALCULATOR_WINDOW - 1, -1), None);
+        assert_eq!(young(EC_CALCULATOR_WINDOW, -1), Some(-1));
+        assert_eq!(young(14, 3), Some(3));
     }
 }

@@ -185,7 +185,7 @@ fn finality(report: &LotusReport, out: &mut Families) {
     .maybe(&[], signed(chain.finality_lag_epochs));
     out.gauge(
         "lotus_ec_finality_threshold_depth",
-        "Depth at which the EC finality calculator considers a tipset final (v2 ecFinalityThresholdDepth; about 25-35 healthy, -1 when the threshold is not met: a degraded chain).",
+        "Depth at which the EC finality calculator considers a tipset final (v2 ecFinalityThresholdDepth; about 25-35 healthy, -1 when the threshold is not met: a degraded chain; absent while the chain is younger than the calculator's 905-epoch window).",
     )
     .maybe(&[], signed(chain.ec_threshold_depth));
     let limits = &report.thresholds;
