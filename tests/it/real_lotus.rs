@@ -233,12 +233,69 @@ async fn healthy() {
         m.text
     );
     assert_eq!(m.value("lotus_status{state=\"running\"}"), 1.0);
+
+    // The next scheduled upgrade as the node's own ForkUpgradeParams say (Lotus's 2k build
+    // schedules one a few hundred epochs in: a young devnet is genuinely days or minutes from
+    // it), and the verdict: healthy, or degraded by that upgrade alone when it is under 72 h.
+    let params = devnet
+        .result("Filecoin.StateGetNetworkParams", json!([]))
+        .await;
+    let next = params["ForkUpgradeParams"]
+        .as_object()
+        .expect("ForkUpgradeParams")
+        .iter()
+        .filter_map(|(name, epoch)| {
+            let epoch = epoch.as_i64()?;
+            let upgrade = name.strip_prefix("Upgrade")?.strip_suffix("Height")?;
+            (epoch > height as i64 && epoch < 9_000_000_000).then(|| (epoch, upgrade.to_string()))
+        })
+        .min();
     let status = exporter.status().await;
-    assert_eq!(
-        status["lotus"]["health"], "healthy",
-        "{:#}",
-        status["lotus"]
-    );
+    match next {
+        Some((epoch, upgrade)) => {
+            assert_eq!(
+                m.value(&format!(
+                    "lotus_upgrade_next_epoch{{upgrade=\"{upgrade}\"}}"
+                )),
+                epoch as f64,
+                "{}",
+                m.text
+            );
+            let seconds = m.value(&format!(
+                "lotus_upgrade_next_seconds{{upgrade=\"{upgrade}\"}}"
+            ));
+            let reasons = status["lotus"]["health_reasons"].clone();
+            if seconds < 72.0 * 3600.0 {
+                assert_eq!(
+                    status["lotus"]["health"], "degraded",
+                    "{:#}",
+                    status["lotus"]
+                );
+                let reasons = reasons.as_array().expect("health_reasons");
+                assert_eq!(reasons.len(), 1, "{reasons:?}");
+                let reason = reasons[0].as_str().unwrap_or_default();
+                assert!(
+                    reason.contains(&format!("network upgrade {upgrade} at epoch {epoch}"))
+                        && reason.contains(release),
+                    "{reason}"
+                );
+            } else {
+                assert_eq!(
+                    status["lotus"]["health"], "healthy",
+                    "{:#}",
+                    status["lotus"]
+                );
+            }
+        }
+        None => {
+            assert!(!m.has("lotus_upgrade_next_seconds"), "{}", m.text);
+            assert_eq!(
+                status["lotus"]["health"], "healthy",
+                "{:#}",
+                status["lotus"]
+            );
+        }
+    }
     util::promtool_check_metrics(&m.text);
 }
 
@@ -522,6 +579,18 @@ async fn tokens() {
         "the genesis wallet's exact attoFIL {balance}: {wallets}"
     );
     assert_eq!(m.check_success("lotus_wallets"), Some(1.0), "{}", m.text);
+    // Its nonces with read access: MpoolGetNonce and StateGetActor both answer; the gap is at
+    // most the one message the head itself may hold (the devnet's miner sends from its worker).
+    assert_eq!(
+        m.check_success("lotus_wallet_nonces"),
+        Some(1.0),
+        "{}",
+        m.text
+    );
+    let gap = m.value(&format!(
+        "lotus_wallet_nonce_gap{{address=\"{wallet}\",alias=\"genesis\"}}"
+    ));
+    assert!((0.0..=1.0).contains(&gap), "nonce gap {gap}:\n{}", m.text);
 
     // A read token: wallets not listed (WalletList needs write): skipped, not failed, and the
     // log says why (a skipped check has no series and no place in /status).
