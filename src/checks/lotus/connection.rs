@@ -9,16 +9,16 @@ use std::sync::Arc;
 
 use tokio::time::{timeout_at, Instant};
 
-/// The longest a round waits for its look at the followed files: a `stat` answers in
-/// microseconds and a re-read in milliseconds; past this (a hung mount) the round goes on with
-/// the connection in use, keeping the rest of its deadline for the Lotus calls.
-const LOOK_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
-
 use super::rpc::{scrubbers, RpcClient, RpcTarget};
 use super::source::Located;
 use super::LotusCheck;
 use crate::net::http_client::Endpoint;
 use crate::secret::{Scrubber, Secret};
+
+/// The longest a round waits for its look at the followed files: a `stat` answers in
+/// microseconds and a re-read in milliseconds; past this (a hung mount) the round goes on with
+/// the connection in use, keeping the rest of its deadline for the Lotus calls.
+const LOOK_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What a connection was built from: two connections with the same identity are the same.
 /// Its `Debug` shows nothing of it.

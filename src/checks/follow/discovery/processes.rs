@@ -139,7 +139,7 @@ pub(super) fn process_may_join(
     let found = process.process.as_ref()?;
     match kept.source {
         Source::ConfigDir => (kept.name == found.cluster_name
-            && same_folder(&found.folder, input.config_dir)
+            && crate::host::same_folder(&found.folder, input.config_dir)
             && uid.is_some()
             && uid == kept.folder_owner)
             .then_some(true),
@@ -148,14 +148,6 @@ pub(super) fn process_may_join(
         }
         Source::Flag | Source::Process => None,
     }
-}
-
-fn same_folder(a: &Path, b: &Path) -> bool {
-    a == b
-        || matches!(
-            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-            (Ok(a), Ok(b)) if a == b
-        )
 }
 
 #[cfg(test)]

@@ -114,14 +114,6 @@ fn daemon_repo(daemon: &ProcessInfo, environ: Option<&[(String, String)]>) -> Op
     path.is_absolute().then_some(path)
 }
 
-/// The same folder, through symlinks when both exist.
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a.components().eq(b.components()),
-    }
-}
-
 /// Whose `lotus daemon` may say where the repo's API is: root, this exporter's user and the
 /// owner of the repo folder (who runs the daemon that writes it). Anyone on the host can start a
 /// process called `lotus daemon --repo <repo> --api <port>`: another user's is left out, and said.
@@ -177,7 +169,9 @@ pub fn daemon_api(
     for daemon in daemons {
         let env = environ(daemon.pid);
         match daemon_repo(daemon, env.as_deref()) {
-            Some(its) if same_dir(&its, repo) => return overrides(daemon, env, repo, None),
+            Some(its) if crate::host::same_folder(&its, repo) => {
+                return overrides(daemon, env, repo, None)
+            }
             Some(_) => {}
             None => {
                 untold.get_or_insert((daemon, env));
